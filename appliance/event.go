@@ -1,0 +1,91 @@
+package appliance
+
+import (
+	"log/slog"
+	"sync"
+)
+
+// Event types.
+const (
+	// EventPhonesChanged: the config of MACs changed (committed); the sync
+	// loop notifies them.
+	EventPhonesChanged = "phones_changed"
+	// EventResync: an admin asked for MACs to be notified now.
+	EventResync = "resync"
+)
+
+// Event is published after a commit.
+type Event struct {
+	Type string
+	MACs []string
+}
+
+// EventBus is a small in-process publish/subscribe bus. Publish never
+// blocks: a subscriber whose buffer is full loses the event and the drop is
+// logged and counted (the sync loop recovers from the stored state).
+type EventBus struct {
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	subs    map[*Subscription]struct{}
+	dropped uint64
+}
+
+// Subscription receives events on C until Close.
+type Subscription struct {
+	C   <-chan Event
+	c   chan Event
+	bus *EventBus
+}
+
+// NewEventBus returns a bus that logs drops to logger.
+func NewEventBus(logger *slog.Logger) *EventBus {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &EventBus{Logger: logger, subs: map[*Subscription]struct{}{}}
+}
+
+// Subscribe returns a subscription with a buffer of n events.
+func (b *EventBus) Subscribe(n int) *Subscription {
+	c := make(chan Event, n)
+	s := &Subscription{C: c, c: c, bus: b}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Close unsubscribes and closes C.
+func (s *Subscription) Close() {
+	s.bus.mu.Lock()
+	defer s.bus.mu.Unlock()
+	if _, ok := s.bus.subs[s]; ok {
+		delete(s.bus.subs, s)
+		close(s.c)
+	}
+}
+
+// Publish hands e to every subscriber without blocking.
+func (b *EventBus) Publish(e Event) {
+	if b == nil || len(e.MACs) == 0 && e.Type == EventPhonesChanged {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs {
+		select {
+		case s.c <- e:
+		default:
+			b.dropped++
+			b.Logger.Warn("event dropped: subscriber is slow", "type", e.Type, "phones", len(e.MACs))
+		}
+	}
+}
+
+// Dropped returns how many deliveries were dropped.
+func (b *EventBus) Dropped() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
+}

@@ -1,0 +1,146 @@
+package appliance
+
+import (
+	"context"
+	"strings"
+)
+
+// Key types ("button configurations").
+const (
+	KeyAccount   = "account"    // a line appearance of an extension; owned by the extension
+	KeyBLF       = "blf"        // busy lamp field on an extension or user@host
+	KeySpeedDial = "speed_dial" // dials a number
+	KeyPark      = "park"       // a parking-lot slot or feature code
+	KeyPrefix    = "prefix"     // pre-dials digits
+)
+
+// KeyTypes lists the key types in the order the UI offers them.
+var KeyTypes = []string{KeyAccount, KeyBLF, KeySpeedDial, KeyPark, KeyPrefix}
+
+// MaxLabel is the longest label a key may carry.
+const MaxLabel = 32
+
+// Key is a button configuration that phones' layouts refer to. One key can
+// sit on many phones; editing it changes every one of them.
+type Key struct {
+	ID          int64    `json:"id"`
+	Type        string   `json:"type"`
+	Value       string   `json:"value"`
+	Label       string   `json:"label"`
+	ExtensionID int64    `json:"extension_id,omitempty"` // set for account keys
+	AttachedTo  []string `json:"attached_to"`            // MACs of phones using it
+}
+
+// KeyUpdate holds the fields to change; nil means unchanged.
+type KeyUpdate struct {
+	Type  *string `json:"type"`
+	Value *string `json:"value"`
+	Label *string `json:"label"`
+}
+
+// KeyFilter selects keys; empty fields match everything. Q matches value or
+// label. Attached, when set, keeps keys used (true) or unused (false).
+type KeyFilter struct {
+	Type     string
+	Value    string
+	Label    string
+	Q        string
+	Attached *bool
+}
+
+// KeyService manages keys. Errors: EINVALID, ENOTFOUND, ECONFLICT (account
+// keys cannot be created, edited or deleted directly; in use without force).
+type KeyService interface {
+	FindKeys(ctx context.Context, f KeyFilter) ([]*Key, error)
+	FindKey(ctx context.Context, id int64) (*Key, error)
+	CreateKey(ctx context.Context, k *Key) (*Key, error)
+	UpdateKey(ctx context.Context, id int64, upd KeyUpdate) (*Key, error)
+	// DeleteKey refuses while phones use the key, unless force, which removes
+	// it from their layouts and resyncs them.
+	DeleteKey(ctx context.Context, id int64, force bool) error
+}
+
+// Normalize trims, defaults the label to the value, and validates a key that
+// an admin creates (so never an account key).
+func (k *Key) Normalize() error {
+	k.Type = strings.ToLower(strings.TrimSpace(k.Type))
+	k.Value = strings.TrimSpace(k.Value)
+	if k.Type == KeyAccount {
+		return Errorf(EINVALID, "type", "account keys are created with their extension; create an extension instead")
+	}
+	if strings.TrimSpace(k.Label) == "" {
+		k.Label = k.Value
+	}
+	return k.Validate()
+}
+
+// Validate checks the type, the value rule of the type, and the label.
+func (k *Key) Validate() error {
+	if err := ValidateKeyValue(k.Type, k.Value); err != nil {
+		return err
+	}
+	return checkText("label", k.Label, MaxLabel)
+}
+
+// ValidateKeyValue checks value against the rule of its key type (SPEC §3).
+func ValidateKeyValue(typ, value string) error {
+	if value == "" {
+		if !isKeyType(typ) {
+			return Errorf(EINVALID, "type", "%q is not one of %s", typ, strings.Join(KeyTypes, ", "))
+		}
+		return Errorf(EINVALID, "value", "required")
+	}
+	if len(value) > 64 {
+		return Errorf(EINVALID, "value", "too long (%d characters, at most 64)", len(value))
+	}
+	switch typ {
+	case KeyAccount:
+		return ValidateExtensionNumber("value", value)
+	case KeyBLF:
+		user, host, found := strings.Cut(value, "@")
+		if ValidateExtensionNumber("value", user) != nil || (found && !isHost(host)) {
+			return Errorf(EINVALID, "value", "%q is not an extension or user@host", value)
+		}
+	case KeySpeedDial:
+		if !allIn(value, digits+"*#+,") {
+			return Errorf(EINVALID, "value", "%q is not a dial string (0-9 * # +, and , for a pause)", value)
+		}
+	case KeyPark:
+		if !allIn(value, digits+"*#") {
+			return Errorf(EINVALID, "value", "%q is not a parking slot or feature code (0-9 * #)", value)
+		}
+	case KeyPrefix:
+		if !allIn(value, digits+"*#+") {
+			return Errorf(EINVALID, "value", "%q is not a prefix (0-9 * # +)", value)
+		}
+	default:
+		return Errorf(EINVALID, "type", "%q is not one of %s", typ, strings.Join(KeyTypes, ", "))
+	}
+	return nil
+}
+
+func isKeyType(t string) bool {
+	for _, k := range KeyTypes {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply copies the set fields of upd onto k. A label set to blank falls
+// back to the value.
+func (upd KeyUpdate) Apply(k *Key) {
+	if upd.Type != nil {
+		k.Type = strings.ToLower(strings.TrimSpace(*upd.Type))
+	}
+	if upd.Value != nil {
+		k.Value = strings.TrimSpace(*upd.Value)
+	}
+	if upd.Label != nil {
+		k.Label = *upd.Label
+	}
+	if strings.TrimSpace(k.Label) == "" {
+		k.Label = k.Value
+	}
+}

@@ -1,0 +1,42 @@
+package appliance
+
+import (
+	"context"
+	"time"
+)
+
+// User is an admin of the appliance.
+type User struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// UserService manages admins. Passwords are stored as bcrypt hashes.
+// Errors: EINVALID, ENOTFOUND, ECONFLICT (duplicate; removing the last
+// admin), EUNAUTHORIZED (Authenticate).
+type UserService interface {
+	FindUsers(ctx context.Context) ([]*User, error)
+	CreateUser(ctx context.Context, name, password string) (*User, error)
+	SetPassword(ctx context.Context, name, password string) error
+	DeleteUser(ctx context.Context, name string) error
+	// Authenticate checks a name and password; a wrong pair is EUNAUTHORIZED
+	// whether or not the name exists.
+	Authenticate(ctx context.Context, name, password string) (*User, error)
+}
+
+// ValidateUserName: 1–32 of a-z A-Z 0-9 . _ - @.
+func ValidateUserName(name string) error {
+	if name == "" || len(name) > 32 || !allIn(name, extNumberChars+"@") {
+		return Errorf(EINVALID, "name", "%q must be 1-32 of a-z, A-Z, 0-9 and . _ - + @", name)
+	}
+	return nil
+}
+
+// ValidatePassword: at least 8 characters, no control characters.
+func ValidatePassword(pw string) error {
+	if len([]rune(pw)) < 8 {
+		return Errorf(EINVALID, "password", "too short (at least 8 characters)")
+	}
+	return checkText("password", pw, 128)
+}
