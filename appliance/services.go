@@ -1,0 +1,23 @@
+package appliance
+
+import "context"
+
+// Services bundles the domain services that the edges (webui, tftpd, sip,
+// dhcpopt, the CLI) are handed by cmd/provbox.
+type Services struct {
+	Extensions ExtensionService
+	Locations  LocationService
+	Phones     PhoneService
+	Keys       KeyService
+	Users      UserService
+	Import     ImportService
+	Sync       SyncService
+	Events     *EventBus
+}
+
+// SyncService is the part of the sync loop other packages call.
+type SyncService interface {
+	// Resync asks for a check-sync NOTIFY to each phone now (ENOTFOUND for
+	// an unknown MAC). An empty list means every phone.
+	Resync(ctx context.Context, macs []string) error
+}

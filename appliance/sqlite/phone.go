@@ -1,0 +1,379 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// PhoneService implements appliance.PhoneService.
+type PhoneService struct{ db *DB }
+
+var _ appliance.PhoneService = (*PhoneService)(nil)
+
+const phoneCols = `id, mac, name, description, location_id, manufacturer, model, state, config_version, fetched_version,
+	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address`
+
+func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*appliance.Phone, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+phoneCols+` FROM phones `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*appliance.Phone{}
+	for rows.Next() {
+		var p appliance.Phone
+		var loc, fetchAt, notifyAt sql.NullInt64
+		s := &p.Sync
+		if err := rows.Scan(&p.ID, &p.MAC, &p.Name, &p.Description, &loc, &p.Manufacturer, &p.Model, &s.State, &s.ConfigVersion,
+			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress); err != nil {
+			return nil, err
+		}
+		if loc.Valid {
+			p.LocationID = &loc.Int64
+		}
+		s.LastFetchAt, s.LastNotifyAt = msToTime(fetchAt), msToTime(notifyAt)
+		out = append(out, &p)
+	}
+	return out, rows.Err()
+}
+
+// findPhone takes a MAC in any accepted notation.
+func findPhone(ctx context.Context, q querier, mac string) (*appliance.Phone, error) {
+	m, err := appliance.ParseMAC(mac)
+	if err != nil {
+		return nil, err
+	}
+	list, err := findPhones(ctx, q, `WHERE mac = ?`, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(m))
+	}
+	return list[0], nil
+}
+
+// FindPhones lists phones by name.
+func (s *PhoneService) FindPhones(ctx context.Context, f appliance.PhoneFilter) (out []*appliance.Phone, err error) {
+	where, args := "", []any{}
+	if q := strings.TrimSpace(f.Q); q != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
+		where = `WHERE name LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\' OR mac LIKE ? ESCAPE '\' OR model LIKE ? ESCAPE '\'`
+		args = append(args, like, like, like, like)
+		if m, err := appliance.ParseMAC(q); err == nil {
+			where += ` OR mac = ?`
+			args = append(args, m)
+		}
+	}
+	err = s.db.view(ctx, func(q querier) error {
+		out, err = findPhones(ctx, q, where+` ORDER BY name, mac`, args...)
+		return err
+	})
+	return out, err
+}
+
+// FindPhone returns one phone.
+func (s *PhoneService) FindPhone(ctx context.Context, mac string) (out *appliance.Phone, err error) {
+	err = s.db.view(ctx, func(q querier) error {
+		out, err = findPhone(ctx, q, mac)
+		return err
+	})
+	return out, err
+}
+
+// CreatePhone creates a phone, with extension's account key at positions 1
+// and 2 when extension is set.
+func (s *PhoneService) CreatePhone(ctx context.Context, in *appliance.Phone, extension string) (out *appliance.Phone, err error) {
+	err = s.db.update(ctx, func(tx *Tx) error {
+		p, _, err := tx.createPhone(in)
+		if err != nil {
+			return err
+		}
+		if extension = strings.TrimSpace(extension); extension != "" {
+			e, err := findExtension(ctx, tx, `WHERE e.number = ?`, extension)
+			if err != nil {
+				return appliance.Errorf(appliance.EINVALID, "extension", "no extension %q; create it first", extension)
+			}
+			if _, err := tx.replaceLayout(p, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: e.AccountKey}}); err != nil {
+				return err
+			}
+		}
+		out = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindPhone(ctx, out.MAC)
+}
+
+func (tx *Tx) createPhone(in *appliance.Phone) (*appliance.Phone, appliance.Model, error) {
+	p := *in
+	p.Sync = appliance.SyncStatus{State: appliance.SyncNew}
+	m, err := p.Normalize()
+	if err != nil {
+		return nil, m, err
+	}
+	if err := tx.checkLocation(p.LocationID); err != nil {
+		return nil, m, err
+	}
+	res, err := tx.exec(`INSERT INTO phones (mac, name, description, location_id, manufacturer, model, state, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?)`, p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, tx.now)
+	if isUnique(err) {
+		return nil, m, appliance.Errorf(appliance.ECONFLICT, "mac", "phone %s already exists", appliance.FormatMAC(p.MAC))
+	} else if err != nil {
+		return nil, m, fmt.Errorf("insert phone: %w", err)
+	}
+	p.ID, _ = res.LastInsertId()
+	tx.touch(p.ID)
+	return &p, m, nil
+}
+
+func (tx *Tx) checkLocation(id *int64) error {
+	if id == nil {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM locations WHERE id = ?`, *id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return appliance.Errorf(appliance.EINVALID, "location_id", "no location with id %d", *id)
+	}
+	return nil
+}
+
+// UpdatePhone changes a phone. A model change must still fit its layout.
+func (s *PhoneService) UpdatePhone(ctx context.Context, mac string, upd appliance.PhoneUpdate) (out *appliance.Phone, err error) {
+	err = s.db.update(ctx, func(tx *Tx) error {
+		out, err = tx.updatePhone(mac, upd)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindPhone(ctx, out.MAC)
+}
+
+func (tx *Tx) updatePhone(mac string, upd appliance.PhoneUpdate) (*appliance.Phone, error) {
+	p, err := findPhone(tx.ctx, tx, mac)
+	if err != nil {
+		return nil, err
+	}
+	if upd.Name != nil && strings.TrimSpace(*upd.Name) == "" {
+		p.Name = "" // a blank name becomes the (possibly new) MAC
+	}
+	upd.Apply(p)
+	m, err := p.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.checkLocation(p.LocationID); err != nil {
+		return nil, err
+	}
+	layout, err := loadLayout(tx.ctx, tx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.validateLayout(m, layout); err != nil {
+		return nil, appliance.Errorf(appliance.EINVALID, "model", "the %s does not fit this phone's line keys (%s); change the layout first", m.Name, appliance.ErrorMessage(err))
+	}
+	_, err = tx.exec(`UPDATE phones SET mac = ?, name = ?, description = ?, location_id = ?, manufacturer = ?, model = ?, updated_at = ? WHERE id = ?`,
+		p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, p.ID)
+	if isUnique(err) {
+		return nil, appliance.Errorf(appliance.ECONFLICT, "mac", "phone %s already exists", appliance.FormatMAC(p.MAC))
+	} else if err != nil {
+		return nil, fmt.Errorf("update phone: %w", err)
+	}
+	tx.touch(p.ID)
+	return p, nil
+}
+
+// DeletePhone deletes a phone and its layout.
+func (s *PhoneService) DeletePhone(ctx context.Context, mac string) error {
+	return s.db.update(ctx, func(tx *Tx) error {
+		p, err := findPhone(ctx, tx, mac)
+		if err != nil {
+			return err
+		}
+		_, err = tx.exec(`DELETE FROM phones WHERE id = ?`, p.ID)
+		return err
+	})
+}
+
+// loadLayout returns a phone's layout with key details, by position.
+func loadLayout(ctx context.Context, q querier, phoneID int64) ([]appliance.LayoutEntry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT l.position, k.id, k.type, k.value, k.label FROM layout l JOIN keys k ON k.id = l.key_id
+		WHERE l.phone_id = ? ORDER BY l.position`, phoneID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []appliance.LayoutEntry{}
+	for rows.Next() {
+		var e appliance.LayoutEntry
+		if err := rows.Scan(&e.Position, &e.KeyID, &e.Type, &e.Value, &e.Label); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// FindLayout returns a phone's line keys.
+func (s *PhoneService) FindLayout(ctx context.Context, mac string) (out []appliance.LayoutEntry, err error) {
+	err = s.db.view(ctx, func(q querier) error {
+		p, err := findPhone(ctx, q, mac)
+		if err != nil {
+			return err
+		}
+		out, err = loadLayout(ctx, q, p.ID)
+		return err
+	})
+	return out, err
+}
+
+// ReplaceLayout replaces a phone's whole layout.
+func (s *PhoneService) ReplaceLayout(ctx context.Context, mac string, layout []appliance.LayoutEntry) (out []appliance.LayoutEntry, err error) {
+	err = s.db.update(ctx, func(tx *Tx) error {
+		p, err := findPhone(ctx, tx, mac)
+		if err != nil {
+			return err
+		}
+		out, err = tx.replaceLayout(p, layout)
+		return err
+	})
+	return out, err
+}
+
+func (tx *Tx) validateLayout(m appliance.Model, layout []appliance.LayoutEntry) error {
+	types := map[int64]string{}
+	for _, e := range layout {
+		if _, ok := types[e.KeyID]; ok {
+			continue
+		}
+		var t string
+		err := tx.QueryRowContext(tx.ctx, `SELECT type FROM keys WHERE id = ?`, e.KeyID).Scan(&t)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		types[e.KeyID] = t
+	}
+	return appliance.ValidateLayout(m, layout, func(id int64) (string, bool) {
+		t := types[id]
+		return t, t != ""
+	})
+}
+
+func (tx *Tx) replaceLayout(p *appliance.Phone, in []appliance.LayoutEntry) ([]appliance.LayoutEntry, error) {
+	m, ok := appliance.LookupModel(p.Manufacturer, p.Model)
+	if !ok {
+		return nil, appliance.Errorf(appliance.EINVALID, "model", "%s %s is not supported", p.Manufacturer, p.Model)
+	}
+	layout := make([]appliance.LayoutEntry, len(in))
+	for i, e := range in {
+		layout[i] = appliance.LayoutEntry{Position: e.Position, KeyID: e.KeyID}
+	}
+	if err := tx.validateLayout(m, layout); err != nil {
+		return nil, err
+	}
+	if _, err := tx.exec(`DELETE FROM layout WHERE phone_id = ?`, p.ID); err != nil {
+		return nil, fmt.Errorf("clear layout: %w", err)
+	}
+	for _, e := range layout {
+		if _, err := tx.exec(`INSERT INTO layout (phone_id, position, key_id) VALUES (?, ?, ?)`, p.ID, e.Position, e.KeyID); err != nil {
+			return nil, fmt.Errorf("insert layout: %w", err)
+		}
+	}
+	if _, err := tx.exec(`UPDATE phones SET updated_at = ? WHERE id = ?`, tx.now, p.ID); err != nil {
+		return nil, err
+	}
+	tx.touch(p.ID)
+	return loadLayout(tx.ctx, tx, p.ID)
+}
+
+// PhoneConfig gathers what a phone's files depend on.
+func (s *PhoneService) PhoneConfig(ctx context.Context, mac string) (out *appliance.PhoneConfig, err error) {
+	err = s.db.view(ctx, func(q querier) error {
+		p, err := findPhone(ctx, q, mac)
+		if err != nil {
+			return err
+		}
+		out, err = phoneConfig(ctx, q, p.ID, s.db.Settings())
+		return err
+	})
+	return out, err
+}
+
+// phoneConfig builds the config inputs of phone id.
+func phoneConfig(ctx context.Context, q querier, id int64, settings appliance.Settings) (*appliance.PhoneConfig, error) {
+	list, err := findPhones(ctx, q, `WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, appliance.Errorf(appliance.ENOTFOUND, "mac", "phone %d not found", id)
+	}
+	p := *list[0]
+	p.Sync = appliance.SyncStatus{}
+	cfg := &appliance.PhoneConfig{Phone: p, Settings: settings}
+	cfg.Model, _ = appliance.LookupModel(p.Manufacturer, p.Model)
+	if p.LocationID != nil {
+		if cfg.Location, err = findLocation(ctx, q, *p.LocationID); err != nil {
+			return nil, err
+		}
+	}
+	layout, err := loadLayout(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	exts, err := findExtensions(ctx, q, `WHERE k.id IN (SELECT key_id FROM layout WHERE phone_id = ?)`, id)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[int64]*appliance.Extension{}
+	for _, e := range exts {
+		byKey[e.AccountKey] = e
+	}
+	cfg.Accounts, cfg.LineKeys = appliance.BuildAccounts(layout, func(k int64) *appliance.Extension { return byKey[k] })
+	return cfg, nil
+}
+
+// SyncService implements appliance.SyncService on the store: it checks the
+// phones exist and publishes EventResync for the sync loop.
+type SyncService struct{ db *DB }
+
+var _ appliance.SyncService = (*SyncService)(nil)
+
+// Resync asks the sync loop to notify the phones now (all when macs is empty).
+func (s *SyncService) Resync(ctx context.Context, macs []string) error {
+	var list []string
+	err := s.db.view(ctx, func(q querier) error {
+		if len(macs) == 0 {
+			phones, err := findPhones(ctx, q, `ORDER BY mac`)
+			for _, p := range phones {
+				list = append(list, p.MAC)
+			}
+			return err
+		}
+		for _, m := range macs {
+			p, err := findPhone(ctx, q, m)
+			if err != nil {
+				return err
+			}
+			list = append(list, p.MAC)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if s.db.Events != nil && len(list) > 0 {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventResync, MACs: list})
+	}
+	return nil
+}

@@ -1,0 +1,457 @@
+// Package sqlite implements the appliance services on one SQLite file
+// through github.com/mattn/go-sqlite3.
+//
+// The file runs in WAL mode with foreign keys on and a busy timeout, so the
+// CLI (user add, phones import, backup) can work on it while serve runs.
+// Writes go through one connection whose transactions begin IMMEDIATE; reads
+// use a separate query-only pool. Every service call is one transaction:
+// inside it the store recomputes the config version of every phone the
+// change touches, and only after the commit does it publish one
+// EventPhonesChanged with the phones whose version moved. For example:
+//
+//	db := sqlite.NewDB("/var/lib/provbox/provbox.db")
+//	db.Events = appliance.NewEventBus(logger)
+//	if err := db.Open(); err != nil { … }
+//	svc := db.Services()
+//	svc.Keys.UpdateKey(ctx, 7, appliance.KeyUpdate{Label: &label})
+//	// → every phone with key 7 gets a new config_version, state "pending",
+//	//   and one event naming them all.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is the SQLite store.
+type DB struct {
+	Path    string
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Events  *appliance.EventBus
+	Version appliance.VersionFunc
+
+	w *sql.DB // one writer connection, BEGIN IMMEDIATE
+	r *sql.DB // query-only readers
+
+	mu       sync.RWMutex
+	settings appliance.Settings
+}
+
+// NewDB returns a store for the file at path; call Open.
+func NewDB(path string) *DB {
+	return &DB{Path: path, Now: time.Now, Version: appliance.HashConfig}
+}
+
+func dsn(path string, extra string) string {
+	u := url.URL{Scheme: "file", Opaque: path}
+	q := "_foreign_keys=on&_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL" + extra
+	return u.String() + "?" + q
+}
+
+// Open creates the file (mode 0600, parent directory 0700) if needed, and
+// migrates the schema.
+func (db *DB) Open() error {
+	if db.Path == "" {
+		return errors.New("open db: path required")
+	}
+	if db.Now == nil {
+		db.Now = time.Now
+	}
+	if db.Version == nil {
+		db.Version = appliance.HashConfig
+	}
+	if db.Logger == nil {
+		db.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	f, err := os.OpenFile(db.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	f.Close()
+	if db.w, err = sql.Open("sqlite3", dsn(db.Path, "&_txlock=immediate")); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	db.w.SetMaxOpenConns(1)
+	db.w.SetConnMaxLifetime(0)
+	if db.r, err = sql.Open("sqlite3", dsn(db.Path, "&_query_only=true")); err != nil {
+		return fmt.Errorf("open db: %w", err)
+	}
+	db.r.SetMaxOpenConns(4)
+	if err := db.migrate(); err != nil {
+		db.Close()
+		return fmt.Errorf("migrate %s: %w", db.Path, err)
+	}
+	return nil
+}
+
+// Close closes the connections.
+func (db *DB) Close() error {
+	var errs []error
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// migrate runs, in one transaction each, the embedded migrations numbered
+// above PRAGMA user_version.
+func (db *DB) migrate() error {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	var current int
+	if err := db.w.QueryRow(`PRAGMA user_version`).Scan(&current); err != nil {
+		return err
+	}
+	if current > len(names) {
+		return fmt.Errorf("database schema version %d is newer than this provbox knows (%d); upgrade provbox", current, len(names))
+	}
+	for i, name := range names {
+		n, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if err != nil || n != i+1 {
+			return fmt.Errorf("migration %s: bad number", name)
+		}
+		if n <= current {
+			continue
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.w.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, n)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns PRAGMA user_version.
+func (db *DB) SchemaVersion() (int, error) {
+	var v int
+	err := db.r.QueryRow(`PRAGMA user_version`).Scan(&v)
+	return v, err
+}
+
+// Settings returns the appliance-wide settings in force.
+func (db *DB) Settings() appliance.Settings {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.settings
+}
+
+// SetSettings replaces the settings and recomputes every phone's config
+// version, publishing the phones whose version moved.
+func (db *DB) SetSettings(ctx context.Context, s appliance.Settings) error {
+	db.mu.Lock()
+	db.settings = s
+	db.mu.Unlock()
+	return db.update(ctx, func(tx *Tx) error {
+		return tx.touchQuery(`SELECT id FROM phones`)
+	})
+}
+
+// Services returns the domain services backed by this store.
+func (db *DB) Services() appliance.Services {
+	return appliance.Services{
+		Extensions: &ExtensionService{db},
+		Locations:  &LocationService{db},
+		Phones:     &PhoneService{db},
+		Keys:       &KeyService{db},
+		Users:      &UserService{db},
+		Import:     &ImportService{db},
+		Sync:       &SyncService{db},
+		Events:     db.Events,
+	}
+}
+
+// Backup writes a consistent copy of the live database to dest through
+// SQLite's online backup API (safe while serve runs). dest must not exist.
+func (db *DB) Backup(ctx context.Context, dest string) error {
+	if _, err := os.Stat(dest); err == nil {
+		return appliance.Errorf(appliance.ECONFLICT, "file", "%s already exists", dest)
+	}
+	tmp := dest + ".partial"
+	os.Remove(tmp)
+	destDB, err := sql.Open("sqlite3", "file:"+tmp)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer destDB.Close()
+	dconn, err := destDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer dconn.Close()
+	sconn, err := db.r.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer sconn.Close()
+	err = dconn.Raw(func(d any) error {
+		return sconn.Raw(func(s any) error {
+			b, err := d.(*sqlite3.SQLiteConn).Backup("main", s.(*sqlite3.SQLiteConn), "main")
+			if err != nil {
+				return err
+			}
+			for {
+				done, err := b.Step(-1)
+				if err != nil {
+					b.Finish()
+					return err
+				}
+				if done {
+					return b.Finish()
+				}
+			}
+		})
+	})
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup: %w", err)
+	}
+	dconn.Close()
+	destDB.Close()
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
+// Tx is one service call's write transaction. It collects the phones the
+// change touches; before commit their config versions are recomputed.
+type Tx struct {
+	*sql.Tx
+	db      *DB
+	ctx     context.Context
+	now     int64
+	touched map[int64]bool
+	changed []string // MACs whose config version moved
+}
+
+// update runs fn in a write transaction, refreshes the versions of touched
+// phones, commits, and then publishes the change.
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, db: db, ctx: ctx, now: db.Now().UnixMilli(), touched: map[int64]bool{}}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := tx.refreshVersions(); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if len(tx.changed) > 0 && db.Events != nil {
+		db.Events.Publish(appliance.Event{Type: appliance.EventPhonesChanged, MACs: tx.changed})
+	}
+	return nil
+}
+
+// dryRun runs fn in a write transaction that is always rolled back.
+func (db *DB) dryRun(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{Tx: sqlTx, db: db, ctx: ctx, now: db.Now().UnixMilli(), touched: map[int64]bool{}}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.refreshVersions()
+}
+
+// view runs fn in a read transaction.
+func (db *DB) view(ctx context.Context, fn func(q querier) error) error {
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// querier is what read helpers need; both *sql.Tx and *Tx satisfy it.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func (tx *Tx) exec(q string, args ...any) (sql.Result, error) {
+	return tx.ExecContext(tx.ctx, q, args...)
+}
+
+func (tx *Tx) touch(ids ...int64) {
+	for _, id := range ids {
+		tx.touched[id] = true
+	}
+}
+
+// touchQuery marks the phones whose ids the query returns.
+func (tx *Tx) touchQuery(q string, args ...any) error {
+	ids, err := queryIDs(tx.ctx, tx, q, args...)
+	if err != nil {
+		return err
+	}
+	tx.touch(ids...)
+	return nil
+}
+
+func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// refreshVersions recomputes the config version of every touched phone.
+// A phone whose version moved becomes pending (or stays new if it never
+// fetched; or becomes synced again if it already holds that version).
+func (tx *Tx) refreshVersions() error {
+	ids := make([]int64, 0, len(tx.touched))
+	for id := range tx.touched {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	settings := tx.db.Settings()
+	for _, id := range ids {
+		var mac, old, fetched, state string
+		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state FROM phones WHERE id = ?`, id).
+			Scan(&mac, &old, &fetched, &state)
+		if err == sql.ErrNoRows {
+			continue // deleted in this transaction
+		} else if err != nil {
+			return err
+		}
+		cfg, err := phoneConfig(tx.ctx, tx, id, settings)
+		if err != nil {
+			return err
+		}
+		v, err := tx.db.Version(cfg)
+		if err != nil {
+			return fmt.Errorf("config version of %s: %w", mac, err)
+		}
+		if v == old {
+			continue
+		}
+		next := state
+		switch {
+		case state == appliance.SyncNew:
+		case v == fetched:
+			next = appliance.SyncSynced
+		default:
+			next = appliance.SyncPending
+		}
+		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ? WHERE id = ?`, v, next, id); err != nil {
+			return err
+		}
+		tx.changed = append(tx.changed, mac)
+	}
+	tx.touched = map[int64]bool{}
+	return nil
+}
+
+// usedBy names the phones (name and MAC) matching a query on phone ids,
+// for ECONFLICT messages: "Front desk (00:15:65:aa:bb:cc), …".
+func usedBy(ctx context.Context, q querier, where string, args ...any) (string, int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, mac FROM phones WHERE id IN (`+where+`) ORDER BY name, mac`, args...)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rows.Close()
+	var names []string
+	n := 0
+	for rows.Next() {
+		var name, mac string
+		if err := rows.Scan(&name, &mac); err != nil {
+			return "", 0, err
+		}
+		n++
+		if len(names) < 10 {
+			if name == mac {
+				names = append(names, appliance.FormatMAC(mac))
+			} else {
+				names = append(names, fmt.Sprintf("%s (%s)", name, appliance.FormatMAC(mac)))
+			}
+		}
+	}
+	s := strings.Join(names, ", ")
+	if n > len(names) {
+		s += fmt.Sprintf(" and %d more", n-len(names))
+	}
+	return s, n, rows.Err()
+}
+
+// isUnique reports a UNIQUE constraint failure.
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
+
+func msToTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMilli(v.Int64).UTC()
+	return &t
+}
