@@ -1,0 +1,498 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/appliance/sqlite"
+)
+
+// MustOpenDB opens a store in a temporary directory with an event bus.
+func MustOpenDB(tb testing.TB) *sqlite.DB {
+	tb.Helper()
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"))
+	db.Events = appliance.NewEventBus(nil)
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustExt(tb testing.TB, svc appliance.Services, number, name string) *appliance.Extension {
+	tb.Helper()
+	e, err := svc.Extensions.CreateExtension(context.Background(), &appliance.Extension{Number: number, Name: name, Password: "pw-" + number})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+func mustPhone(tb testing.TB, svc appliance.Services, mac, model, ext string) *appliance.Phone {
+	tb.Helper()
+	p, err := svc.Phones.CreatePhone(context.Background(), &appliance.Phone{MAC: mac, Model: model}, ext)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func mustKey(tb testing.TB, svc appliance.Services, typ, value, label string) *appliance.Key {
+	tb.Helper()
+	k, err := svc.Keys.CreateKey(context.Background(), &appliance.Key{Type: typ, Value: value, Label: label})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+func wantErr(tb testing.TB, err error, code, field string) {
+	tb.Helper()
+	if appliance.ErrorCode(err) != code || appliance.ErrorField(err) != field {
+		tb.Fatalf("got error %v (code %q field %q), want code %q field %q", err, appliance.ErrorCode(err), appliance.ErrorField(err), code, field)
+	}
+}
+
+// drain returns the MACs of the events published so far.
+func drain(sub *appliance.Subscription) []string {
+	var macs []string
+	for {
+		select {
+		case e := <-sub.C:
+			macs = append(macs, e.MACs...)
+		case <-time.After(20 * time.Millisecond):
+			return macs
+		}
+	}
+}
+
+func TestOpen_MigratesAndReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "provbox.db")
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := db.SchemaVersion(); err != nil || v != 1 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	mustExt(t, db.Services(), "1001", "Alice")
+	db.Close()
+	db = sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Services().Extensions.FindExtensionByNumber(context.Background(), "1001"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExtension_AccountKeyFollows(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	e := mustExt(t, svc, "1001", "Alice")
+	if e.AuthUser != "1001" || e.Transport != "udp" || !e.PasswordSet {
+		t.Fatalf("defaults not applied: %+v", e)
+	}
+	k, err := svc.Keys.FindKey(ctx, e.AccountKey)
+	if err != nil || k.Type != "account" || k.Value != "1001" || k.Label != "Alice" {
+		t.Fatalf("account key %+v %v", k, err)
+	}
+	num, name := "2001", "Alice Smith"
+	if _, err := svc.Extensions.UpdateExtension(ctx, e.ID, appliance.ExtensionUpdate{Number: &num, Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ = svc.Keys.FindKey(ctx, e.AccountKey)
+	if k.Value != "2001" || k.Label != "Alice Smith" {
+		t.Fatalf("account key not kept in step: %+v", k)
+	}
+	label := "x"
+	_, err = svc.Keys.UpdateKey(ctx, k.ID, appliance.KeyUpdate{Label: &label})
+	wantErr(t, err, appliance.ECONFLICT, "id")
+	wantErr(t, svc.Keys.DeleteKey(ctx, k.ID, true), appliance.ECONFLICT, "id")
+	_, err = svc.Keys.CreateKey(ctx, &appliance.Key{Type: "account", Value: "3001"})
+	wantErr(t, err, appliance.EINVALID, "type")
+	_, err = svc.Extensions.CreateExtension(ctx, &appliance.Extension{Number: "2001"})
+	wantErr(t, err, appliance.ECONFLICT, "number")
+	if err := svc.Extensions.DeleteExtension(ctx, e.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Keys.FindKey(ctx, k.ID)
+	wantErr(t, err, appliance.ENOTFOUND, "id")
+}
+
+func TestExtension_RegistrarDefault(t *testing.T) {
+	db := MustOpenDB(t)
+	if err := db.SetSettings(context.Background(), appliance.Settings{Registrar: "pbx.example.com:5060"}); err != nil {
+		t.Fatal(err)
+	}
+	e := mustExt(t, db.Services(), "1001", "")
+	if e.SIPServer != "pbx.example.com:5060" {
+		t.Fatalf("sip_server %q", e.SIPServer)
+	}
+}
+
+func TestPhone_CreateWithExtension(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	e := mustExt(t, svc, "1001", "Alice")
+	p := mustPhone(t, svc, "00-15-65-AA-BB-CC", "T-46g", "1001")
+	if p.MAC != "001565aabbcc" || p.Name != "001565aabbcc" || p.Manufacturer != "Yealink" || p.Model != "T46G" {
+		t.Fatalf("not normalised: %+v", p)
+	}
+	if p.Sync.State != appliance.SyncNew || p.Sync.ConfigVersion == "" {
+		t.Fatalf("sync %+v", p.Sync)
+	}
+	layout, err := svc.Phones.FindLayout(ctx, "0015.65aa.bbcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layout) != 2 || layout[0].Position != 1 || layout[1].Position != 2 || layout[0].KeyID != e.AccountKey || layout[1].KeyID != e.AccountKey {
+		t.Fatalf("layout %+v", layout)
+	}
+	cfg, err := svc.Phones.PhoneConfig(ctx, p.MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Accounts) != 1 || cfg.Accounts[0].Password != "pw-1001" || len(cfg.LineKeys) != 2 || cfg.LineKeys[1].Line != 1 {
+		t.Fatalf("config %+v", cfg)
+	}
+	_, err = svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565AABBCC", Model: "T46G"}, "")
+	wantErr(t, err, appliance.ECONFLICT, "mac")
+	_, err = svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565AABBCD", Model: "T46G"}, "9999")
+	wantErr(t, err, appliance.EINVALID, "extension")
+	if _, err := svc.Phones.FindPhone(ctx, "001565AABBCD"); appliance.ErrorCode(err) != appliance.ENOTFOUND {
+		t.Fatalf("half-created phone left behind: %v", err)
+	}
+}
+
+func TestPhone_Rules(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	loc := int64(99)
+	for _, tc := range []struct {
+		name  string
+		phone appliance.Phone
+		field string
+	}{
+		{"bad mac", appliance.Phone{MAC: "xyz", Model: "T46G"}, "mac"},
+		{"multicast", appliance.Phone{MAC: "01:00:5e:00:00:01", Model: "T46G"}, "mac"},
+		{"zero", appliance.Phone{MAC: "000000000000", Model: "T46G"}, "mac"},
+		{"model", appliance.Phone{MAC: "001565000001", Model: "T99"}, "model"},
+		{"no model", appliance.Phone{MAC: "001565000001"}, "model"},
+		{"vendor", appliance.Phone{MAC: "001565000001", Manufacturer: "Polycom", Model: "VVX400"}, "manufacturer"},
+		{"name newline", appliance.Phone{MAC: "001565000001", Model: "T46G", Name: "a\nb"}, "name"},
+		{"location", appliance.Phone{MAC: "001565000001", Model: "T46G", LocationID: &loc}, "location_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := svc.Phones.CreatePhone(ctx, &tc.phone, "")
+			wantErr(t, err, appliance.EINVALID, tc.field)
+		})
+	}
+}
+
+func TestLayout_Rules(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	var accounts []*appliance.Extension
+	for _, n := range []string{"1001", "1002", "1003", "1004", "1005", "1006", "1007"} {
+		accounts = append(accounts, mustExt(t, svc, n, ""))
+	}
+	blf := mustKey(t, svc, "blf", "1002", "Bob")
+	mustPhone(t, svc, "001565000001", "T41S", "") // 15 keys, 6 accounts
+	acct := accounts[0].AccountKey
+	for _, tc := range []struct {
+		name   string
+		layout []appliance.LayoutEntry
+		field  string
+	}{
+		{"position 0", []appliance.LayoutEntry{{Position: 0, KeyID: acct}}, "keys[0].position"},
+		{"beyond model", []appliance.LayoutEntry{{Position: 1, KeyID: acct}, {Position: 16, KeyID: blf.ID}}, "keys[1].position"},
+		{"twice", []appliance.LayoutEntry{{Position: 1, KeyID: acct}, {Position: 1, KeyID: blf.ID}}, "keys[1].position"},
+		{"no account", []appliance.LayoutEntry{{Position: 1, KeyID: blf.ID}}, "keys"},
+		{"unknown key", []appliance.LayoutEntry{{Position: 1, KeyID: acct}, {Position: 2, KeyID: 9999}}, "keys[1].key_id"},
+		{"too many accounts", func() (l []appliance.LayoutEntry) {
+			for i, a := range accounts {
+				l = append(l, appliance.LayoutEntry{Position: i + 1, KeyID: a.AccountKey})
+			}
+			return l
+		}(), "keys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := svc.Phones.ReplaceLayout(ctx, "001565000001", tc.layout)
+			wantErr(t, err, appliance.EINVALID, tc.field)
+		})
+	}
+	got, err := svc.Phones.ReplaceLayout(ctx, "001565000001", []appliance.LayoutEntry{{Position: 3, KeyID: blf.ID}, {Position: 1, KeyID: acct}, {Position: 15, KeyID: accounts[1].AccountKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Position != 1 || got[1].Type != "blf" || got[1].Label != "Bob" {
+		t.Fatalf("layout %+v", got)
+	}
+	cfg, _ := svc.Phones.PhoneConfig(ctx, "001565000001")
+	if len(cfg.Accounts) != 2 || cfg.Accounts[1].Extension.Number != "1002" || cfg.LineKeys[2].Line != 2 {
+		t.Fatalf("accounts in order of appearance: %+v", cfg)
+	}
+	// A model with fewer keys no longer fits.
+	small := "T40P"
+	_, err = svc.Phones.UpdatePhone(ctx, "001565000001", appliance.PhoneUpdate{Model: &small})
+	wantErr(t, err, appliance.EINVALID, "model")
+	// An empty layout is allowed.
+	if _, err := svc.Phones.ReplaceLayout(ctx, "001565000001", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigVersion_MovesWithEveryInput(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	sub := db.Events.Subscribe(100)
+	defer sub.Close()
+	e := mustExt(t, svc, "1001", "Alice")
+	blf := mustKey(t, svc, "blf", "1002", "Bob")
+	other := mustPhone(t, svc, "001565000002", "T46G", "") // unrelated phone
+	loc, err := svc.Locations.CreateLocation(ctx, &appliance.Location{Name: "HQ", City: "Springfield"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565000001", Model: "T46G", LocationID: &loc.ID}, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Phones.ReplaceLayout(ctx, p.MAC, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: blf.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	drain(sub)
+	version := func(mac string) string {
+		p, err := svc.Phones.FindPhone(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Sync.ConfigVersion
+	}
+	s := func(v string) *string { return &v }
+	for _, tc := range []struct {
+		name   string
+		change func() error
+	}{
+		{"key label", func() error { _, err := svc.Keys.UpdateKey(ctx, blf.ID, appliance.KeyUpdate{Label: s("Robert")}); return err }},
+		{"key value", func() error { _, err := svc.Keys.UpdateKey(ctx, blf.ID, appliance.KeyUpdate{Value: s("1003")}); return err }},
+		{"extension name", func() error {
+			_, err := svc.Extensions.UpdateExtension(ctx, e.ID, appliance.ExtensionUpdate{Name: s("Al")})
+			return err
+		}},
+		{"extension password", func() error {
+			_, err := svc.Extensions.UpdateExtension(ctx, e.ID, appliance.ExtensionUpdate{Password: s("new-secret")})
+			return err
+		}},
+		{"location", func() error {
+			_, err := svc.Locations.UpdateLocation(ctx, loc.ID, appliance.LocationUpdate{Street: s("1 Main St")})
+			return err
+		}},
+		{"phone name", func() error { _, err := svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: s("Desk")}); return err }},
+		{"layout", func() error {
+			_, err := svc.Phones.ReplaceLayout(ctx, p.MAC, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}})
+			return err
+		}},
+		{"setting", func() error { return db.SetSettings(ctx, appliance.Settings{ProvisioningURL: "http://10.0.0.1/prov/"}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, otherBefore := version(p.MAC), version(other.MAC)
+			if err := tc.change(); err != nil {
+				t.Fatal(err)
+			}
+			if version(p.MAC) == before {
+				t.Fatal("config version did not change")
+			}
+			macs := drain(sub)
+			if !slices.Contains(macs, p.MAC) {
+				t.Fatalf("event macs %v", macs)
+			}
+			if tc.name != "setting" && (version(other.MAC) != otherBefore || len(macs) != 1) {
+				t.Fatalf("unrelated phone touched: %v", macs)
+			}
+		})
+	}
+	// A change that does not alter anything publishes nothing.
+	if _, err := svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: s("Desk")}); err != nil {
+		t.Fatal(err)
+	}
+	if macs := drain(sub); len(macs) != 0 {
+		t.Fatalf("no-op published %v", macs)
+	}
+	// A failed change publishes nothing and changes nothing.
+	before := version(p.MAC)
+	if _, err := svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: s("bad\rname")}); err == nil {
+		t.Fatal("want error")
+	}
+	if macs := drain(sub); len(macs) != 0 || version(p.MAC) != before {
+		t.Fatalf("failed change leaked: %v", macs)
+	}
+}
+
+func TestDelete_InUseAndForce(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	e := mustExt(t, svc, "1001", "Alice")
+	mustExt(t, svc, "1002", "Bob")
+	blf := mustKey(t, svc, "blf", "1002", "Bob")
+	loc, _ := svc.Locations.CreateLocation(ctx, &appliance.Location{Name: "HQ"})
+	p, err := svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565000001", Name: "Front desk", Model: "T46G", LocationID: &loc.ID}, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Phones.ReplaceLayout(ctx, p.MAC, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: blf.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		del  func(force bool) error
+		gone func() bool
+	}{
+		{"key", func(f bool) error { return svc.Keys.DeleteKey(ctx, blf.ID, f) }, func() bool {
+			l, _ := svc.Phones.FindLayout(ctx, p.MAC)
+			return len(l) == 1
+		}},
+		{"location", func(f bool) error { return svc.Locations.DeleteLocation(ctx, loc.ID, f) }, func() bool {
+			p, _ := svc.Phones.FindPhone(ctx, p.MAC)
+			return p.LocationID == nil
+		}},
+		{"extension", func(f bool) error { return svc.Extensions.DeleteExtension(ctx, e.ID, f) }, func() bool {
+			l, _ := svc.Phones.FindLayout(ctx, p.MAC)
+			return len(l) == 0
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.del(false)
+			wantErr(t, err, appliance.ECONFLICT, "id")
+			if !strings.Contains(err.Error(), "Front desk (00:15:65:00:00:01)") {
+				t.Fatalf("conflict does not name the phone: %v", err)
+			}
+			if tc.gone() {
+				t.Fatal("refused delete changed something")
+			}
+			if err := tc.del(true); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.gone() {
+				t.Fatal("force did not detach")
+			}
+		})
+	}
+}
+
+func TestFindKeys_Filters(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	mustKey(t, svc, "blf", "1002", "Bob")
+	mustKey(t, svc, "speed_dial", "5551234", "Pizza 100%")
+	mustKey(t, svc, "park", "*85", "")
+	mustPhone(t, svc, "001565000001", "T46G", "1001")
+	yes, no := true, false
+	for _, tc := range []struct {
+		name string
+		f    appliance.KeyFilter
+		want []string // values
+	}{
+		{"all, account keys first", appliance.KeyFilter{}, []string{"1001", "1002", "5551234", "*85"}},
+		{"type", appliance.KeyFilter{Type: "blf"}, []string{"1002"}},
+		{"value", appliance.KeyFilter{Value: "555"}, []string{"5551234"}},
+		{"label", appliance.KeyFilter{Label: "bob"}, []string{"1002"}},
+		{"q matches label", appliance.KeyFilter{Q: "alice"}, []string{"1001"}},
+		{"q percent literal", appliance.KeyFilter{Q: "100%"}, []string{"5551234"}},
+		{"q underscore literal", appliance.KeyFilter{Q: "_"}, nil},
+		{"attached", appliance.KeyFilter{Attached: &yes}, []string{"1001"}},
+		{"unattached", appliance.KeyFilter{Attached: &no}, []string{"1002", "5551234", "*85"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, err := svc.Keys.FindKeys(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, k := range keys {
+				got = append(got, k.Value)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("got %v want %v", got, tc.want)
+			}
+		})
+	}
+	keys, _ := svc.Keys.FindKeys(ctx, appliance.KeyFilter{Type: "account"})
+	if len(keys[0].AttachedTo) != 1 || keys[0].AttachedTo[0] != "001565000001" {
+		t.Fatalf("attached_to %v", keys[0].AttachedTo)
+	}
+}
+
+func TestUsers(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	u := db.Services().Users
+	if _, err := u.CreateUser(ctx, "admin", "short"); appliance.ErrorField(err) != "password" {
+		t.Fatalf("short password: %v", err)
+	}
+	if _, err := u.CreateUser(ctx, "bad name", "long enough"); appliance.ErrorField(err) != "name" {
+		t.Fatalf("bad name: %v", err)
+	}
+	if _, err := u.CreateUser(ctx, "admin", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.CreateUser(ctx, "admin", "correct horse"); appliance.ErrorCode(err) != appliance.ECONFLICT {
+		t.Fatalf("dup: %v", err)
+	}
+	if _, err := u.Authenticate(ctx, "admin", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{{"admin", "wrong"}, {"nobody", "correct horse"}} {
+		if _, err := u.Authenticate(ctx, pair[0], pair[1]); appliance.ErrorCode(err) != appliance.EUNAUTHORIZED {
+			t.Fatalf("%v: %v", pair, err)
+		}
+	}
+	if err := u.SetPassword(ctx, "admin", "battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Authenticate(ctx, "admin", "battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, u.DeleteUser(ctx, "admin"), appliance.ECONFLICT, "name")
+	if _, err := u.CreateUser(ctx, "second", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.DeleteUser(ctx, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, u.DeleteUser(ctx, "admin"), appliance.ENOTFOUND, "name")
+}
+
+func TestBackup(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	mustExt(t, db.Services(), "1001", "Alice")
+	dest := filepath.Join(t.TempDir(), "copy.db")
+	if err := db.Backup(ctx, dest); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, db.Backup(ctx, dest), appliance.ECONFLICT, "file")
+	cp := sqlite.NewDB(dest)
+	if err := cp.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if _, err := cp.Services().Extensions.FindExtensionByNumber(ctx, "1001"); err != nil {
+		t.Fatal(err)
+	}
+}
