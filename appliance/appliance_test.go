@@ -1,0 +1,274 @@
+package appliance_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	if field == "" {
+		if err != nil {
+			t.Fatalf("unexpected error %v", err)
+		}
+		return
+	}
+	if appliance.ErrorCode(err) != appliance.EINVALID || appliance.ErrorField(err) != field {
+		t.Fatalf("got %v (field %q), want EINVALID on %q", err, appliance.ErrorField(err), field)
+	}
+}
+
+func TestParseMAC(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"001565AABBCC", "001565aabbcc"},
+		{"00:15:65:aa:bb:cc", "001565aabbcc"},
+		{"00-15-65-AA-BB-CC", "001565aabbcc"},
+		{"0015.65aa.bbcc", "001565aabbcc"},
+		{" 001565aabbcc ", "001565aabbcc"},
+		{"02:00:00:00:00:01", "020000000001"}, // locally administered is fine
+		{"", ""},
+		{"00:15:65:aa:bb", ""},
+		{"00:15-65:aa:bb:cc", ""},
+		{"0015:65aa:bbcc", ""},
+		{"00156gaabbcc", ""},
+		{"001565aabbccdd", ""},
+		{"000000000000", ""},       // zero
+		{"01:00:5e:00:00:fb", ""},  // multicast
+		{"ff:ff:ff:ff:ff:ff", ""},  // broadcast
+		{"03:15:65:aa:bb:cc", ""},  // group bit
+		{"00:15:65:aa:bb:cc\n", "001565aabbcc"},
+		{"00:15:65:aa:bb:c\x00", ""},
+	} {
+		got, err := appliance.ParseMAC(tc.in)
+		if tc.want == "" {
+			wantField(t, err, "mac")
+		} else if err != nil || got != tc.want {
+			t.Errorf("ParseMAC(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func FuzzParseMAC(f *testing.F) {
+	for _, s := range []string{"001565AABBCC", "00:15:65:aa:bb:cc", "00-15-65-AA-BB-CC", "0015.65aa.bbcc", "01005e0000fb", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		mac, err := appliance.ParseMAC(s)
+		if err != nil {
+			if appliance.ErrorField(err) != "mac" {
+				t.Fatalf("error without field: %v", err)
+			}
+			return
+		}
+		if len(mac) != 12 || strings.Trim(mac, "0123456789abcdef") != "" || mac == "000000000000" {
+			t.Fatalf("ParseMAC(%q) = %q", s, mac)
+		}
+		// Canonical output parses to itself in every notation.
+		for _, form := range []string{mac, appliance.FormatMAC(mac), strings.ToUpper(strings.ReplaceAll(appliance.FormatMAC(mac), ":", "-")), mac[:4] + "." + mac[4:8] + "." + mac[8:]} {
+			if again, err := appliance.ParseMAC(form); err != nil || again != mac {
+				t.Fatalf("%q → %q → %q, %v", s, mac, again, err)
+			}
+		}
+	})
+}
+
+func TestNormalizeModel(t *testing.T) {
+	for _, tc := range []struct{ mf, model, want, field string }{
+		{"yealink", "T-46g", "T46G", ""},
+		{"Yealink", "SIP-T46G", "T46G", ""},
+		{"", "t48s", "T48S", ""},
+		{"YEALINK", "Yealink SIP-T54W", "T54W", ""},
+		{"", "T58V", "T58", ""},
+		{"", "sip t57w", "T57W", ""},
+		{"", "T99", "", "model"},
+		{"", "", "", "model"},
+		{"Polycom", "VVX400", "", "manufacturer"},
+	} {
+		m, err := appliance.NormalizeModel(tc.mf, tc.model)
+		wantField(t, err, tc.field)
+		if tc.field == "" && (m.Name != tc.want || m.Manufacturer != "Yealink") {
+			t.Errorf("NormalizeModel(%q,%q) = %+v", tc.mf, tc.model, m)
+		}
+		if tc.field == "model" && tc.model != "" && !strings.Contains(err.Error(), "T46G") {
+			t.Errorf("error does not list supported models: %v", err)
+		}
+	}
+	// The issue's minimum list, with key counts from the reference.
+	for name, keys := range map[string]int{"T41S": 15, "T42S": 15, "T46G": 27, "T46S": 27, "T46U": 27, "T48G": 29, "T48S": 29, "T48U": 29, "T53W": 21, "T54W": 27, "T57W": 29, "T58": 27} {
+		if m, ok := appliance.LookupModel("Yealink", name); !ok || m.LineKeys != keys {
+			t.Errorf("%s: %+v %v", name, m, ok)
+		}
+	}
+}
+
+func TestKeyValueRules(t *testing.T) {
+	for _, tc := range []struct{ typ, value, field string }{
+		{"blf", "1002", ""},
+		{"blf", "1002@pbx.example.com", ""},
+		{"blf", "bob@", "value"},
+		{"blf", "10 02", "value"},
+		{"blf", "1002@bad host", "value"},
+		{"speed_dial", "+1555123,,42#", ""},
+		{"speed_dial", "555-1234", "value"},
+		{"park", "*85", ""},
+		{"park", "701", ""},
+		{"park", "70a", "value"},
+		{"prefix", "+9", ""},
+		{"prefix", "9,", "value"},
+		{"account", "1001", ""},
+		{"account", "10 01", "value"},
+		{"intercom", "1001", "type"},
+		{"", "", "type"},
+		{"blf", "", "value"},
+		{"speed_dial", strings.Repeat("1", 65), "value"},
+	} {
+		t.Run(tc.typ+"/"+tc.value, func(t *testing.T) {
+			wantField(t, appliance.ValidateKeyValue(tc.typ, tc.value), tc.field)
+		})
+	}
+}
+
+func TestKeyNormalize(t *testing.T) {
+	for _, tc := range []struct {
+		key   appliance.Key
+		label string
+		field string
+	}{
+		{appliance.Key{Type: "BLF", Value: " 1002 "}, "1002", ""},
+		{appliance.Key{Type: "blf", Value: "1002", Label: "Bob"}, "Bob", ""},
+		{appliance.Key{Type: "blf", Value: "1002", Label: "a\nlinekey.1.type = 15"}, "", "label"},
+		{appliance.Key{Type: "blf", Value: "1002", Label: "tab\there"}, "", "label"},
+		{appliance.Key{Type: "blf", Value: "1002", Label: strings.Repeat("x", 33)}, "", "label"},
+		{appliance.Key{Type: "blf", Value: "1002", Label: "# = ok ünïcode"}, "# = ok ünïcode", ""},
+		{appliance.Key{Type: "account", Value: "1001"}, "", "type"},
+	} {
+		k := tc.key
+		err := k.Normalize()
+		wantField(t, err, tc.field)
+		if tc.field == "" && k.Label != tc.label {
+			t.Errorf("label %q want %q", k.Label, tc.label)
+		}
+	}
+}
+
+func TestExtensionRules(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ext   appliance.Extension
+		field string
+	}{
+		{"ok", appliance.Extension{Number: "1001", Name: "Alice"}, ""},
+		{"chars", appliance.Extension{Number: "a.b_c-d+1"}, ""},
+		{"empty", appliance.Extension{}, "number"},
+		{"long", appliance.Extension{Number: strings.Repeat("1", 33)}, "number"},
+		{"space", appliance.Extension{Number: "10 01"}, "number"},
+		{"slash", appliance.Extension{Number: "10/01"}, "number"},
+		{"name ctl", appliance.Extension{Number: "1", Name: "A\x1b[31m"}, "name"},
+		{"name long", appliance.Extension{Number: "1", Name: strings.Repeat("n", 65)}, "name"},
+		{"transport", appliance.Extension{Number: "1", Transport: "sctp"}, "transport"},
+		{"transport case", appliance.Extension{Number: "1", Transport: "TLS"}, ""},
+		{"server", appliance.Extension{Number: "1", SIPServer: "pbx.example.com:5061"}, ""},
+		{"server port", appliance.Extension{Number: "1", SIPServer: "pbx:99999"}, "sip_server"},
+		{"server junk", appliance.Extension{Number: "1", SIPServer: "pbx example"}, "sip_server"},
+		{"voicemail", appliance.Extension{Number: "1", Voicemail: "*97"}, ""},
+		{"voicemail bad", appliance.Extension{Number: "1", Voicemail: "vm"}, "voicemail"},
+		{"password newline", appliance.Extension{Number: "1", Password: "a\nb"}, "password"},
+		{"auth", appliance.Extension{Number: "1", AuthUser: "a b"}, "auth_user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.ext
+			wantField(t, e.Normalize(""), tc.field)
+		})
+	}
+}
+
+func TestLocationRules(t *testing.T) {
+	for _, tc := range []struct {
+		loc   appliance.Location
+		field string
+	}{
+		{appliance.Location{Name: "HQ", CallbackNumber: "+15551234567"}, ""},
+		{appliance.Location{}, "name"},
+		{appliance.Location{Name: "HQ", Street: "1 Main\nSt"}, "street"},
+		{appliance.Location{Name: "HQ", CallbackNumber: "555-1234"}, "callback_number"},
+		{appliance.Location{Name: "HQ", PostalCode: strings.Repeat("9", 17)}, "postal_code"},
+	} {
+		l := tc.loc
+		wantField(t, l.Normalize(), tc.field)
+	}
+}
+
+func TestParseCSV_Errors(t *testing.T) {
+	for _, tc := range []struct {
+		name, csv string
+		line      int
+		field     string
+	}{
+		{"empty", "", 1, "header"},
+		{"unknown column", "mac,model,colour\n", 1, "header"},
+		{"missing model", "mac,name\n", 1, "header"},
+		{"bad mac", "mac,model\n001565000001,T46G\nnope,T46G\n", 3, "mac"},
+		{"bad model", "mac,model\n001565000001,T99\n", 2, "model"},
+		{"contradiction", "mac,name,model\n001565000001,A,T46G\n001565000001,B,T46G\n", 3, "name"},
+		{"bad position", "mac,model,position,key_type,key_value\n001565000001,T46G,x,blf,1\n", 2, "position"},
+		{"bad key value", "mac,model,position,key_type,key_value\n001565000001,T46G,1,speed_dial,abc\n", 2, "key_value"},
+		{"bad key type", "mac,model,position,key_type,key_value\n001565000001,T46G,1,intercom,1\n", 2, "key_type"},
+		{"label newline", "mac,model,position,key_type,key_value,key_label\n001565000001,T46G,1,blf,1,\"a\nb\"\n", 2, "key_label"},
+		{"field count", "mac,model\n001565000001,T46G,extra\n", 2, "row"},
+		{"bad quote", "mac,model\n\"001565000001,T46G\n", 2, "csv"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := appliance.ParseCSV(strings.NewReader(tc.csv))
+			if appliance.ErrorLine(err) != tc.line || appliance.ErrorField(err) != tc.field {
+				t.Fatalf("got %v (line %d field %q), want line %d field %q", err, appliance.ErrorLine(err), appliance.ErrorField(err), tc.line, tc.field)
+			}
+		})
+	}
+}
+
+func FuzzParseCSV(f *testing.F) {
+	f.Add("mac,name,description,location,manufacturer,model,position,key_type,key_value,key_label\n00:15:65:00:00:01,Desk,,HQ,Yealink,T46G,1,account,1001,\n00:15:65:00:00:01,,,,,,2,blf,1002,Bob\n")
+	f.Add("mac,model\n001565000001,T41S\n")
+	f.Add("\ufeffMAC,Model\n0015.6500.0001,sip-t54w\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		rows, err := appliance.ParseCSV(strings.NewReader(s))
+		if err != nil {
+			if appliance.ErrorCode(err) == appliance.EINVALID && appliance.ErrorLine(err) < 1 {
+				t.Fatalf("invalid without a line: %v", err)
+			}
+			return
+		}
+		// What parses is clean: canonical MACs, supported models, valid keys,
+		// no control characters anywhere a config could see them.
+		for _, r := range rows {
+			if _, err := r.Phone.Normalize(); err != nil {
+				t.Fatalf("accepted bad phone %+v: %v", r.Phone, err)
+			}
+			for _, k := range r.Keys {
+				if err := appliance.ValidateKeyValue(k.Type, k.Value); err != nil {
+					t.Fatalf("accepted bad key %+v: %v", k, err)
+				}
+				if strings.ContainsAny(k.Label, "\r\n\x00") {
+					t.Fatalf("accepted label %q", k.Label)
+				}
+			}
+		}
+	})
+}
+
+func TestEventBus_NeverBlocks(t *testing.T) {
+	bus := appliance.NewEventBus(nil)
+	sub := bus.Subscribe(1)
+	defer sub.Close()
+	for i := 0; i < 3; i++ {
+		bus.Publish(appliance.Event{Type: appliance.EventPhonesChanged, MACs: []string{"001565000001"}})
+	}
+	if bus.Dropped() != 2 {
+		t.Fatalf("dropped %d", bus.Dropped())
+	}
+	if e := <-sub.C; e.MACs[0] != "001565000001" {
+		t.Fatal(e)
+	}
+}
