@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/term"
+
+	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/appliance/sqlite"
+	"github.com/provbox/provbox/webui"
+)
+
+// cmdServe runs the appliance until SIGINT or SIGTERM, then shuts down
+// gracefully; a second signal exits at once with status 1.
+func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string]bool, stderr io.Writer) error {
+	cfg, cfgPath, err := loadConfig(g.config, sf, set)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.LogLevel, isTerminal(stderr))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			logger.Info("shutting down", "signal", s.String())
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			logger.Error("second signal: exiting without a clean shutdown", "signal", s.String())
+			os.Exit(1)
+		case <-done:
+		}
+	}()
+
+	dataDir := cfg.ResolveDataDir(g.data)
+	dbPath := filepath.Join(dataDir, "provbox.db")
+	bus := appliance.NewEventBus(logger.With("component", "events"))
+	db := sqlite.NewDB(dbPath)
+	db.Logger = logger.With("component", "sqlite")
+	db.Events = bus
+	if err := db.Open(); err != nil {
+		return fmt.Errorf("open database %s: %w", dbPath, err)
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			logger.Error("close database", "err", err)
+		}
+	}()
+	svc := db.Services()
+	if svc.Events == nil {
+		svc.Events = bus
+	}
+
+	// The settings go in before the API answers, so nothing is created with
+	// a stale registrar. Only with port 0 (tests) is the port phones must use
+	// known after binding; the URL is set again then.
+	httpPort := listenPort(cfg.HTTP.Listen)
+	publicURL, err := settle(ctx, db, cfg, httpPort, logger)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := webui.NewServer()
+	srv.Addr = cfg.HTTP.Listen
+	srv.Services = svc
+	srv.Logger = logger.With("component", "webui")
+	srv.Registry = reg
+	if err := srv.Open(); err != nil {
+		return bindError("http", "--http", cfg.HTTP.Listen, err)
+	}
+	defer func() {
+		if err := srv.Close(); err != nil {
+			logger.Error("close http server", "err", err)
+		}
+	}()
+	if httpPort == 0 {
+		if publicURL, err = settle(ctx, db, cfg, srv.Port(), logger); err != nil {
+			return err
+		}
+	}
+
+	// The TFTP, SIP and DHCP servers come in later builds; say so once
+	// instead of pretending to serve.
+	for _, s := range []struct{ name, value string }{
+		{"tftp", cfg.TFTP.Listen}, {"sip", cfg.SIP.Listen}, {"dhcp", cfg.DHCP.Interface},
+	} {
+		if !Off(s.value) {
+			logger.Info(s.name+" is not part of this build yet; not serving it", "service", s.name, "configured", s.value)
+		}
+	}
+
+	users, err := svc.Users.FindUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("list admins: %w", err)
+	}
+	if len(users) == 0 {
+		hint := "provbox user add NAME"
+		if g.data != "" {
+			hint += " --data " + g.data
+		}
+		if g.config != "" {
+			hint += " --config " + g.config
+		}
+		logger.Warn("no admin user yet: the admin pages and API refuse every login; create one with: "+hint, "command", hint)
+	}
+
+	addr := net.JoinHostPort(hostOf(cfg.HTTP.Listen), strconv.Itoa(srv.Port()))
+	logger.Info("provbox ready",
+		"url", adminURL(cfg.HTTP.Listen, srv.Port()),
+		"addr", addr,
+		"public_url", publicURL,
+		"data", dataDir,
+		"config", cfgPath,
+		"version", version,
+	)
+	<-ctx.Done()
+	// The deferred closes run next: HTTP first (requests in flight finish),
+	// then the database.
+	defer logger.Info("provbox stopped")
+	return nil
+}
+
+// settle derives the public URL for port and hands the settings to the
+// store, which recomputes every phone's config version.
+func settle(ctx context.Context, db *sqlite.DB, cfg *Config, port int, logger *slog.Logger) (string, error) {
+	publicURL := cfg.HTTP.PublicURL
+	if publicURL == "" {
+		var why error
+		publicURL, why = derivePublicURL(cfg.HTTP.Listen, port)
+		if why != nil {
+			logger.Warn("no address of the default interface; phones are told 127.0.0.1, set http.public_url or --public-url", "public_url", publicURL, "err", why)
+		}
+	}
+	s := appliance.Settings{
+		ProvisioningURL: publicURL,
+		ProvUsername:    cfg.Provisioning.Username,
+		ProvPassword:    cfg.Provisioning.Password,
+		Registrar:       cfg.SIP.Registrar,
+		NotifyRate:      cfg.SIP.NotifyRate,
+		PhoneSIPPort:    cfg.SIP.PhonePort,
+	}
+	if err := db.SetSettings(ctx, s); err != nil {
+		return "", fmt.Errorf("apply settings: %w", err)
+	}
+	return publicURL, nil
+}
+
+// bindError explains a listen failure: which port, and how to fix it.
+func bindError(service, flagName, addr string, err error) error {
+	_, port, _ := net.SplitHostPort(addr)
+	alt := map[string]string{"http": ":8080", "tftp": ":6969", "sip": ":5062"}[service]
+	if alt == ":"+port {
+		alt = ":8081"
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE) || strings.Contains(msg, "address already in use"):
+		return fmt.Errorf("%s: address %s (port %s) is in use by another program; stop it or use %s %s", service, addr, port, flagName, alt)
+	case errors.Is(err, syscall.EACCES) || strings.Contains(msg, "permission denied"):
+		return fmt.Errorf("%s: port %s needs root or CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep $(command -v provbox), or AmbientCapabilities=CAP_NET_BIND_SERVICE in the systemd unit); or use %s %s", service, port, flagName, alt)
+	case errors.Is(err, syscall.EADDRNOTAVAIL) || strings.Contains(msg, "assign requested address"):
+		return fmt.Errorf("%s: address %s is not an address of this machine; use %s :%s to listen on all", service, addr, flagName, port)
+	}
+	return fmt.Errorf("%w (check %s)", err, flagName)
+}
+
+// listenPort returns the port of a host:port (0 when it cannot tell).
+func listenPort(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}
+
+// adminURL is the address to open in a browser: the listen host, or
+// localhost when listening on every address.
+func adminURL(listen string, port int) string {
+	host := hostOf(listen)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
