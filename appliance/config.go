@@ -8,12 +8,13 @@ import (
 
 // Settings are the appliance-wide values that go into every phone's config.
 type Settings struct {
-	ProvisioningURL  string `json:"provisioning_url"` // base URL phones are told, ends in /
-	ProvUsername     string `json:"prov_username"`    // HTTP Basic for /prov/, empty: off
-	ProvPassword     string `json:"prov_password"`
-	Registrar        string `json:"registrar"` // default sip_server
-	NotifyRate       int    `json:"notify_rate"`
-	PhoneSIPPort     int    `json:"phone_sip_port"`
+	ProvisioningURL string `json:"provisioning_url"` // base URL phones are told, ends in /
+	ProvUsername    string `json:"prov_username"`    // HTTP Basic for /prov/, empty: off
+	ProvPassword    string `json:"prov_password"`
+	Registrar       string `json:"registrar"`     // default sip_server
+	PickupPrefix    string `json:"pickup_prefix"` // directed pickup code before a BLF's extension ("**")
+	NotifyRate      int    `json:"notify_rate"`
+	PhoneSIPPort    int    `json:"phone_sip_port"`
 }
 
 // Account is one SIP account of a phone, account.<Index>.

@@ -1,0 +1,296 @@
+// Package configs turns a phone's config inputs (appliance.PhoneConfig) into
+// the files the phone fetches, per vendor: for Yealink the per-phone
+// <mac>.cfg and the model file y0000000000XX.cfg (SPEC §5).
+//
+// Templates are text/template files embedded in the binary; a file of the
+// same name in <data>/templates/yealink/ (mac.cfg.tmpl, model.cfg.tmpl)
+// overrides the embedded one, and is re-read when it changes. Every value a
+// template writes goes through the "val" function, which fails the render
+// when the value holds a CR, LF or any other control character, so no input
+// can add a line to a config file. For example:
+//
+//	r := &configs.Renderer{TemplateDir: "/var/lib/provbox/templates"}
+//	b, err := r.RenderPhoneConfig(cfg) // "#!version:1.0.0.1\n…account.1.enable = 1\n…"
+package configs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+	"unicode"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+//go:embed templates
+var embedded embed.FS
+
+// Template file names, relative to the vendor folder.
+const (
+	MACTemplate   = "mac.cfg.tmpl"
+	ModelTemplate = "model.cfg.tmpl"
+)
+
+// Renderer renders vendor files from embedded or overriding templates.
+type Renderer struct {
+	// TemplateDir holds overrides: <TemplateDir>/yealink/mac.cfg.tmpl. Empty:
+	// embedded templates only.
+	TemplateDir string
+
+	mu    sync.Mutex
+	cache map[string]cachedTemplate
+}
+
+type cachedTemplate struct {
+	mod  time.Time
+	size int64
+	t    *template.Template
+}
+
+// funcs are the template functions. val refuses control characters.
+var funcs = template.FuncMap{"val": safeValue}
+
+func safeValue(v any) (string, error) {
+	s := fmt.Sprint(v)
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return "", fmt.Errorf("value %q holds a control character or line break", s)
+		}
+	}
+	return s, nil
+}
+
+// template returns the parsed template vendor/name, preferring an override.
+func (r *Renderer) template(vendor, name string) (*template.Template, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cache == nil {
+		r.cache = map[string]cachedTemplate{}
+	}
+	key := vendor + "/" + name
+	if r.TemplateDir != "" {
+		path := filepath.Join(r.TemplateDir, vendor, name)
+		if fi, err := os.Stat(path); err == nil {
+			if c, ok := r.cache[path]; ok && c.mod.Equal(fi.ModTime()) && c.size == fi.Size() {
+				return c.t, nil
+			}
+			body, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("template %s: %w", path, err)
+			}
+			t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(string(body))
+			if err != nil {
+				return nil, fmt.Errorf("template %s: %w", path, err)
+			}
+			r.cache[path] = cachedTemplate{mod: fi.ModTime(), size: fi.Size(), t: t}
+			return t, nil
+		}
+	}
+	if c, ok := r.cache[key]; ok {
+		return c.t, nil
+	}
+	body, err := embedded.ReadFile("templates/" + key)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", key, err)
+	}
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", key, err)
+	}
+	r.cache[key] = cachedTemplate{t: t}
+	return t, nil
+}
+
+// YealinkPhone is what mac.cfg.tmpl gets.
+type YealinkPhone struct {
+	MAC, MACColons, Model, Name string
+	LineKeyCount                int
+	Accounts                    []YealinkAccount
+	UnusedAccounts              []int // account indexes to disable
+	LineKeys                    []YealinkLineKey
+	ProvisioningURL             string
+	ProvUsername, ProvPassword  string
+}
+
+// YealinkAccount is one account.N block.
+type YealinkAccount struct {
+	Index                                  int
+	Label, DisplayName, AuthName, UserName string
+	Password, Server, Voicemail            string
+	Port, Transport                        int
+}
+
+// YealinkLineKey is one linekey.P block; unused positions have Type 0 and
+// "%NULL%" values.
+type YealinkLineKey struct {
+	Position                                   int
+	Type                                       int
+	Line, Value, Label, Extension, PickupValue string
+}
+
+// YealinkModel is what model.cfg.tmpl gets.
+type YealinkModel struct {
+	File            string
+	Models          string // "T53, T53W"
+	ProvisioningURL string
+}
+
+const null = "%NULL%"
+
+// yealinkPhone builds the template data of a phone.
+func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
+	m := cfg.Model
+	if m.LineKeys == 0 {
+		return nil, fmt.Errorf("render %s: unsupported model %s %s", cfg.Phone.MAC, cfg.Phone.Manufacturer, cfg.Phone.Model)
+	}
+	s := cfg.Settings
+	v := &YealinkPhone{
+		MAC: cfg.Phone.MAC, MACColons: appliance.FormatMAC(cfg.Phone.MAC), Model: m.Name, Name: cfg.Phone.Name,
+		LineKeyCount: m.LineKeys, ProvisioningURL: s.ProvisioningURL, ProvUsername: s.ProvUsername, ProvPassword: s.ProvPassword,
+	}
+	for _, a := range cfg.Accounts {
+		e := a.Extension
+		server := e.SIPServer
+		if server == "" {
+			server = s.Registrar
+		}
+		host, port := splitHostPort(server, e.Transport)
+		display := e.Name
+		if display == "" {
+			display = e.Number
+		}
+		v.Accounts = append(v.Accounts, YealinkAccount{
+			Index: a.Index, Label: e.AccountLabel(), DisplayName: display, AuthName: e.AuthUser, UserName: e.Number,
+			Password: a.Password, Server: host, Port: port, Transport: yealinkTransports[e.Transport], Voicemail: e.Voicemail,
+		})
+	}
+	for i := len(cfg.Accounts) + 1; i <= m.Accounts; i++ {
+		v.UnusedAccounts = append(v.UnusedAccounts, i)
+	}
+	byPos := map[int]appliance.LineKey{}
+	for _, k := range cfg.LineKeys {
+		byPos[k.Position] = k
+	}
+	for p := 1; p <= m.LineKeys; p++ {
+		k, ok := byPos[p]
+		if !ok {
+			v.LineKeys = append(v.LineKeys, YealinkLineKey{Position: p, Line: null, Value: null, Label: null, Extension: null, PickupValue: null})
+			continue
+		}
+		code, ok := yealinkKeyCodes[k.Type]
+		if !ok {
+			return nil, fmt.Errorf("render %s: key type %q has no Yealink code", cfg.Phone.MAC, k.Type)
+		}
+		lk := YealinkLineKey{Position: p, Type: code, Line: strconv.Itoa(k.Line), Value: k.Value, Label: k.Label, Extension: null, PickupValue: null}
+		switch k.Type {
+		case appliance.KeyAccount:
+			lk.Value = null // a Line key is its account (line); no value
+		case appliance.KeyBLF:
+			user, _, _ := strings.Cut(k.Value, "@")
+			if s.PickupPrefix != "" {
+				lk.Extension = s.PickupPrefix + user
+				lk.PickupValue = lk.Extension
+			}
+		}
+		v.LineKeys = append(v.LineKeys, lk)
+	}
+	return v, nil
+}
+
+// splitHostPort splits "host[:port]", defaulting the port by transport.
+func splitHostPort(s, transport string) (string, int) {
+	port := 5060
+	if transport == "tls" {
+		port = 5061
+	}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		if n, err := strconv.Atoi(s[i+1:]); err == nil {
+			return s[:i], n
+		}
+	}
+	return s, port
+}
+
+// RenderPhoneConfig renders the phone's <mac>.cfg.
+func (r *Renderer) RenderPhoneConfig(cfg *appliance.PhoneConfig) ([]byte, error) {
+	data, err := yealinkPhone(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.template("yealink", MACTemplate)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return nil, fmt.Errorf("render %s.cfg: %w", cfg.Phone.MAC, err)
+	}
+	return tidy(buf.Bytes()), nil
+}
+
+// RenderModelFile renders a Yealink model file such as y000000000028.cfg,
+// or returns ok false when no supported model uses that name.
+func (r *Renderer) RenderModelFile(file string, s appliance.Settings) ([]byte, bool, error) {
+	models := yealinkModelsByFile(file)
+	if len(models) == 0 {
+		return nil, false, nil
+	}
+	sortStrings(models)
+	t, err := r.template("yealink", ModelTemplate)
+	if err != nil {
+		return nil, true, err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, YealinkModel{File: file, Models: strings.Join(models, ", "), ProvisioningURL: s.ProvisioningURL}); err != nil {
+		return nil, true, fmt.Errorf("render %s: %w", file, err)
+	}
+	return tidy(buf.Bytes()), true, nil
+}
+
+// Version is an appliance.VersionFunc: the hash of the rendered <mac>.cfg,
+// so a phone's version moves exactly when its file does.
+func (r *Renderer) Version(cfg *appliance.PhoneConfig) (string, error) {
+	b, err := r.RenderPhoneConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	return HashFile(b), nil
+}
+
+// HashFile returns the version string of a file's bytes.
+func HashFile(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// tidy drops blank lines runs left by template actions, keeping one blank
+// line between sections, and ends the file with a newline.
+func tidy(b []byte) []byte {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var out []string
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t")
+		if l == "" && (len(out) == 0 || out[len(out)-1] == "") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return []byte(strings.Join(out, "\n") + "\n")
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
