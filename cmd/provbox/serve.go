@@ -55,6 +55,16 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 		}
 	}()
 
+	if err := serve(ctx, g, cfg, cfgPath, logger); err != nil {
+		return err
+	}
+	logger.Info("provbox stopped")
+	return nil
+}
+
+// serve opens the store and the servers, logs "provbox ready" and runs
+// until ctx is done.
+func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logger *slog.Logger) error {
 	dataDir := cfg.ResolveDataDir(g.data)
 	dbPath := filepath.Join(dataDir, "provbox.db")
 	bus := appliance.NewEventBus(logger.With("component", "events"))
@@ -139,10 +149,7 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 		"version", version,
 	)
 	<-ctx.Done()
-	// The deferred closes run next: HTTP first (requests in flight finish),
-	// then the database.
-	defer logger.Info("provbox stopped")
-	return nil
+	return nil // the deferred closes run: HTTP first, then the database
 }
 
 // settle derives the public URL for port and hands the settings to the
