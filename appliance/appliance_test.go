@@ -34,10 +34,10 @@ func TestParseMAC(t *testing.T) {
 		{"0015:65aa:bbcc", ""},
 		{"00156gaabbcc", ""},
 		{"001565aabbccdd", ""},
-		{"000000000000", ""},       // zero
-		{"01:00:5e:00:00:fb", ""},  // multicast
-		{"ff:ff:ff:ff:ff:ff", ""},  // broadcast
-		{"03:15:65:aa:bb:cc", ""},  // group bit
+		{"000000000000", ""},      // zero
+		{"01:00:5e:00:00:fb", ""}, // multicast
+		{"ff:ff:ff:ff:ff:ff", ""}, // broadcast
+		{"03:15:65:aa:bb:cc", ""}, // group bit
 		{"00:15:65:aa:bb:cc\n", "001565aabbcc"},
 		{"00:15:65:aa:bb:c\x00", ""},
 	} {

@@ -12,6 +12,7 @@ type Services struct {
 	Users      UserService
 	Import     ImportService
 	Sync       SyncService
+	Discovery  DiscoveryService
 	Events     *EventBus
 }
 
@@ -20,4 +21,8 @@ type SyncService interface {
 	// Resync asks for a check-sync NOTIFY to each phone now (ENOTFOUND for
 	// an unknown MAC). An empty list means every phone.
 	Resync(ctx context.Context, macs []string) error
+	// RecordFetch notes that a phone fetched its config: last fetch time,
+	// IP and User-Agent, fetched_version, and its SIP address (IP and the
+	// configured phone port). Fetching the current version makes it synced.
+	RecordFetch(ctx context.Context, f Fetch) error
 }

@@ -89,26 +89,30 @@ func (s *PhoneService) FindPhone(ctx context.Context, mac string) (out *applianc
 // and 2 when extension is set.
 func (s *PhoneService) CreatePhone(ctx context.Context, in *appliance.Phone, extension string) (out *appliance.Phone, err error) {
 	err = s.db.update(ctx, func(tx *Tx) error {
-		p, _, err := tx.createPhone(in)
-		if err != nil {
-			return err
-		}
-		if extension = strings.TrimSpace(extension); extension != "" {
-			e, err := findExtension(ctx, tx, `WHERE e.number = ?`, extension)
-			if err != nil {
-				return appliance.Errorf(appliance.EINVALID, "extension", "no extension %q; create it first", extension)
-			}
-			if _, err := tx.replaceLayout(p, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: e.AccountKey}}); err != nil {
-				return err
-			}
-		}
-		out = p
-		return nil
+		out, err = s.createInTx(tx, in, extension)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.FindPhone(ctx, out.MAC)
+}
+
+func (s *PhoneService) createInTx(tx *Tx, in *appliance.Phone, extension string) (*appliance.Phone, error) {
+	p, _, err := tx.createPhone(in)
+	if err != nil {
+		return nil, err
+	}
+	if extension = strings.TrimSpace(extension); extension != "" {
+		e, err := findExtension(tx.ctx, tx, `WHERE e.number = ?`, extension)
+		if err != nil {
+			return nil, appliance.Errorf(appliance.EINVALID, "extension", "no extension %q; create it first", extension)
+		}
+		if _, err := tx.replaceLayout(p, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: e.AccountKey}}); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 func (tx *Tx) createPhone(in *appliance.Phone) (*appliance.Phone, appliance.Model, error) {
@@ -130,6 +134,10 @@ func (tx *Tx) createPhone(in *appliance.Phone) (*appliance.Phone, appliance.Mode
 	}
 	p.ID, _ = res.LastInsertId()
 	tx.touch(p.ID)
+	// A phone provisioned now is no longer merely discovered.
+	if _, err := tx.exec(`DELETE FROM discovered WHERE mac = ?`, p.MAC); err != nil {
+		return nil, m, err
+	}
 	return &p, m, nil
 }
 

@@ -201,6 +201,7 @@ func (db *DB) Services() appliance.Services {
 		Users:      &UserService{db},
 		Import:     &ImportService{db},
 		Sync:       &SyncService{db},
+		Discovery:  &DiscoveryService{db},
 		Events:     db.Events,
 	}
 }

@@ -77,7 +77,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 1 {
+	if v, err := db.SchemaVersion(); err != nil || v != 2 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")
@@ -286,8 +286,14 @@ func TestConfigVersion_MovesWithEveryInput(t *testing.T) {
 		name   string
 		change func() error
 	}{
-		{"key label", func() error { _, err := svc.Keys.UpdateKey(ctx, blf.ID, appliance.KeyUpdate{Label: s("Robert")}); return err }},
-		{"key value", func() error { _, err := svc.Keys.UpdateKey(ctx, blf.ID, appliance.KeyUpdate{Value: s("1003")}); return err }},
+		{"key label", func() error {
+			_, err := svc.Keys.UpdateKey(ctx, blf.ID, appliance.KeyUpdate{Label: s("Robert")})
+			return err
+		}},
+		{"key value", func() error {
+			_, err := svc.Keys.UpdateKey(ctx, blf.ID, appliance.KeyUpdate{Value: s("1003")})
+			return err
+		}},
 		{"extension name", func() error {
 			_, err := svc.Extensions.UpdateExtension(ctx, e.ID, appliance.ExtensionUpdate{Name: s("Al")})
 			return err
@@ -300,7 +306,10 @@ func TestConfigVersion_MovesWithEveryInput(t *testing.T) {
 			_, err := svc.Locations.UpdateLocation(ctx, loc.ID, appliance.LocationUpdate{Street: s("1 Main St")})
 			return err
 		}},
-		{"phone name", func() error { _, err := svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: s("Desk")}); return err }},
+		{"phone name", func() error {
+			_, err := svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: s("Desk")})
+			return err
+		}},
 		{"layout", func() error {
 			_, err := svc.Phones.ReplaceLayout(ctx, p.MAC, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}})
 			return err
@@ -495,4 +504,81 @@ func TestBackup(t *testing.T) {
 	if _, err := cp.Services().Extensions.FindExtensionByNumber(ctx, "1001"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestDiscovery_RecordAdopt(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	d := appliance.Discovered{MAC: "00:15:65:12:34:56", Model: "T46G", Firmware: "28.83.0.35", IP: "10.0.0.50", Source: "http", UserAgent: "Yealink SIP-T46G 28.83.0.35 00:15:65:12:34:56\x1b[2J"}
+	for i := 0; i < 2; i++ {
+		if err := svc.Discovery.RecordDiscovered(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A later sighting without a model keeps the model.
+	if err := svc.Discovery.RecordDiscovered(ctx, appliance.Discovered{MAC: "001565123456", IP: "10.0.0.51", Source: "dhcp"}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.Discovery.FindDiscovered(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("%v %v", list, err)
+	}
+	got := list[0]
+	if got.Vendor != "Yealink" || got.Model != "T46G" || got.IP != "10.0.0.51" || got.Source != "dhcp" || got.Seen != 3 || strings.Contains(got.UserAgent, "\x1b") {
+		t.Fatalf("discovered %+v", got)
+	}
+	_, err = svc.Discovery.AdoptDiscovered(ctx, "001565999999", nil, "")
+	wantErr(t, err, appliance.ENOTFOUND, "mac")
+	p, err := svc.Discovery.AdoptDiscovered(ctx, "001565123456", &appliance.Phone{Name: "Lobby"}, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Model != "T46G" || p.Name != "Lobby" || p.Sync.SIPAddress != "10.0.0.51:5060" {
+		t.Fatalf("adopted %+v", p)
+	}
+	if list, _ := svc.Discovery.FindDiscovered(ctx); len(list) != 0 {
+		t.Fatal("adopted phone still listed")
+	}
+	// Known phones are not recorded as discovered.
+	svc.Discovery.RecordDiscovered(ctx, d)
+	if list, _ := svc.Discovery.FindDiscovered(ctx); len(list) != 0 {
+		t.Fatal("known phone recorded")
+	}
+}
+
+func TestRecordFetch_SyncStates(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	state := func() appliance.SyncStatus {
+		p, _ := svc.Phones.FindPhone(ctx, "001565000001")
+		return p.Sync
+	}
+	v1 := p.Sync.ConfigVersion
+	if err := svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: v1, IP: "10.0.0.9", UA: "Yealink SIP-T46G", Source: "http"}); err != nil {
+		t.Fatal(err)
+	}
+	s := state()
+	if s.State != appliance.SyncSynced || s.FetchedVersion != v1 || s.LastFetchIP != "10.0.0.9" || s.SIPAddress != "10.0.0.9:5060" || s.LastFetchAt == nil {
+		t.Fatalf("after fetch %+v", s)
+	}
+	name := "Desk"
+	svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name})
+	if s := state(); s.State != appliance.SyncPending || s.ConfigVersion == v1 {
+		t.Fatalf("after edit %+v", s)
+	}
+	// A fetch of the old version (raced the edit) leaves it pending.
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: v1, IP: "10.0.0.9"})
+	if s := state(); s.State != appliance.SyncPending {
+		t.Fatalf("stale fetch %+v", s)
+	}
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: state().ConfigVersion, IP: "10.0.0.9"})
+	if s := state(); s.State != appliance.SyncSynced {
+		t.Fatalf("fresh fetch %+v", s)
+	}
+	wantErr(t, svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000099"}), appliance.ENOTFOUND, "mac")
 }

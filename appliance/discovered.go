@@ -1,0 +1,61 @@
+package appliance
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Discovered is a phone seen on the network (fetching a file, asking for a
+// DHCP lease, sending a SIP PnP SUBSCRIBE) that is not provisioned yet.
+type Discovered struct {
+	MAC       string    `json:"mac"`
+	Vendor    string    `json:"vendor"`
+	Model     string    `json:"model"`
+	Firmware  string    `json:"firmware"`
+	IP        string    `json:"ip"`
+	Source    string    `json:"source"` // "http", "tftp", "dhcp", "pnp"
+	UserAgent string    `json:"user_agent"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Seen      int       `json:"seen"`
+}
+
+// Fetch is one file a phone fetched (the confirmation half of the sync loop).
+type Fetch struct {
+	MAC     string
+	Version string // config version of the bytes served
+	IP      string
+	UA      string
+	Source  string // "http" or "tftp"
+}
+
+// DiscoveryService records phones seen and adopts them.
+type DiscoveryService interface {
+	// RecordDiscovered upserts d by MAC (vendor/model/firmware only
+	// overwrite when known). Known phones are ignored.
+	RecordDiscovered(ctx context.Context, d Discovered) error
+	FindDiscovered(ctx context.Context) ([]*Discovered, error)
+	// AdoptDiscovered creates a phone from a discovered one (the phone's
+	// fields override what was detected; extension as in CreatePhone) and
+	// removes it from the list.
+	AdoptDiscovered(ctx context.Context, mac string, p *Phone, extension string) (*Phone, error)
+}
+
+// Known phone vendors by MAC prefix (OUI), from shared/reference/yealink.md §7.
+var vendorOUIs = map[string]string{
+	"001565": "Yealink", "e434d7": "Yealink", "805ec0": "Yealink", "805e0c": "Yealink", "249ad8": "Yealink",
+	"44dbd2": "Yealink", "644f56": "Yealink", "ec1da9": "Yealink", "3497d7": "Yealink", "b061a9": "Yealink",
+	"c4fc22": "Yealink", "f01653": "Yealink",
+	"0004f2": "Polycom", "64167f": "Polycom", "482567": "Polycom",
+	"000b82": "Grandstream", "c074ad": "Grandstream", "ec74d7": "Grandstream",
+	"00a859": "Fanvil", "0c383e": "Fanvil",
+}
+
+// VendorByMAC returns the phone vendor owning a canonical MAC's prefix, or "".
+func VendorByMAC(mac string) string {
+	if len(mac) < 6 {
+		return ""
+	}
+	return vendorOUIs[strings.ToLower(mac[:6])]
+}

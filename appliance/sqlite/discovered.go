@@ -1,0 +1,167 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// DiscoveryService implements appliance.DiscoveryService.
+type DiscoveryService struct{ db *DB }
+
+var _ appliance.DiscoveryService = (*DiscoveryService)(nil)
+
+// clip keeps untrusted text (User-Agents, model strings from the network)
+// printable and short before it is stored and shown.
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "")
+}
+
+// RecordDiscovered upserts a phone seen on the network.
+func (s *DiscoveryService) RecordDiscovered(ctx context.Context, d appliance.Discovered) error {
+	mac, err := appliance.ParseMAC(d.MAC)
+	if err != nil {
+		return err
+	}
+	if d.Vendor == "" {
+		d.Vendor = appliance.VendorByMAC(mac)
+	}
+	return s.db.update(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM phones WHERE mac = ?`, mac).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		_, err := tx.exec(`INSERT INTO discovered (mac, vendor, model, firmware, ip, source, user_agent, first_seen, last_seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (mac) DO UPDATE SET
+				vendor = CASE WHEN excluded.vendor != '' THEN excluded.vendor ELSE vendor END,
+				model = CASE WHEN excluded.model != '' THEN excluded.model ELSE model END,
+				firmware = CASE WHEN excluded.firmware != '' THEN excluded.firmware ELSE firmware END,
+				user_agent = CASE WHEN excluded.user_agent != '' THEN excluded.user_agent ELSE user_agent END,
+				ip = excluded.ip, source = excluded.source, last_seen = excluded.last_seen, seen = seen + 1`,
+			mac, clip(d.Vendor, 32), clip(d.Model, 32), clip(d.Firmware, 64), clip(d.IP, 64), clip(d.Source, 8), clip(d.UserAgent, 256), tx.now, tx.now)
+		if err != nil {
+			return fmt.Errorf("record discovered: %w", err)
+		}
+		return nil
+	})
+}
+
+// FindDiscovered lists phones seen, most recent first.
+func (s *DiscoveryService) FindDiscovered(ctx context.Context) ([]*appliance.Discovered, error) {
+	out := []*appliance.Discovered{}
+	err := s.db.view(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT mac, vendor, model, firmware, ip, source, user_agent, first_seen, last_seen, seen
+			FROM discovered ORDER BY last_seen DESC, mac`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d appliance.Discovered
+			var first, last int64
+			if err := rows.Scan(&d.MAC, &d.Vendor, &d.Model, &d.Firmware, &d.IP, &d.Source, &d.UserAgent, &first, &last, &d.Seen); err != nil {
+				return err
+			}
+			d.FirstSeen, d.LastSeen = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+			out = append(out, &d)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// AdoptDiscovered turns a discovered phone into a provisioned one.
+func (s *DiscoveryService) AdoptDiscovered(ctx context.Context, macIn string, in *appliance.Phone, extension string) (*appliance.Phone, error) {
+	mac, err := appliance.ParseMAC(macIn)
+	if err != nil {
+		return nil, err
+	}
+	var d *appliance.Discovered
+	list, err := s.FindDiscovered(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range list {
+		if x.MAC == mac {
+			d = x
+		}
+	}
+	if d == nil {
+		return nil, appliance.Errorf(appliance.ENOTFOUND, "mac", "%s has not been discovered", appliance.FormatMAC(mac))
+	}
+	p := appliance.Phone{MAC: mac}
+	if in != nil {
+		p = *in
+		p.MAC = mac
+	}
+	if p.Manufacturer == "" {
+		p.Manufacturer = d.Vendor
+	}
+	if p.Model == "" {
+		p.Model = d.Model
+	}
+	var out *appliance.Phone
+	err = s.db.update(ctx, func(tx *Tx) error {
+		created, err := (&PhoneService{s.db}).createInTx(tx, &p, extension)
+		if err != nil {
+			return err
+		}
+		out = created
+		if d.IP != "" {
+			if _, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE id = ?`, sipAddress(d.IP, s.db.Settings().PhoneSIPPort), created.ID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.exec(`DELETE FROM discovered WHERE mac = ?`, mac)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return (&PhoneService{s.db}).FindPhone(ctx, out.MAC)
+}
+
+// sipAddress is ip:port for a phone whose SIP port is assumed.
+func sipAddress(ip string, port int) string {
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port))
+}
+
+// RecordFetch notes a config fetch by a known phone.
+func (s *SyncService) RecordFetch(ctx context.Context, f appliance.Fetch) error {
+	mac, err := appliance.ParseMAC(f.MAC)
+	if err != nil {
+		return err
+	}
+	return s.db.update(ctx, func(tx *Tx) error {
+		var current string
+		err := tx.QueryRowContext(ctx, `SELECT config_version FROM phones WHERE mac = ?`, mac).Scan(&current)
+		if err != nil {
+			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		}
+		// Fetching the current version confirms the sync; an older version
+		// (a fetch that raced an edit) leaves the phone pending.
+		state := `CASE WHEN ? = config_version THEN 'synced' WHEN state = 'new' THEN 'pending' ELSE state END`
+		_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
+			sip_address = CASE WHEN ? != '' THEN ? ELSE sip_address END WHERE mac = ?`,
+			f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), f.IP, sipAddress(f.IP, s.db.Settings().PhoneSIPPort), mac)
+		return err
+	})
+}
