@@ -12,6 +12,7 @@ const (
 	ENOTFOUND     = "not_found"    // the addressed thing does not exist
 	ECONFLICT     = "conflict"     // duplicate, or still in use by something else
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
+	ETOOMANY      = "too_many"     // the requester is refused for a while (rate limit)
 	EINTERNAL     = "internal"     // a bug or an I/O failure; details are logged, not shown
 )
 

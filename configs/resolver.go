@@ -1,0 +1,300 @@
+package configs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// File is one file to serve to a phone. Content is a bytes.Reader for
+// generated files and an *os.File for firmware; Close releases it.
+type File struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+	Content io.ReadSeeker
+	Phone   *appliance.Phone // set for a known phone's <mac>.cfg
+	Version string           // config version of a <mac>.cfg
+	closer  io.Closer
+}
+
+// Close releases the file.
+func (f *File) Close() error {
+	if f.closer != nil {
+		return f.closer.Close()
+	}
+	return nil
+}
+
+// Resolver is the one path from a requested file name to its bytes, used by
+// both HTTP (/prov/) and TFTP. It renders <mac>.cfg for known phones
+// (recording the fetch, which confirms the sync), model files, and serves
+// firmware from FirmwareDir; it records unknown phones as discovered and
+// refuses addresses that miss too often (MAC guessing).
+type Resolver struct {
+	Services    appliance.Services
+	Renderer    *Renderer
+	Settings    func() appliance.Settings
+	FirmwareDir string
+	Misses      *MissLimiter
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+var (
+	macCfgRe  = regexp.MustCompile(`^([0-9a-fA-F]{12})\.cfg$`)
+	macBootRe = regexp.MustCompile(`^([0-9a-fA-F]{12})(?:\.boot|-local\.cfg|-contact\.xml)$`)
+	modelRe   = regexp.MustCompile(`^y0{9}\d{3}\.(cfg|boot)$`)
+	safeRe    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$`)
+)
+
+// CleanName turns a requested path into a served file name, or "" when the
+// path is not one a phone may ask for: anything but a single plain segment
+// (after an optional leading "/"), so "..", encoded or real slashes,
+// backslashes, absolute paths, NUL bytes and hidden files never resolve.
+func CleanName(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if !safeRe.MatchString(p) || strings.Contains(p, "..") {
+		return ""
+	}
+	return p
+}
+
+func notFound(name string) error {
+	return appliance.Errorf(appliance.ENOTFOUND, "file", "%s not found", name)
+}
+
+// Resolve returns the file name for req. Errors: ENOTFOUND (unknown file or
+// phone), ETOOMANY (the address is refused a while), EINTERNAL.
+func (r *Resolver) Resolve(ctx context.Context, path string, req Requester) (*File, error) {
+	if r.Misses != nil && !r.Misses.Allowed(req.IP) {
+		return nil, appliance.Errorf(appliance.ETOOMANY, "file", "too many requests for unknown files from %s; try again later", req.IP)
+	}
+	name := CleanName(path)
+	if name == "" {
+		r.miss(req, path)
+		return nil, notFound("file")
+	}
+	if req.MAC == "" {
+		// TFTP has no User-Agent: the MAC in the file name identifies it.
+		if m := macCfgRe.FindStringSubmatch(name); m != nil {
+			req.MAC, _ = appliance.ParseMAC(m[1])
+		} else if m := macBootRe.FindStringSubmatch(name); m != nil {
+			req.MAC, _ = appliance.ParseMAC(m[1])
+		}
+	}
+	switch {
+	case macCfgRe.MatchString(name):
+		return r.resolvePhone(ctx, name, req)
+	case modelRe.MatchString(name), macBootRe.MatchString(name):
+		r.discover(ctx, req)
+		if strings.HasSuffix(name, ".cfg") && modelRe.MatchString(name) {
+			b, ok, err := r.Renderer.RenderModelFile(strings.ToLower(name), r.settings())
+			if err != nil {
+				return nil, err
+			} else if ok {
+				return r.bytesFile(name, b), nil
+			}
+		}
+		// Boot files, unsupported models' files and optional per-phone
+		// extras are a normal 404 (the phone falls back); not a miss.
+		return nil, notFound(name)
+	default:
+		return r.firmware(name, req)
+	}
+}
+
+func (r *Resolver) settings() appliance.Settings {
+	if r.Settings == nil {
+		return appliance.Settings{}
+	}
+	return r.Settings()
+}
+
+func (r *Resolver) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Resolver) bytesFile(name string, b []byte) *File {
+	return &File{Name: name, Size: int64(len(b)), ModTime: r.now(), Content: bytes.NewReader(b)}
+}
+
+func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester) (*File, error) {
+	mac, _ := appliance.ParseMAC(name[:12])
+	if mac == "" {
+		r.miss(req, name)
+		return nil, notFound(name)
+	}
+	phone, err := r.Services.Phones.FindPhone(ctx, mac)
+	if appliance.ErrorCode(err) == appliance.ENOTFOUND {
+		req.MAC = mac
+		r.discover(ctx, req)
+		r.miss(req, name)
+		return nil, notFound(name)
+	} else if err != nil {
+		return nil, err
+	}
+	cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.Renderer.RenderPhoneConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	f := r.bytesFile(strings.ToLower(name), b)
+	f.Phone, f.Version = phone, HashFile(b)
+	if err := r.Services.Sync.RecordFetch(ctx, appliance.Fetch{MAC: mac, Version: f.Version, IP: req.IP, UA: req.UA, Source: req.Source}); err != nil {
+		r.Logger.Error("record fetch", "mac", mac, "err", err)
+	}
+	r.Logger.Info("config fetched", "mac", mac, "file", f.Name, "ip", req.IP, "source", req.Source, "version", f.Version, "user_agent", req.UA)
+	return f, nil
+}
+
+// discover records a phone that is not provisioned, when its MAC is known.
+func (r *Resolver) discover(ctx context.Context, req Requester) {
+	if req.MAC == "" || r.Services.Discovery == nil {
+		return
+	}
+	if _, err := r.Services.Phones.FindPhone(ctx, req.MAC); err == nil {
+		return
+	}
+	vendor := req.Vendor
+	if vendor == "" {
+		vendor = appliance.VendorByMAC(req.MAC)
+	}
+	d := appliance.Discovered{MAC: req.MAC, Vendor: vendor, Model: req.Model, Firmware: req.Firmware, IP: req.IP, Source: req.Source, UserAgent: req.UA}
+	if err := r.Services.Discovery.RecordDiscovered(ctx, d); err != nil {
+		r.Logger.Error("record discovered", "mac", req.MAC, "err", err)
+	}
+}
+
+// firmware serves a file from FirmwareDir through os.Root, which refuses
+// any path (or symlink) leading outside it.
+func (r *Resolver) firmware(name string, req Requester) (*File, error) {
+	if r.FirmwareDir == "" {
+		r.miss(req, name)
+		return nil, notFound(name)
+	}
+	root, err := os.OpenRoot(r.FirmwareDir)
+	if err != nil {
+		r.miss(req, name)
+		return nil, notFound(name)
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			r.Logger.Warn("firmware refused", "file", name, "ip", req.IP, "err", err)
+		}
+		r.miss(req, name)
+		return nil, notFound(name)
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		r.miss(req, name)
+		return nil, notFound(name)
+	}
+	r.Logger.Info("firmware fetched", "file", name, "ip", req.IP, "source", req.Source, "size", fi.Size())
+	return &File{Name: name, Size: fi.Size(), ModTime: fi.ModTime(), Content: f, closer: f}, nil
+}
+
+func (r *Resolver) miss(req Requester, name string) {
+	r.Logger.Info("unknown file", "file", strings.ToValidUTF8(fmt.Sprintf("%.128q", name), ""), "ip", req.IP, "source", req.Source)
+	if r.Misses != nil && r.Misses.Miss(req.IP) {
+		r.Logger.Warn("refusing address for a while: too many requests for unknown files (MAC guessing?)",
+			"ip", req.IP, "limit_per_minute", r.Misses.Limit, "refused_for", r.Misses.block().String())
+	}
+}
+
+// MissLimiter counts requests for unknown files per address; an address
+// with more than Limit misses within a minute is refused for Block.
+type MissLimiter struct {
+	Limit int           // misses per minute; 0 disables
+	Block time.Duration // default 10 minutes
+	Now   func() time.Time
+
+	mu    sync.Mutex
+	addrs map[string]*missCount
+}
+
+type missCount struct {
+	window  time.Time
+	n       int
+	blocked time.Time // refused until
+}
+
+func (l *MissLimiter) now() time.Time {
+	if l.Now == nil {
+		return time.Now()
+	}
+	return l.Now()
+}
+
+func (l *MissLimiter) block() time.Duration {
+	if l.Block == 0 {
+		return 10 * time.Minute
+	}
+	return l.Block
+}
+
+// Allowed reports whether addr may be served now.
+func (l *MissLimiter) Allowed(addr string) bool {
+	if l == nil || l.Limit <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.addrs[addr]
+	return c == nil || !l.now().Before(c.blocked)
+}
+
+// Miss counts one miss for addr and reports whether the address just
+// became refused (so the caller logs it once).
+func (l *MissLimiter) Miss(addr string) bool {
+	if l == nil || l.Limit <= 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if l.addrs == nil {
+		l.addrs = map[string]*missCount{}
+	}
+	if len(l.addrs) > 10000 {
+		for a, c := range l.addrs {
+			if now.Sub(c.window) > time.Minute && !now.Before(c.blocked) {
+				delete(l.addrs, a)
+			}
+		}
+	}
+	c := l.addrs[addr]
+	if c == nil {
+		c = &missCount{window: now}
+		l.addrs[addr] = c
+	}
+	if now.Sub(c.window) >= time.Minute {
+		c.window, c.n = now, 0
+	}
+	c.n++
+	if c.n > l.Limit && !now.Before(c.blocked) {
+		c.blocked = now.Add(l.block())
+		return true
+	}
+	return false
+}

@@ -1,0 +1,218 @@
+package configs_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/appliance/sqlite"
+	"github.com/provbox/provbox/configs"
+)
+
+type fixture struct {
+	db       *sqlite.DB
+	svc      appliance.Services
+	resolver *configs.Resolver
+	fwDir    string
+}
+
+func newFixture(t *testing.T, missLimit int) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	r := &configs.Renderer{}
+	db := sqlite.NewDB(filepath.Join(dir, "provbox.db"))
+	db.Version = r.Version
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	db.SetSettings(ctx, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", Registrar: "pbx.example.com", PickupPrefix: "**"})
+	svc := db.Services()
+	if _, err := svc.Extensions.CreateExtension(ctx, &appliance.Extension{Number: "1001", Name: "Alice", Password: "s3cret-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565aabbcc", Model: "T46G"}, "1001"); err != nil {
+		t.Fatal(err)
+	}
+	fw := filepath.Join(dir, "firmware")
+	os.MkdirAll(fw, 0o755)
+	os.WriteFile(filepath.Join(fw, "T46-28.86.0.10.rom"), []byte("firmware-bytes"), 0o644)
+	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("outside"), 0o644)
+	os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(fw, "link.rom"))
+	os.Mkdir(filepath.Join(fw, "sub"), 0o755)
+	return &fixture{db: db, svc: svc, fwDir: fw, resolver: &configs.Resolver{
+		Services: svc, Renderer: r, Settings: db.Settings, FirmwareDir: fw,
+		Misses: &configs.MissLimiter{Limit: missLimit}, Logger: slog.New(slog.DiscardHandler),
+	}}
+}
+
+func read(t *testing.T, f *configs.File) string {
+	t.Helper()
+	defer f.Close()
+	b, err := io.ReadAll(f.Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestResolve_KnownPhoneConfirmsSync(t *testing.T) {
+	fx := newFixture(t, 20)
+	ctx := context.Background()
+	req := configs.ParseUserAgent("Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc")
+	req.IP, req.Source = "10.0.0.50", "http"
+	for _, name := range []string{"001565aabbcc.cfg", "/001565AABBCC.cfg"} {
+		f, err := fx.resolver.Resolve(ctx, name, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := read(t, f)
+		if f.Phone == nil || f.Version != configs.HashFile([]byte(body)) || f.Name != "001565aabbcc.cfg" {
+			t.Fatalf("file %+v", f)
+		}
+	}
+	p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc")
+	if p.Sync.State != appliance.SyncSynced || p.Sync.FetchedVersion != p.Sync.ConfigVersion || p.Sync.LastFetchIP != "10.0.0.50" || p.Sync.LastFetchUA != req.UA {
+		t.Fatalf("sync %+v", p.Sync)
+	}
+	// The store's version is the hash of the rendered file.
+	f, _ := fx.resolver.Resolve(ctx, "001565aabbcc.cfg", req)
+	read(t, f)
+	if f.Version != p.Sync.ConfigVersion {
+		t.Fatalf("served version %s, stored %s", f.Version, p.Sync.ConfigVersion)
+	}
+}
+
+func TestResolve_Files(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	req := configs.Requester{IP: "10.0.0.60", Source: "tftp"}
+	for _, tc := range []struct {
+		name string
+		want string // "" = not found
+	}{
+		{"y000000000028.cfg", "#!version:1.0.0.1"},
+		{"y000000000000.boot", ""},
+		{"001565aabbcc.boot", ""},
+		{"y000000000999.cfg", ""},
+		{"T46-28.86.0.10.rom", "firmware-bytes"},
+		{"link.rom", ""}, // symlink out of the firmware folder
+		{"sub", ""},      // a directory
+		{"nope.rom", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := fx.resolver.Resolve(ctx, tc.name, req)
+			if tc.want == "" {
+				if appliance.ErrorCode(err) != appliance.ENOTFOUND {
+					t.Fatalf("got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, f); len(got) < len(tc.want) || got[:len(tc.want)] != tc.want {
+				t.Fatalf("got %q", got)
+			}
+		})
+	}
+}
+
+// Hostile paths never resolve outside the served set.
+func TestCleanName_Hostile(t *testing.T) {
+	for _, p := range []string{
+		"", "/", "..", "../provbox.db", "/etc/passwd", "firmware/../../secret.txt", "..%2fsecret.txt", "%2e%2e/x",
+		"a/b.rom", `..\secret.txt`, `a\b`, "x\x00.cfg", ".hidden", "./x.rom", "001565aabbcc.cfg/", "//etc/passwd",
+		"x..y", "name with space.rom", "ünï.rom", string(make([]byte, 200)),
+	} {
+		if got := configs.CleanName(p); got != "" {
+			t.Errorf("CleanName(%q) = %q", p, got)
+		}
+	}
+	for _, p := range []string{"001565aabbcc.cfg", "/y000000000028.cfg", "T46-28.86.0.10.rom", "fw_1+2.bin"} {
+		if configs.CleanName(p) == "" {
+			t.Errorf("CleanName(%q) refused", p)
+		}
+	}
+}
+
+func TestResolve_UnknownPhoneDiscoveredAndLimited(t *testing.T) {
+	fx := newFixture(t, 3)
+	ctx := context.Background()
+	req := configs.ParseUserAgent("Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33")
+	req.IP, req.Source = "10.0.0.70", "http"
+	_, err := fx.resolver.Resolve(ctx, "001565112233.cfg", req)
+	if appliance.ErrorCode(err) != appliance.ENOTFOUND {
+		t.Fatal(err)
+	}
+	list, _ := fx.svc.Discovery.FindDiscovered(ctx)
+	if len(list) != 1 || list[0].MAC != "001565112233" || list[0].Model != "T54W" || list[0].Firmware != "96.86.0.45" || list[0].Vendor != "Yealink" || list[0].IP != "10.0.0.70" {
+		t.Fatalf("discovered %+v", list)
+	}
+	// Guessing MACs: after 3 misses in a minute the address is refused,
+	// even for files that exist; other addresses are not.
+	for i := 0; i < 3; i++ {
+		fx.resolver.Resolve(ctx, "00156500000"+string(rune('0'+i))+".cfg", req)
+	}
+	if _, err := fx.resolver.Resolve(ctx, "001565aabbcc.cfg", req); appliance.ErrorCode(err) != appliance.ETOOMANY {
+		t.Fatalf("not refused: %v", err)
+	}
+	other := req
+	other.IP = "10.0.0.71"
+	if f, err := fx.resolver.Resolve(ctx, "001565aabbcc.cfg", other); err != nil {
+		t.Fatalf("other address refused: %v", err)
+	} else {
+		f.Close()
+	}
+}
+
+func TestMissLimiter_Window(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := &configs.MissLimiter{Limit: 2, Block: time.Minute, Now: func() time.Time { return now }}
+	if l.Miss("a") || l.Miss("a") || !l.Allowed("a") {
+		t.Fatal("refused within the limit")
+	}
+	if !l.Miss("a") || l.Allowed("a") {
+		t.Fatal("not refused past the limit")
+	}
+	if l.Miss("a") {
+		t.Fatal("logged twice")
+	}
+	now = now.Add(61 * time.Second)
+	if !l.Allowed("a") {
+		t.Fatal("still refused after the block")
+	}
+	off := &configs.MissLimiter{}
+	for i := 0; i < 100; i++ {
+		off.Miss("b")
+	}
+	if !off.Allowed("b") {
+		t.Fatal("limit 0 refused")
+	}
+}
+
+func FuzzCleanName(f *testing.F) {
+	for _, s := range []string{"001565aabbcc.cfg", "../x", "/y000000000028.cfg", "a/b", "x\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := configs.CleanName(s)
+		if got == "" {
+			return
+		}
+		if filepath.Base(got) != got || got == "." || got == ".." || got[0] == '.' || len(got) > 128 {
+			t.Fatalf("CleanName(%q) = %q escapes", s, got)
+		}
+		for _, c := range []byte(got) {
+			if c == '/' || c == '\\' || c == 0 || c == '%' {
+				t.Fatalf("CleanName(%q) = %q", s, got)
+			}
+		}
+	})
+}
