@@ -8,7 +8,7 @@ import (
 
 func TestParseUserAgent(t *testing.T) {
 	for _, tc := range []struct {
-		ua                            string
+		ua                           string
 		vendor, model, firmware, mac string
 	}{
 		{"Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37", "Yealink", "T46G", "28.72.0.1", "0015654aa937"},
