@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -16,26 +15,6 @@ import (
 
 	"github.com/provbox/provbox/appliance"
 )
-
-// File is one file to serve to a phone. Content is a bytes.Reader for
-// generated files and an *os.File for firmware; Close releases it.
-type File struct {
-	Name    string
-	Size    int64
-	ModTime time.Time
-	Content io.ReadSeeker
-	Phone   *appliance.Phone // set for a known phone's <mac>.cfg
-	Version string           // config version of a <mac>.cfg
-	closer  io.Closer
-}
-
-// Close releases the file.
-func (f *File) Close() error {
-	if f.closer != nil {
-		return f.closer.Close()
-	}
-	return nil
-}
 
 // Resolver is the one path from a requested file name to its bytes, used by
 // both HTTP (/prov/) and TFTP. It renders <mac>.cfg for known phones
@@ -75,9 +54,17 @@ func notFound(name string) error {
 	return appliance.Errorf(appliance.ENOTFOUND, "file", "%s not found", name)
 }
 
-// Resolve returns the file name for req. Errors: ENOTFOUND (unknown file or
-// phone), ETOOMANY (the address is refused a while), EINTERNAL.
-func (r *Resolver) Resolve(ctx context.Context, path string, req Requester) (*File, error) {
+var _ appliance.FileResolver = (*Resolver)(nil)
+
+// ResolveFile returns the file a phone asked for. Errors: ENOTFOUND (unknown
+// file or phone), ETOOMANY (the address is refused a while), EINTERNAL.
+func (r *Resolver) ResolveFile(ctx context.Context, fr appliance.FileRequest) (*appliance.ServedFile, error) {
+	req := ParseUserAgent(fr.UA)
+	req.IP, req.Source = fr.IP, fr.Source
+	return r.resolve(ctx, fr.Name, req)
+}
+
+func (r *Resolver) resolve(ctx context.Context, path string, req Requester) (*appliance.ServedFile, error) {
 	if r.Misses != nil && !r.Misses.Allowed(req.IP) {
 		return nil, appliance.Errorf(appliance.ETOOMANY, "file", "too many requests for unknown files from %s; try again later", req.IP)
 	}
@@ -129,11 +116,11 @@ func (r *Resolver) now() time.Time {
 	return r.Now()
 }
 
-func (r *Resolver) bytesFile(name string, b []byte) *File {
-	return &File{Name: name, Size: int64(len(b)), ModTime: r.now(), Content: bytes.NewReader(b)}
+func (r *Resolver) bytesFile(name string, b []byte) *appliance.ServedFile {
+	return &appliance.ServedFile{Name: name, Size: int64(len(b)), ModTime: r.now(), Content: bytes.NewReader(b)}
 }
 
-func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester) (*File, error) {
+func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester) (*appliance.ServedFile, error) {
 	mac, _ := appliance.ParseMAC(name[:12])
 	if mac == "" {
 		r.miss(req, name)
@@ -185,7 +172,7 @@ func (r *Resolver) discover(ctx context.Context, req Requester) {
 
 // firmware serves a file from FirmwareDir through os.Root, which refuses
 // any path (or symlink) leading outside it.
-func (r *Resolver) firmware(name string, req Requester) (*File, error) {
+func (r *Resolver) firmware(name string, req Requester) (*appliance.ServedFile, error) {
 	if r.FirmwareDir == "" {
 		r.miss(req, name)
 		return nil, notFound(name)
@@ -211,7 +198,7 @@ func (r *Resolver) firmware(name string, req Requester) (*File, error) {
 		return nil, notFound(name)
 	}
 	r.Logger.Info("firmware fetched", "file", name, "ip", req.IP, "source", req.Source, "size", fi.Size())
-	return &File{Name: name, Size: fi.Size(), ModTime: fi.ModTime(), Content: f, closer: f}, nil
+	return &appliance.ServedFile{Name: name, Size: fi.Size(), ModTime: fi.ModTime(), Content: f, Closer: f}, nil
 }
 
 func (r *Resolver) miss(req Requester, name string) {

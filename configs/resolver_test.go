@@ -52,7 +52,7 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 	}}
 }
 
-func read(t *testing.T, f *configs.File) string {
+func read(t *testing.T, f *appliance.ServedFile) string {
 	t.Helper()
 	defer f.Close()
 	b, err := io.ReadAll(f.Content)
@@ -65,10 +65,10 @@ func read(t *testing.T, f *configs.File) string {
 func TestResolve_KnownPhoneConfirmsSync(t *testing.T) {
 	fx := newFixture(t, 20)
 	ctx := context.Background()
-	req := configs.ParseUserAgent("Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc")
-	req.IP, req.Source = "10.0.0.50", "http"
+	req := appliance.FileRequest{UA: "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc", IP: "10.0.0.50", Source: "http"}
 	for _, name := range []string{"001565aabbcc.cfg", "/001565AABBCC.cfg"} {
-		f, err := fx.resolver.Resolve(ctx, name, req)
+		req.Name = name
+		f, err := fx.resolver.ResolveFile(ctx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,8 @@ func TestResolve_KnownPhoneConfirmsSync(t *testing.T) {
 		t.Fatalf("sync %+v", p.Sync)
 	}
 	// The store's version is the hash of the rendered file.
-	f, _ := fx.resolver.Resolve(ctx, "001565aabbcc.cfg", req)
+	req.Name = "001565aabbcc.cfg"
+	f, _ := fx.resolver.ResolveFile(ctx, req)
 	read(t, f)
 	if f.Version != p.Sync.ConfigVersion {
 		t.Fatalf("served version %s, stored %s", f.Version, p.Sync.ConfigVersion)
@@ -92,7 +93,7 @@ func TestResolve_KnownPhoneConfirmsSync(t *testing.T) {
 func TestResolve_Files(t *testing.T) {
 	fx := newFixture(t, 0)
 	ctx := context.Background()
-	req := configs.Requester{IP: "10.0.0.60", Source: "tftp"}
+	req := appliance.FileRequest{IP: "10.0.0.60", Source: "tftp"}
 	for _, tc := range []struct {
 		name string
 		want string // "" = not found
@@ -107,7 +108,8 @@ func TestResolve_Files(t *testing.T) {
 		{"nope.rom", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := fx.resolver.Resolve(ctx, tc.name, req)
+			req.Name = tc.name
+			f, err := fx.resolver.ResolveFile(ctx, req)
 			if tc.want == "" {
 				if appliance.ErrorCode(err) != appliance.ENOTFOUND {
 					t.Fatalf("got %v", err)
@@ -145,9 +147,10 @@ func TestCleanName_Hostile(t *testing.T) {
 func TestResolve_UnknownPhoneDiscoveredAndLimited(t *testing.T) {
 	fx := newFixture(t, 3)
 	ctx := context.Background()
-	req := configs.ParseUserAgent("Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33")
-	req.IP, req.Source = "10.0.0.70", "http"
-	_, err := fx.resolver.Resolve(ctx, "001565112233.cfg", req)
+	get := func(name, ip string) (*appliance.ServedFile, error) {
+		return fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: name, IP: ip, Source: "http", UA: "Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33"})
+	}
+	_, err := get("001565112233.cfg", "10.0.0.70")
 	if appliance.ErrorCode(err) != appliance.ENOTFOUND {
 		t.Fatal(err)
 	}
@@ -158,14 +161,12 @@ func TestResolve_UnknownPhoneDiscoveredAndLimited(t *testing.T) {
 	// Guessing MACs: after 3 misses in a minute the address is refused,
 	// even for files that exist; other addresses are not.
 	for i := 0; i < 3; i++ {
-		fx.resolver.Resolve(ctx, "00156500000"+string(rune('0'+i))+".cfg", req)
+		get("00156500000"+string(rune('0'+i))+".cfg", "10.0.0.70")
 	}
-	if _, err := fx.resolver.Resolve(ctx, "001565aabbcc.cfg", req); appliance.ErrorCode(err) != appliance.ETOOMANY {
+	if _, err := get("001565aabbcc.cfg", "10.0.0.70"); appliance.ErrorCode(err) != appliance.ETOOMANY {
 		t.Fatalf("not refused: %v", err)
 	}
-	other := req
-	other.IP = "10.0.0.71"
-	if f, err := fx.resolver.Resolve(ctx, "001565aabbcc.cfg", other); err != nil {
+	if f, err := get("001565aabbcc.cfg", "10.0.0.71"); err != nil {
 		t.Fatalf("other address refused: %v", err)
 	} else {
 		f.Close()

@@ -1,0 +1,42 @@
+package appliance
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// FileRequest is a phone asking for a file over HTTP or TFTP.
+type FileRequest struct {
+	Name   string // the requested path, untrusted
+	IP     string // the requester's address
+	Source string // "http" or "tftp"
+	UA     string // HTTP User-Agent, "" over TFTP
+}
+
+// ServedFile is a file to send. Content is positioned at the start; call
+// Close when done.
+type ServedFile struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+	Content io.ReadSeeker
+	Phone   *Phone // set for a known phone's <mac>.cfg
+	Version string // config version of a <mac>.cfg ("" otherwise)
+	Closer  io.Closer
+}
+
+// Close releases the file.
+func (f *ServedFile) Close() error {
+	if f.Closer != nil {
+		return f.Closer.Close()
+	}
+	return nil
+}
+
+// FileResolver is the one path from a requested file name to its bytes,
+// shared by the HTTP /prov/ handler and the TFTP server. Errors: ENOTFOUND,
+// ETOOMANY (the address is refused a while), EINTERNAL.
+type FileResolver interface {
+	ResolveFile(ctx context.Context, req FileRequest) (*ServedFile, error)
+}
