@@ -1,0 +1,123 @@
+package webui
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// A successful Basic login is remembered this long, so that a script making
+// many calls pays for bcrypt once rather than on every request. A changed
+// password or a deleted admin therefore keeps working for at most this long.
+const (
+	authCacheTTL  = 60 * time.Second
+	authCacheSize = 256
+)
+
+// requireAuth admits only authenticated admins.
+func (s *Server) requireAuth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if info := infoFrom(r.Context()); info != nil {
+			info.user = user.Name
+		}
+		next(w, r)
+	}
+}
+
+// authenticate returns the admin a request speaks for, or an EUNAUTHORIZED
+// error. It is the one seam for the ways of logging in: HTTP Basic now, the
+// browser session (with its CSRF token) later.
+func (s *Server) authenticate(r *http.Request) (*appliance.User, error) {
+	name, password, ok := r.BasicAuth()
+	if !ok {
+		return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "authentication required (HTTP Basic with an admin user)")
+	}
+	if u := s.auth.get(name, password); u != nil {
+		return u, nil
+	}
+	if s.Services.Users == nil {
+		return nil, appliance.Errorf(appliance.EINTERNAL, "", "no user service")
+	}
+	u, err := s.Services.Users.Authenticate(r.Context(), name, password)
+	if err != nil {
+		switch appliance.ErrorCode(err) {
+		case appliance.EUNAUTHORIZED, appliance.ENOTFOUND, appliance.EINVALID:
+			// Whatever was wrong with the name or password, the answer is
+			// the same 401.
+			s.logger().Info("http login failed", "user", name, "remote", r.RemoteAddr)
+			return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "wrong user name or password")
+		}
+		return nil, err
+	}
+	s.auth.put(name, password, u)
+	return u, nil
+}
+
+// authCache remembers successful logins by name and a hash of the password
+// (never the password itself) for a short time. It is bounded: when full,
+// expired entries go, and if none have expired, everything does.
+type authCache struct {
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[authCacheKey]authCacheEntry
+}
+
+type authCacheKey struct {
+	name string
+	sum  [sha256.Size]byte
+}
+
+type authCacheEntry struct {
+	user    *appliance.User
+	expires time.Time
+}
+
+func newAuthCache(ttl time.Duration, max int) *authCache {
+	return &authCache{ttl: ttl, max: max, now: time.Now, entries: map[authCacheKey]authCacheEntry{}}
+}
+
+func (c *authCache) get(name, password string) *appliance.User {
+	k := authCacheKey{name, sha256.Sum256([]byte(password))}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	if !ok {
+		return nil
+	}
+	if !c.now().Before(e.expires) {
+		delete(c.entries, k)
+		return nil
+	}
+	u := *e.user
+	return &u
+}
+
+func (c *authCache) put(name, password string, u *appliance.User) {
+	k := authCacheKey{name, sha256.Sum256([]byte(password))}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		for k, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= c.max {
+			clear(c.entries)
+		}
+	}
+	cp := *u
+	c.entries[k] = authCacheEntry{user: &cp, expires: now.Add(c.ttl)}
+}

@@ -1,0 +1,281 @@
+// Package webui is the HTTP face of provbox: the JSON API under /api/v1/,
+// /healthz and /metrics (the admin pages and the /prov/ handler for phones
+// come later and share this Server).
+//
+// Every /api/v1/ request authenticates as an admin with HTTP Basic, and a
+// state-changing request that a browser marks as cross-origin is refused
+// with 403 (browsers replay cached Basic credentials to any page). Objects
+// are the appliance types as JSON; errors are
+//
+//	{"error": "mac: \"00:15\" is not a MAC address (…)", "field": "mac"}
+//
+// with 400 for invalid input (plus "line" for a CSV row), 401, 404, 409 for
+// a duplicate or a thing still in use, 413 for a body over the limit and 500
+// for anything else, whose details are logged and never shown. For example:
+//
+//	curl -u admin:secret -d '{"mac":"00-15-65-AA-BB-CC","model":"T-46g","extension":"1001"}' \
+//	    http://provbox:8080/api/v1/phones
+//	→ 201 {"id":1,"mac":"001565aabbcc","name":"001565aabbcc","model":"T46G",…}
+//
+// The Server has the shape of every provbox server: exported configuration
+// and dependencies, Open binds synchronously (so Addr ":0" works and Port
+// reports the port), Close shuts down gracefully.
+package webui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// Body limits. JSON objects are small; a CSV of many phones with all their
+// line keys is not.
+const (
+	DefaultMaxBody = 1 << 20
+	csvMaxBody     = 16 << 20
+)
+
+// shutdownTimeout bounds how long Close waits for requests in flight.
+const shutdownTimeout = 5 * time.Second
+
+// Server serves the JSON API, /healthz and /metrics.
+type Server struct {
+	Addr     string // listen address, e.g. ":8080" or "127.0.0.1:0"
+	Services appliance.Services
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // metrics registry; nil → NewServer makes one
+	MaxBody  int64                // request body limit; default 1 MiB, CSV import 16 MiB
+
+	csvMaxBody int64 // CSV import limit; tests lower it
+
+	once    sync.Once
+	handler http.Handler
+	metrics *metrics
+	auth    *authCache
+
+	mu  sync.Mutex
+	ln  net.Listener
+	srv *http.Server
+}
+
+// NewServer returns a Server with the defaults filled in; set Services (and
+// usually Addr and Logger) before Open or Handler.
+func NewServer() *Server {
+	return &Server{
+		Addr:     ":8080",
+		Logger:   slog.New(slog.DiscardHandler),
+		Registry: prometheus.NewRegistry(),
+		MaxBody:  DefaultMaxBody,
+	}
+}
+
+// Open binds the listener now, so a busy port fails here and ":0" gets a
+// port that Port reports, then serves in a goroutine until Close.
+func (s *Server) Open() error {
+	h := s.Handler()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return errors.New("http: server already open")
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen on %s: %w", s.Addr, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Bounds a slow upload (a CSV import is at most 16 MiB, which a LAN
+		// moves in well under a minute). No WriteTimeout: firmware downloads
+		// to phones may legitimately take long.
+		ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+	}
+	srv := s.srv
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger().Error("http server stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	s.logger().Info("http listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Close stops accepting connections and waits up to 5 s for requests in
+// flight, then closes whatever is left. Closing a server that is not open
+// does nothing; a closed server can be opened again.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv, s.ln = nil, nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("http: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Port returns the port the server listens on, 0 when not open.
+func (s *Server) Port() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return 0
+	}
+	return s.ln.Addr().(*net.TCPAddr).Port
+}
+
+// URL returns the base URL of the server, e.g. "http://127.0.0.1:8080": the
+// bound address, or the loopback address when bound to all interfaces.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return ""
+	}
+	a := s.ln.Addr().(*net.TCPAddr)
+	host := "127.0.0.1"
+	if a.IP != nil && !a.IP.IsUnspecified() {
+		host = a.IP.String()
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
+// Handler returns the server's HTTP handler, for Open or httptest. It reads
+// Services at request time, but Registry, Logger and the limits once, on
+// the first call.
+func (s *Server) Handler() http.Handler {
+	s.once.Do(func() {
+		if s.Logger == nil {
+			s.Logger = slog.New(slog.DiscardHandler)
+		}
+		if s.Registry == nil {
+			s.Registry = prometheus.NewRegistry()
+		}
+		if s.MaxBody <= 0 {
+			s.MaxBody = DefaultMaxBody
+		}
+		if s.csvMaxBody <= 0 {
+			s.csvMaxBody = max(csvMaxBody, s.MaxBody)
+		}
+		s.auth = newAuthCache(authCacheTTL, authCacheSize)
+		s.metrics = newMetrics(s.Registry, s.droppedEvents, s.Logger)
+		s.handler = s.instrument(s.routes())
+	})
+	return s.handler
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// droppedEvents reads the bus at scrape time; the bus may be absent.
+func (s *Server) droppedEvents() float64 {
+	if s.Services.Events == nil {
+		return 0
+	}
+	return float64(s.Services.Events.Dropped())
+}
+
+// routes registers every endpoint. Patterns are also the "route" label of
+// the request metrics, so they must stay few and fixed.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	// /metrics is open like /healthz so Prometheus scrapes without
+	// credentials: it holds request counts, latencies and event-bus drops,
+	// never names, numbers, MACs or secrets.
+	mux.Handle("GET /metrics", s.metrics.handler())
+
+	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.requireAuth(h)) }
+
+	api("GET /api/v1/extensions", s.handleListExtensions)
+	api("POST /api/v1/extensions", s.handleCreateExtension)
+	api("GET /api/v1/extensions/{id}", s.handleGetExtension)
+	api("PATCH /api/v1/extensions/{id}", s.handleUpdateExtension)
+	api("DELETE /api/v1/extensions/{id}", s.handleDeleteExtension)
+
+	api("GET /api/v1/locations", s.handleListLocations)
+	api("POST /api/v1/locations", s.handleCreateLocation)
+	api("GET /api/v1/locations/{id}", s.handleGetLocation)
+	api("PATCH /api/v1/locations/{id}", s.handleUpdateLocation)
+	api("DELETE /api/v1/locations/{id}", s.handleDeleteLocation)
+
+	api("GET /api/v1/phones", s.handleListPhones)
+	api("POST /api/v1/phones", s.handleCreatePhone)
+	api("GET /api/v1/phones/{mac}", s.handleGetPhone)
+	api("PATCH /api/v1/phones/{mac}", s.handleUpdatePhone)
+	api("DELETE /api/v1/phones/{mac}", s.handleDeletePhone)
+	api("GET /api/v1/phones/{mac}/keys", s.handleGetLayout)
+	api("PUT /api/v1/phones/{mac}/keys", s.handleReplaceLayout)
+	api("GET /api/v1/phones.csv", s.handleExportPhones)
+	api("POST /api/v1/phones.csv", s.handleImportPhones)
+
+	api("GET /api/v1/keys", s.handleListKeys)
+	api("POST /api/v1/keys", s.handleCreateKey)
+	api("GET /api/v1/keys/{id}", s.handleGetKey)
+	api("PATCH /api/v1/keys/{id}", s.handleUpdateKey)
+	api("DELETE /api/v1/keys/{id}", s.handleDeleteKey)
+
+	// Anything else under /api/ answers in JSON too (after authentication,
+	// so the API's shape is not probed anonymously): 405 when the path
+	// exists with other methods, else 404.
+	mux.Handle("/api/", s.requireAuth(func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.Method + " is not allowed here"})
+			return
+		}
+		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
+	}))
+
+	// Browsers attach cached Basic credentials to cross-site requests too;
+	// refuse state-changing ones that a browser marks as cross-origin (curl
+	// and scripts send no such headers and pass). The session CSRF token of
+	// the admin pages comes on top of this.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeJSON(w, http.StatusForbidden, errorBody{Error: "cross-origin request refused"})
+	}))
+	return cop.Handler(mux)
+}
+
+// allowedMethods lists the methods that a registered pattern other than the
+// /api/ catch-all serves for r's path.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
