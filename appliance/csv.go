@@ -12,7 +12,7 @@ import (
 
 // CSVColumns are the columns of the phones CSV, in export order. A phone
 // takes one row per line key; its own columns may be left blank on its
-// second and later rows. A phone without keys takes one row with the key
+// second and later rows (all but mac, which every row carries). A phone without keys takes one row with the key
 // columns blank.
 var CSVColumns = []string{"mac", "name", "description", "location", "manufacturer", "model", "position", "key_type", "key_value", "key_label"}
 

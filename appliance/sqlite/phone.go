@@ -105,8 +105,10 @@ func (s *PhoneService) createInTx(tx *Tx, in *appliance.Phone, extension string)
 	}
 	if extension = strings.TrimSpace(extension); extension != "" {
 		e, err := findExtension(tx.ctx, tx, `WHERE e.number = ?`, extension)
-		if err != nil {
+		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
 			return nil, appliance.Errorf(appliance.EINVALID, "extension", "no extension %q; create it first", extension)
+		} else if err != nil {
+			return nil, err
 		}
 		if _, err := tx.replaceLayout(p, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: e.AccountKey}}); err != nil {
 			return nil, err
