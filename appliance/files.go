@@ -39,4 +39,8 @@ func (f *ServedFile) Close() error {
 // ETOOMANY (the address is refused a while), EINTERNAL.
 type FileResolver interface {
 	ResolveFile(ctx context.Context, req FileRequest) (*ServedFile, error)
+	// RenderFile renders a known phone's file (name "" means <mac>.cfg)
+	// exactly as the phone would get it, without recording a fetch: for
+	// previews and `provbox render`. Errors: EINVALID (mac), ENOTFOUND.
+	RenderFile(ctx context.Context, mac, name string) ([]byte, error)
 }

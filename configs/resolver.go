@@ -102,6 +102,27 @@ func (r *Resolver) resolve(ctx context.Context, path string, req Requester) (*ap
 	}
 }
 
+// RenderFile renders what phone mac would get for name (default
+// <mac>.cfg), without recording a fetch.
+func (r *Resolver) RenderFile(ctx context.Context, macIn, name string) ([]byte, error) {
+	mac, err := appliance.ParseMAC(macIn)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" || strings.EqualFold(name, mac+".cfg") {
+		return r.Renderer.RenderPhoneConfig(cfg)
+	}
+	if strings.EqualFold(name, YealinkModelFile(cfg.Model.Name)) {
+		b, _, err := r.Renderer.RenderModelFile(strings.ToLower(name), r.settings())
+		return b, err
+	}
+	return nil, appliance.Errorf(appliance.ENOTFOUND, "file", "%q is not a file of phone %s (try %s.cfg or %s)", name, appliance.FormatMAC(mac), mac, YealinkModelFile(cfg.Model.Name))
+}
+
 func (r *Resolver) settings() appliance.Settings {
 	if r.Settings == nil {
 		return appliance.Settings{}

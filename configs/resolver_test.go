@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,4 +217,33 @@ func FuzzCleanName(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRenderFile_NoFetchRecorded(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	b, err := fx.resolver.RenderFile(ctx, "00:15:65:AA:BB:CC", "")
+	if err != nil || !strings.Contains(string(b), "account.1.password = s3cret-pw") {
+		t.Fatalf("%s %v", b, err)
+	}
+	f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, f); got != string(b) {
+		t.Fatal("render differs from what the phone gets")
+	}
+	if m, err := fx.resolver.RenderFile(ctx, "001565aabbcc", "y000000000028.cfg"); err != nil || !strings.HasPrefix(string(m), "#!version") {
+		t.Fatalf("model file %q %v", m, err)
+	}
+	if _, err := fx.resolver.RenderFile(ctx, "001565aabbcc", "y000000000066.cfg"); appliance.ErrorCode(err) != appliance.ENOTFOUND {
+		t.Fatalf("other model's file: %v", err)
+	}
+	if _, err := fx.resolver.RenderFile(ctx, "001565000000", ""); appliance.ErrorCode(err) != appliance.ENOTFOUND {
+		t.Fatalf("unknown phone: %v", err)
+	}
+	p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc")
+	if p.Sync.LastFetchIP != "10.0.0.1" {
+		t.Fatalf("render recorded a fetch: %+v", p.Sync)
+	}
 }

@@ -36,6 +36,10 @@ func (m *memFiles) ResolveFile(ctx context.Context, req appliance.FileRequest) (
 	return &appliance.ServedFile{Name: req.Name, Size: int64(len(b)), Content: bytes.NewReader(b)}, nil
 }
 
+func (m *memFiles) RenderFile(ctx context.Context, mac, name string) ([]byte, error) {
+	return nil, appliance.Errorf(appliance.ENOTFOUND, "file", "not here")
+}
+
 func TestServer(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640 KB
 	files := &memFiles{files: map[string][]byte{"001565aabbcc.cfg": []byte("#!version:1.0.0.1\nx = 1\n"), "fw.rom": big}}
