@@ -1,5 +1,5 @@
 // Package webui is the HTTP face of provbox: the JSON API under /api/v1/,
-// /healthz and /metrics (the admin pages and the /prov/ handler for phones
+// /healthz, /metrics, and /prov/, the files phones fetch (the admin pages
 // come later and share this Server).
 //
 // Every /api/v1/ request authenticates as an admin with HTTP Basic, and a
@@ -56,6 +56,11 @@ type Server struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // metrics registry; nil → NewServer makes one
 	MaxBody  int64                // request body limit; default 1 MiB, CSV import 16 MiB
+	// Files resolves /prov/ files and renders config previews; nil: /prov/
+	// answers 404.
+	Files appliance.FileResolver
+	// Settings gives the provisioning credentials for /prov/ (none: open).
+	Settings func() appliance.Settings
 
 	csvMaxBody int64 // CSV import limit; tests lower it
 
@@ -236,6 +241,13 @@ func (s *Server) routes() http.Handler {
 	api("PUT /api/v1/phones/{mac}/keys", s.handleReplaceLayout)
 	api("GET /api/v1/phones.csv", s.handleExportPhones)
 	api("POST /api/v1/phones.csv", s.handleImportPhones)
+
+	api("GET /api/v1/phones/{mac}/config", s.handlePhoneConfig)
+	api("GET /api/v1/discovered", s.handleListDiscovered)
+	api("POST /api/v1/discovered/{mac}/adopt", s.handleAdoptDiscovered)
+
+	// Files for phones; GET also answers HEAD.
+	mux.HandleFunc("GET /prov/", s.handleProv)
 
 	api("GET /api/v1/keys", s.handleListKeys)
 	api("POST /api/v1/keys", s.handleCreateKey)

@@ -1,0 +1,181 @@
+package webui_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/configs"
+	"github.com/provbox/provbox/webui"
+)
+
+const yealinkUA = "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc"
+
+// MustOpenProvServer is MustOpenServer with the real resolver wired in, as
+// cmd/provbox does.
+func MustOpenProvServer(tb testing.TB, settings appliance.Settings, missLimit int) *testServer {
+	tb.Helper()
+	var resolver *configs.Resolver
+	fw := filepath.Join(tb.TempDir(), "firmware")
+	os.MkdirAll(fw, 0o755)
+	os.WriteFile(filepath.Join(fw, "T46-28.86.0.10.rom"), []byte("rom"), 0o644)
+	ts := MustOpenServer(tb, func(s *webui.Server) {
+		resolver = &configs.Resolver{Renderer: &configs.Renderer{}, FirmwareDir: fw, Misses: &configs.MissLimiter{Limit: missLimit}, Logger: s.Logger}
+		s.Files = resolver
+	})
+	resolver.Services = ts.svc
+	resolver.Settings = ts.db.Settings
+	ts.Server.Settings = ts.db.Settings
+	ts.db.Version = resolver.Renderer.Version
+	if err := ts.db.SetSettings(context.Background(), settings); err != nil {
+		tb.Fatal(err)
+	}
+	return ts
+}
+
+func (ts *testServer) get(tb testing.TB, method, path, ua string, header map[string]string) response {
+	tb.Helper()
+	h := map[string]string{"User-Agent": ua}
+	for k, v := range header {
+		h[k] = v
+	}
+	return ts.send(tb, request{method: method, path: path, noAuth: true, header: h})
+}
+
+func TestProv_KnownPhone(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}, 20)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	r := ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil)
+	if r.Status != 200 || r.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !strings.HasPrefix(string(r.Body), "#!version:1.0.0.1\n") {
+		t.Fatalf("%d %v %s", r.Status, r.Header, r.Body)
+	}
+	if !strings.Contains(string(r.Body), "account.1.password = sip-1001") {
+		t.Fatalf("config lacks the account:\n%s", r.Body)
+	}
+	var sync appliance.Phone
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc", nil, 200, &sync)
+	if etag := r.Header.Get("ETag"); etag != `"`+sync.Sync.ConfigVersion+`"` || sync.Sync.State != "synced" || sync.Sync.LastFetchUA != yealinkUA || sync.Sync.LastFetchIP != "127.0.0.1" {
+		t.Fatalf("etag %s, sync %+v", etag, sync.Sync)
+	}
+	// HEAD: headers, no body.
+	h := ts.get(t, "HEAD", "/prov/001565aabbcc.cfg", yealinkUA, nil)
+	if h.Status != 200 || len(h.Body) != 0 || h.Header.Get("Content-Length") != itoa(len(r.Body)) {
+		t.Fatalf("HEAD %d %v", h.Status, h.Header)
+	}
+	// The admin preview is the same bytes.
+	p := ts.call(t, "GET", "/api/v1/phones/00:15:65:AA:BB:CC/config", nil, 200, nil)
+	if string(p.Body) != string(r.Body) {
+		t.Fatal("preview differs from the served file")
+	}
+	for path, want := range map[string]int{
+		"/prov/y000000000028.cfg":  200,
+		"/prov/T46-28.86.0.10.rom": 200,
+		"/prov/y000000000000.boot": 404,
+		"/prov/001565aabbcc.boot":  404,
+	} {
+		if got := ts.get(t, "GET", path, yealinkUA, nil).Status; got != want {
+			t.Errorf("%s: %d, want %d", path, got, want)
+		}
+	}
+}
+
+func TestProv_HostilePaths(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{}, 0)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	for _, p := range []string{
+		"/prov/..%2fprovbox.db", "/prov/%2e%2e/provbox.db", "/prov/firmware%2f..%2f..%2fprovbox.db", "/prov/a%5cb",
+		"/prov/%00.cfg", "/prov/001565aabbcc.cfg%00", "/prov/.hidden", "/prov/", "/prov/x/001565aabbcc.cfg",
+	} {
+		r := ts.get(t, "GET", p, yealinkUA, nil)
+		if r.Status != 404 && r.Status != 400 && r.Status != 301 {
+			t.Errorf("%s: %d %s", p, r.Status, r.Body)
+		}
+		if strings.Contains(string(r.Body), "password") || strings.Contains(string(r.Body), "SQLite") {
+			t.Errorf("%s leaked: %s", p, r.Body)
+		}
+	}
+}
+
+func TestProv_UnknownPhoneDiscoveredAndAdopted(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{}, 3)
+	ts.mustExtension(t, "1001", "Alice")
+	if r := ts.get(t, "GET", "/prov/001565112233.cfg", "Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33", nil); r.Status != 404 {
+		t.Fatalf("unknown phone: %d", r.Status)
+	}
+	var list []appliance.Discovered
+	ts.call(t, "GET", "/api/v1/discovered", nil, 200, &list)
+	if len(list) != 1 || list[0].Model != "T54W" || list[0].Vendor != "Yealink" || list[0].Source != "http" {
+		t.Fatalf("discovered %+v", list)
+	}
+	var p appliance.Phone
+	ts.call(t, "POST", "/api/v1/discovered/00:15:65:11:22:33/adopt", map[string]any{"name": "Lobby", "extension": "1001"}, 201, &p)
+	if p.Model != "T54W" || p.Name != "Lobby" {
+		t.Fatalf("adopted %+v", p)
+	}
+	if r := ts.get(t, "GET", "/prov/001565112233.cfg", "", nil); r.Status != 200 {
+		t.Fatalf("adopted phone's file: %d", r.Status)
+	}
+	ts.call(t, "POST", "/api/v1/discovered/001565999999/adopt", nil, 404, nil)
+	// Guessing: 3 misses, then 429 even for a real file.
+	for _, m := range []string{"001565000001", "001565000002", "001565000003"} {
+		ts.get(t, "GET", "/prov/"+m+".cfg", "", nil)
+	}
+	r := ts.get(t, "GET", "/prov/001565112233.cfg", "", nil)
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("after guessing: %d", r.Status)
+	}
+	if n := strings.Count(ts.logs.String(), "refusing address"); n != 1 {
+		t.Fatalf("refusal logged %d times", n)
+	}
+}
+
+func TestProv_Credentials(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{ProvUsername: "phones", ProvPassword: "prov-secret"}, 0)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", 401}, {"phones", "wrong", 401}, {"admin", "prov-secret", 401}, {"phones", "prov-secret", 200}} {
+		req := request{method: "GET", path: "/prov/001565aabbcc.cfg", noAuth: tc.user == "", user: tc.user, pass: tc.pass}
+		if r := ts.send(t, req); r.Status != tc.want {
+			t.Errorf("%s:%s → %d, want %d", tc.user, tc.pass, r.Status, tc.want)
+		}
+	}
+	// The credentials are written into the phone's config.
+	r := ts.send(t, request{method: "GET", path: "/prov/001565aabbcc.cfg", user: "phones", pass: "prov-secret"})
+	if !strings.Contains(string(r.Body), "static.auto_provision.server.username = phones") {
+		t.Fatalf("config lacks credentials:\n%s", r.Body)
+	}
+}
+
+func TestProv_NoSecretsInLogs(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{}, 0)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil)
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc/config", nil, 200, nil)
+	if strings.Contains(ts.logs.String(), "sip-1001") {
+		t.Fatal("SIP password in the log")
+	}
+	if !strings.Contains(ts.logs.String(), "config fetched") {
+		t.Fatal("fetch not logged")
+	}
+}
+
+func itoa(n int) string {
+	return strings.TrimSpace(strings.Replace(string(rune(0)), "\x00", "", 1)) + func() string {
+		s := ""
+		for n > 0 || s == "" {
+			s = string(rune('0'+n%10)) + s
+			n /= 10
+		}
+		return s
+	}()
+}
