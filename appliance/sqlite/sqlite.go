@@ -22,6 +22,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -105,6 +106,15 @@ func (db *DB) Open() error {
 		db.Close()
 		return fmt.Errorf("migrate %s: %w", db.Path, err)
 	}
+	var raw string
+	err = db.r.QueryRow(`SELECT value FROM settings WHERE id = 1`).Scan(&raw)
+	if err == nil {
+		err = json.Unmarshal([]byte(raw), &db.settings)
+	}
+	if err != nil && err != sql.ErrNoRows {
+		db.Close()
+		return fmt.Errorf("load settings: %w", err)
+	}
 	return nil
 }
 
@@ -180,15 +190,29 @@ func (db *DB) Settings() appliance.Settings {
 	return db.settings
 }
 
-// SetSettings replaces the settings and recomputes every phone's config
+// SetSettings stores the settings and recomputes every phone's config
 // version, publishing the phones whose version moved.
 func (db *DB) SetSettings(ctx context.Context, s appliance.Settings) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
 	db.mu.Lock()
+	old := db.settings
 	db.settings = s
 	db.mu.Unlock()
-	return db.update(ctx, func(tx *Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(`INSERT INTO settings (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`, string(raw)); err != nil {
+			return fmt.Errorf("save settings: %w", err)
+		}
 		return tx.touchQuery(`SELECT id FROM phones`)
 	})
+	if err != nil {
+		db.mu.Lock()
+		db.settings = old
+		db.mu.Unlock()
+	}
+	return err
 }
 
 // Services returns the domain services backed by this store.

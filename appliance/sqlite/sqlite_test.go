@@ -77,10 +77,13 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 2 {
+	if v, err := db.SchemaVersion(); err != nil || v != 3 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")
+	if err := db.SetSettings(context.Background(), appliance.Settings{ProvisioningURL: "http://10.0.0.2/prov/"}); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 	db = sqlite.NewDB(path)
 	if err := db.Open(); err != nil {
@@ -89,6 +92,9 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	defer db.Close()
 	if _, err := db.Services().Extensions.FindExtensionByNumber(context.Background(), "1001"); err != nil {
 		t.Fatal(err)
+	}
+	if db.Settings().ProvisioningURL != "http://10.0.0.2/prov/" {
+		t.Fatalf("settings not kept: %+v", db.Settings())
 	}
 }
 
