@@ -54,6 +54,7 @@ type SIPConfig struct {
 	NotifyRate   int    `toml:"notify_rate"`   // check-sync NOTIFYs per second, at most
 	PnP          bool   `toml:"pnp"`           // answer SIP plug-and-play
 	PnPInterface string `toml:"pnp_interface"` // default: the default route's
+	PickupPrefix string `toml:"pickup_prefix"` // directed-pickup code before a BLF's extension ("**"); "" none
 }
 
 // ProvisioningConfig is the [provisioning] table.
@@ -84,10 +85,11 @@ func DefaultConfig() Config {
 		HTTP:     HTTPConfig{Listen: ":8080"},
 		TFTP:     TFTPConfig{Listen: ":69"},
 		SIP: SIPConfig{
-			Listen:     ":5060",
-			PhonePort:  5060,
-			NotifyRate: 50,
-			PnP:        true,
+			Listen:       ":5060",
+			PhonePort:    5060,
+			NotifyRate:   50,
+			PickupPrefix: "**",
+			PnP:          true,
 		},
 		Provisioning: ProvisioningConfig{MissLimit: 20},
 		DHCP:         DHCPConfig{LeaseTime: "24h"},
@@ -193,6 +195,9 @@ func (c *Config) Validate() error {
 	}
 	if r := checkInterface(c.SIP.PnPInterface); r != "" {
 		bad("sip.pnp_interface", "%s", r)
+	}
+	if p := c.SIP.PickupPrefix; len(p) > 8 || strings.Trim(p, "0123456789*#") != "" {
+		bad("sip.pickup_prefix", "%q is not a feature code (0-9 * #, at most 8)", p)
 	}
 
 	pv := c.Provisioning

@@ -41,6 +41,7 @@ Usage:
   provbox user del NAME                        delete an admin
   provbox phones import FILE.csv [--dry-run]   all-or-nothing import; errors name the line and field
   provbox phones export [FILE.csv]             same columns as import (stdout without FILE)
+  provbox render MAC [FILENAME]                print the file a phone would get (default <mac>.cfg)
   provbox backup FILE                          consistent copy of the live database
   provbox version                              print the version
 
@@ -162,6 +163,15 @@ func dispatch(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 			return err
 		}
 		return cmdPhones(ctx, g, *dryRun, pos, stdin, stdout, stderr)
+	case "render":
+		pos, err := parseInterspersed(fs, rest)
+		if err != nil {
+			return err
+		}
+		if len(pos) < 1 || len(pos) > 2 {
+			return usagef("usage: provbox render MAC [FILENAME]")
+		}
+		return cmdRender(ctx, g, pos, stdout, stderr)
 	case "backup":
 		pos, err := parseInterspersed(fs, rest)
 		if err != nil {
@@ -224,6 +234,8 @@ func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*sqlite.DB, err
 	}
 	db := sqlite.NewDB(path)
 	db.Logger = logger.With("component", "sqlite")
+	// The same config versions as serve computes: the hash of the file.
+	db.Version = newRenderer(cfg.ResolveDataDir(g.data)).Version
 	if err := db.Open(); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

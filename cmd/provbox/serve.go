@@ -20,6 +20,8 @@ import (
 
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
+	"github.com/provbox/provbox/configs"
+	"github.com/provbox/provbox/tftpd"
 	"github.com/provbox/provbox/webui"
 )
 
@@ -71,6 +73,13 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	db := sqlite.NewDB(dbPath)
 	db.Logger = logger.With("component", "sqlite")
 	db.Events = bus
+	renderer := newRenderer(dataDir)
+	db.Version = renderer.Version
+	for _, dir := range []string{filepath.Join(dataDir, "firmware"), filepath.Join(dataDir, "templates", "yealink")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
 	if err := db.Open(); err != nil {
 		return fmt.Errorf("open database %s: %w", dbPath, err)
 	}
@@ -93,6 +102,17 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		return err
 	}
 
+	// One resolver for /prov/ and TFTP: the same bytes, the same fetch
+	// records, the same MAC-guessing limit.
+	resolver := &configs.Resolver{
+		Services:    svc,
+		Renderer:    renderer,
+		Settings:    db.Settings,
+		FirmwareDir: filepath.Join(dataDir, "firmware"),
+		Misses:      &configs.MissLimiter{Limit: cfg.Provisioning.MissLimit},
+		Logger:      logger.With("component", "prov"),
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := webui.NewServer()
@@ -100,6 +120,8 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	srv.Services = svc
 	srv.Logger = logger.With("component", "webui")
 	srv.Registry = reg
+	srv.Files = resolver
+	srv.Settings = db.Settings
 	if err := srv.Open(); err != nil {
 		return bindError("http", "--http", cfg.HTTP.Listen, err)
 	}
@@ -114,10 +136,20 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		}
 	}
 
-	// The TFTP, SIP and DHCP servers come in later builds; say so once
-	// instead of pretending to serve.
+	tftpAddr := "off"
+	if !Off(cfg.TFTP.Listen) {
+		ts := &tftpd.Server{Addr: cfg.TFTP.Listen, Files: resolver, Logger: logger.With("component", "tftp")}
+		if err := ts.Open(); err != nil {
+			return bindError("tftp", "--tftp", cfg.TFTP.Listen, err)
+		}
+		defer ts.Close()
+		tftpAddr = net.JoinHostPort(hostOf(cfg.TFTP.Listen), strconv.Itoa(ts.Port()))
+	}
+
+	// The SIP and DHCP servers come in later builds; say so once instead of
+	// pretending to serve.
 	for _, s := range []struct{ name, value string }{
-		{"tftp", cfg.TFTP.Listen}, {"sip", cfg.SIP.Listen}, {"dhcp", cfg.DHCP.Interface},
+		{"sip", cfg.SIP.Listen}, {"dhcp", cfg.DHCP.Interface},
 	} {
 		if !Off(s.value) {
 			logger.Info(s.name+" is not part of this build yet; not serving it", "service", s.name, "configured", s.value)
@@ -144,6 +176,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		"url", adminURL(cfg.HTTP.Listen, srv.Port()),
 		"addr", addr,
 		"public_url", publicURL,
+		"tftp", tftpAddr,
 		"data", dataDir,
 		"config", cfgPath,
 		"version", version,
@@ -170,6 +203,7 @@ func settle(ctx context.Context, db *sqlite.DB, cfg *Config, port int, logger *s
 		Registrar:       cfg.SIP.Registrar,
 		NotifyRate:      cfg.SIP.NotifyRate,
 		PhoneSIPPort:    cfg.SIP.PhonePort,
+		PickupPrefix:    cfg.SIP.PickupPrefix,
 	}
 	if err := db.SetSettings(ctx, s); err != nil {
 		return "", fmt.Errorf("apply settings: %w", err)
@@ -194,6 +228,12 @@ func bindError(service, flagName, addr string, err error) error {
 		return fmt.Errorf("%s: address %s is not an address of this machine; use %s :%s to listen on all", service, addr, flagName, port)
 	}
 	return fmt.Errorf("%w (check %s)", err, flagName)
+}
+
+// newRenderer renders phone files from the embedded templates, or from
+// overrides in <data>/templates/<vendor>/.
+func newRenderer(dataDir string) *configs.Renderer {
+	return &configs.Renderer{TemplateDir: filepath.Join(dataDir, "templates")}
 }
 
 // listenPort returns the port of a host:port (0 when it cannot tell).

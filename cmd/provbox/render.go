@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/provbox/provbox/configs"
+)
+
+// cmdRender prints exactly the bytes phone MAC would fetch for FILENAME
+// (default <mac>.cfg), without recording a fetch.
+func cmdRender(ctx context.Context, g globalFlags, pos []string, stdout, stderr io.Writer) error {
+	db, err := openStore(g, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cfg, _, err := loadConfig(g.config, nil, nil)
+	if err != nil {
+		return err
+	}
+	r := &configs.Resolver{Services: db.Services(), Renderer: newRenderer(cfg.ResolveDataDir(g.data)), Settings: db.Settings}
+	name := ""
+	if len(pos) == 2 {
+		name = pos[1]
+	}
+	b, err := r.RenderFile(ctx, pos[0], name)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(b)
+	return err
+}
