@@ -8,13 +8,14 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
 # Fuzz targets run briefly by `make test`, as package:FuzzName.
-FUZZ     ?= ./appliance:FuzzParseMAC ./appliance:FuzzParseCSV
+FUZZ     ?= ./appliance:FuzzParseMAC ./appliance:FuzzParseCSV ./configs:FuzzParseUserAgent ./configs:FuzzCleanName
 FUZZTIME ?= 10s
 
 # Debian packages the build and the tests need: gcc and libc6-dev for cgo
 # (mattn/go-sqlite3, go test -race), sqlite3 and curl for checks and
-# scripts, ca-certificates for the module proxy.
-DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3
+# scripts, tftp-hpa and atftp as real TFTP peers, ca-certificates for the
+# module proxy.
+DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp
 
 export CGO_ENABLED := 1
 
@@ -33,10 +34,10 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/provbox
 
 # The README's quick start: no config file, the database in ./provbox-data,
-# the admin pages and API on :8080. TFTP and SIP move to unprivileged ports
-# (:6969, :5062) once those services exist.
+# the admin pages, API and /prov/ on :8080, TFTP on :6969. SIP moves to an
+# unprivileged port (:5062) once that service exists.
 run: build
-	./$(BIN) serve --http :8080 --tftp off --sip off
+	./$(BIN) serve --http :8080 --tftp :6969 --sip off
 
 # deps installs the Debian packages above that are missing (as root, e.g.
 # in CI; otherwise it names them) and downloads the Go modules.

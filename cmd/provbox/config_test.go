@@ -71,6 +71,7 @@ phone_port = 5061
 notify_rate = 100
 pnp = false
 pnp_interface = "eth1"
+pickup_prefix = "*8"
 [provisioning]
 username = "phones"
 password = "s3cret"
@@ -96,7 +97,7 @@ allow_other_servers = true
 		HTTP:     HTTPConfig{Listen: "192.168.1.2:8081", PublicURL: "https://prov.example.com/prov/"},
 		TFTP:     TFTPConfig{Listen: "off"},
 		SIP: SIPConfig{Listen: ":5062", Registrar: "pbx.example.com:5070", PhonePort: 5061, NotifyRate: 100,
-			PnP: false, PnPInterface: "eth1"},
+			PnP: false, PnPInterface: "eth1", PickupPrefix: "*8"},
 		Provisioning: ProvisioningConfig{Username: "phones", Password: "s3cret", MissLimit: 0},
 		DHCP: DHCPConfig{Interface: "eth0", RangeStart: "192.168.1.100", RangeEnd: "192.168.1.200",
 			Netmask: "255.255.255.0", Router: "192.168.1.1", DNS: []string{"192.168.1.1", "9.9.9.9"},
@@ -138,6 +139,7 @@ func TestConfigErrors(t *testing.T) {
 		{"phone port big", "[sip]\nphone_port = 65536\n", nil, []string{"sip.phone_port"}},
 		{"notify rate 0", "[sip]\nnotify_rate = 0\n", nil, []string{"sip.notify_rate", "1-10000"}},
 		{"notify rate big", "[sip]\nnotify_rate = 10001\n", nil, []string{"sip.notify_rate"}},
+		{"pickup prefix", "[sip]\npickup_prefix = \"*8x\"\n", nil, []string{"sip.pickup_prefix", "feature code"}},
 		{"pnp interface", "[sip]\npnp_interface = \"eth0/x\"\n", nil, []string{"sip.pnp_interface"}},
 		{"miss limit", "[provisioning]\nmiss_limit = -1\n", nil, []string{"provisioning.miss_limit"}},
 		{"prov user no pass", "[provisioning]\nusername = \"p\"\n", nil, []string{"provisioning.password", "required"}},

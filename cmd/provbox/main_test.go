@@ -124,6 +124,7 @@ type serveProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	url  string // http://127.0.0.1:PORT
+	tftp string // 127.0.0.1:PORT, or "off"
 	logs *syncBuffer
 	done chan struct{} // closed once the process has exited
 	code int
@@ -133,7 +134,7 @@ type serveProc struct {
 // "provbox ready" line, from which it learns the port.
 func startServe(t *testing.T, config, data string, args ...string) *serveProc {
 	t.Helper()
-	args = append([]string{"serve", "--config", config, "--data", data, "--http", "127.0.0.1:0"}, args...)
+	args = append([]string{"serve", "--config", config, "--data", data, "--http", "127.0.0.1:0", "--tftp", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(binary, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -143,7 +144,7 @@ func startServe(t *testing.T, config, data string, args ...string) *serveProc {
 		t.Fatal(err)
 	}
 	p := &serveProc{t: t, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -153,9 +154,10 @@ func startServe(t *testing.T, config, data string, args ...string) *serveProc {
 			var rec struct {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
+				TFTP string `json:"tftp"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "provbox ready" {
-				ready <- rec.Addr
+				ready <- [2]string{rec.Addr, rec.TFTP}
 			}
 		}
 		err := cmd.Wait()
@@ -172,7 +174,7 @@ func startServe(t *testing.T, config, data string, args ...string) *serveProc {
 	})
 	select {
 	case addr := <-ready:
-		p.url = "http://" + addr
+		p.url, p.tftp = "http://"+addr[0], addr[1]
 	case <-p.done:
 		t.Fatalf("serve exited with %d before it was ready:\n%s", p.code, p.logs)
 	case <-time.After(60 * time.Second):
@@ -335,7 +337,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if !strings.Contains(srv.logs.String(), "provbox user add NAME") {
 		t.Errorf("no hint to create the first admin in the logs:\n%s", srv.logs)
 	}
-	for _, svc := range []string{"tftp", "sip"} {
+	for _, svc := range []string{"sip"} {
 		if n := strings.Count(srv.logs.String(), `"msg":"`+svc+` is not part of this build yet`); n != 1 {
 			t.Errorf("%d log lines saying %s is not in this build, want 1:\n%s", n, svc, srv.logs)
 		}
@@ -607,7 +609,7 @@ func TestUsageErrors(t *testing.T) {
 		want []string
 	}{
 		{"no command", nil, []string{"missing command", "Usage:"}},
-		{"unknown command", []string{"render", "001565000001"}, []string{`unknown command "render"`}},
+		{"unknown command", []string{"frobnicate", "001565000001"}, []string{`unknown command "frobnicate"`}},
 		{"unknown config key serve", []string{"serve", "--config", badKey, "--data", data}, []string{`"http.listen_port"`}},
 		{"unknown config key user list", []string{"user", "list", "--data", data, "--config", badKey}, []string{`"http.listen_port"`}},
 		{"bad config value", []string{"--config", badValue, "serve", "--data", data}, []string{"sip.notify_rate", "1-10000"}},
@@ -647,7 +649,7 @@ func TestRuntimeErrors(t *testing.T) {
 	defer ln.Close()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 
-	r := runCLI(t, "", "serve", "--config", cfg, "--data", t.TempDir(), "--http", ln.Addr().String())
+	r := runCLI(t, "", "serve", "--config", cfg, "--data", t.TempDir(), "--http", ln.Addr().String(), "--tftp", "off")
 	if r.code != 1 || !strings.Contains(r.stderr, port) || !strings.Contains(r.stderr, "--http") {
 		t.Fatalf("port in use: exit %d, want 1 naming port %s and --http:\n%s", r.code, port, r.stderr)
 	}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/configs"
+)
+
+// needTools fails (not skips) when a real peer is missing: make test and
+// .ci/run install them.
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (make deps installs it: apt-get install curl tftp-hpa atftp)", tool)
+		}
+	}
+}
+
+// run runs a real client and returns its stdout.
+func runTool(t *testing.T, name string, args ...string) []byte {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, errb.String())
+	}
+	return out.Bytes()
+}
+
+// TestProvisioningRealClients: phones of every supported model fetch their
+// config with curl over HTTP (with their real User-Agent) and over TFTP with
+// curl, tftp-hpa and atftp (blksize 1468); every copy is byte for byte what
+// provbox render prints, and the phone ends synced.
+func TestProvisioningRealClients(t *testing.T) {
+	needTools(t, "curl", "tftp", "atftp")
+	cfg := emptyConfig(t)
+	data := t.TempDir()
+	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
+	// A firmware image, served over both protocols.
+	fw := make([]byte, 3<<20)
+	rand.Read(fw)
+	os.MkdirAll(filepath.Join(data, "firmware"), 0o755)
+	os.WriteFile(filepath.Join(data, "firmware", "T46-28.86.0.10.rom"), fw, 0o644)
+
+	srv := startServe(t, cfg, data)
+	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
+	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "name": "Alice", "password": "alice-sip-secret", "sip_server": "pbx.example.com"}, 201, nil)
+	var blf appliance.Key
+	a.must("POST", "/api/v1/keys", map[string]any{"type": "blf", "value": "1002", "label": "Bob # 2 = desk"}, 201, &blf)
+
+	tftpHost, tftpPort, _ := strings.Cut(srv.tftp, ":")
+	for i, m := range appliance.Models() {
+		mac := fmt.Sprintf("0015650100%02x", i)
+		t.Run(m.Name, func(t *testing.T) {
+			a.must("POST", "/api/v1/phones", map[string]any{"mac": mac, "model": m.Name, "extension": "1001"}, 201, nil)
+			a.must("PUT", "/api/v1/phones/"+mac+"/keys", []map[string]any{{"position": 1, "key_id": 1}, {"position": 2, "key_id": 1}, {"position": m.LineKeys, "key_id": blf.ID}}, 200, nil)
+			want := []byte(mustCLI(t, "", "render", mac, "--data", data, "--config", cfg))
+			if !bytes.HasPrefix(want, []byte("#!version:1.0.0.1\n")) || !bytes.Contains(want, []byte(fmt.Sprintf("linekey.%d.type = 16\n", m.LineKeys))) {
+				t.Fatalf("render:\n%s", want)
+			}
+			ua := fmt.Sprintf("Yealink SIP-%s 96.86.0.45 %s", m.Name, appliance.FormatMAC(mac))
+			dir := t.TempDir()
+			got := map[string][]byte{
+				"curl http": runTool(t, "curl", "-sSf", "-A", ua, srv.url+"/prov/"+mac+".cfg"),
+				"curl tftp": runTool(t, "curl", "-sSf", "--tftp-blksize", "1468", "tftp://"+srv.tftp+"/"+mac+".cfg"),
+			}
+			runTool(t, "tftp", tftpHost, tftpPort, "-m", "binary", "-c", "get", mac+".cfg", filepath.Join(dir, "hpa.cfg"))
+			runTool(t, "atftp", "--option", "blksize 1468", "-g", "-r", mac+".cfg", "-l", filepath.Join(dir, "atftp.cfg"), tftpHost, tftpPort)
+			for _, f := range []string{"hpa.cfg", "atftp.cfg"} {
+				b, err := os.ReadFile(filepath.Join(dir, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[f] = b
+			}
+			for client, b := range got {
+				if !bytes.Equal(b, want) {
+					t.Errorf("%s got different bytes than render (%d vs %d)", client, len(b), len(want))
+				}
+			}
+			var p appliance.Phone
+			a.must("GET", "/api/v1/phones/"+mac, nil, 200, &p)
+			if p.Sync.State != appliance.SyncSynced || p.Sync.FetchedVersion != configs.HashFile(want) {
+				t.Errorf("sync after fetch: %+v", p.Sync)
+			}
+			// The model file too.
+			model := runTool(t, "curl", "-sSf", "-A", ua, srv.url+"/prov/"+configs.YealinkModelFile(m.Name))
+			if !bytes.HasPrefix(model, []byte("#!version:1.0.0.1\n")) {
+				t.Errorf("model file %q", model)
+			}
+		})
+	}
+
+	t.Run("firmware", func(t *testing.T) {
+		dir := t.TempDir()
+		runTool(t, "curl", "-sSf", "--tftp-blksize", "1468", "-o", filepath.Join(dir, "curl.rom"), "tftp://"+srv.tftp+"/T46-28.86.0.10.rom")
+		runTool(t, "atftp", "--option", "blksize 1468", "-g", "-r", "T46-28.86.0.10.rom", "-l", filepath.Join(dir, "atftp.rom"), tftpHost, tftpPort)
+		runTool(t, "curl", "-sSf", "-o", filepath.Join(dir, "http.rom"), srv.url+"/prov/T46-28.86.0.10.rom")
+		for _, f := range []string{"curl.rom", "atftp.rom", "http.rom"} {
+			if b, _ := os.ReadFile(filepath.Join(dir, f)); !bytes.Equal(b, fw) {
+				t.Errorf("%s: %d bytes differ from the firmware", f, len(b))
+			}
+		}
+	})
+
+	t.Run("unknown phone is discovered", func(t *testing.T) {
+		code := runTool(t, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-A", "Yealink SIP-T48S 66.86.0.15 00:15:65:99:88:77", srv.url+"/prov/001565998877.cfg")
+		if string(code) != "404" {
+			t.Fatalf("status %s", code)
+		}
+		cmd := exec.Command("curl", "-sSf", "-o", "/dev/null", "tftp://"+srv.tftp+"/001565998866.cfg")
+		if err := cmd.Run(); err == nil {
+			t.Fatal("tftp served an unknown phone")
+		}
+		var list []appliance.Discovered
+		a.must("GET", "/api/v1/discovered", nil, 200, &list)
+		seen := map[string]appliance.Discovered{}
+		for _, d := range list {
+			seen[d.MAC] = d
+		}
+		if d := seen["001565998877"]; d.Model != "T48S" || d.Source != "http" || d.Firmware != "66.86.0.15" {
+			t.Errorf("http discovery %+v", d)
+		}
+		if d := seen["001565998866"]; d.Vendor != "Yealink" || d.Source != "tftp" {
+			t.Errorf("tftp discovery %+v", d)
+		}
+	})
+
+	t.Run("hostile paths", func(t *testing.T) {
+		for _, p := range []string{"/prov/../provbox.db", "/prov/..%2fprovbox.db", "/prov/%2e%2e%2fprovbox.db", "/prov/firmware/../provbox.db", "/prov/%00"} {
+			out := runTool(t, "curl", "-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", srv.url+p)
+			if s := string(out); s == "200" {
+				t.Errorf("%s answered 200", p)
+			}
+		}
+		for _, p := range []string{"../provbox.db", "/etc/passwd", "firmware/../provbox.db"} {
+			if err := exec.Command("curl", "-sSf", "-o", "/dev/null", "tftp://"+srv.tftp+"/"+p).Run(); err == nil {
+				t.Errorf("tftp served %s", p)
+			}
+		}
+	})
+
+	if strings.Contains(srv.logs.String(), "alice-sip-secret") {
+		t.Fatal("a SIP password reached the log")
+	}
+	if srv.stop() != 0 {
+		t.Fatalf("serve exit:\n%s", srv.logs)
+	}
+}
+
+// TestProvisioningCredentials: with provisioning credentials configured,
+// /prov/ needs them and the config tells the phone.
+func TestProvisioningCredentials(t *testing.T) {
+	needTools(t, "curl")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "provbox.toml")
+	os.WriteFile(cfg, []byte("[provisioning]\nusername = \"phones\"\npassword = \"prov-pass-1\"\n"), 0o600)
+	data := t.TempDir()
+	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
+	srv := startServe(t, cfg, data)
+	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
+	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "password": "x-secret"}, 201, nil)
+	a.must("POST", "/api/v1/phones", map[string]any{"mac": "001565aabbcc", "model": "T46S", "extension": "1001"}, 201, nil)
+	resp, err := http.Get(srv.url + "/prov/001565aabbcc.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("without credentials: %d", resp.StatusCode)
+	}
+	body := runTool(t, "curl", "-sSf", "-u", "phones:prov-pass-1", srv.url+"/prov/001565aabbcc.cfg")
+	for _, want := range []string{"static.auto_provision.server.username = phones", "static.auto_provision.server.password = prov-pass-1", "auto_provision.server.username = phones"} {
+		if !bytes.Contains(body, []byte(want+"\n")) {
+			t.Errorf("config lacks %q", want)
+		}
+	}
+	srv.stop()
+}
