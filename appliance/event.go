@@ -12,6 +12,9 @@ const (
 	EventPhonesChanged = "phones_changed"
 	// EventResync: an admin asked for MACs to be notified now.
 	EventResync = "resync"
+	// EventAddressLearned: the SIP address of MACs, which wait for a
+	// NOTIFY, became known.
+	EventAddressLearned = "address_learned"
 )
 
 // Event is published after a commit.

@@ -1,6 +1,9 @@
 package appliance
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Services bundles the domain services that the edges (webui, tftpd, sip,
 // dhcpopt, the CLI) are handed by cmd/provbox.
@@ -25,4 +28,36 @@ type SyncService interface {
 	// IP and User-Agent, fetched_version, and its SIP address (IP and the
 	// configured phone port). Fetching the current version makes it synced.
 	RecordFetch(ctx context.Context, f Fetch) error
+	// RecordNotify notes the outcome of a check-sync NOTIFY: a 2xx makes the
+	// phone notified and no answer unreachable — unless it has meanwhile
+	// fetched (synced) or changed again (still pending for the newer
+	// version). Other answers keep the state and record the status.
+	RecordNotify(ctx context.Context, n NotifyResult) error
+	// LearnAddress records where a phone receives SIP ("ip:port"), learned
+	// from a PnP SUBSCRIBE or a DHCP lease (source). When the address is new
+	// and the phone waits for a NOTIFY, EventAddressLearned is published.
+	LearnAddress(ctx context.Context, mac, addr, source string) error
+	// PendingPhones lists the phones waiting for a NOTIFY (pending or
+	// unreachable) whose SIP address is known.
+	PendingPhones(ctx context.Context) ([]string, error)
+}
+
+// NotifyResult is the outcome of one check-sync NOTIFY.
+type NotifyResult struct {
+	MAC     string
+	Version string // the config version the NOTIFY announced
+	Status  int    // SIP status code of the final answer; 0: no answer
+	Reason  string // reason phrase, or why nothing was sent
+}
+
+// Text is the human form stored as last_notify_result ("200 OK", "no answer").
+func (n NotifyResult) Text() string {
+	switch {
+	case n.Status == 0 && n.Reason == "":
+		return "no answer"
+	case n.Status == 0:
+		return n.Reason
+	default:
+		return strconv.Itoa(n.Status) + " " + n.Reason
+	}
 }

@@ -159,9 +159,100 @@ func (s *SyncService) RecordFetch(ctx context.Context, f appliance.Fetch) error 
 		// Fetching the current version confirms the sync; an older version
 		// (a fetch that raced an edit) leaves the phone pending.
 		state := `CASE WHEN ? = config_version THEN 'synced' WHEN state = 'new' THEN 'pending' ELSE state END`
+		// The SIP address becomes the fetch's IP and the configured phone
+		// port, unless a PnP SUBSCRIBE or DHCP already told the port for
+		// this very IP.
+		addr, prefix := "", ""
+		if f.IP != "" {
+			addr, prefix = sipAddress(f.IP, s.db.Settings().PhoneSIPPort), net.JoinHostPort(f.IP, "")
+		}
 		_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
-			sip_address = CASE WHEN ? != '' THEN ? ELSE sip_address END WHERE mac = ?`,
-			f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), f.IP, sipAddress(f.IP, s.db.Settings().PhoneSIPPort), mac)
+			sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END WHERE mac = ?`,
+			f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, mac)
 		return err
 	})
+}
+
+// RecordNotify notes a NOTIFY's outcome.
+func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult) error {
+	mac, err := appliance.ParseMAC(n.MAC)
+	if err != nil {
+		return err
+	}
+	next := `state`
+	switch {
+	case n.Status >= 200 && n.Status < 300:
+		next = `CASE WHEN state != 'synced' AND config_version = ? THEN 'notified' ELSE state END`
+	case n.Status == 0 && n.Reason == "":
+		next = `CASE WHEN state != 'synced' AND config_version = ? THEN 'unreachable' ELSE state END`
+	}
+	args := []any{}
+	if next != `state` {
+		args = append(args, n.Version)
+	}
+	return s.db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`UPDATE phones SET state = `+next+`, last_notify_at = ?, last_notify_result = ? WHERE mac = ?`,
+			append(args, tx.now, clip(n.Text(), 128), mac)...)
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		}
+		return nil
+	})
+}
+
+// LearnAddress records a phone's SIP address.
+func (s *SyncService) LearnAddress(ctx context.Context, macIn, addr, source string) error {
+	mac, err := appliance.ParseMAC(macIn)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err != nil || net.ParseIP(host) == nil || perr != nil || n < 1 || n > 65535 {
+		return appliance.Errorf(appliance.EINVALID, "addr", "%q is not ip:port", addr)
+	}
+	var waiting bool
+	err = s.db.update(ctx, func(tx *Tx) error {
+		var old, state string
+		if err := tx.QueryRowContext(ctx, `SELECT sip_address, state FROM phones WHERE mac = ?`, mac).Scan(&old, &state); err != nil {
+			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		}
+		if old == addr {
+			return nil
+		}
+		waiting = state != appliance.SyncSynced
+		_, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE mac = ?`, addr, mac)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if waiting && s.db.Events != nil {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventAddressLearned, MACs: []string{mac}})
+	}
+	s.db.Logger.Debug("sip address learned", "mac", mac, "addr", addr, "source", source)
+	return nil
+}
+
+// PendingPhones lists phones waiting for a NOTIFY with a known address.
+func (s *SyncService) PendingPhones(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.db.view(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT mac FROM phones WHERE state IN ('pending', 'unreachable') AND sip_address != '' ORDER BY mac`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	return out, err
 }

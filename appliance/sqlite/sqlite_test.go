@@ -588,3 +588,88 @@ func TestRecordFetch_SyncStates(t *testing.T) {
 	}
 	wantErr(t, svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000099"}), appliance.ENOTFOUND, "mac")
 }
+
+func TestRecordNotify_States(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	mustPhone(t, svc, "001565000001", "T46G", "1001")
+	get := func() appliance.SyncStatus {
+		p, _ := svc.Phones.FindPhone(ctx, "001565000001")
+		return p.Sync
+	}
+	// Make it pending: fetched once, then edited.
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: get().ConfigVersion, IP: "10.0.0.5"})
+	name := "x"
+	svc.Phones.UpdatePhone(ctx, "001565000001", appliance.PhoneUpdate{Name: &name})
+	v := get().ConfigVersion
+	for _, tc := range []struct {
+		name   string
+		n      appliance.NotifyResult
+		state  string
+		result string
+	}{
+		{"no answer", appliance.NotifyResult{Version: v}, "unreachable", "no answer"},
+		{"refused keeps state", appliance.NotifyResult{Version: v, Status: 489, Reason: "Bad Event"}, "unreachable", "489 Bad Event"},
+		{"stale version", appliance.NotifyResult{Version: "old", Status: 200, Reason: "OK"}, "unreachable", "200 OK"},
+		{"answered", appliance.NotifyResult{Version: v, Status: 200, Reason: "OK"}, "notified", "200 OK"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.n.MAC = "00:15:65:00:00:01"
+			if err := svc.Sync.RecordNotify(ctx, tc.n); err != nil {
+				t.Fatal(err)
+			}
+			if s := get(); s.State != tc.state || s.LastNotifyResult != tc.result || s.LastNotifyAt == nil {
+				t.Fatalf("%+v", s)
+			}
+		})
+	}
+	// A fetch that beat the NOTIFY's answer wins.
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: v, IP: "10.0.0.5"})
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: "001565000001", Version: v, Status: 200, Reason: "OK"})
+	if s := get(); s.State != appliance.SyncSynced {
+		t.Fatalf("notify overwrote synced: %+v", s)
+	}
+	wantErr(t, svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: "001565000099"}), appliance.ENOTFOUND, "mac")
+}
+
+func TestLearnAddress(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	sub := db.Events.Subscribe(10)
+	defer sub.Close()
+	mustPhone(t, svc, "001565000001", "T46G", "")
+	drain(sub)
+	for _, bad := range []string{"10.0.0.5", "host:5060", "10.0.0.5:0", "10.0.0.5:x"} {
+		wantErr(t, svc.Sync.LearnAddress(ctx, "001565000001", bad, "pnp"), appliance.EINVALID, "addr")
+	}
+	if err := svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "pnp"); err != nil {
+		t.Fatal(err)
+	}
+	if macs := drain(sub); len(macs) != 1 {
+		t.Fatalf("events %v", macs)
+	}
+	svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "pnp")
+	if macs := drain(sub); len(macs) != 0 {
+		t.Fatalf("same address published again: %v", macs)
+	}
+	p, _ := svc.Phones.FindPhone(ctx, "001565000001")
+	if p.Sync.SIPAddress != "10.0.0.5:5062" {
+		t.Fatal(p.Sync)
+	}
+	// new phones are not "pending"; make one pending and list it.
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: "stale", IP: "10.0.0.5"})
+	if p, _ := svc.Phones.FindPhone(ctx, "001565000001"); p.Sync.SIPAddress != "10.0.0.5:5062" {
+		t.Fatalf("a fetch from the same IP forgot the learned port: %s", p.Sync.SIPAddress)
+	}
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: "stale", IP: "10.0.0.6"})
+	if p, _ := svc.Phones.FindPhone(ctx, "001565000001"); p.Sync.SIPAddress != "10.0.0.6:5060" {
+		t.Fatalf("a fetch from a new IP kept the old address: %s", p.Sync.SIPAddress)
+	}
+	pending, err := svc.Sync.PendingPhones(ctx)
+	if err != nil || len(pending) != 1 || pending[0] != "001565000001" {
+		t.Fatalf("pending %v %v", pending, err)
+	}
+}
