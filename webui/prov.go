@@ -145,3 +145,39 @@ func (s *Server) handleAdoptDiscovered(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeJSON(w, http.StatusCreated, p)
 }
+
+// handlePhoneSync answers where the phone stands in the sync loop.
+func (s *Server) handlePhoneSync(w http.ResponseWriter, r *http.Request) {
+	mac, err := pathMAC(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.Services.Phones.FindPhone(r.Context(), mac)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, p.Sync)
+}
+
+// handlePhoneResync asks the sync loop for a check-sync NOTIFY now; the
+// answer is 202 with the sync state as it stands (poll /sync for the
+// result).
+func (s *Server) handlePhoneResync(w http.ResponseWriter, r *http.Request) {
+	mac, err := pathMAC(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.Services.Sync.Resync(r.Context(), []string{mac}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.Services.Phones.FindPhone(r.Context(), mac)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusAccepted, p.Sync)
+}

@@ -179,3 +179,28 @@ func itoa(n int) string {
 		return s
 	}()
 }
+
+func TestSyncAndResync(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{}, 0)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	sub := ts.svc.Events.Subscribe(10)
+	defer sub.Close()
+	var st map[string]any
+	ts.call(t, "GET", "/api/v1/phones/00:15:65:aa:bb:cc/sync", nil, 200, &st)
+	for _, k := range []string{"state", "config_version", "fetched_version", "last_fetch_at", "last_fetch_ip", "last_fetch_ua", "last_notify_at", "last_notify_result", "sip_address"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("sync lacks %q: %v", k, st)
+		}
+	}
+	if st["state"] != "new" {
+		t.Fatalf("state %v", st["state"])
+	}
+	ts.call(t, "POST", "/api/v1/phones/001565aabbcc/resync", nil, 202, nil)
+	e := <-sub.C
+	if e.Type != appliance.EventResync || len(e.MACs) != 1 || e.MACs[0] != "001565aabbcc" {
+		t.Fatalf("event %+v", e)
+	}
+	ts.call(t, "POST", "/api/v1/phones/001565000000/resync", nil, 404, nil)
+	ts.call(t, "GET", "/api/v1/phones/zz/sync", nil, 400, nil)
+}

@@ -243,6 +243,8 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/phones.csv", s.handleImportPhones)
 
 	api("GET /api/v1/phones/{mac}/config", s.handlePhoneConfig)
+	api("GET /api/v1/phones/{mac}/sync", s.handlePhoneSync)
+	api("POST /api/v1/phones/{mac}/resync", s.handlePhoneResync)
 	api("GET /api/v1/discovered", s.handleListDiscovered)
 	api("POST /api/v1/discovered/{mac}/adopt", s.handleAdoptDiscovered)
 

@@ -42,6 +42,7 @@ Usage:
   provbox phones import FILE.csv [--dry-run]   all-or-nothing import; errors name the line and field
   provbox phones export [FILE.csv]             same columns as import (stdout without FILE)
   provbox render MAC [FILENAME]                print the file a phone would get (default <mac>.cfg)
+  provbox resync MAC... | --all                send check-sync now, print each result
   provbox backup FILE                          consistent copy of the live database
   provbox version                              print the version
 
@@ -172,6 +173,13 @@ func dispatch(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 			return usagef("usage: provbox render MAC [FILENAME]")
 		}
 		return cmdRender(ctx, g, pos, stdout, stderr)
+	case "resync":
+		all := fs.Bool("all", false, "every phone")
+		pos, err := parseInterspersed(fs, rest)
+		if err != nil {
+			return err
+		}
+		return cmdResync(ctx, g, *all, pos, stdout, stderr)
 	case "backup":
 		pos, err := parseInterspersed(fs, rest)
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
 	"github.com/provbox/provbox/configs"
+	sipserver "github.com/provbox/provbox/sip"
 	"github.com/provbox/provbox/tftpd"
 	"github.com/provbox/provbox/webui"
 )
@@ -146,10 +147,29 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		tftpAddr = net.JoinHostPort(hostOf(cfg.TFTP.Listen), strconv.Itoa(ts.Port()))
 	}
 
-	// The SIP and DHCP servers come in later builds; say so once instead of
+	sipAddr := "off"
+	if !Off(cfg.SIP.Listen) {
+		ss := &sipserver.Server{
+			Addr:            cfg.SIP.Listen,
+			Services:        svc,
+			Logger:          logger.With("component", "sip"),
+			ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
+			NotifyRate:      cfg.SIP.NotifyRate,
+			Loop:            true,
+			PnP:             cfg.SIP.PnP,
+			PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
+		}
+		if err := ss.Open(); err != nil {
+			return bindError("sip", "--sip", cfg.SIP.Listen, err)
+		}
+		defer ss.Close()
+		sipAddr = net.JoinHostPort(hostOf(cfg.SIP.Listen), strconv.Itoa(ss.Port()))
+	}
+
+	// The DHCP server comes in a later build; say so once instead of
 	// pretending to serve.
 	for _, s := range []struct{ name, value string }{
-		{"sip", cfg.SIP.Listen}, {"dhcp", cfg.DHCP.Interface},
+		{"dhcp", cfg.DHCP.Interface},
 	} {
 		if !Off(s.value) {
 			logger.Info(s.name+" is not part of this build yet; not serving it", "service", s.name, "configured", s.value)
@@ -177,6 +197,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		"addr", addr,
 		"public_url", publicURL,
 		"tftp", tftpAddr,
+		"sip", sipAddr,
 		"data", dataDir,
 		"config", cfgPath,
 		"version", version,
@@ -228,6 +249,24 @@ func bindError(service, flagName, addr string, err error) error {
 		return fmt.Errorf("%s: address %s is not an address of this machine; use %s :%s to listen on all", service, addr, flagName, port)
 	}
 	return fmt.Errorf("%w (check %s)", err, flagName)
+}
+
+// pnpInterface is sip.pnp_interface, else the default route's interface,
+// else "" (the kernel picks).
+func pnpInterface(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	f, err := os.Open("/proc/net/route")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	iface, err := defaultRouteInterface(f)
+	if err != nil {
+		return ""
+	}
+	return iface
 }
 
 // newRenderer renders phone files from the embedded templates, or from

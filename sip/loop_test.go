@@ -1,0 +1,110 @@
+package sip
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestScheduler_CoalesceAndPace(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(n int) time.Time { return t0.Add(ms(n)) }
+	type step struct {
+		at   int      // ms after t0
+		add  []string // phones changed at this time
+		want []string // phones take returns at this time
+	}
+	for _, tc := range []struct {
+		name  string
+		rate  int
+		steps []step
+	}{
+		{"single edit goes at once", 50, []step{{0, []string{"a"}, []string{"a"}}}},
+		{"burst coalesces into one trailing notify", 50, []step{
+			{0, []string{"a"}, []string{"a"}},
+			{100, []string{"a"}, nil},
+			{200, []string{"a"}, nil},
+			{499, nil, nil},
+			{500, nil, []string{"a"}},
+			{600, nil, nil},
+		}},
+		{"edit after the window goes at once", 50, []step{
+			{0, []string{"a"}, []string{"a"}},
+			{600, []string{"a"}, []string{"a"}},
+		}},
+		{"pacing spaces starts by 1/rate", 10, []step{ // 100 ms apart
+			{0, []string{"a", "b", "c"}, []string{"a"}},
+			{50, nil, nil},
+			{100, nil, []string{"b"}},
+			{200, nil, []string{"c"}},
+		}},
+		{"no burst credit after idle", 10, []step{
+			{0, []string{"a"}, []string{"a"}},
+			{5000, []string{"b", "c"}, []string{"b"}},
+			{5100, nil, []string{"c"}},
+		}},
+		{"high rate sends many at once", 1000, []step{
+			{0, []string{"a", "b"}, []string{"a"}},
+			{1, nil, []string{"b"}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScheduler(ms(500), tc.rate)
+			for _, st := range tc.steps {
+				for _, m := range st.add {
+					s.add(m, at(st.at), false)
+				}
+				got, _ := s.take(at(st.at))
+				if !reflect.DeepEqual(got, st.want) {
+					t.Fatalf("at %d ms: got %v want %v", st.at, got, st.want)
+				}
+			}
+		})
+	}
+}
+
+func TestScheduler_NextAndForce(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := newScheduler(ms(500), 50)
+	if _, ok := s.next(); ok {
+		t.Fatal("idle scheduler has work")
+	}
+	s.add("a", t0, false)
+	s.take(t0)
+	s.add("a", t0.Add(ms(10)), true)
+	if n, ok := s.next(); !ok || !n.Equal(t0.Add(ms(500))) {
+		t.Fatalf("next %v %v", n, ok)
+	}
+	macs, force := s.take(t0.Add(ms(500)))
+	if len(macs) != 1 || !force[0] {
+		t.Fatalf("%v %v", macs, force)
+	}
+}
+
+// 1,000 phones at 50/s take 20 s of starts; at 1000/s one second.
+func TestScheduler_BulkDuration(t *testing.T) {
+	for _, rate := range []int{50, 1000} {
+		t0 := time.Unix(1000, 0)
+		s := newScheduler(ms(500), rate)
+		for i := 0; i < 1000; i++ {
+			s.add(fmt.Sprint(i), t0, false)
+		}
+		sent, now := 0, t0
+		for sent < 1000 {
+			got, _ := s.take(now)
+			sent += len(got)
+			next, ok := s.next()
+			if !ok {
+				break
+			}
+			now = next
+		}
+		want := time.Duration(999) * time.Second / time.Duration(rate)
+		if d := now.Sub(t0); d != want {
+			t.Errorf("rate %d: last start after %v, want %v", rate, d, want)
+		}
+	}
+}

@@ -1,0 +1,369 @@
+// Package sip is provbox's SIP side, on github.com/emiago/sipgo: the sync
+// loop that sends a phone a check-sync NOTIFY whenever its config changes,
+// and the SIP plug-and-play responder that tells phones where to provision
+// from.
+//
+// The sync loop subscribes to the store's events. A change goes out at once
+// to a phone not notified within the coalescing window (500 ms); changes
+// inside the window become one more NOTIFY at its end; all NOTIFYs are paced
+// at NotifyRate per second. Each NOTIFY is
+//
+//	NOTIFY sip:<account.1 user>@<phone ip>:<port> SIP/2.0
+//	Event: check-sync;reboot=false
+//
+// with no body, over UDP from the listening socket, retransmitted as RFC
+// 3261 says until answered or NotifyTimeout passes. The answer is recorded:
+// 2xx makes the phone "notified", silence "unreachable"; its next fetch of
+// the current version makes it "synced" (package configs records that).
+//
+// Plug-and-play: a SUBSCRIBE with Event ua-profile, multicast to
+// 224.0.1.75:5060 (joined on PnPInterface) or sent to the listening
+// address, gets 200 OK and then a NOTIFY in its dialog with Content-Type
+// application/url and the provisioning URL. Anything else gets a correct
+// answer (OPTIONS 200, other methods 405) or, when unparseable, is dropped
+// with a rate-limited log line.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// Server is the SIP user agent of the appliance.
+type Server struct {
+	Addr            string // UDP listen address, e.g. ":5060" or "127.0.0.1:0"
+	Services        appliance.Services
+	Logger          *slog.Logger
+	ProvisioningURL func() string // the URL PnP hands out
+
+	NotifyRate    int           // NOTIFYs per second, at most (default 50)
+	NotifyTimeout time.Duration // give up on an answer after this (default 8 s)
+	Coalesce      time.Duration // coalescing window (default 500 ms)
+	Loop          bool          // run the sync loop (serve: yes; `provbox resync`: no)
+
+	PnP          bool   // answer multicast plug-and-play
+	PnPInterface string // interface to join 224.0.1.75 on ("" = any)
+	PnPAddr      string // group address, default 224.0.1.75:5060 (tests use other ports)
+
+	conn    net.PacketConn
+	mconn   net.PacketConn
+	port    int
+	laddr   sipmsg.Addr
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	client  *sipgo.Client
+	dropped *slog.Logger // rate-limited
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	sem     chan struct{}
+}
+
+// Open binds the UDP socket (and the PnP group), then serves and runs the
+// sync loop in the background until Close.
+func (s *Server) Open() error {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.NotifyRate <= 0 {
+		s.NotifyRate = 50
+	}
+	if s.NotifyTimeout <= 0 {
+		s.NotifyTimeout = 8 * time.Second
+	}
+	if s.Coalesce <= 0 {
+		s.Coalesce = 500 * time.Millisecond
+	}
+	if s.PnPAddr == "" {
+		s.PnPAddr = PnPGroup
+	}
+	rl := slog.New(newRateLimited(s.Logger.Handler(), 5))
+	s.dropped = rl
+	lc := net.ListenConfig{Control: controlUnicast}
+	conn, err := lc.ListenPacket(context.Background(), "udp4", s.Addr)
+	if err != nil {
+		return fmt.Errorf("sip: listen %s: %w", s.Addr, err)
+	}
+	s.conn = conn
+	la := conn.LocalAddr().(*net.UDPAddr)
+	s.port = la.Port
+	s.laddr = sipmsg.Addr{IP: la.IP, Port: la.Port}
+
+	sipLog := rl.With("component", "sipgo")
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("provbox"),
+		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(sipLog)))
+	if err == nil {
+		s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(sipLog))
+	}
+	if err == nil {
+		s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(sipLog))
+	}
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("sip: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.sem = make(chan struct{}, 256)
+
+	s.srv.OnSubscribe(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		s.handlePnP(ctx, req, req.Source(), tx.Respond)
+	})
+	s.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
+		tx.Respond(res)
+	})
+	s.srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		s.dropped.Info("sip: method not allowed", "method", string(req.Method), "from", req.Source())
+		res := sipmsg.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
+		tx.Respond(res)
+	})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.srv.ServeUDP(conn)
+	}()
+
+	if s.PnP {
+		// Without PnP phones still provision through DHCP option 66 or a
+		// typed URL: report, do not take the appliance down.
+		if err := s.openPnP(ctx); err != nil {
+			s.Logger.Error("sip plug-and-play is off: "+err.Error(), "fix", "set sip.pnp_interface to the LAN interface, or sip.pnp = false")
+		}
+	}
+	if s.Loop && s.Services.Events != nil {
+		sub := s.Services.Events.Subscribe(8192)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer sub.Close()
+			s.run(ctx, sub)
+		}()
+	}
+	return nil
+}
+
+// Port returns the bound UDP port.
+func (s *Server) Port() int { return s.port }
+
+// Close stops the loop and the listeners.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.mconn != nil {
+		s.mconn.Close()
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	if s.ua != nil {
+		s.ua.Close()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// controlUnicast sets SO_REUSEADDR (so the PnP socket can share port 5060)
+// and IP_MULTICAST_ALL off (so this socket does not also get the group's
+// datagrams, which the PnP socket answers).
+func controlUnicast(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		if serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// openPnP binds the group address with SO_REUSEADDR, joins the group on
+// the interface and reads SUBSCRIBEs; answers leave from the unicast socket.
+func (s *Server) openPnP(ctx context.Context) error {
+	gaddr, err := net.ResolveUDPAddr("udp4", s.PnPAddr)
+	if err != nil {
+		return fmt.Errorf("sip: pnp address %s: %w", s.PnPAddr, err)
+	}
+	mconn, err := listenGroup(gaddr)
+	if err != nil {
+		return fmt.Errorf("sip: pnp: listen %s: %w", gaddr, err)
+	}
+	var ifi *net.Interface
+	if s.PnPInterface != "" {
+		if ifi, err = net.InterfaceByName(s.PnPInterface); err != nil {
+			mconn.Close()
+			return fmt.Errorf("sip: pnp interface %q: %w", s.PnPInterface, err)
+		}
+	}
+	if err := ipv4.NewPacketConn(mconn).JoinGroup(ifi, &net.UDPAddr{IP: gaddr.IP}); err != nil {
+		mconn.Close()
+		return fmt.Errorf("sip: pnp: join %s on %q: %w", gaddr.IP, s.PnPInterface, err)
+	}
+	s.mconn = mconn
+	s.Logger.Info("sip plug-and-play listening", "group", gaddr.String(), "interface", s.PnPInterface)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := mconn.ReadFrom(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+					return
+				}
+				continue
+			}
+			s.handleDatagram(ctx, buf[:n], from.(*net.UDPAddr))
+		}
+	}()
+	return nil
+}
+
+// listenGroup binds a UDP socket to the group address itself. (Go's
+// ListenPacket binds a multicast address as the wildcard, which would also
+// take every unicast datagram to port 5060 of this host.) SO_REUSEADDR lets
+// it share the port with the unicast SIP socket.
+func listenGroup(g *net.UDPAddr) (net.PacketConn, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	sa := &unix.SockaddrInet4{Port: g.Port}
+	copy(sa.Addr[:], g.IP.To4())
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "pnp")
+	defer f.Close()
+	return net.FilePacketConn(f)
+}
+
+// handleDatagram answers one multicast datagram (a PnP SUBSCRIBE, or
+// garbage, which is dropped).
+func (s *Server) handleDatagram(ctx context.Context, b []byte, from *net.UDPAddr) {
+	msg, err := sipmsg.ParseMessage(b)
+	if err != nil {
+		s.dropped.Info("sip: unparseable datagram dropped", "from", from.String(), "bytes", len(b))
+		return
+	}
+	req, ok := msg.(*sipmsg.Request)
+	if !ok || req.Method != sipmsg.SUBSCRIBE {
+		s.dropped.Info("sip: multicast message ignored", "from", from.String())
+		return
+	}
+	if req.Via() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil {
+		s.dropped.Info("sip: incomplete SUBSCRIBE dropped", "from", from.String())
+		return
+	}
+	req.SetSource(from.String())
+	// The response goes, unicast from our socket, to the source IP and the
+	// Via port (rport: the source port) — RFC 3261 18.2.2, RFC 3581.
+	dst := &net.UDPAddr{IP: from.IP, Port: from.Port}
+	if via := req.Via(); !via.Params.Has("rport") && via.Port > 0 {
+		dst.Port = via.Port
+	}
+	s.handlePnP(ctx, req, from.String(), func(res *sipmsg.Response) error {
+		_, err := s.conn.WriteTo([]byte(res.String()), dst)
+		return err
+	})
+}
+
+// run is the sync loop: events in, NOTIFYs out, coalesced and paced.
+func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
+	sch := newScheduler(s.Coalesce, s.NotifyRate)
+	if macs, err := s.Services.Sync.PendingPhones(ctx); err != nil {
+		s.Logger.Error("sync: pending phones", "err", err)
+	} else {
+		for _, m := range macs {
+			sch.add(m, time.Now(), false)
+		}
+		if len(macs) > 0 {
+			s.Logger.Info("sync: notifying phones that changed while provbox was down", "phones", len(macs))
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		macs, force := sch.take(now)
+		for i, m := range macs {
+			s.dispatch(ctx, m, force[i])
+		}
+		wait := time.Hour
+		if next, ok := sch.next(); ok {
+			wait = max(time.Until(next), 0)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			now := time.Now()
+			for _, m := range e.MACs {
+				sch.add(m, now, e.Type == appliance.EventResync)
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// dispatch sends one NOTIFY in the background (at most 256 at once). A
+// change already fetched (synced) needs none, unless an admin asked.
+func (s *Server) dispatch(ctx context.Context, mac string, force bool) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.sem }()
+		if !force {
+			p, err := s.Services.Phones.FindPhone(ctx, mac)
+			if err != nil || p.Sync.State == appliance.SyncSynced {
+				return
+			}
+			if p.Sync.SIPAddress == "" {
+				return // stays pending; EventAddressLearned brings it back
+			}
+		}
+		if _, err := s.Notify(ctx, mac); err != nil && ctx.Err() == nil {
+			s.Logger.Error("sync: notify", "mac", mac, "err", err)
+		}
+	}()
+}
