@@ -1,0 +1,299 @@
+#!/usr/bin/env bash
+# bench/prov.sh — issue-3 benchmarks (SPEC §8): serving <mac>.cfg over HTTP
+# against nginx and over TFTP against tftpd-hpa, on the same bytes, in the
+# same run. Loopback (127.0.0.1) only. See bench/README.md.
+#
+#   bench/prov.sh                 # or: make bench
+#   RUNS=3 HTTP_DUR=5s bench/prov.sh
+#
+# Knobs (environment): PHONES (1000), HTTP_C (32), HTTP_DUR (10s), RUNS (2),
+# TFTP_N (1000), TFTP_C (50), FW_MIB (30), RESULTS (bench/results/prov-<date>.txt;
+# "-" for stdout only), KEEP=1 keeps the work directory, BENCH_COMMIT names
+# the code measured when not run from a git checkout.
+#
+# provbox runs with --log-level warn: at info it logs one line per fetch,
+# which is the right default for an appliance but would measure the logger.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+PHONES=${PHONES:-1000}
+HTTP_C=${HTTP_C:-32}
+HTTP_DUR=${HTTP_DUR:-10s}
+RUNS=${RUNS:-2}
+TFTP_N=${TFTP_N:-1000}
+TFTP_C=${TFTP_C:-50}
+FW_MIB=${FW_MIB:-30}
+RESULTS=${RESULTS:-bench/results/prov-$(date +%Y-%m-%d).txt}
+ADMIN_PW=bench-admin-password
+UA_TMPL='Yealink SIP-T46G 28.83.0.35 {mac}'
+
+log() { echo "prov.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# --- peers -------------------------------------------------------------------
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v in.tftpd >/dev/null 2>&1 || [ -x /usr/sbin/in.tftpd ] || need+=(tftpd-hpa)
+if [ ${#need[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "missing ${need[*]}: sudo apt-get install --no-install-recommends ${need[*]}"
+	log "installing ${need[*]}"
+	apt-get update -qq
+	# policy-rc.d keeps the packaged services from starting; we run both in
+	# the foreground below.
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+export PATH=$PATH:/usr/sbin:/sbin
+id tftp >/dev/null 2>&1 || die "tftpd-hpa's user tftp is missing"
+[ "$(id -u)" = 0 ] || die "run as root: in.tftpd -s chroots and drops to user tftp"
+
+# --- cleanup: every process we start runs in its own session (setsid), and is
+# stopped through its process group.
+WORK=$(mktemp -d /tmp/provbench.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	if [ "${KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD...: runs CMD in the background in a new session; logs to $WORK/NAME.log.
+start() {
+	local name=$1; shift
+	setsid "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+	PIDS+=($!)
+	eval "PID_$name=$!"
+}
+
+# free_port tcp|udp: sets PORT to an unused port on 127.0.0.1 (not one
+# handed out before).
+USED_PORTS=""
+free_port() {
+	local p flag=-Htln
+	[ "$1" = udp ] && flag=-Huln
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 40000))
+		if [ -z "$(ss $flag "sport = :$p")" ] && [[ "$USED_PORTS " != *" $p "* ]]; then
+			USED_PORTS="$USED_PORTS $p"
+			PORT=$p
+			return
+		fi
+	done
+	die "no free $1 port"
+}
+
+# wait_for NAME PID CHECK...: polls CHECK (5 s at most) while PID lives.
+wait_for() {
+	local name=$1 pid=$2; shift 2
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.log" >&2; die "$name exited"; }
+		if "$@" >/dev/null 2>&1; then return; fi
+		sleep 0.05
+	done
+	cat "$WORK/$name.log" >&2
+	die "$name did not come up"
+}
+
+# --- build ---------------------------------------------------------------------
+log "building bin/provbox and the load generators"
+mkdir -p bin "$WORK/bin"
+CGO_ENABLED=1 $GO build -trimpath -o bin/provbox ./cmd/provbox
+$GO build -o "$WORK/bin/" ./bench/cmd/httpload ./bench/cmd/tftpload
+PROVBOX=$PWD/bin/provbox
+HTTPLOAD=$WORK/bin/httpload
+TFTPLOAD=$WORK/bin/tftpload
+
+# --- provbox with 1 extension and $PHONES phones ------------------------------------
+DATA=$WORK/data
+WWW=$WORK/www # what nginx and tftpd-hpa serve: the same bytes as provbox
+mkdir -p "$DATA/firmware" "$WWW"
+free_port tcp; HTTP_PORT=$PORT
+free_port udp; TFTP_PORT=$PORT
+free_port tcp; NGINX_PORT=$PORT
+free_port udp; TFTPD_PORT=$PORT
+
+echo "$ADMIN_PW" | "$PROVBOX" user add admin --password-stdin --data "$DATA" >/dev/null
+start provbox "$PROVBOX" serve --data "$DATA" --http "127.0.0.1:$HTTP_PORT" --tftp "127.0.0.1:$TFTP_PORT" --sip off --log-level warn
+# shellcheck disable=SC2154
+PROVBOX_PID=$PID_provbox
+BASE=http://127.0.0.1:$HTTP_PORT
+wait_for provbox "$PROVBOX_PID" curl -sf --max-time 1 "$BASE/healthz"
+
+API="$BASE/api/v1"
+curl -sf --max-time 10 -u "admin:$ADMIN_PW" -d '{"number":"1001","name":"Alice","password":"x"}' "$API/extensions" >/dev/null
+
+# MACs 001565000001…; each T46G gets the account key of 1001 on keys 1 and 2
+# and a BLF key on 1002 on key 3.
+MACS=$WORK/macs.txt
+CSV=$WORK/phones.csv
+awk -v n="$PHONES" 'BEGIN {
+	print "mac,name,description,location,manufacturer,model,position,key_type,key_value,key_label"
+	for (i = 1; i <= n; i++) {
+		mac = sprintf("001565%06x", i)
+		print mac > "'"$MACS"'"
+		printf "%s,Phone %d,bench,,Yealink,T46G,1,account,1001,\n", mac, i
+		printf "%s,,,,,,2,account,1001,\n", mac
+		printf "%s,,,,,,3,blf,1002,Bob\n", mac
+	}
+}' >"$CSV"
+# Through the API rather than `provbox phones import`: the CLI import would
+# compute config versions without serve's settings until the next restart
+# (README, known limit); the API import has no such gap and is as fast.
+curl -sf --max-time 60 -u "admin:$ADMIN_PW" -H 'Content-Type: text/csv' --data-binary "@$CSV" "$API/phones.csv" >"$WORK/import.json" ||
+	die "import failed"
+log "imported: $(cat "$WORK/import.json")"
+
+# --- the same bytes for nginx and tftpd-hpa ------------------------------------
+# One fetch of each file over HTTP (provbox records it, like a phone's first
+# boot), and a spot check that `provbox render` gives the same bytes.
+"$HTTPLOAD" -base "$BASE/prov/" -list "$MACS" -suffix .cfg -ua "$UA_TMPL" -export "$WWW" >&2
+for mac in $(sed -n '1p;500p;$p' "$MACS"); do
+	"$PROVBOX" render "$mac" --data "$DATA" >"$WORK/render.cfg"
+	cmp -s "$WORK/render.cfg" "$WWW/$mac.cfg" || die "provbox render $mac differs from /prov/$mac.cfg"
+done
+head -c $((FW_MIB << 20)) /dev/urandom >"$DATA/firmware/fw-${FW_MIB}m.rom"
+cp "$DATA/firmware/fw-${FW_MIB}m.rom" "$WWW/"
+chmod 644 "$WWW"/*
+chmod 755 "$WWW"
+sync # no writeback of the files just made during the runs (provbox fsyncs per fetch)
+CFG_BYTES=$(cat "$WWW"/*.cfg | wc -c)
+CFG_AVG=$((CFG_BYTES / PHONES))
+FIRST=$(head -1 "$MACS")
+
+# --- nginx and tftpd-hpa in the foreground -----------------------------------------
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log stderr warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	default_type text/plain;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 1000000;
+	client_body_temp_path $WORK/nginx/body;
+	proxy_temp_path $WORK/nginx/proxy;
+	fastcgi_temp_path $WORK/nginx/fastcgi;
+	uwsgi_temp_path $WORK/nginx/uwsgi;
+	scgi_temp_path $WORK/nginx/scgi;
+	server {
+		listen 127.0.0.1:$NGINX_PORT;
+		location /prov/ { alias $WWW/; }
+	}
+}
+EOF
+start nginx nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e stderr
+wait_for nginx "$PID_nginx" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NGINX_PORT/prov/$FIRST.cfg"
+cmp -s <(curl -sf --max-time 2 "http://127.0.0.1:$NGINX_PORT/prov/$FIRST.cfg") "$WWW/$FIRST.cfg" || die "nginx serves other bytes"
+
+start tftpd in.tftpd -L -s -B 1468 -a "127.0.0.1:$TFTPD_PORT" -u tftp "$WWW"
+wait_for tftpd "$PID_tftpd" sh -c "ss -Huln 'sport = :$TFTPD_PORT' | grep -q ."
+
+# --- runs ------------------------------------------------------------------------------
+OUT=$WORK/out.txt
+: >"$OUT"
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+http_run() { # label base
+	timeout 60 "$HTTPLOAD" -label "$1" -base "$2" -list "$MACS" -suffix .cfg -ua "$UA_TMPL" \
+		-expect "$WWW" -c "$HTTP_C" -d "$HTTP_DUR" | tee -a "$OUT" >&2
+}
+tftp_run() { # label port blksize
+	timeout 90 "$TFTPLOAD" -label "$1" -addr "127.0.0.1:$2" -list "$MACS" -suffix .cfg -expect "$WWW" \
+		-n "$TFTP_N" -c "$TFTP_C" -blksize "$3" -limit 60s | tee -a "$OUT" >&2
+}
+fw_run() { # label port
+	timeout 90 "$TFTPLOAD" -label "$1" -addr "127.0.0.1:$2" -file "fw-${FW_MIB}m.rom" -expect "$WWW" -sha256 \
+		-n 1 -c 1 -blksize 1468 -limit 60s | tee -a "$OUT" >&2
+}
+
+log "HTTP: $HTTP_C workers, $HTTP_DUR per run, $RUNS runs per server, alternating"
+for r in $(seq "$RUNS"); do
+	http_run "provbox-http#$r" "$BASE/prov/"
+	http_run "nginx#$r" "http://127.0.0.1:$NGINX_PORT/prov/"
+done
+log "TFTP: $TFTP_N fetches, $TFTP_C at a time, $RUNS runs per server and blksize"
+for bs in 0 1468; do
+	for r in $(seq "$RUNS"); do
+		tftp_run "provbox-tftp-bs$bs#$r" "$TFTP_PORT" "$bs"
+		tftp_run "tftpd-hpa-bs$bs#$r" "$TFTPD_PORT" "$bs"
+	done
+done
+log "TFTP: ${FW_MIB} MiB firmware, blksize 1468"
+for r in $(seq "$RUNS"); do
+	fw_run "provbox-fw#$r" "$TFTP_PORT"
+	fw_run "tftpd-hpa-fw#$r" "$TFTPD_PORT"
+done
+RSS_KB=$(awk '/^VmHWM/ {print $2}' "/proc/$PROVBOX_PID/status")
+grep -qv '^$' "$WORK/provbox.log" && { log "provbox logged warnings:"; head -20 "$WORK/provbox.log" >&2; }
+
+# best(label-prefix, field, max|min): the best value over the runs.
+best() {
+	grep "label=$1#" "$OUT" | sed -n "s/.* $2=\([0-9.]*\).*/\1/p" |
+		sort -g | { if [ "$3" = max ]; then tail -1; else head -1; fi; }
+}
+# line(label-prefix, field, max|min): the whole output line of the best run.
+line() {
+	local v; v=$(best "$1" "$2" "$3")
+	grep "label=$1#" "$OUT" | grep " $2=$v " | head -1
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r + 0 >= t) ? "PASS" : "MISS" }'; }
+errsum() { grep "label=$1#" "$OUT" | sed -n 's/.* errors=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}'; }
+
+P_RPS=$(best provbox-http rps max); N_RPS=$(best nginx rps max)
+P_LINE=$(line provbox-http rps max); N_LINE=$(line nginx rps max)
+HTTP_RATIO=$(ratio "$P_RPS" "$N_RPS")
+
+{
+	echo "provbox bench/prov.sh — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "commit ${BENCH_COMMIT:-$(git describe --always --dirty 2>/dev/null || echo unknown)}; $($GO version | cut -d' ' -f3-4); $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); kernel $(uname -r)"
+	echo "peers: $(nginx -v 2>&1 | sed 's/^nginx version: //'), tftpd-hpa $(dpkg-query -W -f='${Version}' tftpd-hpa 2>/dev/null || echo '?')"
+	echo "load generators share the CPUs with the servers: compare only within one run."
+	echo "data: $PHONES T46G phones, 1 extension (keys 1-2 account, key 3 BLF); <mac>.cfg avg $CFG_AVG bytes; provbox --log-level warn"
+	echo
+	echo "HTTP GET /prov/<mac>.cfg, $HTTP_C keep-alive workers, $HTTP_DUR per run, round-robin over $PHONES files; best of $RUNS runs"
+	printf "  %-10s %9s req/s  p50 %-10s p99 %-10s errors %s\n" provbox "$P_RPS" "$(field p50 "$P_LINE")" "$(field p99 "$P_LINE")" "$(errsum provbox-http)"
+	printf "  %-10s %9s req/s  p50 %-10s p99 %-10s errors %s\n" nginx "$N_RPS" "$(field p50 "$N_LINE")" "$(field p99 "$N_LINE")" "$(errsum nginx)"
+	echo "  ratio provbox/nginx = $HTTP_RATIO (target >= 0.7: $(verdict "$HTTP_RATIO" 0.7))"
+	echo
+	for bs in 0 1468; do
+		name="blksize 512 (no option)"
+		[ "$bs" = 0 ] || name="blksize $bs"
+		P=$(best "provbox-tftp-bs$bs" fetches_per_s max); T=$(best "tftpd-hpa-bs$bs" fetches_per_s max)
+		PL=$(line "provbox-tftp-bs$bs" fetches_per_s max); TL=$(line "tftpd-hpa-bs$bs" fetches_per_s max)
+		R=$(ratio "$P" "$T")
+		echo "TFTP $TFTP_N x <mac>.cfg, $TFTP_C at a time, $name; best of $RUNS runs"
+		printf "  %-10s %9s fetches/s  p50 %-10s p99 %-10s errors %s\n" provbox "$P" "$(field p50 "$PL")" "$(field p99 "$PL")" "$(errsum "provbox-tftp-bs$bs")"
+		printf "  %-10s %9s fetches/s  p50 %-10s p99 %-10s errors %s\n" tftpd-hpa "$T" "$(field p50 "$TL")" "$(field p99 "$TL")" "$(errsum "tftpd-hpa-bs$bs")"
+		echo "  ratio provbox/tftpd-hpa = $R (target >= 1.0: $(verdict "$R" 1.0))"
+		echo
+	done
+	PF=$(best provbox-fw secs min); TF=$(best tftpd-hpa-fw secs min)
+	echo "TFTP ${FW_MIB} MiB firmware, blksize 1468, sha256 checked; best of $RUNS runs"
+	printf "  %-10s %6ss  (%s MB/s)\n" provbox "$PF" "$(awk -v s="$PF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
+	printf "  %-10s %6ss  (%s MB/s)\n" tftpd-hpa "$TF" "$(awk -v s="$TF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
+	echo
+	echo "provbox peak RSS over the whole run: $((RSS_KB / 1024)) MiB"
+	echo
+	echo "all runs:"
+	sed 's/^/  /' "$OUT"
+} >"$WORK/summary.txt"
+
+cat "$WORK/summary.txt"
+if [ "$RESULTS" != - ]; then
+	mkdir -p "$(dirname "$RESULTS")"
+	cp "$WORK/summary.txt" "$RESULTS"
+	log "wrote $RESULTS"
+fi
