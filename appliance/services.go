@@ -35,7 +35,8 @@ type SyncService interface {
 	RecordNotify(ctx context.Context, n NotifyResult) error
 	// LearnAddress records where a phone receives SIP ("ip:port"), learned
 	// from a PnP SUBSCRIBE or a DHCP lease (source). When the address is new
-	// and the phone waits for a NOTIFY, EventAddressLearned is published.
+	// and the phone waits for a NOTIFY (pending or unreachable),
+	// EventAddressLearned is published.
 	LearnAddress(ctx context.Context, mac, addr, source string) error
 	// PendingPhones lists the phones waiting for a NOTIFY (pending or
 	// unreachable) whose SIP address is known.

@@ -31,6 +31,9 @@ func parsePnP(req *sipmsg.Request) (*pnpRequest, error) {
 	if req.Method != sipmsg.SUBSCRIBE {
 		return nil, fmt.Errorf("not a SUBSCRIBE")
 	}
+	if req.Via() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
+		return nil, fmt.Errorf("incomplete SUBSCRIBE (Via, From, To, Call-ID and CSeq are required)")
+	}
 	ev := req.GetHeader("Event")
 	if ev == nil {
 		return nil, errNotPnP
@@ -98,8 +101,11 @@ func pnpOK(req *sipmsg.Request) *sipmsg.Response {
 // pnpNotify is the NOTIFY in the subscription's dialog (same Call-ID, tags
 // swapped) carrying the provisioning URL, sent to the phone's Contact.
 func pnpNotify(req *sipmsg.Request, ok *sipmsg.Response, p *pnpRequest, provURL, local string) (*sipmsg.Request, error) {
-	if p.Contact == "" {
+	if p.Contact == "" || req.Contact() == nil {
 		return nil, errors.New("the SUBSCRIBE has no Contact")
+	}
+	if ok.To() == nil || req.From() == nil || req.CallID() == nil {
+		return nil, errors.New("incomplete dialog headers")
 	}
 	host, port, err := splitAddr(p.Contact)
 	if err != nil {

@@ -276,7 +276,7 @@ func (s *Server) handleDatagram(ctx context.Context, b []byte, from *net.UDPAddr
 		s.dropped.Info("sip: multicast message ignored", "from", from.String())
 		return
 	}
-	if req.Via() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil {
+	if req.Via() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
 		s.dropped.Info("sip: incomplete SUBSCRIBE dropped", "from", from.String())
 		return
 	}

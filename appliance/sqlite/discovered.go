@@ -222,7 +222,7 @@ func (s *SyncService) LearnAddress(ctx context.Context, macIn, addr, source stri
 		if old == addr {
 			return nil
 		}
-		waiting = state != appliance.SyncSynced
+		waiting = state == appliance.SyncPending || state == appliance.SyncUnreachable
 		_, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE mac = ?`, addr, mac)
 		return err
 	})

@@ -641,6 +641,7 @@ func TestLearnAddress(t *testing.T) {
 	sub := db.Events.Subscribe(10)
 	defer sub.Close()
 	mustPhone(t, svc, "001565000001", "T46G", "")
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: "stale"}) // pending, no address
 	drain(sub)
 	for _, bad := range []string{"10.0.0.5", "host:5060", "10.0.0.5:0", "10.0.0.5:x"} {
 		wantErr(t, svc.Sync.LearnAddress(ctx, "001565000001", bad, "pnp"), appliance.EINVALID, "addr")

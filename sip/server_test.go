@@ -1,0 +1,311 @@
+package sip
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/appliance/sqlite"
+)
+
+// fakePhone is a UDP SIP endpoint that records requests and answers them
+// through a policy.
+type fakePhone struct {
+	conn   *net.UDPConn
+	mu     sync.Mutex
+	got    []*sipmsg.Request
+	answer func(n int, req *sipmsg.Request) int // status to answer the n-th request with; 0: stay silent
+}
+
+func newFakePhone(t *testing.T, ip string, answer func(int, *sipmsg.Request) int) *fakePhone {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &fakePhone{conn: c, answer: answer}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			m, err := sipmsg.ParseMessage(append([]byte(nil), buf[:n]...))
+			if err != nil {
+				continue
+			}
+			req, ok := m.(*sipmsg.Request)
+			if !ok {
+				continue
+			}
+			p.mu.Lock()
+			p.got = append(p.got, req)
+			k := len(p.got)
+			p.mu.Unlock()
+			if st := p.answer(k, req); st != 0 {
+				res := sipmsg.NewResponseFromRequest(req, st, "OK", nil)
+				c.WriteToUDP([]byte(res.String()), from)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *fakePhone) addr() string { return p.conn.LocalAddr().String() }
+
+func (p *fakePhone) requests() []*sipmsg.Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*sipmsg.Request(nil), p.got...)
+}
+
+type fixture struct {
+	db  *sqlite.DB
+	svc appliance.Services
+	srv *Server
+}
+
+func newFixture(t *testing.T, timeout time.Duration) *fixture {
+	t.Helper()
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"))
+	db.Events = appliance.NewEventBus(nil)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	svc := db.Services()
+	ctx := context.Background()
+	if _, err := svc.Extensions.CreateExtension(ctx, &appliance.Extension{Number: "1001", Name: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565aabbcc", Model: "T46G"}, "1001"); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: "127.0.0.1:0", Services: svc, Logger: slog.New(slog.DiscardHandler), Loop: true,
+		NotifyTimeout: timeout, ProvisioningURL: func() string { return "http://127.0.0.1:8080/prov/" }}
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &fixture{db: db, svc: svc, srv: s}
+}
+
+// pend puts the phone at addr and makes it pending (fetched, then edited).
+func (f *fixture) pend(t *testing.T, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	p, _ := f.svc.Phones.FindPhone(ctx, "001565aabbcc")
+	f.svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: p.Sync.ConfigVersion, IP: "127.0.0.1"})
+	if err := f.svc.Sync.LearnAddress(ctx, p.MAC, addr, "test"); err != nil {
+		t.Fatal(err)
+	}
+	name := "edited " + time.Now().String()
+	if _, err := f.svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitState(t *testing.T, f *fixture, want string, within time.Duration) appliance.SyncStatus {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		p, _ := f.svc.Phones.FindPhone(context.Background(), "001565aabbcc")
+		if p.Sync.State == want {
+			return p.Sync
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state %q after %v, want %q (%+v)", p.Sync.State, within, want, p.Sync)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLoop_EditSendsOneCheckSync(t *testing.T) {
+	f := newFixture(t, 2*time.Second)
+	phone := newFakePhone(t, "127.0.0.3", func(int, *sipmsg.Request) int { return 200 })
+	f.pend(t, phone.addr())
+	s := waitState(t, f, appliance.SyncNotified, 2*time.Second)
+	if s.LastNotifyResult != "200 OK" {
+		t.Fatalf("%+v", s)
+	}
+	time.Sleep(700 * time.Millisecond) // a trailing NOTIFY would come within the window
+	reqs := phone.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d NOTIFYs, want 1", len(reqs))
+	}
+	r := reqs[0]
+	_, port, _ := net.SplitHostPort(phone.addr())
+	if r.Method != sipmsg.NOTIFY || r.Recipient.String() != "sip:1001@127.0.0.3:"+port || r.GetHeader("Event").Value() != "check-sync;reboot=false" || len(r.Body()) != 0 {
+		t.Fatalf("NOTIFY:\n%s", r)
+	}
+}
+
+func TestLoop_RetransmitsUntilAnswered(t *testing.T) {
+	f := newFixture(t, 4*time.Second)
+	phone := newFakePhone(t, "127.0.0.4", func(n int, _ *sipmsg.Request) int {
+		if n < 3 {
+			return 0 // lose the first two
+		}
+		return 200
+	})
+	f.pend(t, phone.addr())
+	waitState(t, f, appliance.SyncNotified, 4*time.Second)
+	reqs := phone.requests()
+	if len(reqs) != 3 || reqs[0].CallID().Value() != reqs[2].CallID().Value() {
+		t.Fatalf("%d requests", len(reqs))
+	}
+}
+
+func TestLoop_Unreachable(t *testing.T) {
+	f := newFixture(t, 700*time.Millisecond)
+	phone := newFakePhone(t, "127.0.0.5", func(int, *sipmsg.Request) int { return 0 })
+	f.pend(t, phone.addr())
+	s := waitState(t, f, appliance.SyncUnreachable, 3*time.Second)
+	if s.LastNotifyResult != "no answer" || len(phone.requests()) < 2 {
+		t.Fatalf("%+v after %d transmissions", s, len(phone.requests()))
+	}
+}
+
+func TestLoop_WaitsForAddress(t *testing.T) {
+	f := newFixture(t, 2*time.Second)
+	ctx := context.Background()
+	name := "x"
+	f.svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565aabbcc", Version: "old"}) // pending, no address
+	f.svc.Phones.UpdatePhone(ctx, "001565aabbcc", appliance.PhoneUpdate{Name: &name})
+	time.Sleep(100 * time.Millisecond)
+	if p, _ := f.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Sync.State != appliance.SyncPending {
+		t.Fatalf("%+v", p.Sync)
+	}
+	phone := newFakePhone(t, "127.0.0.6", func(int, *sipmsg.Request) int { return 200 })
+	f.svc.Sync.LearnAddress(ctx, "001565aabbcc", phone.addr(), "dhcp")
+	waitState(t, f, appliance.SyncNotified, 2*time.Second)
+}
+
+// sendRaw sends a datagram to the server and returns what comes back
+// within wait.
+func sendRaw(t *testing.T, to string, msg []byte, wait time.Duration) []string {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst, _ := net.ResolveUDPAddr("udp4", to)
+	c.WriteToUDP(msg, dst)
+	var out []string
+	buf := make([]byte, 65535)
+	c.SetReadDeadline(time.Now().Add(wait))
+	for {
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			return out
+		}
+		out = append(out, string(buf[:n]))
+	}
+}
+
+func request(method, extra string) []byte {
+	return []byte(method + " sip:provbox@127.0.0.1 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.7;branch=z9hG4bK" + method + time.Now().Format("150405.000000") + ";rport\r\n" +
+		"From: <sip:tester@127.0.0.7>;tag=t1\r\nTo: <sip:provbox@127.0.0.1>\r\nCall-ID: c-" + method + time.Now().Format("150405.000000") + "\r\n" +
+		"CSeq: 1 " + method + "\r\nMax-Forwards: 70\r\n" + extra + "Content-Length: 0\r\n\r\n")
+}
+
+func TestServer_AnswersEverythingAndSurvivesGarbage(t *testing.T) {
+	f := newFixture(t, time.Second)
+	to := "127.0.0.1:" + itoa(f.srv.Port())
+	for _, garbage := range [][]byte{
+		[]byte("hello"), {0, 1, 2, 3}, []byte("SIP/2.0 200 OK\r\n\r\n"), []byte(strings.Repeat("A", 60000)),
+		[]byte("INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n"), []byte("NOTIFY sip:a@b SIP/2.0\r\nContent-Length: 99999\r\n\r\nx"),
+	} {
+		if got := sendRaw(t, to, garbage, 100*time.Millisecond); len(got) != 0 {
+			t.Errorf("answered garbage %q with %q", garbage[:min(len(garbage), 20)], got)
+		}
+	}
+	for _, tc := range []struct{ method, extra, want string }{
+		{"OPTIONS", "", "SIP/2.0 200 OK"},
+		{"INFO", "", "SIP/2.0 405 Method Not Allowed"},
+		{"INVITE", "Contact: <sip:tester@127.0.0.7>\r\n", "SIP/2.0 405 Method Not Allowed"},
+		{"SUBSCRIBE", "Event: presence\r\n", "SIP/2.0 489 Bad Event"},
+	} {
+		got := sendRaw(t, to, request(tc.method, tc.extra), 500*time.Millisecond)
+		if len(got) == 0 || !strings.HasPrefix(got[0], tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.method, got, tc.want)
+		}
+	}
+}
+
+func TestServer_PnPUnicast(t *testing.T) {
+	f := newFixture(t, 2*time.Second)
+	ctx := context.Background()
+	for _, tc := range []struct{ mac, want string }{{"001565123456", "discovered"}, {"001565aabbcc", "learned"}} {
+		t.Run(tc.want, func(t *testing.T) {
+			phone := newFakePhone(t, "127.0.0.8", func(int, *sipmsg.Request) int { return 200 })
+			_, port, _ := net.SplitHostPort(phone.addr())
+			sub := "SUBSCRIBE sip:MAC" + tc.mac + "@224.0.1.75 SIP/2.0\r\n" +
+				"Via: SIP/2.0/UDP " + phone.addr() + ";branch=z9hG4bKpnp" + tc.mac + "\r\n" +
+				"From: <sip:MAC" + tc.mac + "@224.0.1.75>;tag=ph1\r\nTo: <sip:MAC" + tc.mac + "@224.0.1.75>\r\n" +
+				"Call-ID: pnp-" + tc.mac + "\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:MAC" + tc.mac + "@127.0.0.8:" + port + ">\r\n" +
+				"Expires: 0\r\nEvent: ua-profile;profile-type=\"device\";vendor=\"Yealink\";model=\"T46G\";version=\"28.83.0.35\"\r\n" +
+				"Accept: application/url\r\nContent-Length: 0\r\n\r\n"
+			dst, _ := net.ResolveUDPAddr("udp4", "127.0.0.1:"+itoa(f.srv.Port()))
+			phone.conn.WriteToUDP([]byte(sub), dst)
+			deadline := time.Now().Add(2 * time.Second)
+			for len(phone.requests()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			reqs := phone.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests at the phone", len(reqs))
+			}
+			n := reqs[0]
+			if n.Method != sipmsg.NOTIFY || string(n.Body()) != "http://127.0.0.1:8080/prov/" || n.ContentType().Value() != "application/url" || n.CallID().Value() != "pnp-"+tc.mac {
+				t.Fatalf("NOTIFY:\n%s", n)
+			}
+			if tc.want == "discovered" {
+				list, _ := f.svc.Discovery.FindDiscovered(ctx)
+				if len(list) != 1 || list[0].MAC != tc.mac || list[0].Source != "pnp" || list[0].Model != "T46G" {
+					t.Fatalf("discovered %+v", list)
+				}
+			} else {
+				p, _ := f.svc.Phones.FindPhone(ctx, tc.mac)
+				if p.Sync.SIPAddress != "127.0.0.8:"+port {
+					t.Fatalf("address %q", p.Sync.SIPAddress)
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func FuzzDatagram(f *testing.F) {
+	f.Add([]byte(subscribe("sip:MAC001565f4f9e1@224.0.1.75", yealinkEvent)))
+	f.Add([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n"))
+	f.Add([]byte{0xff, 0xfe})
+	db := sqlite.NewDB(filepath.Join(f.TempDir(), "provbox.db"))
+	if err := db.Open(); err != nil {
+		f.Fatal(err)
+	}
+	defer db.Close()
+	s := &Server{Addr: "127.0.0.1:0", Services: db.Services(), Logger: slog.New(slog.DiscardHandler), NotifyTimeout: 50 * time.Millisecond}
+	if err := s.Open(); err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	from := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 9} // the discard port: nothing answers
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s.handleDatagram(context.Background(), b, from)
+	})
+}
