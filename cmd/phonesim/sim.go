@@ -1,0 +1,494 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	httpTimeout = 5 * time.Second // every provisioning fetch, end to end
+	maxBody     = 16 << 20        // a config larger than this is cut off
+	udpBuffer   = 4096            // per phone; a larger datagram is garbage to us
+)
+
+var (
+	errDuration  = errors.New("duration elapsed")
+	errExitAfter = errors.New("exit-after-notifies reached")
+)
+
+// phone is one emulated phone. Its fields are set while it boots; after
+// that its reader goroutine owns st, and fetchMu serialises its fetches.
+type phone struct {
+	mac  string // 12 lower-case hex digits
+	ip   net.IP
+	st   *sipState
+	conn *net.UDPConn
+	base string // provisioning base URL, ends in '/'
+
+	fetchMu sync.Mutex
+	etag    string
+}
+
+type sim struct {
+	cfg    *config
+	out    *emitter
+	client *http.Client
+	phones []*phone
+	start  time.Time
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	connMu sync.Mutex
+	conns  []*net.UDPConn
+	closed bool
+
+	wg sync.WaitGroup // readers and re-fetches
+
+	statMu          sync.Mutex
+	fetchMs         []float64
+	notifyToFetchMs []float64
+
+	notifies, retransmits, others, refetches, refetchFailed atomic.Int64
+}
+
+// localIPKey carries a phone's address to the shared transport's dialer.
+type localIPKey struct{}
+
+func newSim(cfg *config, out *emitter) (*sim, error) {
+	ips, err := ipRange(cfg.ipBase, cfg.n)
+	if err != nil {
+		return nil, err
+	}
+	s := &sim{cfg: cfg, out: out, phones: make([]*phone, cfg.n)}
+	for i := range s.phones {
+		mac, err := macAt(cfg.firstMAC, i)
+		if err != nil {
+			return nil, err
+		}
+		s.phones[i] = &phone{mac: mac, ip: ipBytes(ips[i]), st: newSIPState(mac, cfg.model, cfg.firmware)}
+	}
+	// One transport for all phones, keep-alive off: no idle connection
+	// pools, and each fetch dials from the phone's own address.
+	tr := &http.Transport{
+		Proxy: nil, // never an environment proxy: the source address is the point
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: httpTimeout}
+			if ip, ok := ctx.Value(localIPKey{}).(net.IP); ok {
+				d.LocalAddr = &net.TCPAddr{IP: ip}
+			}
+			return d.DialContext(ctx, network, addr)
+		},
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		TLSHandshakeTimeout:    httpTimeout,
+		ResponseHeaderTimeout:  httpTimeout,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	s.client = &http.Client{Transport: tr, Timeout: httpTimeout}
+	return s, nil
+}
+
+func (s *sim) run(parent context.Context) int {
+	s.start = time.Now()
+	s.ctx, s.cancel = context.WithCancelCause(parent)
+	defer s.cancel(nil)
+	stopClosing := context.AfterFunc(s.ctx, s.closeConns)
+	defer stopClosing()
+
+	ok, failed := s.bootAll()
+	bootTime := time.Since(s.start)
+	s.out.emit(bootedEvent{Event: "booted", At: now(), Phones: len(s.phones), OK: ok, Failed: failed, Ms: ms(bootTime)}, true)
+
+	if s.ctx.Err() == nil {
+		var timeout <-chan time.Time
+		if s.cfg.duration > 0 {
+			t := time.NewTimer(s.cfg.duration)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-s.ctx.Done():
+		case <-timeout:
+			s.cancel(errDuration)
+		}
+	}
+	reason := "signal"
+	switch cause := context.Cause(s.ctx); {
+	case errors.Is(cause, errDuration):
+		reason = "duration"
+	case errors.Is(cause, errExitAfter):
+		reason = "exit-after-notifies"
+	}
+	s.cancel(nil)
+	s.closeConns()
+	s.wg.Wait()
+	s.summary(reason, ok, failed, bootTime)
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+type bootResult int
+
+const (
+	bootOK bootResult = iota
+	bootFailed
+	bootAborted // shut down while booting: neither success nor failure
+)
+
+// bootAll boots the phones, -boot-concurrency at a time, in MAC order.
+func (s *sim) bootAll() (ok, failed int) {
+	workers := min(s.cfg.bootConc, len(s.phones))
+	jobs := make(chan *phone)
+	var nOK, nFailed atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				switch s.boot(p) {
+				case bootOK:
+					nOK.Add(1)
+				case bootFailed:
+					nFailed.Add(1)
+				}
+			}
+		}()
+	}
+feed:
+	for _, p := range s.phones {
+		select {
+		case jobs <- p:
+		case <-s.ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return int(nOK.Load()), int(nFailed.Load())
+}
+
+// boot binds the phone's SIP socket, finds its base URL (-prov, or PnP),
+// fetches its config and starts its reader. A phone whose fetch failed still
+// listens: a NOTIFY makes it try again.
+func (s *sim) boot(p *phone) bootResult {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: p.ip, Port: s.cfg.sipPort})
+	if err != nil {
+		s.fail(p, "bind", err)
+		return bootFailed
+	}
+	if !s.track(conn) {
+		conn.Close()
+		return bootAborted
+	}
+	p.conn = conn
+	p.base = s.cfg.prov
+	if s.cfg.pnp != nil {
+		base, err := s.pnp(p)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return bootAborted
+			}
+			s.fail(p, "pnp", err)
+			s.startReader(p)
+			return bootFailed
+		}
+		p.base = base
+	}
+	r := s.fetch(p)
+	if r.err != nil && s.ctx.Err() != nil {
+		return bootAborted
+	}
+	res := bootFailed
+	if r.err == nil {
+		s.addFetch(r.dur)
+		s.out.emit(bootEvent{Event: "boot", MAC: p.mac, IP: p.ip.String(), At: now(), FetchMs: ms(r.dur),
+			Status: r.status, ETag: r.etag, Bytes: r.bytes, URL: r.url}, false)
+		if r.status == http.StatusOK {
+			p.etag = r.etag
+			res = bootOK
+		} else {
+			s.fail(p, "boot", fmt.Errorf("GET %s: HTTP %d", r.url, r.status))
+		}
+	} else {
+		s.fail(p, "boot", r.err)
+	}
+	s.startReader(p)
+	return res
+}
+
+func (s *sim) startReader(p *phone) {
+	s.wg.Add(1)
+	go s.reader(p)
+}
+
+// reader answers the phone's SIP datagrams until its socket is closed.
+func (s *sim) reader(p *phone) {
+	defer s.wg.Done()
+	buf := make([]byte, udpBuffer)
+	for {
+		n, src, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.dispatch(p, buf[:n], src, time.Now(), true)
+	}
+}
+
+// dispatch answers one datagram and acts on it. canFetch is false while the
+// phone is still booting (PnP): a check-sync is answered but the boot fetch
+// that follows stands for the re-fetch.
+func (s *sim) dispatch(p *phone, pkt []byte, src *net.UDPAddr, got time.Time, canFetch bool) sipAction {
+	a := p.st.handle(pkt, src.String())
+	if a.reply != nil {
+		if _, err := p.conn.WriteToUDP(a.reply, src); err != nil && s.ctx.Err() == nil {
+			s.fail(p, "sip", fmt.Errorf("answering %s from %s: %w", a.method, src, err))
+		}
+	}
+	switch a.kind {
+	case kindCheckSync, kindRetransmit:
+		name := "notify"
+		if a.kind == kindRetransmit {
+			name = "retransmit"
+			s.retransmits.Add(1)
+		} else {
+			s.notifies.Add(1)
+		}
+		s.out.emit(notifyEvent{Event: name, MAC: p.mac, At: got.UnixNano(), CallID: a.callID, CSeq: a.cseq,
+			EventHeader: a.event, RequestURI: a.requestURI, From: src.String()}, false)
+		if a.fetch() && canFetch {
+			s.wg.Add(1)
+			go s.refetch(p, got, a.callID)
+		}
+	case kindNotify, kindOther:
+		s.others.Add(1)
+		s.out.emit(requestEvent{Event: "request", MAC: p.mac, At: got.UnixNano(), Method: a.method, CallID: a.callID,
+			EventHeader: a.event, Status: a.status, From: src.String()}, false)
+	}
+	return a
+}
+
+// refetch is the phone's answer to a check-sync: fetch the config again.
+func (s *sim) refetch(p *phone, got time.Time, callID string) {
+	defer s.wg.Done()
+	p.fetchMu.Lock()
+	defer p.fetchMu.Unlock()
+	if s.ctx.Err() != nil {
+		return
+	}
+	r := s.fetch(p)
+	if r.err != nil && s.ctx.Err() != nil {
+		return // shutting down
+	}
+	after := time.Since(got)
+	if r.err != nil {
+		s.refetchFailed.Add(1)
+		s.fail(p, "fetch", r.err)
+	} else {
+		s.addFetch(r.dur)
+		s.statMu.Lock()
+		s.notifyToFetchMs = append(s.notifyToFetchMs, ms(after))
+		s.statMu.Unlock()
+		s.out.emit(fetchEvent{Event: "fetch", MAC: p.mac, At: now(), FetchMs: ms(r.dur), Status: r.status,
+			ETag: r.etag, Bytes: r.bytes, AfterNotifyMs: ms(after), CallID: callID}, false)
+		if r.status == http.StatusOK {
+			p.etag = r.etag
+		} else {
+			s.refetchFailed.Add(1)
+			s.fail(p, "fetch", fmt.Errorf("GET %s: HTTP %d", r.url, r.status))
+		}
+	}
+	if n := s.refetches.Add(1); s.cfg.exitAfter > 0 && n >= int64(s.cfg.exitAfter) {
+		s.cancel(errExitAfter)
+	}
+}
+
+type fetchResult struct {
+	url    string
+	status int
+	etag   string
+	bytes  int64
+	dur    time.Duration
+	err    error
+}
+
+// fetch GETs <base><mac>.cfg from the phone's own address, with the
+// Yealink User-Agent, within httpTimeout.
+func (s *sim) fetch(p *phone) fetchResult {
+	r := fetchResult{url: p.base + p.mac + ".cfg"}
+	ctx, cancel := context.WithTimeout(s.ctx, httpTimeout)
+	defer cancel()
+	ctx = context.WithValue(ctx, localIPKey{}, p.ip)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	req.Header.Set("User-Agent", httpUserAgent(s.cfg.model, s.cfg.firmware, p.mac))
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	r.bytes, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+	r.dur = time.Since(start)
+	if err != nil {
+		r.err = fmt.Errorf("GET %s: reading body: %w", r.url, err)
+		return r
+	}
+	r.status = resp.StatusCode
+	r.etag = resp.Header.Get("ETag")
+	return r
+}
+
+// pnp asks for the provisioning URL the SIP PnP way: SUBSCRIBE (Event
+// ua-profile) to -pnp, retransmitted 0.5 s, 1 s, 2 s, 4 s apart until
+// answered; the URL is the body of the NOTIFY in that dialog.
+func (s *sim) pnp(p *phone) (string, error) {
+	sub := buildSubscribe(p.mac, s.cfg.model, s.cfg.firmware, p.conn.LocalAddr().(*net.UDPAddr))
+	start := time.Now()
+	deadline := start.Add(s.cfg.pnpTimeout)
+	interval := 500 * time.Millisecond
+	nextSend := start
+	answered := false // a response to the SUBSCRIBE stops its retransmission
+	status := 0
+	buf := make([]byte, udpBuffer)
+	defer p.conn.SetReadDeadline(time.Time{})
+	for {
+		if err := s.ctx.Err(); err != nil {
+			return "", err
+		}
+		t := time.Now()
+		if !answered && !t.Before(nextSend) {
+			if _, err := p.conn.WriteToUDP(sub.bytes, s.cfg.pnp); err != nil {
+				return "", fmt.Errorf("sending SUBSCRIBE to %s: %w", s.cfg.pnp, err)
+			}
+			nextSend = t.Add(interval)
+			interval = min(2*interval, 4*time.Second)
+		}
+		if !t.Before(deadline) {
+			if status == 0 {
+				return "", fmt.Errorf("no answer to SUBSCRIBE from %s within %v", s.cfg.pnp, s.cfg.pnpTimeout)
+			}
+			return "", fmt.Errorf("SUBSCRIBE answered %d but no NOTIFY with a URL within %v", status, s.cfg.pnpTimeout)
+		}
+		wait := deadline
+		if !answered && nextSend.Before(wait) {
+			wait = nextSend
+		}
+		p.conn.SetReadDeadline(wait)
+		n, src, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return "", err
+		}
+		a := s.dispatch(p, buf[:n], src, time.Now(), false)
+		switch {
+		case a.kind == kindResponse && a.callID == sub.callID && a.cseqMethod == "SUBSCRIBE":
+			answered, status = true, a.status
+			if a.status >= 300 {
+				return "", fmt.Errorf("SUBSCRIBE answered %d by %s", a.status, src)
+			}
+		case a.kind == kindNotify && a.callID == sub.callID && eventType(a.event) == "ua-profile":
+			base, err := pnpURL(a.body)
+			if err != nil {
+				return "", err
+			}
+			s.out.emit(pnpEvent{Event: "pnp", MAC: p.mac, At: now(), URL: base, Ms: ms(time.Since(start))}, false)
+			return base, nil
+		}
+	}
+}
+
+// pnpURL checks the body of a PnP NOTIFY and makes it a base URL ending in '/'.
+func pnpURL(body []byte) (string, error) {
+	raw := strings.TrimSpace(string(body))
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("PnP NOTIFY body %q is not an http(s) URL", raw)
+	}
+	if !strings.HasSuffix(raw, "/") {
+		raw += "/"
+	}
+	return raw, nil
+}
+
+func (s *sim) fail(p *phone, stage string, err error) {
+	e := errorEvent{Event: "error", At: now(), Stage: stage, Error: err.Error()}
+	if p != nil {
+		e.MAC = p.mac
+	}
+	s.out.emit(e, true)
+}
+
+func (s *sim) addFetch(d time.Duration) {
+	s.statMu.Lock()
+	s.fetchMs = append(s.fetchMs, ms(d))
+	s.statMu.Unlock()
+}
+
+// track registers a phone's socket for closing at shutdown; false if
+// shutdown has begun.
+func (s *sim) track(c *net.UDPConn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns = append(s.conns, c)
+	return true
+}
+
+func (s *sim) closeConns() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, c := range s.conns {
+		c.Close()
+	}
+}
+
+func (s *sim) summary(reason string, ok, failed int, bootTime time.Duration) {
+	s.statMu.Lock()
+	f := sortedCopy(s.fetchMs)
+	nf := sortedCopy(s.notifyToFetchMs)
+	s.statMu.Unlock()
+	ev := summaryEvent{
+		Event: "summary", At: now(), Reason: reason,
+		Phones: len(s.phones), BootOK: ok, BootFailed: failed, BootMs: ms(bootTime),
+		Notifies: s.notifies.Load(), Retransmits: s.retransmits.Load(), OtherRequests: s.others.Load(),
+		Refetches: s.refetches.Load(), RefetchFailed: s.refetchFailed.Load(),
+		Fetches:    len(f),
+		FetchMsP50: percentile(f, 50), FetchMsP99: percentile(f, 99), FetchMsMax: percentile(f, 100),
+		NotifyToFetchMsP50: percentile(nf, 50), NotifyToFetchMsP99: percentile(nf, 99), NotifyToFetchMsMax: percentile(nf, 100),
+		PeakRSSKB:           peakRSSKB(),
+		UptimeMs:            ms(time.Since(s.start)),
+		GoroutinesAtSummary: runtime.NumGoroutine(),
+	}
+	s.out.emit(ev, true)
+}
