@@ -38,6 +38,9 @@ type SyncService interface {
 	// and the phone waits for a NOTIFY (pending or unreachable),
 	// EventAddressLearned is published.
 	LearnAddress(ctx context.Context, mac, addr, source string) error
+	// RefreshVersions recomputes the config versions of macs (all phones
+	// when empty): a template override changed what they get.
+	RefreshVersions(ctx context.Context, macs []string) error
 	// PendingPhones lists the phones waiting for a NOTIFY (pending or
 	// unreachable) whose SIP address is known.
 	PendingPhones(ctx context.Context) ([]string, error)

@@ -110,6 +110,20 @@ func (r *Renderer) template(vendor, name string) (*template.Template, error) {
 	return t, nil
 }
 
+// Stamp identifies the templates in force: "embedded", or the override
+// file's size and modification time. It changes when an override is
+// added, edited or removed.
+func (r *Renderer) Stamp() string {
+	if r.TemplateDir == "" {
+		return "embedded"
+	}
+	fi, err := os.Stat(filepath.Join(r.TemplateDir, "yealink", MACTemplate))
+	if err != nil {
+		return "embedded"
+	}
+	return fmt.Sprintf("%d.%d", fi.Size(), fi.ModTime().UnixNano())
+}
+
 // YealinkPhone is what mac.cfg.tmpl gets.
 type YealinkPhone struct {
 	MAC, MACColons, Model, Name string

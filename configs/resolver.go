@@ -29,6 +29,10 @@ type Resolver struct {
 	Misses      *MissLimiter
 	Logger      *slog.Logger
 	Now         func() time.Time
+
+	mu    sync.Mutex
+	stamp string                // template stamp the cache was filled under
+	cache map[string]cachedFile // mac → its file at a config version
 }
 
 var (
@@ -156,21 +160,73 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester)
 	} else if err != nil {
 		return nil, err
 	}
-	cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
-	if err != nil {
-		return nil, err
-	}
-	b, err := r.Renderer.RenderPhoneConfig(cfg)
+	b, version, err := r.phoneFile(ctx, phone)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	f := r.bytesFile(strings.ToLower(name), b)
-	f.Phone, f.Version = phone, HashFile(b)
+	f.Phone, f.Version = phone, version
 	if err := r.Services.Sync.RecordFetch(ctx, appliance.Fetch{MAC: mac, Version: f.Version, IP: req.IP, UA: req.UA, Source: req.Source}); err != nil {
 		r.Logger.Error("record fetch", "mac", mac, "err", err)
 	}
 	r.Logger.Info("config fetched", "mac", mac, "file", f.Name, "ip", req.IP, "source", req.Source, "version", f.Version, "user_agent", req.UA)
 	return f, nil
+}
+
+// phoneFile returns a phone's <mac>.cfg and its version. The bytes are
+// cached per phone under its config version (the hash of the file) and the
+// template's stamp, so a fetch of an unchanged config renders nothing. When
+// a render does not match the stored version (a template override was
+// edited), the stored versions are recomputed: the phones become pending
+// and are notified.
+func (r *Resolver) phoneFile(ctx context.Context, p *appliance.Phone) ([]byte, string, error) {
+	stamp := r.Renderer.Stamp()
+	r.mu.Lock()
+	if r.cache == nil {
+		r.cache = map[string]cachedFile{}
+	}
+	if r.stamp != stamp {
+		changed := r.stamp != "" || len(r.cache) > 0
+		r.stamp, r.cache = stamp, map[string]cachedFile{}
+		if changed {
+			go func() {
+				r.Logger.Info("template changed: recomputing every phone's config version")
+				if err := r.Services.Sync.RefreshVersions(context.Background(), nil); err != nil {
+					r.Logger.Error("refresh versions", "err", err)
+				}
+			}()
+		}
+	}
+	c, ok := r.cache[p.MAC]
+	r.mu.Unlock()
+	if ok && c.version == p.Sync.ConfigVersion {
+		return c.body, c.version, nil
+	}
+	cfg, err := r.Services.Phones.PhoneConfig(ctx, p.MAC)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := r.Renderer.RenderPhoneConfig(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	version := HashFile(b)
+	if version != p.Sync.ConfigVersion {
+		if err := r.Services.Sync.RefreshVersions(ctx, []string{p.MAC}); err != nil {
+			r.Logger.Error("refresh version", "mac", p.MAC, "err", err)
+		}
+	}
+	r.mu.Lock()
+	if len(r.cache) < 100000 {
+		r.cache[p.MAC] = cachedFile{version: version, body: b}
+	}
+	r.mu.Unlock()
+	return b, version, nil
+}
+
+type cachedFile struct {
+	version string
+	body    []byte
 }
 
 // discover records a phone that is not provisioned, when its MAC is known.

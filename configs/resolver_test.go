@@ -247,3 +247,32 @@ func TestRenderFile_NoFetchRecorded(t *testing.T) {
 		t.Fatalf("render recorded a fetch: %+v", p.Sync)
 	}
 }
+
+// Editing a template override changes what phones get: the versions move
+// and a fetch of the new file confirms the sync.
+func TestResolve_TemplateOverrideRefreshesVersions(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	dir := t.TempDir()
+	fx.resolver.Renderer = &configs.Renderer{TemplateDir: dir}
+	fx.db.Version = fx.resolver.Renderer.Version
+	get := func() *appliance.Phone {
+		f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(t, f)
+		p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc")
+		if p.Sync.State != appliance.SyncSynced || p.Sync.ConfigVersion != f.Version {
+			t.Fatalf("after fetch: %+v, served %s", p.Sync, f.Version)
+		}
+		return p
+	}
+	before := get()
+	os.MkdirAll(filepath.Join(dir, "yealink"), 0o755)
+	os.WriteFile(filepath.Join(dir, "yealink", configs.MACTemplate), []byte("#!version:1.0.0.1\ncustom = {{val .Model}}\n"), 0o644)
+	after := get()
+	if after.Sync.ConfigVersion == before.Sync.ConfigVersion {
+		t.Fatal("version did not move with the template")
+	}
+}

@@ -2,10 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/provbox/provbox/appliance"
@@ -144,32 +146,123 @@ func sipAddress(ip string, port int) string {
 	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
 
-// RecordFetch notes a config fetch by a known phone.
+// RecordFetch notes a config fetch by a known phone. Fetches arriving
+// together share one transaction (group commit): each call returns once
+// its fetch is committed, so a phone's state is current when its file is
+// sent, and a burst of boots costs one fsync per batch, not per phone.
 func (s *SyncService) RecordFetch(ctx context.Context, f appliance.Fetch) error {
 	mac, err := appliance.ParseMAC(f.MAC)
 	if err != nil {
 		return err
 	}
-	return s.db.update(ctx, func(tx *Tx) error {
-		var current string
-		err := tx.QueryRowContext(ctx, `SELECT config_version FROM phones WHERE mac = ?`, mac).Scan(&current)
-		if err != nil {
-			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
-		}
-		// Fetching the current version confirms the sync; an older version
-		// (a fetch that raced an edit) leaves the phone pending.
-		state := `CASE WHEN ? = config_version THEN 'synced' WHEN state = 'new' THEN 'pending' ELSE state END`
-		// The SIP address becomes the fetch's IP and the configured phone
-		// port, unless a PnP SUBSCRIBE or DHCP already told the port for
-		// this very IP.
-		addr, prefix := "", ""
-		if f.IP != "" {
-			addr, prefix = sipAddress(f.IP, s.db.Settings().PhoneSIPPort), net.JoinHostPort(f.IP, "")
-		}
-		_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
-			sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END WHERE mac = ?`,
-			f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, mac)
+	f.MAC = mac
+	return s.db.fetches.record(ctx, f)
+}
+
+// fetchBatcher gathers concurrent RecordFetch calls into transactions.
+type fetchBatcher struct {
+	db   *DB
+	mu   sync.Mutex
+	wait []fetchReq
+	busy bool
+}
+
+type fetchReq struct {
+	f    appliance.Fetch
+	done chan error
+}
+
+func (b *fetchBatcher) record(ctx context.Context, f appliance.Fetch) error {
+	r := fetchReq{f: f, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.wait = append(b.wait, r)
+	lead := !b.busy
+	b.busy = true
+	b.mu.Unlock()
+	if lead {
+		// A writer runs until nothing waits; callers wait for their result.
+		go b.flush()
+	}
+	select {
+	case err := <-r.done:
 		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *fetchBatcher) flush() {
+	for {
+		b.mu.Lock()
+		batch := b.wait
+		b.wait = nil
+		if len(batch) == 0 {
+			b.busy = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		errs := make([]error, len(batch))
+		err := b.db.update(context.Background(), func(tx *Tx) error {
+			for i, r := range batch {
+				errs[i] = tx.recordFetch(r.f)
+				if appliance.ErrorCode(errs[i]) == appliance.EINTERNAL {
+					return errs[i]
+				}
+			}
+			return nil
+		})
+		for i, r := range batch {
+			if err != nil {
+				r.done <- err
+			} else {
+				r.done <- errs[i]
+			}
+		}
+	}
+}
+
+func (tx *Tx) recordFetch(f appliance.Fetch) error {
+	var current string
+	err := tx.QueryRowContext(tx.ctx, `SELECT config_version FROM phones WHERE mac = ?`, f.MAC).Scan(&current)
+	if err == sql.ErrNoRows {
+		return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(f.MAC))
+	} else if err != nil {
+		return err
+	}
+	// Fetching the current version confirms the sync; an older version
+	// (a fetch that raced an edit) leaves the phone pending.
+	state := `CASE WHEN ? = config_version THEN 'synced' WHEN state = 'new' THEN 'pending' ELSE state END`
+	// The SIP address becomes the fetch's IP and the configured phone
+	// port, unless a PnP SUBSCRIBE or DHCP already told the port for
+	// this very IP.
+	addr, prefix := "", ""
+	if f.IP != "" {
+		addr, prefix = sipAddress(f.IP, tx.db.Settings().PhoneSIPPort), net.JoinHostPort(f.IP, "")
+	}
+	_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
+		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END WHERE mac = ?`,
+		f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, f.MAC)
+	return err
+}
+
+// RefreshVersions recomputes the config versions of phones (every phone
+// when macs is empty), e.g. after a template override changed the files.
+func (s *SyncService) RefreshVersions(ctx context.Context, macs []string) error {
+	return s.db.update(ctx, func(tx *Tx) error {
+		if len(macs) == 0 {
+			return tx.touchQuery(`SELECT id FROM phones`)
+		}
+		for _, m := range macs {
+			mac, err := appliance.ParseMAC(m)
+			if err != nil {
+				return err
+			}
+			if err := tx.touchQuery(`SELECT id FROM phones WHERE mac = ?`, mac); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -57,6 +57,7 @@ type DB struct {
 
 	mu       sync.RWMutex
 	settings appliance.Settings
+	fetches  fetchBatcher
 }
 
 // NewDB returns a store for the file at path; call Open.
@@ -66,7 +67,7 @@ func NewDB(path string) *DB {
 
 func dsn(path string, extra string) string {
 	u := url.URL{Scheme: "file", Opaque: path}
-	q := "_foreign_keys=on&_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL" + extra
+	q := "_foreign_keys=on&_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL&_stmt_cache_size=64" + extra
 	return u.String() + "?" + q
 }
 
@@ -85,6 +86,7 @@ func (db *DB) Open() error {
 	if db.Logger == nil {
 		db.Logger = slog.New(slog.DiscardHandler)
 	}
+	db.fetches.db = db
 	if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
 		return fmt.Errorf("open db: %w", err)
 	}

@@ -2,9 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -672,5 +674,48 @@ func TestLearnAddress(t *testing.T) {
 	pending, err := svc.Sync.PendingPhones(ctx)
 	if err != nil || len(pending) != 1 || pending[0] != "001565000001" {
 		t.Fatalf("pending %v %v", pending, err)
+	}
+}
+
+func TestRecordFetch_GroupCommit(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	var macs []string
+	for i := 0; i < 50; i++ {
+		p := mustPhone(t, svc, fmt.Sprintf("0015650001%02x", i), "T46G", "")
+		macs = append(macs, p.MAC)
+	}
+	errs := make(chan error, len(macs)+1)
+	var wg sync.WaitGroup
+	for _, m := range append(macs, "001565ffffff") {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := svc.Phones.FindPhone(ctx, m)
+			v := "x"
+			if err == nil {
+				v = p.Sync.ConfigVersion
+			}
+			errs <- svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: m, Version: v, IP: "10.0.0.1"})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	notFound := 0
+	for err := range errs {
+		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
+			notFound++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if notFound != 1 {
+		t.Fatalf("%d not found", notFound)
+	}
+	for _, m := range macs {
+		if p, _ := svc.Phones.FindPhone(ctx, m); p.Sync.State != appliance.SyncSynced {
+			t.Fatalf("%s: %+v", m, p.Sync)
+		}
 	}
 }

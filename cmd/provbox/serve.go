@@ -156,8 +156,11 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
 			NotifyRate:      cfg.SIP.NotifyRate,
 			Loop:            true,
-			PnP:             cfg.SIP.PnP,
+			PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
 			PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
+		}
+		if cfg.SIP.PnP && !ss.PnP {
+			logger.Info("sip plug-and-play is off: sip.listen is a loopback address, which phones cannot reach", "listen", cfg.SIP.Listen)
 		}
 		if err := ss.Open(); err != nil {
 			return bindError("sip", "--sip", cfg.SIP.Listen, err)
@@ -249,6 +252,12 @@ func bindError(service, flagName, addr string, err error) error {
 		return fmt.Errorf("%s: address %s is not an address of this machine; use %s :%s to listen on all", service, addr, flagName, port)
 	}
 	return fmt.Errorf("%w (check %s)", err, flagName)
+}
+
+// loopback reports a listen address on a loopback IP.
+func loopback(listen string) bool {
+	ip := net.ParseIP(hostOf(listen))
+	return ip != nil && ip.IsLoopback()
 }
 
 // pnpInterface is sip.pnp_interface, else the default route's interface,
