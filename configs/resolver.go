@@ -30,9 +30,12 @@ type Resolver struct {
 	Logger      *slog.Logger
 	Now         func() time.Time
 
-	mu    sync.Mutex
-	stamp string                // template stamp the cache was filled under
-	cache map[string]cachedFile // mac → its file at a config version
+	mu       sync.Mutex
+	stamp    string                 // template stamp the cache was filled under
+	cache    map[string]*cachedFile // mac → its file at a config version
+	watching bool                   // Watch runs: change events invalidate the cache
+	gen      uint64                 // change events seen by Watch
+	recorded map[string]recordedFetch
 }
 
 var (
@@ -63,9 +66,23 @@ var _ appliance.FileResolver = (*Resolver)(nil)
 // ResolveFile returns the file a phone asked for. Errors: ENOTFOUND (unknown
 // file or phone), ETOOMANY (the address is refused a while), EINTERNAL.
 func (r *Resolver) ResolveFile(ctx context.Context, fr appliance.FileRequest) (*appliance.ServedFile, error) {
-	req := ParseUserAgent(fr.UA)
-	req.IP, req.Source = fr.IP, fr.Source
-	return r.resolve(ctx, fr.Name, req)
+	return r.resolve(ctx, fr.Name, Requester{UA: fr.UA, IP: fr.IP, Source: fr.Source})
+}
+
+// identify fills in who is asking from the User-Agent, falling back to the
+// MAC in the file name (TFTP has no User-Agent). Only needed off the hot
+// path: a known phone's <mac>.cfg names its phone.
+func identify(req Requester, name string) Requester {
+	id := ParseUserAgent(req.UA)
+	id.UA, id.IP, id.Source = req.UA, req.IP, req.Source
+	if id.MAC == "" {
+		if m := macCfgRe.FindStringSubmatch(name); m != nil {
+			id.MAC, _ = appliance.ParseMAC(m[1])
+		} else if m := macBootRe.FindStringSubmatch(name); m != nil {
+			id.MAC, _ = appliance.ParseMAC(m[1])
+		}
+	}
+	return id
 }
 
 func (r *Resolver) resolve(ctx context.Context, path string, req Requester) (*appliance.ServedFile, error) {
@@ -77,17 +94,11 @@ func (r *Resolver) resolve(ctx context.Context, path string, req Requester) (*ap
 		r.miss(req, path)
 		return nil, notFound("file")
 	}
-	if req.MAC == "" {
-		// TFTP has no User-Agent: the MAC in the file name identifies it.
-		if m := macCfgRe.FindStringSubmatch(name); m != nil {
-			req.MAC, _ = appliance.ParseMAC(m[1])
-		} else if m := macBootRe.FindStringSubmatch(name); m != nil {
-			req.MAC, _ = appliance.ParseMAC(m[1])
-		}
-	}
-	switch {
-	case macCfgRe.MatchString(name):
+	if macCfgRe.MatchString(name) {
 		return r.resolvePhone(ctx, name, req)
+	}
+	req = identify(req, name)
+	switch {
 	case modelRe.MatchString(name), macBootRe.MatchString(name):
 		r.discover(ctx, req)
 		if strings.HasSuffix(name, ".cfg") && modelRe.MatchString(name) {
@@ -151,43 +162,44 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester)
 		r.miss(req, name)
 		return nil, notFound(name)
 	}
-	phone, err := r.Services.Phones.FindPhone(ctx, mac)
+	b, version, phone, err := r.phoneFile(ctx, mac)
 	if appliance.ErrorCode(err) == appliance.ENOTFOUND {
+		req = identify(req, name)
 		req.MAC = mac
 		r.discover(ctx, req)
 		r.miss(req, name)
 		return nil, notFound(name)
 	} else if err != nil {
-		return nil, err
-	}
-	b, version, err := r.phoneFile(ctx, phone)
-	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	f := r.bytesFile(strings.ToLower(name), b)
 	f.Phone, f.Version = phone, version
-	if err := r.Services.Sync.RecordFetch(ctx, appliance.Fetch{MAC: mac, Version: f.Version, IP: req.IP, UA: req.UA, Source: req.Source}); err != nil {
-		r.Logger.Error("record fetch", "mac", mac, "err", err)
-	}
-	r.Logger.Info("config fetched", "mac", mac, "file", f.Name, "ip", req.IP, "source", req.Source, "version", f.Version, "user_agent", req.UA)
+	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: version, IP: req.IP, UA: req.UA, Source: req.Source})
 	return f, nil
 }
 
+// cacheValid is how long a cached file is served without asking the store
+// whether it is still current, while Watch receives the change events.
+const cacheValid = 2 * time.Second
+
 // phoneFile returns a phone's <mac>.cfg and its version. The bytes are
 // cached per phone under its config version (the hash of the file) and the
-// template's stamp, so a fetch of an unchanged config renders nothing. When
-// a render does not match the stored version (a template override was
-// edited), the stored versions are recomputed: the phones become pending
-// and are notified.
-func (r *Resolver) phoneFile(ctx context.Context, p *appliance.Phone) ([]byte, string, error) {
+// template's stamp, so a fetch of an unchanged config renders nothing; with
+// Watch running, a fetch within cacheValid of the last check needs no
+// database at all (a change event drops the entry at once). When a render
+// does not match the stored version (a template override was edited), the
+// stored versions are recomputed: the phones become pending and are
+// notified.
+func (r *Resolver) phoneFile(ctx context.Context, mac string) ([]byte, string, *appliance.Phone, error) {
 	stamp := r.Renderer.Stamp()
+	now := r.now()
 	r.mu.Lock()
 	if r.cache == nil {
-		r.cache = map[string]cachedFile{}
+		r.cache = map[string]*cachedFile{}
 	}
 	if r.stamp != stamp {
 		changed := r.stamp != "" || len(r.cache) > 0
-		r.stamp, r.cache = stamp, map[string]cachedFile{}
+		r.stamp, r.cache = stamp, map[string]*cachedFile{}
 		if changed {
 			go func() {
 				r.Logger.Info("template changed: recomputing every phone's config version")
@@ -197,36 +209,130 @@ func (r *Resolver) phoneFile(ctx context.Context, p *appliance.Phone) ([]byte, s
 			}()
 		}
 	}
-	c, ok := r.cache[p.MAC]
-	r.mu.Unlock()
-	if ok && c.version == p.Sync.ConfigVersion {
-		return c.body, c.version, nil
+	gen := r.gen // a change event after this makes what we read below suspect
+	c := r.cache[mac]
+	if c != nil && r.watching && now.Sub(c.checked) < cacheValid {
+		b, v, p := c.body, c.version, c.phone
+		r.mu.Unlock()
+		return b, v, p, nil
 	}
-	cfg, err := r.Services.Phones.PhoneConfig(ctx, p.MAC)
+	r.mu.Unlock()
+	p, err := r.Services.Phones.FindPhone(ctx, mac)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
+	}
+	if c != nil && c.version == p.Sync.ConfigVersion {
+		r.mu.Lock()
+		if r.gen == gen {
+			c.checked, c.phone = now, p
+		}
+		r.mu.Unlock()
+		return c.body, c.version, p, nil
+	}
+	cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
+	if err != nil {
+		return nil, "", nil, err
 	}
 	b, err := r.Renderer.RenderPhoneConfig(cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	version := HashFile(b)
 	if version != p.Sync.ConfigVersion {
-		if err := r.Services.Sync.RefreshVersions(ctx, []string{p.MAC}); err != nil {
-			r.Logger.Error("refresh version", "mac", p.MAC, "err", err)
+		if err := r.Services.Sync.RefreshVersions(ctx, []string{mac}); err != nil {
+			r.Logger.Error("refresh version", "mac", mac, "err", err)
 		}
 	}
 	r.mu.Lock()
 	if len(r.cache) < 100000 {
-		r.cache[p.MAC] = cachedFile{version: version, body: b}
+		checked := now
+		if r.gen != gen {
+			checked = time.Time{} // read across a change: check again next time
+		}
+		r.cache[mac] = &cachedFile{version: version, body: b, phone: p, checked: checked}
 	}
 	r.mu.Unlock()
-	return b, version, nil
+	return b, version, p, nil
 }
 
 type cachedFile struct {
 	version string
 	body    []byte
+	phone   *appliance.Phone
+	checked time.Time // when the store last confirmed version
+}
+
+// recordFetch records a fetch (which confirms the phone's sync) and logs
+// it. The same phone fetching the same version from the same address
+// within a second is recorded once.
+func (r *Resolver) recordFetch(ctx context.Context, f appliance.Fetch) {
+	now := r.now()
+	r.mu.Lock()
+	if r.recorded == nil {
+		r.recorded = map[string]recordedFetch{}
+	}
+	last, ok := r.recorded[f.MAC]
+	dup := ok && last.f == f && now.Sub(last.at) < time.Second
+	if !dup {
+		if len(r.recorded) > 100000 {
+			clear(r.recorded)
+		}
+		r.recorded[f.MAC] = recordedFetch{f: f, at: now}
+	}
+	r.mu.Unlock()
+	if dup {
+		return
+	}
+	if err := r.Services.Sync.RecordFetch(ctx, f); err != nil {
+		r.Logger.Error("record fetch", "mac", f.MAC, "err", err)
+	}
+	r.Logger.Info("config fetched", "mac", f.MAC, "file", f.MAC+".cfg", "ip", f.IP, "source", f.Source, "version", f.Version, "user_agent", f.UA)
+}
+
+type recordedFetch struct {
+	f  appliance.Fetch
+	at time.Time
+}
+
+// Watch drops cached files as their phones change, until ctx ends; while it
+// runs, fetches of unchanged files skip the store. Events the bus had to
+// drop clear the whole cache.
+func (r *Resolver) Watch(ctx context.Context, bus *appliance.EventBus) {
+	sub := bus.Subscribe(4096)
+	defer sub.Close()
+	dropped := bus.Dropped()
+	r.mu.Lock()
+	r.watching = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.watching = false
+		r.mu.Unlock()
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-sub.C:
+			r.mu.Lock()
+			if e.Type == appliance.EventPhonesChanged {
+				r.gen++
+				for _, m := range e.MACs {
+					delete(r.cache, m)
+				}
+			}
+			r.mu.Unlock()
+		case <-tick.C:
+		}
+		if d := bus.Dropped(); d != dropped {
+			dropped = d
+			r.mu.Lock()
+			clear(r.cache)
+			r.mu.Unlock()
+		}
+	}
 }
 
 // discover records a phone that is not provisioned, when its MAC is known.

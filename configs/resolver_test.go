@@ -276,3 +276,45 @@ func TestResolve_TemplateOverrideRefreshesVersions(t *testing.T) {
 		t.Fatal("version did not move with the template")
 	}
 }
+
+// With Watch running, an edit reaches the next fetch at once, and a deleted
+// phone's file is gone at once.
+func TestResolve_WatchInvalidates(t *testing.T) {
+	fx := newFixture(t, 0)
+	bus := appliance.NewEventBus(nil)
+	fx.db.Events = bus
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fx.resolver.Watch(ctx, bus)
+	time.Sleep(20 * time.Millisecond)
+	fetch := func() (string, error) {
+		f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+		if err != nil {
+			return "", err
+		}
+		return read(t, f), nil
+	}
+	fetch()
+	for i, label := range []string{"Alpha", "Beta", "Gamma"} {
+		name := label
+		if _, err := fx.svc.Extensions.UpdateExtension(ctx, 1, appliance.ExtensionUpdate{Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Second)
+		for {
+			body, _ := fetch()
+			if strings.Contains(body, "account.1.display_name = "+label) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("edit %d not served after 1 s", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	fx.svc.Phones.DeletePhone(ctx, "001565aabbcc")
+	time.Sleep(50 * time.Millisecond)
+	if _, err := fetch(); appliance.ErrorCode(err) != appliance.ENOTFOUND {
+		t.Fatalf("deleted phone still served: %v", err)
+	}
+}

@@ -115,6 +115,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			}
 			s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			if !s.logger().Enabled(r.Context(), slog.LevelDebug) {
+				return
+			}
 			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),

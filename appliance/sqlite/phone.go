@@ -210,8 +210,11 @@ func (s *PhoneService) DeletePhone(ctx context.Context, mac string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.exec(`DELETE FROM phones WHERE id = ?`, p.ID)
-		return err
+		if _, err = tx.exec(`DELETE FROM phones WHERE id = ?`, p.ID); err != nil {
+			return err
+		}
+		tx.changed = append(tx.changed, p.MAC) // caches of its file must go
+		return nil
 	})
 }
 

@@ -114,6 +114,8 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		Logger:      logger.With("component", "prov"),
 	}
 
+	go resolver.Watch(ctx, bus)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := webui.NewServer()
