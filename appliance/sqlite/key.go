@@ -59,24 +59,21 @@ const keyTypeOrder = `CASE k.type WHEN 'account' THEN 0 WHEN 'blf' THEN 1 WHEN '
 func (s *KeyService) FindKeys(ctx context.Context, f appliance.KeyFilter) (out []*appliance.Key, err error) {
 	var where []string
 	var args []any
-	like := func(s string) string {
-		return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
-	}
 	if f.Type != "" {
 		where = append(where, `k.type = ?`)
 		args = append(args, strings.ToLower(f.Type))
 	}
 	if f.Value != "" {
 		where = append(where, `k.value LIKE ? ESCAPE '\'`)
-		args = append(args, like(f.Value))
+		args = append(args, containing(f.Value))
 	}
 	if f.Label != "" {
 		where = append(where, `k.label LIKE ? ESCAPE '\'`)
-		args = append(args, like(f.Label))
+		args = append(args, containing(f.Label))
 	}
 	if f.Q != "" {
 		where = append(where, `(k.value LIKE ? ESCAPE '\' OR k.label LIKE ? ESCAPE '\')`)
-		args = append(args, like(f.Q), like(f.Q))
+		args = append(args, containing(f.Q), containing(f.Q))
 	}
 	if f.Attached != nil {
 		not := "NOT "

@@ -61,7 +61,7 @@ func findPhone(ctx context.Context, q querier, mac string) (*appliance.Phone, er
 func (s *PhoneService) FindPhones(ctx context.Context, f appliance.PhoneFilter) (out []*appliance.Phone, err error) {
 	where, args := "", []any{}
 	if q := strings.TrimSpace(f.Q); q != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q) + "%"
+		like := containing(q)
 		where = `WHERE name LIKE ? ESCAPE '\' OR description LIKE ? ESCAPE '\' OR mac LIKE ? ESCAPE '\' OR model LIKE ? ESCAPE '\'`
 		args = append(args, like, like, like, like)
 		if m, err := appliance.ParseMAC(q); err == nil {

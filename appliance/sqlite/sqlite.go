@@ -469,6 +469,14 @@ func usedBy(ctx context.Context, q querier, where string, args ...any) (string, 
 	return s, n, rows.Err()
 }
 
+// containing is a LIKE pattern (ESCAPE '\') matching text that contains s
+// literally: % and _ typed by an admin are not wildcards.
+func containing(s string) string {
+	return "%" + likeEscaper.Replace(s) + "%"
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // isUnique reports a UNIQUE constraint failure.
 func isUnique(err error) bool {
 	var se sqlite3.Error
