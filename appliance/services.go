@@ -16,6 +16,7 @@ type Services struct {
 	Import     ImportService
 	Sync       SyncService
 	Discovery  DiscoveryService
+	Sessions   SessionService
 	Events     *EventBus
 }
 

@@ -228,6 +228,7 @@ func (db *DB) Services() appliance.Services {
 		Import:     &ImportService{db},
 		Sync:       &SyncService{db},
 		Discovery:  &DiscoveryService{db},
+		Sessions:   &SessionService{db},
 		Events:     db.Events,
 	}
 }
