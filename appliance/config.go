@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 )
 
 // Settings are the appliance-wide values that go into every phone's config.
@@ -86,4 +87,72 @@ func BuildAccounts(layout []LayoutEntry, ext func(keyID int64) *Extension) ([]Ac
 		keys = append(keys, lk)
 	}
 	return accounts, keys
+}
+
+// SettingsOverrides are the settings an admin changed on the Settings page;
+// they win over the config file. A nil field follows the config file.
+type SettingsOverrides struct {
+	ProvisioningURL *string `json:"provisioning_url,omitempty"`
+	Registrar       *string `json:"registrar,omitempty"`
+	ProvUsername    *string `json:"prov_username,omitempty"`
+	ProvPassword    *string `json:"prov_password,omitempty"`
+	NotifyRate      *int    `json:"notify_rate,omitempty"`
+}
+
+// Apply returns base with the overrides in force.
+func (o SettingsOverrides) Apply(base Settings) Settings {
+	if o.ProvisioningURL != nil {
+		base.ProvisioningURL = *o.ProvisioningURL
+	}
+	if o.Registrar != nil {
+		base.Registrar = *o.Registrar
+	}
+	if o.ProvUsername != nil {
+		base.ProvUsername = *o.ProvUsername
+	}
+	if o.ProvPassword != nil {
+		base.ProvPassword = *o.ProvPassword
+	}
+	if o.NotifyRate != nil {
+		base.NotifyRate = *o.NotifyRate
+	}
+	return base
+}
+
+// Validate checks the overrides that are set.
+func (o SettingsOverrides) Validate() error {
+	if o.ProvisioningURL != nil {
+		u := *o.ProvisioningURL
+		if err := checkText("provisioning_url", u, 256); err != nil {
+			return err
+		}
+		if !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) || !strings.HasSuffix(u, "/") || strings.ContainsAny(u, " \"'<>") || len(u) < 10 {
+			return Errorf(EINVALID, "provisioning_url", "%q is not an http(s) URL ending in / (e.g. http://192.168.1.10:8080/prov/)", u)
+		}
+	}
+	if o.Registrar != nil && *o.Registrar != "" {
+		if err := ValidateHostPort("registrar", *o.Registrar); err != nil {
+			return err
+		}
+	}
+	if o.ProvUsername != nil {
+		if err := checkText("prov_username", *o.ProvUsername, 64); err != nil {
+			return err
+		}
+		if strings.Contains(*o.ProvUsername, ":") {
+			return Errorf(EINVALID, "prov_username", "must not contain ':'")
+		}
+	}
+	if o.ProvPassword != nil {
+		if err := checkText("prov_password", *o.ProvPassword, 128); err != nil {
+			return err
+		}
+	}
+	if (o.ProvUsername != nil && *o.ProvUsername != "") != (o.ProvPassword != nil && *o.ProvPassword != "") && (o.ProvUsername != nil || o.ProvPassword != nil) {
+		return Errorf(EINVALID, "prov_password", "set the provisioning user name and password together (or both empty)")
+	}
+	if o.NotifyRate != nil && (*o.NotifyRate < 1 || *o.NotifyRate > 10000) {
+		return Errorf(EINVALID, "notify_rate", "%d is outside 1-10000 NOTIFYs per second", *o.NotifyRate)
+	}
+	return nil
 }

@@ -51,6 +51,7 @@ type Server struct {
 	ProvisioningURL func() string // the URL PnP hands out
 
 	NotifyRate    int           // NOTIFYs per second, at most (default 50)
+	Rate          func() int    // when set, read before each round: the rate can change while running
 	NotifyTimeout time.Duration // give up on an answer after this (default 8 s)
 	Coalesce      time.Duration // coalescing window (default 500 ms)
 	Loop          bool          // run the sync loop (serve: yes; `provbox resync`: no)
@@ -309,6 +310,11 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if s.Rate != nil {
+			if r := s.Rate(); r > 0 && time.Second/time.Duration(r) != sch.interval {
+				sch.interval = time.Second / time.Duration(r)
+			}
+		}
 		now := time.Now()
 		macs, force := sch.take(now)
 		for i, m := range macs {

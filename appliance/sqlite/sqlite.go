@@ -56,7 +56,8 @@ type DB struct {
 	r *sql.DB // query-only readers
 
 	mu       sync.RWMutex
-	settings appliance.Settings
+	settings appliance.Settings          // from the config file (serve)
+	override appliance.SettingsOverrides // from the Settings page
 	fetches  fetchBatcher
 }
 
@@ -108,14 +109,19 @@ func (db *DB) Open() error {
 		db.Close()
 		return fmt.Errorf("migrate %s: %w", db.Path, err)
 	}
-	var raw string
-	err = db.r.QueryRow(`SELECT value FROM settings WHERE id = 1`).Scan(&raw)
-	if err == nil {
-		err = json.Unmarshal([]byte(raw), &db.settings)
-	}
-	if err != nil && err != sql.ErrNoRows {
-		db.Close()
-		return fmt.Errorf("load settings: %w", err)
+	for _, row := range []struct {
+		table string
+		into  any
+	}{{"settings", &db.settings}, {"settings_overrides", &db.override}} {
+		var raw string
+		err = db.r.QueryRow(`SELECT value FROM ` + row.table + ` WHERE id = 1`).Scan(&raw)
+		if err == nil {
+			err = json.Unmarshal([]byte(raw), row.into)
+		}
+		if err != nil && err != sql.ErrNoRows {
+			db.Close()
+			return fmt.Errorf("load %s: %w", row.table, err)
+		}
 	}
 	return nil
 }
@@ -185,14 +191,58 @@ func (db *DB) SchemaVersion() (int, error) {
 	return v, err
 }
 
-// Settings returns the appliance-wide settings in force.
+// Settings returns the appliance-wide settings in force: the config
+// file's, with the Settings page's overrides.
 func (db *DB) Settings() appliance.Settings {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.override.Apply(db.settings)
+}
+
+// BaseSettings returns the settings of the config file alone.
+func (db *DB) BaseSettings() appliance.Settings {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	return db.settings
 }
 
-// SetSettings stores the settings and recomputes every phone's config
+// Overrides returns the Settings page's overrides.
+func (db *DB) Overrides() appliance.SettingsOverrides {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.override
+}
+
+// SetOverrides validates and stores the Settings page's overrides (nil
+// fields follow the config file) and recomputes every phone's version.
+func (db *DB) SetOverrides(ctx context.Context, o appliance.SettingsOverrides) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	db.mu.Lock()
+	old := db.override
+	db.override = o
+	db.mu.Unlock()
+	err = db.update(ctx, func(tx *Tx) error {
+		if _, err := tx.exec(`INSERT INTO settings_overrides (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`, string(raw)); err != nil {
+			return fmt.Errorf("save settings: %w", err)
+		}
+		return tx.touchQuery(`SELECT id FROM phones`)
+	})
+	if err != nil {
+		db.mu.Lock()
+		db.override = old
+		db.mu.Unlock()
+	}
+	return err
+}
+
+// SetSettings stores the config file's settings (the Settings page's
+// overrides still win) and recomputes every phone's config
 // version, publishing the phones whose version moved.
 func (db *DB) SetSettings(ctx context.Context, s appliance.Settings) error {
 	raw, err := json.Marshal(s)

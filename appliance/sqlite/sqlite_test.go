@@ -79,7 +79,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 4 {
+	if v, err := db.SchemaVersion(); err != nil || v != 5 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")
@@ -717,5 +717,46 @@ func TestRecordFetch_GroupCommit(t *testing.T) {
 		if p, _ := svc.Phones.FindPhone(ctx, m); p.Sync.State != appliance.SyncSynced {
 			t.Fatalf("%s: %+v", m, p.Sync)
 		}
+	}
+}
+
+func TestSettingsOverrides(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	db.SetSettings(ctx, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", NotifyRate: 50})
+	mustPhone(t, db.Services(), "001565000001", "T46G", "")
+	p0, _ := db.Services().Phones.FindPhone(ctx, "001565000001")
+	url, rate, bad := "http://pbx.example.com/prov/", 200, "ftp://x/"
+	for _, tc := range []struct {
+		o     appliance.SettingsOverrides
+		field string
+	}{
+		{appliance.SettingsOverrides{ProvisioningURL: &bad}, "provisioning_url"},
+		{appliance.SettingsOverrides{NotifyRate: new(int)}, "notify_rate"},
+		{appliance.SettingsOverrides{ProvUsername: &url}, "prov_username"},
+	} {
+		wantErr(t, db.SetOverrides(ctx, tc.o), appliance.EINVALID, tc.field)
+	}
+	if err := db.SetOverrides(ctx, appliance.SettingsOverrides{ProvisioningURL: &url, NotifyRate: &rate}); err != nil {
+		t.Fatal(err)
+	}
+	// The config file changes at the next start; the override still wins.
+	db.SetSettings(ctx, appliance.Settings{ProvisioningURL: "http://10.0.0.3:8080/prov/", NotifyRate: 50, Registrar: "pbx"})
+	s := db.Settings()
+	if s.ProvisioningURL != url || s.NotifyRate != 200 || s.Registrar != "pbx" {
+		t.Fatalf("%+v", s)
+	}
+	if p, _ := db.Services().Phones.FindPhone(ctx, "001565000001"); p.Sync.ConfigVersion == p0.Sync.ConfigVersion {
+		t.Fatal("override did not move the version")
+	}
+	path := db.Path
+	db.Close()
+	db2 := sqlite.NewDB(path)
+	if err := db2.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if db2.Settings().ProvisioningURL != url || db2.BaseSettings().ProvisioningURL != "http://10.0.0.3:8080/prov/" {
+		t.Fatalf("after reopen %+v", db2.Settings())
 	}
 }

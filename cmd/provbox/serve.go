@@ -157,6 +157,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			Logger:          logger.With("component", "sip"),
 			ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
 			NotifyRate:      cfg.SIP.NotifyRate,
+			Rate:            func() int { return db.Settings().NotifyRate },
 			Loop:            true,
 			PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
 			PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
