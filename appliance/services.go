@@ -17,7 +17,18 @@ type Services struct {
 	Sync       SyncService
 	Discovery  DiscoveryService
 	Sessions   SessionService
+	Settings   SettingsService
 	Events     *EventBus
+}
+
+// SettingsService gives the appliance-wide settings: the config file's
+// (BaseSettings), the Settings page's overrides, and the two merged
+// (Settings). Errors of SetOverrides: EINVALID.
+type SettingsService interface {
+	Settings() Settings
+	BaseSettings() Settings
+	Overrides() SettingsOverrides
+	SetOverrides(ctx context.Context, o SettingsOverrides) error
 }
 
 // SyncService is the part of the sync loop other packages call.

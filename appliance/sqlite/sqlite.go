@@ -191,6 +191,8 @@ func (db *DB) SchemaVersion() (int, error) {
 	return v, err
 }
 
+var _ appliance.SettingsService = (*DB)(nil)
+
 // Settings returns the appliance-wide settings in force: the config
 // file's, with the Settings page's overrides.
 func (db *DB) Settings() appliance.Settings {
@@ -279,6 +281,7 @@ func (db *DB) Services() appliance.Services {
 		Sync:       &SyncService{db},
 		Discovery:  &DiscoveryService{db},
 		Sessions:   &SessionService{db},
+		Settings:   db,
 		Events:     db.Events,
 	}
 }
