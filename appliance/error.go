@@ -13,6 +13,7 @@ const (
 	ECONFLICT     = "conflict"     // duplicate, or still in use by something else
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
 	ETOOMANY      = "too_many"     // the requester is refused for a while (rate limit)
+	EFORBIDDEN    = "forbidden"    // authenticated, but the request may not be made (CSRF)
 	EINTERNAL     = "internal"     // a bug or an I/O failure; details are logged, not shown
 )
 

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"sync"
 	"time"
@@ -38,7 +39,17 @@ func (s *Server) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 func (s *Server) authenticate(r *http.Request) (*appliance.User, error) {
 	name, password, ok := r.BasicAuth()
 	if !ok {
-		return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "authentication required (HTTP Basic with an admin user)")
+		// The admin pages' own calls: the session cookie, and for a
+		// state-changing request the session's CSRF token in a header.
+		sess, err := s.sessionOf(r)
+		if err != nil {
+			return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "authentication required (HTTP Basic with an admin user, or a browser session)")
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead &&
+			subtle.ConstantTimeCompare([]byte(r.Header.Get("X-CSRF-Token")), []byte(sess.CSRF)) != 1 {
+			return nil, appliance.Errorf(appliance.EFORBIDDEN, "", "missing or wrong X-CSRF-Token for this session")
+		}
+		return &appliance.User{ID: sess.UserID, Name: sess.UserName}, nil
 	}
 	if u := s.auth.get(name, password); u != nil {
 		return u, nil

@@ -50,6 +50,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusNotFound
 	case appliance.ECONFLICT:
 		status = http.StatusConflict
+	case appliance.EFORBIDDEN:
+		status = http.StatusForbidden
 	default:
 		s.logger().Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})

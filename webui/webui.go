@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +34,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"html/template"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -61,6 +64,11 @@ type Server struct {
 	Files appliance.FileResolver
 	// Settings gives the provisioning credentials for /prov/ (none: open).
 	Settings func() appliance.Settings
+	// SetupCode is the one-time code the first-run setup page asks for
+	// (serve prints it in its log); empty: only `provbox user add` works.
+	SetupCode string
+	// SessionIdle ends a browser session unused this long (default 8 h).
+	SessionIdle time.Duration
 
 	csvMaxBody int64 // CSV import limit; tests lower it
 
@@ -72,6 +80,11 @@ type Server struct {
 	mu  sync.Mutex
 	ln  net.Listener
 	srv *http.Server
+
+	logins   loginLimiter
+	tmplOnce sync.Once
+	tmpl     map[string]*template.Template
+	tmplErr  error
 }
 
 // NewServer returns a Server with the defaults filled in; set Services (and
@@ -256,6 +269,24 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/v1/keys/{id}", s.handleGetKey)
 	api("PATCH /api/v1/keys/{id}", s.handleUpdateKey)
 	api("DELETE /api/v1/keys/{id}", s.handleDeleteKey)
+
+	// Admin pages (session + CSRF).
+	static, _ := fs.Sub(uiFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /login", s.handleLoginForm)
+	mux.HandleFunc("POST /login", s.handleLogin)
+	mux.HandleFunc("POST /logout", s.ui(s.handleLogout))
+	mux.HandleFunc("GET /setup", s.handleSetupForm)
+	mux.HandleFunc("POST /setup", s.handleSetup)
+	mux.HandleFunc("GET /{$}", s.ui(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/phones", http.StatusSeeOther)
+	}))
+	mux.HandleFunc("GET /extensions", s.ui(s.handleExtensionsUI))
+	mux.HandleFunc("POST /extensions", s.ui(s.handleCreateExtensionUI))
+	mux.HandleFunc("GET /extensions/{id}", s.ui(s.handleEditExtensionUI))
+	mux.HandleFunc("POST /extensions/{id}", s.ui(s.handleUpdateExtensionUI))
+	mux.HandleFunc("POST /extensions/{id}/delete", s.ui(s.handleDeleteExtensionUI))
+	s.routesUI(mux)
 
 	// Anything else under /api/ answers in JSON too (after authentication,
 	// so the API's shape is not probed anonymously): 405 when the path

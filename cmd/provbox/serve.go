@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -125,6 +126,11 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	srv.Registry = reg
 	srv.Files = resolver
 	srv.Settings = db.Settings
+	// First run: a one-time code, printed in the log only, lets whoever
+	// installed the box create the first admin in the browser.
+	if users, err := svc.Users.FindUsers(ctx); err == nil && len(users) == 0 {
+		srv.SetupCode = setupCode()
+	}
 	if err := srv.Open(); err != nil {
 		return bindError("http", "--http", cfg.HTTP.Listen, err)
 	}
@@ -194,7 +200,8 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		if g.config != "" {
 			hint += " --config " + g.config
 		}
-		logger.Warn("no admin user yet: the admin pages and API refuse every login; create one with: "+hint, "command", hint)
+		logger.Warn("no admin user yet: open "+adminURL(cfg.HTTP.Listen, srv.Port())+"setup and enter the setup code "+srv.SetupCode+", or run: "+hint,
+			"setup_code", srv.SetupCode, "command", hint)
 	}
 
 	addr := net.JoinHostPort(hostOf(cfg.HTTP.Listen), strconv.Itoa(srv.Port()))
@@ -255,6 +262,22 @@ func bindError(service, flagName, addr string, err error) error {
 		return fmt.Errorf("%s: address %s is not an address of this machine; use %s :%s to listen on all", service, addr, flagName, port)
 	}
 	return fmt.Errorf("%w (check %s)", err, flagName)
+}
+
+// setupCode returns a one-time code for the first-run page: 10 characters
+// without look-alikes (no 0/O, 1/l/I), grouped for reading off a log.
+func setupCode() string {
+	const alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+	b := make([]byte, 10)
+	rand.Read(b)
+	out := make([]byte, 0, 11)
+	for i, c := range b {
+		if i == 5 {
+			out = append(out, '-')
+		}
+		out = append(out, alphabet[int(c)%len(alphabet)])
+	}
+	return string(out)
 }
 
 // loopback reports a listen address on a loopback IP.
