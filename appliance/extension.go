@@ -140,6 +140,12 @@ func (upd ExtensionUpdate) Apply(e *Extension) {
 		e.Transport = strings.ToLower(strings.TrimSpace(*upd.Transport))
 	}
 	set(&e.Voicemail, upd.Voicemail)
+	if e.AuthUser == "" { // blank means "the number", as on create
+		e.AuthUser = e.Number
+	}
+	if e.Transport == "" {
+		e.Transport = "udp"
+	}
 }
 
 // ValidateHostPort checks "host" or "host:port" with port 1–65535.

@@ -1,0 +1,5 @@
+package webui
+
+import "net/http"
+
+func (s *Server) routesAdmin(mux *http.ServeMux) {}
