@@ -1,5 +1,650 @@
 package webui
 
-import "net/http"
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
 
-func (s *Server) routesPhones(mux *http.ServeMux) {}
+	"github.com/provbox/provbox/appliance"
+)
+
+// The Phones pages, in the words of the hosted-PBX help page the admins
+// know: a phone has its Device Settings (MAC Address, Name, Description,
+// Location, Manufacturer, Model) and its Device Provisioning (the line keys,
+// each a button configuration; at least 1 account key, 2 recommended).
+//
+//	GET  /phones                 list, ?q= searches MAC, name, description, model
+//	GET  /phones/new             Device Settings form (+ extension for keys 1 and 2);
+//	                             ?mac=&manufacturer=&model= prefill it (Adopt on /discovered)
+//	POST /phones                 create
+//	GET  /phones/{mac}           summary, sync state (live), Resync, line keys, config preview
+//	GET  /phones/{mac}/edit      Device Settings and Device Provisioning (line-key selects)
+//	POST /phones/{mac}           update the Device Settings
+//	POST /phones/{mac}/keys      replace the line keys
+//	POST /phones/{mac}/resync    send a check-sync now
+//	POST /phones/{mac}/delete    delete
+//	GET  /discovered             phones seen but not added, with Adopt
+//
+// As on the Extensions page: GET renders, POST acts and redirects with a
+// flash, or re-renders with the field errors next to the fields and what
+// was typed kept (400, 409 for a duplicate MAC).
+
+func (s *Server) routesPhones(mux *http.ServeMux) {
+	mux.HandleFunc("GET /phones", s.ui(s.handlePhonesUI))
+	mux.HandleFunc("POST /phones", s.ui(s.handleCreatePhoneUI))
+	mux.HandleFunc("GET /phones/new", s.ui(s.handleNewPhoneUI))
+	mux.HandleFunc("GET /phones/{mac}", s.ui(s.handlePhoneUI))
+	mux.HandleFunc("POST /phones/{mac}", s.ui(s.handleUpdatePhoneUI))
+	mux.HandleFunc("GET /phones/{mac}/edit", s.ui(s.handleEditPhoneUI))
+	mux.HandleFunc("POST /phones/{mac}/keys", s.ui(s.handleLayoutUI))
+	mux.HandleFunc("POST /phones/{mac}/resync", s.ui(s.handleResyncUI))
+	mux.HandleFunc("POST /phones/{mac}/delete", s.ui(s.handleDeletePhoneUI))
+	mux.HandleFunc("GET /discovered", s.ui(s.handleDiscoveredUI))
+}
+
+// ---- /phones ---------------------------------------------------------------
+
+type phoneRow struct {
+	*appliance.Phone
+	Location string
+	LineKeys int
+}
+
+type phonesData struct {
+	Q      string
+	Phones []phoneRow
+}
+
+func (s *Server) handlePhonesUI(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	phones, err := s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{Q: q})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	locs, err := s.locationNames(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d := &phonesData{Q: q, Phones: make([]phoneRow, 0, len(phones))}
+	for _, ph := range phones {
+		row := phoneRow{Phone: ph}
+		if ph.LocationID != nil {
+			row.Location = locs[*ph.LocationID]
+		}
+		layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
+		if err != nil && appliance.ErrorCode(err) != appliance.ENOTFOUND { // deleted meanwhile: 0 keys
+			s.writeError(w, r, err)
+			return
+		}
+		row.LineKeys = len(layout)
+		d.Phones = append(d.Phones, row)
+	}
+	s.render(w, r, http.StatusOK, "phones.html", &page{Title: "Phones", Active: "phones", Flash: flashOf(w, r), Data: d})
+}
+
+func (s *Server) locationNames(r *http.Request) (map[int64]string, error) {
+	list, err := s.Services.Locations.FindLocations(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]string, len(list))
+	for _, l := range list {
+		out[l.ID] = l.Name
+	}
+	return out, nil
+}
+
+// ---- Device Settings and Device Provisioning forms ---------------------------
+
+// option is one <option> of a <select>.
+type option struct {
+	Value, Text string
+	Selected    bool
+}
+
+// layoutRow is one line key's <select>: Name is the form field ("key_3"),
+// Selected the key id chosen ("" for empty).
+type layoutRow struct {
+	Position       int
+	Name, Selected string
+}
+
+type phoneFormData struct {
+	Phone *appliance.Phone // nil when adding
+	Adopt string           // the discovered MAC being adopted, if any
+	// Device Settings: what the text fields show when nothing was typed.
+	MAC, Name, Description string
+	Locations              []option
+	Manufacturers          []option
+	Models                 []option
+	Extensions             []option // adding only
+	HasExtensions          bool
+	// Device Provisioning (editing only).
+	Model    appliance.Model
+	Keys     []option // every button configuration, account keys first
+	Rows     []layoutRow
+	Accounts int // distinct account keys in the saved layout
+}
+
+// selectOptions marks the option whose value is sel; a value that is not
+// among them (typed by hand, or a model the list lacks) is added on top,
+// marked as not supported, so the form shows what was sent.
+func selectOptions(opts []option, sel, unknown string) []option {
+	found := false
+	for i := range opts {
+		if opts[i].Value == sel {
+			opts[i].Selected, found = true, true
+		}
+	}
+	if !found && sel != "" {
+		opts = append([]option{{Value: sel, Text: sel + " " + unknown, Selected: true}}, opts...)
+	}
+	return opts
+}
+
+// keyText labels a button configuration in a line-key select:
+// "Account Key — 1001 Alice", "BLF — 1002 Bob", "Speed Dial — 5551234".
+func keyText(k *appliance.Key) string {
+	t := funcs["keytype"].(func(string) string)(k.Type) + " — " + k.Value
+	if k.Label != "" && k.Label != k.Value {
+		t += " " + k.Label
+	}
+	return t
+}
+
+func keyRank(t string) int {
+	for i, kt := range appliance.KeyTypes {
+		if kt == t {
+			return i
+		}
+	}
+	return len(appliance.KeyTypes)
+}
+
+// phoneFormPage renders the Device Settings form (ph nil: adding), and for
+// a phone its Device Provisioning. def holds prefills from the query string.
+func (s *Server) phoneFormPage(w http.ResponseWriter, r *http.Request, status int, p *page, ph *appliance.Phone, def url.Values) {
+	ctx := r.Context()
+	d := &phoneFormData{Phone: ph}
+	var loc, mf, model string
+	if ph != nil {
+		d.MAC, d.Name, d.Description, mf, model = appliance.FormatMAC(ph.MAC), ph.Name, ph.Description, ph.Manufacturer, ph.Model
+		if ph.LocationID != nil {
+			loc = strconv.FormatInt(*ph.LocationID, 10)
+		}
+		p.Title = "Edit " + ph.Name
+	} else {
+		d.MAC, d.Name, d.Description = def.Get("mac"), def.Get("name"), def.Get("description")
+		mf, model = def.Get("manufacturer"), def.Get("model")
+		if m, err := appliance.NormalizeModel(mf, model); err == nil {
+			mf, model = m.Manufacturer, m.Name
+		} else if m, err := appliance.NormalizeModel(mf, "T46G"); err == nil {
+			mf = m.Manufacturer // a known vendor ("" is Yealink), the model left to choose
+		}
+		if mac, err := appliance.ParseMAC(def.Get("mac")); err == nil && def.Get("mac") != "" {
+			d.Adopt = appliance.FormatMAC(mac)
+			d.MAC = d.Adopt
+		}
+		p.Title = "Add phone"
+	}
+
+	locs, err := s.Services.Locations.FindLocations(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d.Locations = []option{{Value: "", Text: "(none)"}}
+	for _, l := range locs {
+		t := l.Name
+		if l.City != "" {
+			t += " — " + l.City
+		}
+		d.Locations = append(d.Locations, option{Value: strconv.FormatInt(l.ID, 10), Text: t})
+	}
+	d.Locations = selectOptions(d.Locations, p.Val("location_id", loc), "(unknown location)")
+
+	seenMf := map[string]bool{}
+	for _, m := range appliance.Models() {
+		if !seenMf[m.Manufacturer] {
+			seenMf[m.Manufacturer] = true
+			d.Manufacturers = append(d.Manufacturers, option{Value: m.Manufacturer, Text: m.Manufacturer})
+		}
+		d.Models = append(d.Models, option{Value: m.Name, Text: fmt.Sprintf("%s — %d line keys", m.Name, m.LineKeys)})
+	}
+	d.Manufacturers = selectOptions(d.Manufacturers, p.Val("manufacturer", mf), "(not supported)")
+	if p.Val("model", model) == "" {
+		d.Models = append([]option{{Value: "", Text: "(choose the model)"}}, d.Models...)
+	}
+	d.Models = selectOptions(d.Models, p.Val("model", model), "(not supported)")
+
+	if ph == nil {
+		exts, err := s.Services.Extensions.FindExtensions(ctx)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		d.HasExtensions = len(exts) > 0
+		d.Extensions = []option{{Value: "", Text: "(none)"}}
+		for _, e := range exts {
+			t := e.Number
+			if e.Name != "" {
+				t += " — " + e.Name
+			}
+			d.Extensions = append(d.Extensions, option{Value: e.Number, Text: t})
+		}
+		d.Extensions = selectOptions(d.Extensions, p.Val("extension", def.Get("extension")), "(no such extension)")
+	} else {
+		if !s.provisioningData(w, r, p, ph, d) {
+			return
+		}
+	}
+	p.Data, p.Active = d, "phones"
+	s.render(w, r, status, "phone_form.html", p)
+}
+
+// provisioningData fills the line-key selects: the saved layout, or what
+// was chosen when the save failed.
+func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *page, ph *appliance.Phone, d *phoneFormData) bool {
+	ctx := r.Context()
+	keys, err := s.Services.Keys.FindKeys(ctx, appliance.KeyFilter{})
+	if err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return keyRank(keys[i].Type) < keyRank(keys[j].Type) })
+	d.Keys = []option{{Value: "", Text: "(empty)"}}
+	for _, k := range keys {
+		d.Keys = append(d.Keys, option{Value: strconv.FormatInt(k.ID, 10), Text: keyText(k)})
+	}
+	layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
+	if err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	saved := map[int]string{}
+	accounts := map[int64]bool{}
+	for _, e := range layout {
+		saved[e.Position] = strconv.FormatInt(e.KeyID, 10)
+		if e.Type == appliance.KeyAccount {
+			accounts[e.KeyID] = true
+		}
+	}
+	d.Accounts = len(accounts)
+	// After a failed save, a line key the form did not send was empty in
+	// what the admin tried, so it shows empty, not as saved.
+	for name := range p.Form {
+		if strings.HasPrefix(name, "key_") {
+			saved = map[int]string{}
+			break
+		}
+	}
+	d.Model, _ = appliance.LookupModel(ph.Manufacturer, ph.Model)
+	n := d.Model.LineKeys
+	for pos := range saved {
+		n = max(n, pos) // never hide a saved key
+	}
+	for pos := 1; pos <= n; pos++ {
+		name := "key_" + strconv.Itoa(pos)
+		d.Rows = append(d.Rows, layoutRow{Position: pos, Name: name, Selected: p.Val(name, saved[pos])})
+	}
+	return true
+}
+
+func (s *Server) handleNewPhoneUI(w http.ResponseWriter, r *http.Request) {
+	s.phoneFormPage(w, r, http.StatusOK, &page{Flash: flashOf(w, r)}, nil, r.URL.Query())
+}
+
+// phoneUIStatus maps a domain error of a form to the page's status.
+func phoneUIStatus(err error) int {
+	switch appliance.ErrorCode(err) {
+	case appliance.ECONFLICT:
+		return http.StatusConflict
+	case appliance.ENOTFOUND:
+		return http.StatusNotFound
+	case appliance.EINVALID:
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// formLocation reads the location select: "" is none (0 for an update).
+func formLocation(f url.Values) (int64, error) {
+	v := strings.TrimSpace(f.Get("location_id"))
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, appliance.Errorf(appliance.EINVALID, "location_id", "%q is not a location", v)
+	}
+	return id, nil
+}
+
+func (s *Server) phoneFormError(w http.ResponseWriter, r *http.Request, ph *appliance.Phone, err error) {
+	if appliance.ErrorCode(err) == appliance.EINTERNAL {
+		s.writeError(w, r, err)
+		return
+	}
+	p := &page{Form: r.PostForm, FlashError: true}
+	p.Errors, p.Flash = formErrors(err)
+	s.phoneFormPage(w, r, phoneUIStatus(err), p, ph, url.Values{})
+}
+
+func (s *Server) handleCreatePhoneUI(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	loc, err := formLocation(f)
+	if err != nil {
+		s.phoneFormError(w, r, nil, err)
+		return
+	}
+	in := &appliance.Phone{MAC: f.Get("mac"), Name: f.Get("name"), Description: f.Get("description"),
+		Manufacturer: f.Get("manufacturer"), Model: f.Get("model")}
+	if loc > 0 {
+		in.LocationID = &loc
+	}
+	ext := strings.TrimSpace(f.Get("extension"))
+	ph, err := s.Services.Phones.CreatePhone(r.Context(), in, ext)
+	if err != nil {
+		s.phoneFormError(w, r, nil, err)
+		return
+	}
+	if ext == "" {
+		redirectBack(w, r, "/phones/"+ph.MAC+"/edit#provisioning",
+			"Phone "+ph.Name+" added. Now give it its line keys below: at least 1 account key (2 recommended).")
+		return
+	}
+	redirectBack(w, r, "/phones/"+ph.MAC, "Phone "+ph.Name+" added, with extension "+ext+
+		" on line keys 1 and 2. It gets its config the next time it boots or asks provbox; the sync badge shows when it has.")
+}
+
+// findPhoneUI finds the phone of the path, answering 404 when there is none.
+func (s *Server) findPhoneUI(w http.ResponseWriter, r *http.Request) *appliance.Phone {
+	ph, err := s.Services.Phones.FindPhone(r.Context(), r.PathValue("mac"))
+	if err != nil {
+		if c := appliance.ErrorCode(err); c == appliance.ENOTFOUND || c == appliance.EINVALID {
+			http.NotFound(w, r)
+		} else {
+			s.writeError(w, r, err)
+		}
+		return nil
+	}
+	return ph
+}
+
+func (s *Server) handleEditPhoneUI(w http.ResponseWriter, r *http.Request) {
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	s.phoneFormPage(w, r, http.StatusOK, &page{Flash: flashOf(w, r)}, ph, nil)
+}
+
+// changedFlash tells whether the phone's config moved, and so whether it
+// is being updated (the sync loop sends the check-sync by itself).
+func changedFlash(what string, before, after *appliance.Phone) string {
+	switch {
+	case before.Sync.ConfigVersion == after.Sync.ConfigVersion:
+		return what + " saved. Its config is unchanged, so the phone needs no update."
+	case after.Sync.State == appliance.SyncNew:
+		return what + " saved. The phone has not fetched its config yet; it gets this one the next time it boots or asks provbox."
+	default:
+		return what + " saved; the phone is being updated (a check-sync was sent) — watch its sync badge."
+	}
+}
+
+func (s *Server) handleUpdatePhoneUI(w http.ResponseWriter, r *http.Request) {
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	f := r.PostForm
+	loc, err := formLocation(f)
+	if err != nil {
+		s.phoneFormError(w, r, ph, err)
+		return
+	}
+	str := func(k string) *string { v := f.Get(k); return &v }
+	upd := appliance.PhoneUpdate{MAC: str("mac"), Name: str("name"), Description: str("description"), LocationID: &loc,
+		Manufacturer: str("manufacturer"), Model: str("model")}
+	after, err := s.Services.Phones.UpdatePhone(r.Context(), ph.MAC, upd)
+	if err != nil {
+		s.phoneFormError(w, r, ph, err)
+		return
+	}
+	redirectBack(w, r, "/phones/"+after.MAC, changedFlash("Phone "+after.Name, ph, after))
+}
+
+// layoutFromForm reads the line-key selects key_1 … key_N ("" is empty).
+// The entries come sorted by position, so that the domain's keys[i] index
+// names the same entry here.
+func layoutFromForm(f url.Values) ([]appliance.LayoutEntry, error) {
+	layout := []appliance.LayoutEntry{}
+	for name, vals := range f {
+		rest, ok := strings.CutPrefix(name, "key_")
+		if !ok {
+			continue
+		}
+		pos, err := strconv.Atoi(rest)
+		if err != nil {
+			return nil, appliance.Errorf(appliance.EINVALID, "keys", "%q is not a line key", name)
+		}
+		for _, v := range vals {
+			if v = strings.TrimSpace(v); v == "" {
+				continue
+			}
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, appliance.Errorf(appliance.EINVALID, "keys", "line key %d: %q is not a button configuration", pos, v)
+			}
+			layout = append(layout, appliance.LayoutEntry{Position: pos, KeyID: id})
+		}
+	}
+	sort.SliceStable(layout, func(i, j int) bool { return layout[i].Position < layout[j].Position })
+	return layout, nil
+}
+
+// layoutErrors places a layout error: the whole layout's message on top of
+// Device Provisioning ("keys"), and next to the line key it is about.
+func layoutErrors(err error, layout []appliance.LayoutEntry) map[string]string {
+	var e *appliance.Error
+	msg := appliance.ErrorMessage(err)
+	field := appliance.ErrorField(err)
+	if field != "" && errors.As(err, &e) {
+		msg = e.Message
+	}
+	errs := map[string]string{"keys": msg}
+	if field == "model" {
+		errs["model"] = msg
+	}
+	if rest, ok := strings.CutPrefix(field, "keys["); ok {
+		idx, _, _ := strings.Cut(rest, "]")
+		if i, err := strconv.Atoi(idx); err == nil && i >= 0 && i < len(layout) {
+			errs["key_"+strconv.Itoa(layout[i].Position)] = msg
+		}
+	}
+	return errs
+}
+
+func (s *Server) handleLayoutUI(w http.ResponseWriter, r *http.Request) {
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	layout, err := layoutFromForm(r.PostForm)
+	if err == nil {
+		_, err = s.Services.Phones.ReplaceLayout(r.Context(), ph.MAC, layout)
+	}
+	if err != nil {
+		if appliance.ErrorCode(err) == appliance.EINTERNAL {
+			s.writeError(w, r, err)
+			return
+		}
+		p := &page{Form: r.PostForm, FlashError: true, Errors: layoutErrors(err, layout)}
+		p.Flash = "Line keys not saved: " + p.Errors["keys"]
+		s.phoneFormPage(w, r, phoneUIStatus(err), p, ph, nil)
+		return
+	}
+	after, err := s.Services.Phones.FindPhone(r.Context(), ph.MAC)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	redirectBack(w, r, "/phones/"+ph.MAC, changedFlash("Line keys of "+ph.Name, ph, after))
+}
+
+// ---- /phones/{mac} -----------------------------------------------------------
+
+type phoneData struct {
+	Phone       *appliance.Phone
+	Location    *appliance.Location
+	Model       appliance.Model
+	Layout      []appliance.LayoutEntry
+	Accounts    int // distinct account keys on the phone (extensions it registers)
+	AccountKeys int // line keys holding an account key
+	// The generated <mac>.cfg: Masked has the secrets replaced by ********,
+	// Plain is the file as the phone gets it (in a hidden element, shown by
+	// the Reveal button). ConfigErr says why there is no preview.
+	Masked, Plain string
+	HasSecrets    bool
+	ConfigErr     string
+}
+
+func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	d := &phoneData{Phone: ph}
+	d.Model, _ = appliance.LookupModel(ph.Manufacturer, ph.Model)
+	if ph.LocationID != nil {
+		if l, err := s.Services.Locations.FindLocation(ctx, *ph.LocationID); err == nil {
+			d.Location = l
+		}
+	}
+	layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d.Layout = layout
+	accounts := map[int64]bool{}
+	for _, e := range layout {
+		if e.Type == appliance.KeyAccount {
+			accounts[e.KeyID] = true
+			d.AccountKeys++
+		}
+	}
+	d.Accounts = len(accounts)
+	switch {
+	case s.Files == nil:
+		d.ConfigErr = "The config preview is not available on this server."
+	default:
+		b, err := s.Files.RenderFile(ctx, ph.MAC, "")
+		if err != nil {
+			s.logger().Warn("config preview", "mac", ph.MAC, "err", err)
+			d.ConfigErr = "The config could not be generated: " + appliance.ErrorMessage(err)
+		} else {
+			d.Plain = string(b)
+			d.Masked, d.HasSecrets = maskSecrets(d.Plain)
+		}
+	}
+	s.render(w, r, http.StatusOK, "phone.html", &page{Title: ph.Name, Active: "phones", Flash: flashOf(w, r), Data: d})
+}
+
+// maskSecrets replaces the value of every "key = value" line whose key ends
+// in "password" (account.1.password, static.auto_provision.server.password,
+// and the like in a template override) with ********.
+func maskSecrets(cfg string) (string, bool) {
+	lines := strings.Split(cfg, "\n")
+	masked := false
+	for i, l := range lines {
+		k, v, ok := strings.Cut(l, "=")
+		key := strings.ToLower(strings.TrimSpace(k))
+		if !ok || strings.HasPrefix(key, "#") || !strings.HasSuffix(key, "password") {
+			continue
+		}
+		if v = strings.TrimSpace(v); v == "" || v == "%NULL%" {
+			continue
+		}
+		lines[i] = strings.TrimRight(k, " \t") + " = ********"
+		masked = true
+	}
+	return strings.Join(lines, "\n"), masked
+}
+
+func (s *Server) handleResyncUI(w http.ResponseWriter, r *http.Request) {
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	if s.Services.Sync == nil {
+		redirectBack(w, r, "/phones/"+ph.MAC, "Resync is not available on this server.")
+		return
+	}
+	if err := s.Services.Sync.Resync(r.Context(), []string{ph.MAC}); err != nil {
+		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
+			http.NotFound(w, r)
+			return
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	msg := "Resync: check-sync sent to " + ph.Name + "; it fetches its config again now — watch its sync badge."
+	if ph.Sync.SIPAddress == "" {
+		msg = "Resync: check-sync sent to " + ph.Name + " as soon as its address is known (it has not contacted provbox yet)."
+	}
+	redirectBack(w, r, "/phones/"+ph.MAC, msg)
+}
+
+func (s *Server) handleDeletePhoneUI(w http.ResponseWriter, r *http.Request) {
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	if err := s.Services.Phones.DeletePhone(r.Context(), ph.MAC); err != nil {
+		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
+			http.NotFound(w, r)
+			return
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	redirectBack(w, r, "/phones", "Phone "+ph.Name+" ("+appliance.FormatMAC(ph.MAC)+
+		") deleted. The handset keeps its last config until it is reset; if it asks for its config again it shows under Discovered.")
+}
+
+// ---- /discovered ---------------------------------------------------------------
+
+type discoveredRow struct {
+	*appliance.Discovered
+	Supported bool // its vendor is one provbox provisions
+	Source    string
+}
+
+var discoverySources = map[string]string{"http": "HTTP fetch", "tftp": "TFTP fetch", "dhcp": "DHCP lease", "pnp": "SIP PnP"}
+
+func (s *Server) handleDiscoveredUI(w http.ResponseWriter, r *http.Request) {
+	list, err := s.Services.Discovery.FindDiscovered(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rows := make([]discoveredRow, 0, len(list))
+	for _, d := range list {
+		_, err := appliance.NormalizeModel(d.Vendor, "T46G")
+		src := discoverySources[d.Source]
+		if src == "" {
+			src = d.Source
+		}
+		rows = append(rows, discoveredRow{Discovered: d, Supported: err == nil, Source: src})
+	}
+	s.render(w, r, http.StatusOK, "discovered.html", &page{Title: "Discovered phones", Active: "discovered", Flash: flashOf(w, r), Data: rows})
+}
