@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	sipmsg "github.com/emiago/sipgo/sip"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// artifactDir is where the browser test leaves its screenshots: the
+// PROVBOX_ARTIFACTS directory, else artifacts/screenshots in the checkout.
+func artifactDir(t *testing.T) string {
+	dir := os.Getenv("PROVBOX_ARTIFACTS")
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "..", "artifacts", "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// fakeHandset answers check-sync NOTIFYs on ip:port with 200 OK and then
+// fetches its config from ip, as a Yealink does.
+func fakeHandset(t *testing.T, ip string, port int, fetch func()) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			m, err := sipmsg.ParseMessage(append([]byte(nil), buf[:n]...))
+			req, ok := m.(*sipmsg.Request)
+			if err != nil || !ok {
+				continue
+			}
+			c.WriteToUDP([]byte(sipmsg.NewResponseFromRequest(req, 200, "OK", nil).String()), from)
+			if req.Method == sipmsg.NOTIFY {
+				go fetch()
+			}
+		}
+	}()
+}
+
+// TestBrowserFirstStartToProvisionedPhone drives the admin pages in Debian's
+// chromium like a new admin: first-run setup with the code from the log,
+// an extension, a location, a phone, a BLF key from Button Configurations,
+// the key on the phone's line keys; the generated config changes and the
+// sync badge moves to synced as the (emulated) handset re-fetches. It saves
+// a screenshot of every page.
+func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed (make deps installs it: apt-get install chromium)")
+	}
+	shots := artifactDir(t)
+	phonePort := freeUDPPort(t, "127.0.0.2")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "provbox.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[sip]\nphone_port = %d\npnp = false\n", phonePort)), 0o600)
+	data := t.TempDir()
+	srv := startServe(t, cfg, data)
+	code := regexp.MustCompile(`"setup_code":"([a-z0-9-]+)"`).FindStringSubmatch(srv.logs.String())
+	if code == nil {
+		t.Fatalf("no setup code in the log:\n%s", srv.logs)
+	}
+	const mac = "001565aabbcc"
+	fetch := func() {
+		out, err := exec.Command("curl", "-sSf", "-o", "/dev/null", "--interface", "127.0.0.2", "-A", "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc", srv.url+"/prov/"+mac+".cfg").CombinedOutput()
+		if err != nil {
+			t.Logf("handset fetch: %v %s", err, out)
+		}
+	}
+	fakeHandset(t, "127.0.0.2", phonePort, fetch)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// No timeout on the browser's context (it would kill the browser): a
+	// watchdog ends a stuck run instead.
+	watchdog := time.AfterFunc(3*time.Minute, cancel)
+	defer watchdog.Stop()
+
+	n := 0
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v\nprovbox log:\n%s", name, err, srv.logs)
+		}
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("%s: screenshot: %v", name, err)
+		}
+		n++
+		path := filepath.Join(shots, fmt.Sprintf("%02d-%s.png", n, name))
+		if err := os.WriteFile(path, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	settle := chromedp.Sleep(300 * time.Millisecond)
+
+	step("setup",
+		chromedp.Navigate(srv.url+"/"),
+		chromedp.WaitVisible(chromedp.ID("code")),
+		chromedp.SendKeys(chromedp.ID("code"), code[1]),
+		chromedp.SetValue(chromedp.ID("username"), "admin"),
+		chromedp.SendKeys(chromedp.ID("password"), "correct horse battery"),
+		chromedp.SendKeys(chromedp.ID("password2"), "correct horse battery"),
+		chromedp.Submit(chromedp.ID("password2")),
+		chromedp.WaitVisible(chromedp.CSS("header.top")), settle)
+
+	for _, e := range [][2]string{{"1001", "Alice Smith"}, {"1002", "Bob Jones"}} {
+		step("extensions-"+e[0],
+			chromedp.Navigate(srv.url+"/extensions"),
+			chromedp.SendKeys(chromedp.ID("f-number"), e[0]),
+			chromedp.SendKeys(chromedp.ID("f-name"), e[1]),
+			chromedp.SendKeys(chromedp.ID("f-password"), "sip-secret-"+e[0]),
+			chromedp.SendKeys(chromedp.ID("f-sip_server"), "pbx.example.com"),
+			chromedp.Submit(chromedp.ID("f-number")),
+			chromedp.WaitVisible(chromedp.CSS(".flash")), settle)
+		if !strings.Contains(text(".flash"), "Extension "+e[0]+" added") {
+			t.Fatalf("extension flash: %q", text(".flash"))
+		}
+	}
+	step("locations",
+		chromedp.Navigate(srv.url+"/locations"),
+		chromedp.SendKeys(chromedp.ID("f-name"), "HQ Front office"),
+		chromedp.SendKeys(chromedp.ID("f-street"), "1 Main St"),
+		chromedp.SendKeys(chromedp.ID("f-city"), "Springfield"),
+		chromedp.SendKeys(chromedp.ID("f-country"), "US"),
+		chromedp.Submit(chromedp.ID("f-name")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")), settle)
+
+	step("phone-new",
+		chromedp.Navigate(srv.url+"/phones/new"),
+		chromedp.SendKeys(chromedp.ID("f-mac"), "00-15-65-AA-BB-CC"),
+		chromedp.SendKeys(chromedp.ID("f-name"), "Reception"),
+		chromedp.SetValue(chromedp.ID("f-model"), "T46G"),
+		chromedp.SetValue(chromedp.ID("f-extension"), "1001"),
+		chromedp.Submit(chromedp.ID("f-mac")),
+		chromedp.WaitVisible(chromedp.ID("config-masked")), settle)
+	// The handset boots and fetches its config: synced.
+	fetch()
+	step("phone-synced", chromedp.Navigate(srv.url+"/phones/"+mac), chromedp.WaitVisible(chromedp.CSS(".badge.synced")), settle)
+	before := text("#config-masked")
+	if strings.Contains(before, "sip-secret-1001") || !strings.Contains(before, "account.1.password = ********") {
+		t.Fatalf("config preview does not mask the password:\n%s", before)
+	}
+
+	step("keys-add-blf",
+		chromedp.Navigate(srv.url+"/keys"),
+		chromedp.SetValue(chromedp.ID("f-type"), "blf"),
+		chromedp.SendKeys(chromedp.ID("f-value"), "1002"),
+		chromedp.SendKeys(chromedp.ID("f-label"), "Bob"),
+		chromedp.Submit(chromedp.ID("f-value")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")), settle)
+
+	a := newAPI(t, srv.url, "admin", "correct horse battery")
+	var blfs []appliance.Key
+	a.must("GET", "/api/v1/keys?type=blf", nil, 200, &blfs)
+	if len(blfs) != 1 || blfs[0].Label != "Bob" {
+		t.Fatalf("keys after the form: %+v", blfs)
+	}
+	step("phone-line-keys",
+		chromedp.Navigate(srv.url+"/phones/"+mac+"/edit"),
+		chromedp.WaitVisible(chromedp.ID("f-key_3")),
+		chromedp.SetValue(chromedp.ID("f-key_3"), strconv.FormatInt(blfs[0].ID, 10)),
+		chromedp.Submit(chromedp.ID("f-key_3")),
+		chromedp.WaitVisible(chromedp.ID("config-masked")), settle)
+	after := text("#config-masked")
+	if after == before || !strings.Contains(after, "linekey.3.type = 16") || !strings.Contains(after, "linekey.3.label = Bob") {
+		t.Fatalf("config did not change with the layout:\n%s", after)
+	}
+	// The edit sent a check-sync; the handset answered and re-fetched: the
+	// badge, polled by the page, moves back to synced.
+	step("phone-resynced", chromedp.WaitVisible(chromedp.CSS(".badge.synced")), chromedp.Sleep(2500*time.Millisecond))
+	var sync appliance.SyncStatus
+	a.must("GET", "/api/v1/phones/"+mac+"/sync", nil, 200, &sync)
+	if sync.State != appliance.SyncSynced || sync.LastNotifyResult != "200 OK" || sync.FetchedVersion != sync.ConfigVersion {
+		t.Fatalf("sync after the edit: %+v", sync)
+	}
+
+	// Button Configurations: search and show/hide are links.
+	step("keys-search", chromedp.Navigate(srv.url+"/keys?q=bob"), settle)
+	if rows := text("table tbody"); !strings.Contains(rows, "Bob") || strings.Contains(rows, "Alice") {
+		t.Fatalf("search q=bob:\n%s", rows)
+	}
+	step("keys-hide-accounts", chromedp.Navigate(srv.url+"/keys?accounts=hide"), settle)
+	if rows := text("table tbody"); strings.Contains(rows, "Account Key") || !strings.Contains(rows, "BLF") {
+		t.Fatalf("hide account keys:\n%s", rows)
+	}
+	step("keys-unattached", chromedp.Navigate(srv.url+"/keys?attached=false"), settle)
+	if rows := text("table tbody"); strings.Contains(rows, "BLF") || !strings.Contains(rows, "1002") {
+		t.Fatalf("unattached keys: want the unused account key of 1002, not the BLF on the phone:\n%s", rows)
+	}
+	for _, p := range []string{"phones", "extensions", "locations", "discovered", "leases", "settings", "users"} {
+		step("page-"+p, chromedp.Navigate(srv.url+"/"+p), settle)
+	}
+	t.Logf("screenshots in %s", shots)
+}
