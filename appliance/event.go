@@ -31,6 +31,8 @@ type EventBus struct {
 
 	mu      sync.Mutex
 	subs    map[*Subscription]struct{}
+	hooks   map[int]func(Event)
+	nextID  int
 	dropped uint64
 }
 
@@ -69,13 +71,37 @@ func (s *Subscription) Close() {
 	}
 }
 
-// Publish hands e to every subscriber without blocking.
+// Hook registers f to run synchronously inside Publish, before any
+// subscriber gets the event: for caches that must be invalid by the time
+// anyone acts on a change (a phone told to re-fetch must not get the old
+// file). f must be quick and must not publish. The returned func removes it.
+func (b *EventBus) Hook(f func(Event)) (remove func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.hooks == nil {
+		b.hooks = map[int]func(Event){}
+	}
+	id := b.nextID
+	b.nextID++
+	b.hooks[id] = f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.hooks, id)
+	}
+}
+
+// Publish runs the hooks, then hands e to every subscriber without
+// blocking.
 func (b *EventBus) Publish(e Event) {
 	if b == nil || len(e.MACs) == 0 && e.Type == EventPhonesChanged {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for _, h := range b.hooks {
+		h(e)
+	}
 	for s := range b.subs {
 		select {
 		case s.c <- e:

@@ -295,44 +295,29 @@ type recordedFetch struct {
 }
 
 // Watch drops cached files as their phones change, until ctx ends; while it
-// runs, fetches of unchanged files skip the store. Events the bus had to
-// drop clear the whole cache.
+// runs, fetches of unchanged files skip the store. The drop happens inside
+// the publication of the change, before the sync loop hears of it, so a
+// phone told to re-fetch never gets the previous file.
 func (r *Resolver) Watch(ctx context.Context, bus *appliance.EventBus) {
-	sub := bus.Subscribe(4096)
-	defer sub.Close()
-	dropped := bus.Dropped()
+	remove := bus.Hook(func(e appliance.Event) {
+		if e.Type != appliance.EventPhonesChanged {
+			return
+		}
+		r.mu.Lock()
+		r.gen++
+		for _, m := range e.MACs {
+			delete(r.cache, m)
+		}
+		r.mu.Unlock()
+	})
 	r.mu.Lock()
 	r.watching = true
 	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.watching = false
-		r.mu.Unlock()
-	}()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e := <-sub.C:
-			r.mu.Lock()
-			if e.Type == appliance.EventPhonesChanged {
-				r.gen++
-				for _, m := range e.MACs {
-					delete(r.cache, m)
-				}
-			}
-			r.mu.Unlock()
-		case <-tick.C:
-		}
-		if d := bus.Dropped(); d != dropped {
-			dropped = d
-			r.mu.Lock()
-			clear(r.cache)
-			r.mu.Unlock()
-		}
-	}
+	<-ctx.Done()
+	remove()
+	r.mu.Lock()
+	r.watching = false
+	r.mu.Unlock()
 }
 
 // discover records a phone that is not provisioned, when its MAC is known.

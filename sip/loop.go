@@ -53,8 +53,10 @@ func (s *scheduler) add(mac string, now time.Time, force bool) {
 }
 
 // take returns the phones to notify now (oldest first), as pacing allows,
-// and marks them sent. force tells which were admin resyncs.
-func (s *scheduler) take(now time.Time) (macs []string, force []bool) {
+// and marks them sent. force tells which were admin resyncs. A due phone
+// for which want says false (already synced, no address) is dropped
+// without spending a pacing slot or opening a coalescing window.
+func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) (macs []string, force []bool) {
 	var ready []string
 	for mac, at := range s.due {
 		if !at.After(now) {
@@ -71,6 +73,11 @@ func (s *scheduler) take(now time.Time) (macs []string, force []bool) {
 	for _, mac := range ready {
 		if s.nextSlot.After(now) {
 			break
+		}
+		if want != nil && !want(mac, s.force[mac]) {
+			delete(s.due, mac)
+			delete(s.force, mac)
+			continue
 		}
 		slot := s.nextSlot
 		if slot.Before(now) {

@@ -57,7 +57,7 @@ func TestScheduler_CoalesceAndPace(t *testing.T) {
 				for _, m := range st.add {
 					s.add(m, at(st.at), false)
 				}
-				got, _ := s.take(at(st.at))
+				got, _ := s.take(at(st.at), nil)
 				if !reflect.DeepEqual(got, st.want) {
 					t.Fatalf("at %d ms: got %v want %v", st.at, got, st.want)
 				}
@@ -73,12 +73,12 @@ func TestScheduler_NextAndForce(t *testing.T) {
 		t.Fatal("idle scheduler has work")
 	}
 	s.add("a", t0, false)
-	s.take(t0)
+	s.take(t0, nil)
 	s.add("a", t0.Add(ms(10)), true)
 	if n, ok := s.next(); !ok || !n.Equal(t0.Add(ms(500))) {
 		t.Fatalf("next %v %v", n, ok)
 	}
-	macs, force := s.take(t0.Add(ms(500)))
+	macs, force := s.take(t0.Add(ms(500)), nil)
 	if len(macs) != 1 || !force[0] {
 		t.Fatalf("%v %v", macs, force)
 	}
@@ -94,7 +94,7 @@ func TestScheduler_BulkDuration(t *testing.T) {
 		}
 		sent, now := 0, t0
 		for sent < 1000 {
-			got, _ := s.take(now)
+			got, _ := s.take(now, nil)
 			sent += len(got)
 			next, ok := s.next()
 			if !ok {
@@ -106,5 +106,24 @@ func TestScheduler_BulkDuration(t *testing.T) {
 		if d := now.Sub(t0); d != want {
 			t.Errorf("rate %d: last start after %v, want %v", rate, d, want)
 		}
+	}
+}
+
+// Phones that need no NOTIFY cost neither a pacing slot nor a window.
+func TestScheduler_SkippedPhonesCostNothing(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := newScheduler(ms(500), 10) // 100 ms apart
+	for i := 0; i < 100; i++ {
+		s.add(fmt.Sprint("new", i), t0, false)
+	}
+	s.add("real", t0, false)
+	got, _ := s.take(t0, func(mac string, _ bool) bool { return mac == "real" })
+	if !reflect.DeepEqual(got, []string{"real"}) {
+		t.Fatalf("got %v", got)
+	}
+	// A skipped phone changed again is sent at once, no window held.
+	s.add("new1", t0.Add(ms(200)), false)
+	if got, _ := s.take(t0.Add(ms(200)), nil); !reflect.DeepEqual(got, []string{"new1"}) {
+		t.Fatalf("after skip: %v", got)
 	}
 }

@@ -316,9 +316,9 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 			}
 		}
 		now := time.Now()
-		macs, force := sch.take(now)
-		for i, m := range macs {
-			s.dispatch(ctx, m, force[i])
+		macs, _ := sch.take(now, func(mac string, force bool) bool { return s.wants(ctx, mac, force) })
+		for _, m := range macs {
+			s.dispatch(ctx, m)
 		}
 		wait := time.Hour
 		if next, ok := sch.next(); ok {
@@ -347,9 +347,20 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	}
 }
 
-// dispatch sends one NOTIFY in the background (at most 256 at once). A
-// change already fetched (synced) needs none, unless an admin asked.
-func (s *Server) dispatch(ctx context.Context, mac string, force bool) {
+// wants reports whether a phone needs a NOTIFY: an admin's resync always;
+// a change only while the phone has not fetched it and its address is
+// known (a phone without one stays pending; EventAddressLearned brings it
+// back).
+func (s *Server) wants(ctx context.Context, mac string, force bool) bool {
+	if force {
+		return true
+	}
+	p, err := s.Services.Phones.FindPhone(ctx, mac)
+	return err == nil && p.Sync.State != appliance.SyncSynced && p.Sync.SIPAddress != ""
+}
+
+// dispatch sends one NOTIFY in the background (at most 256 at once).
+func (s *Server) dispatch(ctx context.Context, mac string) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -359,15 +370,6 @@ func (s *Server) dispatch(ctx context.Context, mac string, force bool) {
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.sem }()
-		if !force {
-			p, err := s.Services.Phones.FindPhone(ctx, mac)
-			if err != nil || p.Sync.State == appliance.SyncSynced {
-				return
-			}
-			if p.Sync.SIPAddress == "" {
-				return // stays pending; EventAddressLearned brings it back
-			}
-		}
 		if _, err := s.Notify(ctx, mac); err != nil && ctx.Err() == nil {
 			s.Logger.Error("sync: notify", "mac", mac, "err", err)
 		}
