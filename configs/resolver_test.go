@@ -2,6 +2,7 @@ package configs_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -316,5 +317,37 @@ func TestResolve_WatchInvalidates(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if _, err := fetch(); appliance.ErrorCode(err) != appliance.ENOTFOUND {
 		t.Fatalf("deleted phone still served: %v", err)
+	}
+}
+
+// A subscriber acting on a change (the sync loop sending a NOTIFY) already
+// gets the new file: the cache is dropped before subscribers hear of it.
+func TestResolve_NoStaleFileAfterEvent(t *testing.T) {
+	fx := newFixture(t, 0)
+	bus := appliance.NewEventBus(nil)
+	fx.db.Events = bus
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fx.resolver.Watch(ctx, bus)
+	time.Sleep(20 * time.Millisecond)
+	sub := bus.Subscribe(10)
+	defer sub.Close()
+	get := func() string {
+		f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return read(t, f)
+	}
+	for i := 0; i < 20; i++ {
+		get() // warm the cache
+		name := fmt.Sprintf("Name%d", i)
+		if _, err := fx.svc.Extensions.UpdateExtension(ctx, 1, appliance.ExtensionUpdate{Name: &name}); err != nil {
+			t.Fatal(err)
+		}
+		<-sub.C
+		if body := get(); !strings.Contains(body, "display_name = "+name) {
+			t.Fatalf("round %d: the file fetched right after the event is stale", i)
+		}
 	}
 }
