@@ -18,6 +18,7 @@ type Services struct {
 	Discovery  DiscoveryService
 	Sessions   SessionService
 	Settings   SettingsService
+	Leases     LeaseService // DHCP leases and reservations
 	Events     *EventBus
 }
 

@@ -59,6 +59,7 @@ type DB struct {
 	settings appliance.Settings          // from the config file (serve)
 	override appliance.SettingsOverrides // from the Settings page
 	fetches  fetchBatcher
+	leases   leaseBatcher
 }
 
 // NewDB returns a store for the file at path; call Open.
@@ -88,6 +89,7 @@ func (db *DB) Open() error {
 		db.Logger = slog.New(slog.DiscardHandler)
 	}
 	db.fetches.db = db
+	db.leases.db = db
 	if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
 		return fmt.Errorf("open db: %w", err)
 	}
@@ -282,6 +284,7 @@ func (db *DB) Services() appliance.Services {
 		Discovery:  &DiscoveryService{db},
 		Sessions:   &SessionService{db},
 		Settings:   db,
+		Leases:     &LeaseService{db},
 		Events:     db.Events,
 	}
 }

@@ -1,0 +1,222 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// LeaseService implements appliance.LeaseService.
+type LeaseService struct{ db *DB }
+
+var _ appliance.LeaseService = (*LeaseService)(nil)
+
+// FindLeases lists every stored lease by address.
+func (s *LeaseService) FindLeases(ctx context.Context) ([]*appliance.Lease, error) {
+	out := []*appliance.Lease{}
+	now := s.db.Now()
+	err := s.db.view(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT l.ip, l.mac, l.hostname, l.vendor, l.state, l.expires_at, l.updated_at, coalesce(p.name, '')
+			FROM leases l LEFT JOIN phones p ON p.mac = l.mac AND l.mac != ''`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l appliance.Lease
+			var exp, upd int64
+			if err := rows.Scan(&l.IP, &l.MAC, &l.Hostname, &l.Vendor, &l.State, &exp, &upd, &l.Phone); err != nil {
+				return err
+			}
+			l.ExpiresAt, l.UpdatedAt = time.UnixMilli(exp).UTC(), time.UnixMilli(upd).UTC()
+			if l.State == appliance.LeaseBound && !l.ExpiresAt.After(now) {
+				l.State = appliance.LeaseExpired
+			}
+			out = append(out, &l)
+		}
+		return rows.Err()
+	})
+	sortByIP(out, func(l *appliance.Lease) string { return l.IP })
+	return out, err
+}
+
+// sortByIP orders by numeric IPv4 address.
+func sortByIP[T any](list []T, ip func(T) string) {
+	sort.SliceStable(list, func(i, j int) bool {
+		return bytes.Compare(net.ParseIP(ip(list[i])).To4(), net.ParseIP(ip(list[j])).To4()) < 0
+	})
+}
+
+// SaveLeases stores leases durably; concurrent calls share a transaction.
+func (s *LeaseService) SaveLeases(ctx context.Context, leases ...*appliance.Lease) error {
+	for _, l := range leases {
+		if err := appliance.ValidateLease(l); err != nil {
+			return err
+		}
+	}
+	if len(leases) == 0 {
+		return nil
+	}
+	return s.db.leases.save(ctx, leases)
+}
+
+// leaseBatcher gathers concurrent SaveLeases calls into one transaction
+// (group commit, like fetchBatcher): a burst of DHCPACKs costs one fsync
+// per batch, and each caller returns only once its leases are committed.
+type leaseBatcher struct {
+	db   *DB
+	mu   sync.Mutex
+	wait []leaseReq
+	busy bool
+}
+
+type leaseReq struct {
+	leases []*appliance.Lease
+	done   chan error
+}
+
+func (b *leaseBatcher) save(ctx context.Context, leases []*appliance.Lease) error {
+	r := leaseReq{leases: leases, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.wait = append(b.wait, r)
+	lead := !b.busy
+	b.busy = true
+	b.mu.Unlock()
+	if lead {
+		go b.flush()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *leaseBatcher) flush() {
+	for {
+		b.mu.Lock()
+		batch := b.wait
+		b.wait = nil
+		if len(batch) == 0 {
+			b.busy = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		err := b.db.update(context.Background(), func(tx *Tx) error {
+			ins, err := tx.PrepareContext(tx.ctx, `INSERT INTO leases (ip, mac, hostname, vendor, state, expires_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname, vendor = excluded.vendor,
+					state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`)
+			if err != nil {
+				return err
+			}
+			defer ins.Close()
+			phone, err := tx.PrepareContext(tx.ctx, `SELECT name FROM phones WHERE mac = ?`)
+			if err != nil {
+				return err
+			}
+			defer phone.Close()
+			for _, r := range batch {
+				for _, l := range r.leases {
+					if _, err := ins.ExecContext(tx.ctx, l.IP, l.MAC, clip(l.Hostname, 64), clip(l.Vendor, 64), l.State,
+						l.ExpiresAt.UnixMilli(), tx.now); err != nil {
+						return fmt.Errorf("save lease %s: %w", l.IP, err)
+					}
+					l.UpdatedAt = time.UnixMilli(tx.now).UTC()
+					l.Phone = ""
+					if l.MAC != "" {
+						if err := phone.QueryRowContext(tx.ctx, l.MAC).Scan(&l.Phone); err != nil && err != sql.ErrNoRows {
+							return err
+						}
+					}
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// FindReservations lists reservations by address.
+func (s *LeaseService) FindReservations(ctx context.Context) ([]*appliance.Reservation, error) {
+	out := []*appliance.Reservation{}
+	err := s.db.view(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT r.mac, r.ip, coalesce(p.name, '') FROM reservations r LEFT JOIN phones p ON p.mac = r.mac`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r appliance.Reservation
+			if err := rows.Scan(&r.MAC, &r.IP, &r.Phone); err != nil {
+				return err
+			}
+			out = append(out, &r)
+		}
+		return rows.Err()
+	})
+	sortByIP(out, func(r *appliance.Reservation) string { return r.IP })
+	return out, err
+}
+
+// SetReservation reserves ip for mac.
+func (s *LeaseService) SetReservation(ctx context.Context, mac, ip string) (*appliance.Reservation, error) {
+	r, err := appliance.ParseReservation(mac, ip)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.update(ctx, func(tx *Tx) error {
+		var other string
+		err := tx.QueryRowContext(ctx, `SELECT mac FROM reservations WHERE ip = ? AND mac != ?`, r.IP, r.MAC).Scan(&other)
+		if err == nil {
+			return appliance.Errorf(appliance.ECONFLICT, "ip", "%s is already reserved for %s", r.IP, appliance.FormatMAC(other))
+		} else if err != sql.ErrNoRows {
+			return err
+		}
+		_, err = tx.exec(`INSERT INTO reservations (mac, ip, created_at) VALUES (?, ?, ?) ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip`,
+			r.MAC, r.IP, tx.now)
+		if err != nil {
+			return fmt.Errorf("set reservation: %w", err)
+		}
+		return tx.QueryRowContext(ctx, `SELECT coalesce((SELECT name FROM phones WHERE mac = ?), '')`, r.MAC).Scan(&r.Phone)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.db.Events.Publish(appliance.Event{Type: appliance.EventReservationsChanged})
+	return r, nil
+}
+
+// DeleteReservation drops mac's reservation.
+func (s *LeaseService) DeleteReservation(ctx context.Context, macIn string) error {
+	mac, err := appliance.ParseMAC(macIn)
+	if err != nil {
+		return err
+	}
+	err = s.db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`DELETE FROM reservations WHERE mac = ?`, mac)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no reservation for %s", appliance.FormatMAC(mac))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.db.Events.Publish(appliance.Event{Type: appliance.EventReservationsChanged})
+	return nil
+}
