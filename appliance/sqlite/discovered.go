@@ -146,34 +146,37 @@ func sipAddress(ip string, port int) string {
 	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
 
-// RecordFetch notes a config fetch by a known phone. Fetches arriving
-// together share one transaction (group commit): each call returns once
-// its fetch is committed, so a phone's state is current when its file is
-// sent, and a burst of boots costs one fsync per batch, not per phone.
+// RecordFetch notes a config fetch by a known phone. It is group-committed
+// (see batcher): it returns once its fetch is committed, so a phone's state
+// is current when its file is sent, and a burst of boots costs one fsync
+// per batch, not per phone.
 func (s *SyncService) RecordFetch(ctx context.Context, f appliance.Fetch) error {
 	mac, err := appliance.ParseMAC(f.MAC)
 	if err != nil {
 		return err
 	}
 	f.MAC = mac
-	return s.db.fetches.record(ctx, f)
+	return s.db.batch.do(ctx, func(tx *Tx) error { return tx.recordFetch(f) })
 }
 
-// fetchBatcher gathers concurrent RecordFetch calls into transactions.
-type fetchBatcher struct {
+// batcher gathers small writes made at the same time (fetch and NOTIFY
+// records) into shared transactions: group commit. Each call still returns
+// only after its own write is committed, with its own error; a domain error
+// of one write does not undo the others.
+type batcher struct {
 	db   *DB
 	mu   sync.Mutex
-	wait []fetchReq
+	wait []batchReq
 	busy bool
 }
 
-type fetchReq struct {
-	f    appliance.Fetch
-	done chan error
+type batchReq struct {
+	apply func(tx *Tx) error
+	done  chan error
 }
 
-func (b *fetchBatcher) record(ctx context.Context, f appliance.Fetch) error {
-	r := fetchReq{f: f, done: make(chan error, 1)}
+func (b *batcher) do(ctx context.Context, apply func(tx *Tx) error) error {
+	r := batchReq{apply: apply, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.wait = append(b.wait, r)
 	lead := !b.busy
@@ -191,7 +194,7 @@ func (b *fetchBatcher) record(ctx context.Context, f appliance.Fetch) error {
 	}
 }
 
-func (b *fetchBatcher) flush() {
+func (b *batcher) flush() {
 	for {
 		b.mu.Lock()
 		batch := b.wait
@@ -205,8 +208,8 @@ func (b *fetchBatcher) flush() {
 		errs := make([]error, len(batch))
 		err := b.db.update(context.Background(), func(tx *Tx) error {
 			for i, r := range batch {
-				errs[i] = tx.recordFetch(r.f)
-				if appliance.ErrorCode(errs[i]) == appliance.EINTERNAL {
+				errs[i] = r.apply(tx)
+				if errs[i] != nil && appliance.ErrorCode(errs[i]) == appliance.EINTERNAL {
 					return errs[i]
 				}
 			}
@@ -283,7 +286,7 @@ func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult
 	if next != `state` {
 		args = append(args, n.Version)
 	}
-	return s.db.update(ctx, func(tx *Tx) error {
+	return s.db.batch.do(ctx, func(tx *Tx) error {
 		res, err := tx.exec(`UPDATE phones SET state = `+next+`, last_notify_at = ?, last_notify_result = ? WHERE mac = ?`,
 			append(args, tx.now, clip(n.Text(), 128), mac)...)
 		if err != nil {

@@ -58,7 +58,7 @@ type DB struct {
 	mu       sync.RWMutex
 	settings appliance.Settings          // from the config file (serve)
 	override appliance.SettingsOverrides // from the Settings page
-	fetches  fetchBatcher
+	batch    batcher                     // group commit of fetch and NOTIFY records
 	leases   leaseBatcher
 }
 
@@ -88,7 +88,7 @@ func (db *DB) Open() error {
 	if db.Logger == nil {
 		db.Logger = slog.New(slog.DiscardHandler)
 	}
-	db.fetches.db = db
+	db.batch.db = db
 	db.leases.db = db
 	if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
 		return fmt.Errorf("open db: %w", err)
