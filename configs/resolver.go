@@ -373,14 +373,14 @@ func (r *Resolver) miss(req Requester, name string) {
 	r.Logger.Info("unknown file", "file", strings.ToValidUTF8(fmt.Sprintf("%.128q", name), ""), "ip", req.IP, "source", req.Source)
 	if r.Misses != nil && r.Misses.Miss(req.IP) {
 		r.Logger.Warn("refusing address for a while: too many requests for unknown files (MAC guessing?)",
-			"ip", req.IP, "limit_per_minute", r.Misses.Limit, "refused_for", r.Misses.block().String())
+			"ip", req.IP, "limit_per_minute", r.Misses.limit(), "refused_for", r.Misses.block().String())
 	}
 }
 
 // MissLimiter counts requests for unknown files per address; an address
 // with more than Limit misses within a minute is refused for Block.
 type MissLimiter struct {
-	Limit int           // misses per minute; 0 disables
+	Limit int           // misses per minute; 0 disables; SetLimit once in use
 	Block time.Duration // default 10 minutes
 	Now   func() time.Time
 
@@ -401,6 +401,19 @@ func (l *MissLimiter) now() time.Time {
 	return l.Now()
 }
 
+// SetLimit changes Limit while the limiter is in use (a config reload).
+func (l *MissLimiter) SetLimit(n int) {
+	l.mu.Lock()
+	l.Limit = n
+	l.mu.Unlock()
+}
+
+func (l *MissLimiter) limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Limit
+}
+
 func (l *MissLimiter) block() time.Duration {
 	if l.Block == 0 {
 		return 10 * time.Minute
@@ -410,11 +423,14 @@ func (l *MissLimiter) block() time.Duration {
 
 // Allowed reports whether addr may be served now.
 func (l *MissLimiter) Allowed(addr string) bool {
-	if l == nil || l.Limit <= 0 {
+	if l == nil {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.Limit <= 0 {
+		return true
+	}
 	c := l.addrs[addr]
 	return c == nil || !l.now().Before(c.blocked)
 }
@@ -422,11 +438,14 @@ func (l *MissLimiter) Allowed(addr string) bool {
 // Miss counts one miss for addr and reports whether the address just
 // became refused (so the caller logs it once).
 func (l *MissLimiter) Miss(addr string) bool {
-	if l == nil || l.Limit <= 0 {
+	if l == nil {
 		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.Limit <= 0 {
+		return false
+	}
 	now := l.now()
 	if l.addrs == nil {
 		l.addrs = map[string]*missCount{}

@@ -34,7 +34,10 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stderr, cfg.LogLevel, isTerminal(stderr))
+	// systemd (issue 7): SIGHUP reloads the config, log level included (reload.go).
+	rl, stopHUP := newReloader(g, sf, set, cfg)
+	defer stopHUP()
+	logger := rl.logger(stderr, isTerminal(stderr))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -59,7 +62,7 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 		}
 	}()
 
-	if err := serve(ctx, g, cfg, cfgPath, logger); err != nil {
+	if err := serve(ctx, g, cfg, cfgPath, logger, rl); err != nil {
 		return err
 	}
 	logger.Info("provbox stopped")
@@ -68,7 +71,7 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 
 // serve opens the store and the servers, logs "provbox ready" and runs
 // until ctx is done.
-func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logger *slog.Logger) error {
+func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logger *slog.Logger, rl *reloader) error {
 	dataDir := cfg.ResolveDataDir(g.data)
 	dbPath := filepath.Join(dataDir, "provbox.db")
 	bus := appliance.NewEventBus(logger.With("component", "events"))
@@ -215,6 +218,12 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		"config", cfgPath,
 		"version", version,
 	)
+	// systemd (issue 7; systemd.go, reload.go). Every listener is bound by
+	// now (open new ones above this): READY=1, watchdog pings, SIGHUP
+	// reloads; STOPPING=1 once ctx is done.
+	go rl.run(ctx, live{db: db, misses: resolver.Misses, httpPort: srv.Port(), cfg: cfg, logger: logger})
+	defer notifySystemd(ctx, logger, "serving http "+addr+", tftp "+tftpAddr+", sip "+sipAddr,
+		func(context.Context) error { _, err := db.SchemaVersion(); return err })()
 	<-ctx.Done()
 	return nil // the deferred closes run: HTTP first, then the database
 }

@@ -1,0 +1,222 @@
+package main
+
+// Reloading the config file on SIGHUP (systemctl reload provbox).
+//
+// What a reload applies at once, and what waits for a restart:
+//
+//	log_level                          at once
+//	http.public_url                    at once (every phone's config version is recomputed;
+//	sip.registrar, sip.phone_port,      phones whose file changed get a check-sync)
+//	sip.pickup_prefix,
+//	provisioning.username/password
+//	sip.notify_rate                    at once (the sync loop reads it live)
+//	provisioning.miss_limit            at once
+//	data_dir, http.listen, tftp.listen, after a restart: the reload logs one line naming
+//	sip.listen, sip.pnp,               those that changed and keeps the running values
+//	sip.pnp_interface, dhcp.*
+//
+// Serve flags still win over the file on a reload, as at start. A file that
+// does not parse or validate is logged and the running config kept.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"reflect"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/provbox/provbox/appliance/sqlite"
+	"github.com/provbox/provbox/configs"
+)
+
+// reloader re-reads the config file on SIGHUP and applies what can change
+// while serving. cmdServe makes it before the logger (whose level it owns)
+// and catches SIGHUP from the start, so an early signal waits instead of
+// killing the process (SIGHUP's default action); serve starts it once the
+// store and the servers are open.
+type reloader struct {
+	g     globalFlags
+	flags *serveFlags
+	set   map[string]bool
+	level *slog.LevelVar
+	hup   chan os.Signal
+}
+
+// newReloader returns a reloader for the config serve started with, and
+// starts catching SIGHUP; call stop when serve returns.
+func newReloader(g globalFlags, sf *serveFlags, set map[string]bool, cfg *Config) (r *reloader, stop func()) {
+	r = &reloader{g: g, flags: sf, set: set, level: new(slog.LevelVar), hup: make(chan os.Signal, 1)}
+	r.level.Set(parseLevel(cfg.LogLevel))
+	signal.Notify(r.hup, syscall.SIGHUP)
+	return r, func() { signal.Stop(r.hup) }
+}
+
+// logger returns the structured logger on w (as newLogger) at the level a
+// reload can change.
+func (r *reloader) logger(w io.Writer, text bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: r.level}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// live is what a reload changes in a running serve.
+type live struct {
+	db       *sqlite.DB
+	misses   *configs.MissLimiter
+	httpPort int     // the bound port, for a derived public URL
+	cfg      *Config // in force
+	logger   *slog.Logger
+}
+
+// run reloads on each SIGHUP until ctx is done.
+func (r *reloader) run(ctx context.Context, l live) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.hup:
+			if next, err := r.reload(ctx, l); err == nil {
+				l.cfg = next
+			}
+		}
+	}
+}
+
+// reload reads the config file again and applies it; it returns the
+// config now in force (running values for the keys that need a restart).
+func (r *reloader) reload(ctx context.Context, l live) (*Config, error) {
+	logger := l.logger
+	next, path, err := loadConfig(r.g.config, r.flags, r.set)
+	if err != nil {
+		logger.Error("config reload failed; still running with the previous config", "err", errorText(err))
+		return nil, err
+	}
+	if path == "" {
+		path = "(none: defaults and flags)"
+	}
+	applied, restart := diffConfig(l.cfg, next, r.g.data)
+	eff := keepRestartKeys(l.cfg, next)
+
+	if touchesSettings(applied) || eff.HTTP.PublicURL == "" {
+		// A derived public URL is derived again: the box's address may
+		// have changed since start.
+		if _, err := settle(ctx, l.db, eff, l.httpPort, logger); err != nil {
+			logger.Error("config reload: settings not applied; still running with the previous config", "err", err)
+			return nil, err
+		}
+	}
+	if l.misses != nil {
+		l.misses.SetLimit(eff.Provisioning.MissLimit)
+	}
+	if len(restart) > 0 {
+		logger.Warn("config reload: these keys take effect only after a restart (systemctl restart provbox)",
+			"restart_needed", restart, "config", path)
+	}
+	// Logged before the level changes, so that raising it to warn still
+	// leaves a trace of the reload.
+	if applied == nil {
+		applied = []string{}
+	}
+	logger.Info("config reloaded", "config", path, "applied", applied)
+	r.level.Set(parseLevel(eff.LogLevel))
+	return eff, nil
+}
+
+// settingsKeys are the keys settle hands to the store.
+var settingsKeys = map[string]bool{
+	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
+	"sip.pickup_prefix": true, "provisioning.username": true, "provisioning.password": true,
+}
+
+func touchesSettings(keys []string) bool {
+	for _, k := range keys {
+		if settingsKeys[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// needsRestart reports whether a config key only takes effect at start:
+// the sockets and the state directory.
+func needsRestart(key string) bool {
+	switch key {
+	case "data_dir", "http.listen", "tftp.listen", "sip.listen", "sip.pnp", "sip.pnp_interface":
+		return true
+	}
+	return strings.HasPrefix(key, "dhcp.")
+}
+
+// keepRestartKeys returns next with the running values of the keys that
+// need a restart, which is the config a reload leaves in force.
+func keepRestartKeys(running, next *Config) *Config {
+	eff := *next
+	eff.DataDir = running.DataDir
+	eff.HTTP.Listen = running.HTTP.Listen
+	eff.TFTP.Listen = running.TFTP.Listen
+	eff.SIP.Listen = running.SIP.Listen
+	eff.SIP.PnP = running.SIP.PnP
+	eff.SIP.PnPInterface = running.SIP.PnPInterface
+	eff.DHCP = running.DHCP
+	return &eff
+}
+
+// diffConfig returns the keys whose values differ between the running and
+// the next config, split into those a reload applies and those that need
+// a restart. data_dir is compared as resolved (--data wins over it).
+func diffConfig(running, next *Config, dataFlag string) (applied, restart []string) {
+	a, b := configValues(running), configValues(next)
+	a["data_dir"] = running.ResolveDataDir(dataFlag)
+	b["data_dir"] = next.ResolveDataDir(dataFlag)
+	for k, v := range b {
+		if a[k] == v {
+			continue
+		}
+		if needsRestart(k) {
+			restart = append(restart, k)
+		} else {
+			applied = append(applied, k)
+		}
+	}
+	sort.Strings(applied)
+	sort.Strings(restart)
+	return applied, restart
+}
+
+// configValues flattens a config into its TOML keys ("sip.listen") and
+// printed values, so configs compare key by key.
+func configValues(c *Config) map[string]string {
+	out := map[string]string{}
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			f := v.Field(i)
+			if f.Kind() == reflect.Struct {
+				walk(prefix+name+".", f)
+				continue
+			}
+			out[prefix+name] = fmt.Sprintf("%#v", f.Interface())
+		}
+	}
+	walk("", reflect.ValueOf(c).Elem())
+	return out
+}
+
+// parseLevel turns a validated log_level into a slog level.
+func parseLevel(s string) slog.Level {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(s)) // Config.Validate has checked it
+	return lv
+}
