@@ -44,6 +44,7 @@ Usage:
   provbox render MAC [FILENAME]                print the file a phone would get (default <mac>.cfg)
   provbox resync MAC... | --all                send check-sync now, print each result
   provbox backup FILE                          consistent copy of the live database
+  provbox doctor                               check ports, capabilities, interfaces, clock, data dir
   provbox version                              print the version
 
 Global flags (before or after the command):
@@ -189,6 +190,15 @@ func dispatch(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 			return usagef("usage: provbox backup FILE")
 		}
 		return cmdBackup(ctx, g, pos[0], stdout, stderr)
+	case "doctor": // issue 7: doctor.go
+		pos, err := parseInterspersed(fs, rest)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usagef("doctor takes no arguments")
+		}
+		return cmdDoctor(ctx, g, stdout)
 	case "version":
 		pos, err := parseInterspersed(fs, rest)
 		if err != nil {

@@ -270,9 +270,12 @@ func logRecords(logs, msg string) []map[string]any {
 func TestReloadOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "provbox.toml")
-	write := func(text string) {
+	write := func(text string) { // atomically, as editors save
 		t.Helper()
-		if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		if err := os.WriteFile(cfgPath+".new", []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(cfgPath+".new", cfgPath); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -298,11 +301,15 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if got := phoneURL(); got != "http://198.51.100.7:8080/prov/" {
 		t.Fatalf("before reload: url %q", got)
 	}
-	hup := func(wantReloads int, msg string) map[string]any {
+	hup := func() {
 		t.Helper()
 		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// waitLog returns the nth log record with msg.
+	waitLog := func(wantReloads int, msg string) map[string]any {
+		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			if recs := logRecords(p.logs.String(), msg); len(recs) >= wantReloads {
 				return recs[wantReloads-1]
@@ -314,15 +321,20 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	// 1: public URL and log level, applied at once.
 	write(fmt.Sprintf(base, "debug", "http://prov.example.test:8080/prov/", "127.0.0.1:0"))
-	rec := hup(1, "config reloaded")
+	hup()
+	rec := waitLog(1, "config reloaded")
 	if got := fmt.Sprint(rec["applied"]); got != "[http.public_url log_level]" {
 		t.Errorf("applied %s, want [http.public_url log_level]", got)
 	}
 	if got := phoneURL(); got != "http://prov.example.test:8080/prov/" {
 		t.Errorf("after reload: url %q, want the new public_url", got)
 	}
-	if !strings.Contains(p.logs.String(), `"level":"DEBUG"`) {
-		t.Errorf("log_level debug not in force: no DEBUG line after the reload:\n%s", p.logs)
+	// Requests are logged at debug; the line may take a moment to be read.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.logs.String(), `"level":"DEBUG"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log_level debug not in force: no DEBUG line after the reload:\n%s", p.logs)
+		}
+		phoneURL()
 	}
 	if len(logRecords(p.logs.String(), "config reload: these keys take effect only after a restart (systemctl restart provbox)")) != 0 {
 		t.Errorf("restart asked for though no restart key changed:\n%s", p.logs)
@@ -330,17 +342,19 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	// 2: sip.listen changed: named as needing a restart; the rest applies.
 	write(fmt.Sprintf(base, "info", "http://prov.example.test:8080/prov/", "127.0.0.1:5999"))
-	rec = hup(1, "config reload: these keys take effect only after a restart (systemctl restart provbox)")
+	hup()
+	rec = waitLog(1, "config reload: these keys take effect only after a restart (systemctl restart provbox)")
 	if got := fmt.Sprint(rec["restart_needed"]); got != "[sip.listen]" {
 		t.Errorf("restart_needed %s, want [sip.listen]", got)
 	}
-	if got := fmt.Sprint(hup(2, "config reloaded")["applied"]); got != "[log_level]" {
+	if got := fmt.Sprint(waitLog(2, "config reloaded")["applied"]); got != "[log_level]" {
 		t.Errorf("applied %s, want [log_level]", got)
 	}
 
 	// 3: a file that does not parse: logged, nothing changes.
 	write("log_level = \"debug\"\n[http\npublic_url = \"http://other.example.test/prov/\"\n")
-	rec = hup(1, "config reload failed; still running with the previous config")
+	hup()
+	rec = waitLog(1, "config reload failed; still running with the previous config")
 	if !strings.Contains(fmt.Sprint(rec["err"]), cfgPath) {
 		t.Errorf("error %q does not name the file", rec["err"])
 	}
