@@ -46,7 +46,7 @@ import (
 // Defaults of the Server's tunables.
 const (
 	DefaultLeaseTime         = 24 * time.Hour
-	DefaultProbeWait         = 1500 * time.Millisecond
+	DefaultProbeWait         = 2 * time.Second
 	DefaultConflictWait      = 400 * time.Millisecond
 	DefaultDeclineQuarantine = 10 * time.Minute
 	offerHold                = 30 * time.Second // an OFFER reserves its address this long
@@ -81,7 +81,7 @@ type Server struct {
 	SkipConflictCheck bool
 	ConflictWait      time.Duration // how long the probe waits for an answer (default 400 ms)
 	DeclineQuarantine time.Duration // a DECLINEd or conflicting address rests this long (default 10 min)
-	ProbeWait         time.Duration // how long Open listens for other servers (default 1.5 s)
+	ProbeWait         time.Duration // how long Open listens for other servers (default 2 s)
 	Port              int           // server port; 0: 67
 
 	Services appliance.Services // Leases (required), Settings, Sync, Discovery, Events
@@ -267,7 +267,9 @@ func (s *Server) Open() error {
 	}
 	go func() {
 		defer close(s.done)
-		srv.Serve()
+		if err := srv.Serve(); err != nil && !s.isClosing() {
+			s.Logger.Error("dhcp: stopped serving", "interface", s.Interface, "err", err)
+		}
 	}()
 	s.Logger.Info("dhcp serving", "interface", s.Interface, "server", s.ServerIP.String(),
 		"range", s.pool.first.String()+"-"+s.pool.last.String(), "lease_time", s.LeaseTime.String(),
@@ -309,6 +311,12 @@ func (s *Server) Close() error {
 	return err
 }
 
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 // watchReservations reloads the reservations whenever they change.
 func (s *Server) watchReservations(sub *appliance.Subscription) {
 	defer sub.Close()
@@ -346,6 +354,13 @@ func (s *Server) serveDHCP(conn net.PacketConn, _ net.Addr, req *dhcpv4.DHCPv4) 
 	s.mu.Unlock()
 	defer s.inflight.Done()
 	resp := s.handle(req)
+	if s.Logger.Enabled(s.ctx, slog.LevelDebug) {
+		what := "nothing"
+		if resp != nil {
+			what = resp.MessageType().String() + " " + resp.YourIPAddr.String()
+		}
+		s.Logger.Debug("dhcp packet", "type", req.MessageType().String(), "mac", req.ClientHWAddr.String(), "answer", what)
+	}
 	if resp == nil {
 		return
 	}

@@ -12,11 +12,11 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 )
 
-// ProbeOtherServers broadcasts a DHCPDISCOVER on iface (from port 68, with
-// the broadcast flag) and listens for wait; it returns the server
+// ProbeOtherServers broadcasts a DHCPDISCOVER and a DHCPINFORM on iface
+// (from port 68, with the broadcast flag) and listens for wait; it returns the server
 // identifier (else the source address) of every DHCP server that offers,
 // so serve can refuse to start beside one and `provbox doctor` can name
-// it. It sends the DISCOVER twice in case one is lost, never requests
+// it. It sends them twice in case one is lost, never requests
 // the offered address, and needs root or CAP_NET_BIND_SERVICE and
 // CAP_NET_RAW. A provbox already serving on iface answers too.
 func ProbeOtherServers(ctx context.Context, iface string, wait time.Duration) ([]net.IP, error) {
@@ -39,8 +39,27 @@ func ProbeOtherServers(ctx context.Context, iface string, wait time.Duration) ([
 	if err != nil {
 		return nil, err
 	}
-	b := disc.ToBytes()
 	bcast := &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ServerPort}
+	msgs := [][]byte{disc.ToBytes()}
+	xids := map[dhcpv4.TransactionID]bool{disc.TransactionID: true}
+	// A DHCPINFORM from the interface's own address is answered at once by
+	// servers that delay their OFFERs behind a ping check (dnsmasq waits
+	// 3 s), and by most others too.
+	if addrs, _ := dhcpv4.IPv4AddrsForInterface(ifi); len(addrs) > 0 {
+		inf, err := dhcpv4.NewInform(hw, addrs[0], dhcpv4.WithBroadcast(true))
+		if err == nil {
+			msgs = append([][]byte{inf.ToBytes()}, msgs...) // first: dnsmasq answers one at a time
+			xids[inf.TransactionID] = true
+		}
+	}
+	send := func() error {
+		for _, b := range msgs {
+			if _, err := conn.WriteTo(b, bcast); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	deadline := time.Now().Add(wait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -48,7 +67,7 @@ func ProbeOtherServers(ctx context.Context, iface string, wait time.Duration) ([
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	defer stop()
 	resend := time.Now().Add(wait / 3)
-	if _, err := conn.WriteTo(b, bcast); err != nil {
+	if err := send(); err != nil {
 		return nil, fmt.Errorf("send DISCOVER: %w", err)
 	}
 	var found []net.IP
@@ -70,12 +89,12 @@ func ProbeOtherServers(ctx context.Context, iface string, wait time.Duration) ([
 			}
 			if !resend.IsZero() && !time.Now().Before(resend) {
 				resend = time.Time{}
-				conn.WriteTo(b, bcast)
+				send()
 			}
 			continue
 		}
 		m, err := dhcpv4.FromBytes(buf[:n])
-		if err != nil || m.OpCode != dhcpv4.OpcodeBootReply || m.TransactionID != disc.TransactionID {
+		if err != nil || m.OpCode != dhcpv4.OpcodeBootReply || !xids[m.TransactionID] {
 			continue
 		}
 		id := m.ServerIdentifier()
