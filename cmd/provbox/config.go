@@ -76,6 +76,13 @@ type DHCPConfig struct {
 	LeaseTime         string   `toml:"lease_time"` // Go duration, at least 1m
 	PhonesOnly        bool     `toml:"phones_only"`
 	AllowOtherServers bool     `toml:"allow_other_servers"`
+	// Option66 is what option 66 carries: "http" (the provisioning URL) or
+	// "tftp" ("tftp://<this server>", for phones that only speak TFTP;
+	// needs tftp.listen on). docs/dhcp.md.
+	Option66 string `toml:"option66"`
+	// ConflictCheck ARP-probes an address before offering it to a new
+	// client (up to 400 ms); off only for benchmarks.
+	ConflictCheck bool `toml:"conflict_check"`
 }
 
 // DefaultConfig returns the defaults of SPEC §2.
@@ -92,7 +99,7 @@ func DefaultConfig() Config {
 			PnP:          true,
 		},
 		Provisioning: ProvisioningConfig{MissLimit: 20},
-		DHCP:         DHCPConfig{LeaseTime: "24h"},
+		DHCP:         DHCPConfig{LeaseTime: "24h", Option66: "http", ConflictCheck: true},
 	}
 }
 
@@ -218,6 +225,9 @@ func (c *Config) Validate() error {
 	}
 
 	probs = append(probs, c.DHCP.validate()...)
+	if c.DHCP.Option66 == "tftp" && Off(c.TFTP.Listen) {
+		bad("dhcp.option66", "is \"tftp\" but tftp.listen is off: phones would be sent to a TFTP server that does not run")
+	}
 	if len(probs) > 0 {
 		return &ConfigError{Problems: probs}
 	}
@@ -256,6 +266,9 @@ func (d *DHCPConfig) validate() []configProblem {
 				bad(fmt.Sprintf("%s[%d]", list.key, i), "%q is not an IPv4 address", s)
 			}
 		}
+	}
+	if d.Option66 != "http" && d.Option66 != "tftp" {
+		bad("option66", "%q is neither \"http\" (the provisioning URL) nor \"tftp\" (tftp://<this server>)", d.Option66)
 	}
 	if lt, err := time.ParseDuration(d.LeaseTime); err != nil {
 		bad("lease_time", "%q is not a duration (e.g. \"24h\", \"90m\")", d.LeaseTime)

@@ -87,6 +87,8 @@ ntp = ["192.168.1.1"]
 lease_time = "12h"
 phones_only = true
 allow_other_servers = true
+option66 = "http"
+conflict_check = false
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +103,8 @@ allow_other_servers = true
 		Provisioning: ProvisioningConfig{Username: "phones", Password: "s3cret", MissLimit: 0},
 		DHCP: DHCPConfig{Interface: "eth0", RangeStart: "192.168.1.100", RangeEnd: "192.168.1.200",
 			Netmask: "255.255.255.0", Router: "192.168.1.1", DNS: []string{"192.168.1.1", "9.9.9.9"},
-			NTP: []string{"192.168.1.1"}, LeaseTime: "12h", PhonesOnly: true, AllowOtherServers: true},
+			NTP: []string{"192.168.1.1"}, LeaseTime: "12h", PhonesOnly: true, AllowOtherServers: true,
+			Option66: "http", ConflictCheck: false},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Fatalf("\n got %+v\nwant %+v", *cfg, want)
@@ -151,6 +154,9 @@ func TestConfigErrors(t *testing.T) {
 		{"dns entry", "[dhcp]\ndns = [\"1.1.1.1\", \"dns.example\"]\n", nil, []string{"dhcp.dns[1]"}},
 		{"ntp entry", "[dhcp]\nntp = [\"::1\"]\n", nil, []string{"dhcp.ntp[0]"}},
 		{"netmask", "[dhcp]\nnetmask = \"255.0.255.0\"\n", nil, []string{"dhcp.netmask"}},
+		{"option66", "[dhcp]\noption66 = \"ftp\"\n", nil, []string{"dhcp.option66", "http", "tftp"}},
+		{"option66 tftp needs tftp", "[tftp]\nlisten = \"off\"\n[dhcp]\noption66 = \"tftp\"\n", nil, []string{"dhcp.option66", "tftp.listen is off"}},
+		{"option66 tftp", "[dhcp]\noption66 = \"tftp\"\n", nil, nil},
 		{"dhcp on needs range", "[dhcp]\ninterface = \"eth0\"\n", nil, []string{"dhcp.range_start", "dhcp.range_end", "dhcp.netmask"}},
 		{"valid dhcp", dhcpOn + "router = \"192.168.1.1\"\n", []string{"--dhcp", "eth0"}, nil},
 		{"range end other subnet", strings.Replace(dhcpOn, "192.168.1.200", "192.168.2.200", 1), nil, []string{"dhcp.range_end", "subnet"}},
