@@ -564,6 +564,9 @@ func statusOf(err error) int {
 type leasesData struct {
 	ProvisioningURL string
 	Loopback        bool
+	DHCP            bool // this provbox serves DHCP (Services.Leases set)
+	Leases          []*appliance.Lease
+	Reservations    []*appliance.Reservation
 }
 
 // settingsInForce are the merged settings, or the server's own when the
@@ -578,12 +581,22 @@ func (s *Server) settingsInForce() appliance.Settings {
 	return appliance.Settings{}
 }
 
-// handleLeasesUI: this build has no DHCP server, so there are no leases;
-// the page says how phones find provbox instead.
+// handleLeasesUI lists the DHCP leases and reservations when provbox
+// serves DHCP; otherwise it says how phones find provbox without it.
 func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
 	u := s.settingsInForce().ProvisioningURL
-	p := &page{Flash: flashOf(w, r), Title: "Leases", Active: "leases",
-		Data: &leasesData{ProvisioningURL: u, Loopback: loopbackURL(u)}}
+	d := &leasesData{ProvisioningURL: u, Loopback: loopbackURL(u), DHCP: s.Services.Leases != nil}
+	if d.DHCP {
+		var err error
+		if d.Leases, err = s.Services.Leases.FindLeases(r.Context()); err == nil {
+			d.Reservations, err = s.Services.Leases.FindReservations(r.Context())
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	p := &page{Flash: flashOf(w, r), Title: "Leases", Active: "leases", Data: d}
 	s.render(w, r, http.StatusOK, "leases.html", p)
 }
 

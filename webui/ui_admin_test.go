@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/webui"
 )
 
 // Tests of the admin pages of ui_admin.go: Button Configurations,
@@ -21,7 +22,7 @@ func TestUIAdmin_PagesNeedLogin(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/keys", "Add New Key Function"},
 		{"/locations", "Add location"},
-		{"/leases", "DHCP is off"},
+		{"/leases", "<h1>Leases</h1>"},
 		{"/settings", "Provisioning URL"},
 		{"/users", "Add admin"},
 	} {
@@ -458,7 +459,7 @@ func TestUIAdmin_Locations(t *testing.T) {
 }
 
 func TestUIAdmin_Leases(t *testing.T) {
-	ts := MustOpenServer(t)
+	ts := MustOpenServer(t, func(s *webui.Server) { s.Services.Leases = nil }) // DHCP off
 	if err := ts.db.SetSettings(t.Context(), appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", NotifyRate: 50}); err != nil {
 		t.Fatal(err)
 	}

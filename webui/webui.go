@@ -260,6 +260,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/phones/{mac}/resync", s.handlePhoneResync)
 	api("GET /api/v1/discovered", s.handleListDiscovered)
 	api("POST /api/v1/discovered/{mac}/adopt", s.handleAdoptDiscovered)
+	s.routesLeases(api) // api_leases.go: /leases, /reservations
 
 	// Files for phones; GET also answers HEAD.
 	mux.HandleFunc("GET /prov/", s.handleProv)
