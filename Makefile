@@ -19,7 +19,7 @@ DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp s
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test lint fuzz bench deps help clean
+.PHONY: all build run test lint fuzz bench deps help clean dist dist-bin deb FORCE
 
 all: build
 
@@ -29,6 +29,8 @@ help:
 	@echo "make test   - install missing tools, vet, gofmt, go test -race, a short fuzz pass"
 	@echo "make lint   - go vet and gofmt"
 	@echo "make bench  - benchmarks"
+	@echo "make dist   - binaries for linux amd64/arm64/armv7 and their .debs in $(DIST)/ (deb version $(DEB_VERSION))"
+	@echo "make deb    - the .debs alone, from the binaries in $(DIST)/"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/provbox
@@ -81,3 +83,51 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Release builds (issue 7). make dist cross-builds provbox with cgo (SQLite)
+# for linux/amd64, linux/arm64 and linux/arm (GOARM=7, Raspberry Pi OS
+# 32-bit) into $(DIST)/linux_<arch>/provbox, then packs each into
+# $(DIST)/provbox_<version>_<amd64|arm64|armhf>.deb with nfpm. nfpm is built
+# from packaging/nfpm, a module of its own, so that its many dependencies
+# stay out of provbox's go.mod. Cross compilers (Debian packages):
+# gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
+# libc6-dev-armhf-cross. The target of the build machine's own arch uses gcc.
+DIST         ?= dist
+DIST_ARCHES  ?= amd64 arm64 arm
+HOST_GOARCH  := $(shell $(GO) env GOARCH 2>/dev/null)
+CROSS_CC_amd64 := x86_64-linux-gnu-gcc
+CROSS_CC_arm64 := aarch64-linux-gnu-gcc
+CROSS_CC_arm   := arm-linux-gnueabihf-gcc
+NFPM_ARCH_amd64 := amd64
+NFPM_ARCH_arm64 := arm64
+NFPM_ARCH_arm   := arm7
+NFPM         ?= bin/nfpm
+# A Debian version must start with a digit: v1.2.3 tags give 1.2.3 (and
+# 1.2.3+4.gabcdef past the tag); without a tag, 0.0~git<commit date>.<hash>.
+DEB_VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null); \
+	if [ -n "$$v" ]; then echo "$${v\#v}" | sed 's/-\([0-9]*\)-g/+\1.g/'; \
+	else echo "0.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0).$$(git rev-parse --short HEAD 2>/dev/null || echo none)"; fi)$(if $(filter %-dirty,$(VERSION)),+dirty)
+
+dist: dist-bin
+	$(MAKE) --no-print-directory deb
+	@ls -l $(DIST)/*.deb
+
+dist-bin: $(DIST_ARCHES:%=$(DIST)/linux_%/provbox)
+
+$(DIST)/linux_%/provbox: FORCE
+	@mkdir -p $(@D)
+	GOOS=linux GOARCH=$* $(if $(filter arm,$*),GOARM=7) CC=$(if $(filter $(HOST_GOARCH),$*),gcc,$(CROSS_CC_$*)) \
+		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/provbox
+
+deb: $(NFPM)
+	@for a in $(DIST_ARCHES); do \
+		case $$a in amd64) n=$(NFPM_ARCH_amd64);; arm64) n=$(NFPM_ARCH_arm64);; arm) n=$(NFPM_ARCH_arm);; *) echo "no deb arch for $$a"; exit 1;; esac; \
+		[ -x $(DIST)/linux_$$a/provbox ] || { echo "$(DIST)/linux_$$a/provbox missing: run make dist"; exit 1; }; \
+		NFPM_ARCH=$$n BIN_DIR=$(DIST)/linux_$$a DEB_VERSION='$(DEB_VERSION)' SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+			$(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/ || exit 1; \
+	done
+
+$(NFPM): packaging/nfpm/go.mod packaging/nfpm/go.sum
+	CGO_ENABLED=0 $(GO) -C packaging/nfpm build -o $(abspath $(NFPM)) github.com/goreleaser/nfpm/v2/cmd/nfpm
+
+FORCE:

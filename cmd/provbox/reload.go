@@ -13,7 +13,8 @@ package main
 //	provisioning.miss_limit            at once
 //	data_dir, http.listen, tftp.listen, after a restart: the reload logs one line naming
 //	sip.listen, sip.pnp,               those that changed and keeps the running values
-//	sip.pnp_interface, dhcp.*
+//	sip.pnp_interface, dhcp.*, and
+//	any key not listed in reloadable
 //
 // Serve flags still win over the file on a reload, as at start. A file that
 // does not parse or validate is logged and the running config kept.
@@ -144,27 +145,28 @@ func touchesSettings(keys []string) bool {
 	return false
 }
 
-// needsRestart reports whether a config key only takes effect at start:
-// the sockets and the state directory.
-func needsRestart(key string) bool {
-	switch key {
-	case "data_dir", "http.listen", "tftp.listen", "sip.listen", "sip.pnp", "sip.pnp_interface":
-		return true
-	}
-	return strings.HasPrefix(key, "dhcp.")
+// reloadable are the keys a reload applies. Every other key — the
+// sockets, the state directory, [dhcp], and any key added later until it
+// is listed here — only takes effect at start.
+var reloadable = map[string]bool{
+	"log_level": true, "provisioning.miss_limit": true,
+	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
+	"sip.pickup_prefix": true, "provisioning.username": true, "provisioning.password": true,
 }
 
-// keepRestartKeys returns next with the running values of the keys that
-// need a restart, which is the config a reload leaves in force.
+func needsRestart(key string) bool { return !reloadable[key] }
+
+// keepRestartKeys returns the config a reload leaves in force: the running
+// one with the reloadable keys taken from next.
 func keepRestartKeys(running, next *Config) *Config {
-	eff := *next
-	eff.DataDir = running.DataDir
-	eff.HTTP.Listen = running.HTTP.Listen
-	eff.TFTP.Listen = running.TFTP.Listen
-	eff.SIP.Listen = running.SIP.Listen
-	eff.SIP.PnP = running.SIP.PnP
-	eff.SIP.PnPInterface = running.SIP.PnPInterface
-	eff.DHCP = running.DHCP
+	eff := *running
+	eff.LogLevel = next.LogLevel
+	eff.HTTP.PublicURL = next.HTTP.PublicURL
+	eff.SIP.Registrar = next.SIP.Registrar
+	eff.SIP.PhonePort = next.SIP.PhonePort
+	eff.SIP.NotifyRate = next.SIP.NotifyRate
+	eff.SIP.PickupPrefix = next.SIP.PickupPrefix
+	eff.Provisioning = next.Provisioning
 	return &eff
 }
 

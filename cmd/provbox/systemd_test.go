@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/provbox/provbox/configs"
 )
@@ -377,7 +380,7 @@ func TestDiffConfig(t *testing.T) {
 		TFTP:         TFTPConfig{Listen: "off"},
 		SIP:          SIPConfig{Listen: ":5062", Registrar: "pbx.test", PhonePort: 5070, NotifyRate: 9, PnP: false, PnPInterface: "eth1", PickupPrefix: "*8"},
 		Provisioning: ProvisioningConfig{Username: "u", Password: "p", MissLimit: 3},
-		DHCP:         DHCPConfig{Interface: "eth0", RangeStart: "10.0.0.10", RangeEnd: "10.0.0.99", Netmask: "255.255.255.0", Router: "10.0.0.1", DNS: []string{"10.0.0.1"}, NTP: []string{"10.0.0.1"}, LeaseTime: "1h", PhonesOnly: true, AllowOtherServers: true},
+		DHCP:         DHCPConfig{Interface: "eth0", RangeStart: "10.0.0.10", RangeEnd: "10.0.0.99", Netmask: "255.255.255.0", Router: "10.0.0.1", DNS: []string{"10.0.0.1"}, NTP: []string{"10.0.0.1"}, LeaseTime: "1h", PhonesOnly: true, AllowOtherServers: true, Option66: "tftp"},
 	}
 	a, b := configValues(&running), configValues(&next)
 	for k := range b {
@@ -389,8 +392,14 @@ func TestDiffConfig(t *testing.T) {
 	if len(applied)+len(restart) != len(b) {
 		t.Fatalf("%d applied + %d restart != %d keys", len(applied), len(restart), len(b))
 	}
-	wantRestart := []string{"data_dir", "dhcp.allow_other_servers", "dhcp.dns", "dhcp.interface", "dhcp.lease_time", "dhcp.netmask", "dhcp.ntp",
-		"dhcp.phones_only", "dhcp.range_end", "dhcp.range_start", "dhcp.router", "http.listen", "sip.listen", "sip.pnp", "sip.pnp_interface", "tftp.listen"}
+	// The sockets, the state directory, and every [dhcp] key (more may come).
+	wantRestart := []string{"data_dir", "http.listen", "sip.listen", "sip.pnp", "sip.pnp_interface", "tftp.listen"}
+	for k := range b {
+		if strings.HasPrefix(k, "dhcp.") {
+			wantRestart = append(wantRestart, k)
+		}
+	}
+	slices.Sort(wantRestart)
 	if !slices.Equal(restart, wantRestart) {
 		t.Errorf("restart keys %q, want %q", restart, wantRestart)
 	}
@@ -435,5 +444,63 @@ func TestMissLimiterSetLimit(t *testing.T) {
 	l.Miss("192.0.2.1")
 	if l.Allowed("192.0.2.1") {
 		t.Error("limit 1: a second miss within the minute is still allowed")
+	}
+}
+
+// TestPackagedConfig: /etc/provbox/provbox.toml as the .deb installs it
+// sets only data_dir (the service's state directory, so that admin commands
+// find the same database) and lists every other key commented with its
+// default: uncommenting them all changes nothing.
+func TestPackagedConfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "packaging", "provbox.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultConfig()
+	want.DataDir = "/var/lib/provbox"
+	got, err := parseConfig("provbox.toml", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("as shipped:\n got %+v\nwant %+v", got, want)
+	}
+	uncommented := regexp.MustCompile(`(?m)^# ([a-z_0-9]+ = .*)$`).ReplaceAll(raw, []byte("$1"))
+	if got, err = parseConfig("provbox.toml", uncommented); err != nil {
+		t.Fatalf("uncommented: %v", err)
+	}
+	if len(got.DHCP.DNS) == 0 && len(got.DHCP.NTP) == 0 { // dns = [] is no list
+		got.DHCP.DNS, got.DHCP.NTP = nil, nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("uncommented, the values are not the defaults:\n got %+v\nwant %+v", got, want)
+	}
+	var c Config
+	md, err := toml.Decode(string(uncommented), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range configValues(&c) {
+		if !md.IsDefined(strings.Split(k, ".")...) {
+			t.Errorf("key %s is not in packaging/provbox.toml", k)
+		}
+	}
+}
+
+// TestReloadTableDocumented: the reload table of docs/raspberry-pi.md names
+// every config key (the [dhcp] ones as dhcp.*), so a new key gets a row.
+func TestReloadTableDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "raspberry-pi.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	for k := range configValues(&def) {
+		if strings.HasPrefix(k, "dhcp.") {
+			k = "dhcp.*"
+		}
+		if !strings.Contains(string(doc), "`"+k+"`") {
+			t.Errorf("docs/raspberry-pi.md: the reload table does not name %s", k)
+		}
 	}
 }
