@@ -9,7 +9,10 @@
 #   RATES="1000 2000 4000" SECS=5 bench/dhcp.sh
 #
 # Knobs (environment): RATES (offered exchanges/s, ascending), SECS (10 s per
-# step), CLIENTS (10000 simulated MACs), SERVERS ("provbox dnsmasq kea"),
+# step), SWEEPS ("repeat:10000 new:1000000": name:simulated MACs — 10000
+# MACs make most exchanges repeat clients, as in shared/reference's
+# baseline; a million make nearly every one a new lease), SERVERS
+# ("provbox dnsmasq kea"),
 # RESULTS (bench/results/dhcp-<date>.txt; "-" for stdout only), KEEP=1 keeps
 # the work directory, PROVBOX_DHCP=testserver forces dhcpopt's test server
 # instead of `provbox serve --dhcp` (used automatically while serve does not
@@ -23,7 +26,10 @@
 #
 # Fairness: provbox runs with its leases durable in SQLite (WAL,
 # synchronous=FULL: an ACK leaves only after its lease is fsynced; group
-# commit) and dhcp.conflict_check = false; dnsmasq with its lease file (its
+# commit; a client asking again within the first quarter of its lease gets
+# the stored lease back without a write, as ISC dhcpd's default
+# dhcp-cache-threshold — which the "new" sweep rules out) and
+# dhcp.conflict_check = false; dnsmasq with its lease file (its
 # default, rewritten on change) and --no-ping (its ICMP check would pace
 # it); Kea single-threaded with memfile persistence (an append-only CSV,
 # not fsynced per lease). None logs per packet.
@@ -33,7 +39,7 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 RATES=${RATES:-"100 200 500 1000 2000 3000 4000 5000 6000 8000"}
 SECS=${SECS:-10}
-CLIENTS=${CLIENTS:-10000}
+SWEEPS=${SWEEPS:-"repeat:10000 new:1000000"}
 SERVERS=${SERVERS:-"provbox dnsmasq kea"}
 RESULTS=${RESULTS:-bench/results/dhcp-$(date +%Y-%m-%d).txt}
 URL=http://10.99.0.1:8080/prov/
@@ -189,10 +195,10 @@ stop_server() {
 	wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# run_step NAME RATE: prints "rate do_drops ra_drops bad do_avg do_max ra_avg ra_max achieved rc".
+# run_step NAME RATE CLIENTS: prints "rate do_drops ra_drops bad do_avg do_max ra_avg ra_max achieved rc".
 run_step() {
-	local name=$1 rate=$2 out="$WORK/$1-$2/perfdhcp.txt" rc=0
-	ip netns exec "$NS_CLI" timeout $((SECS + 20)) perfdhcp -4 -r "$rate" -R "$CLIENTS" -p "$SECS" -W 1000000 -d 1 \
+	local name=$1 rate=$2 clients=$3 out="$WORK/$1-$2/perfdhcp.txt" rc=0
+	ip netns exec "$NS_CLI" timeout $((SECS + 20)) perfdhcp -4 -r "$rate" -R "$clients" -p "$SECS" -W 1000000 -d 1 \
 		-l 10.99.0.2 10.99.0.1 >"$out" 2>&1 || rc=$?
 	awk -v rate="$rate" -v rc="$rc" '
 		/^Rate:/ { achieved = $2 }
@@ -214,45 +220,52 @@ declare -A BEST LAT
 {
 	echo "# bench/dhcp.sh — $(date -u +%Y-%m-%dT%H:%M:%SZ) — commit ${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 	echo "# $(nproc) cores; perfdhcp $(perfdhcp -v 2>&1 | head -1); dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}'); kea-dhcp4 $(kea-dhcp4 -v)"
-	echo "# provbox DHCP through: $PROVBOX_DHCP; $SECS s per step, $CLIENTS clients, perfdhcp as relay (giaddr 10.99.0.2)"
-	echo "# columns: server rate(offered/s) D-O_drops R-A_drops rejected+duplicates D-O_avg_ms D-O_max_ms R-A_avg_ms R-A_max_ms reported_rate(diluted by -W 1 s) rc"
+	echo "# provbox DHCP through: $PROVBOX_DHCP; $SECS s per step; perfdhcp as relay (giaddr 10.99.0.2), -W 1 s"
+	echo "# columns: sweep server rate(offered/s) D-O_drops R-A_drops rejected+duplicates D-O_avg_ms D-O_max_ms R-A_avg_ms R-A_max_ms reported_rate(diluted by -W) rc"
 } >"$WORK/results.txt"
 
-for srv in $SERVERS; do
-	lossy=0
-	BEST[$srv]=0
-	for rate in $RATES; do
-		start_server "$srv" "$rate"
-		line=$(run_step "$srv" "$rate")
-		stop_server
-		echo "$srv $line" | tee -a "$WORK/results.txt" >&2
-		read -r r dod rad bad doavg domax raavg ramax achieved rc <<<"$line"
-		if [ "$dod" = 0 ] && [ "$rad" = 0 ] && [ "$bad" = 0 ]; then
-			BEST[$srv]=$r
-			LAT[$srv]="D-O avg/max $doavg/$domax ms, R-A avg/max $raavg/$ramax ms"
-			lossy=0
-		else
-			lossy=$((lossy + 1))
-			[ $lossy -ge 2 ] && break
-		fi
+for sweep in $SWEEPS; do
+	mode=${sweep%%:*} clients=${sweep#*:}
+	for srv in $SERVERS; do
+		lossy=0
+		BEST[$mode.$srv]=0
+		for rate in $RATES; do
+			start_server "$srv" "$mode-$rate"
+			line=$(run_step "$srv" "$mode-$rate" "$clients")
+			line="$rate ${line#* }"
+			stop_server
+			echo "$mode $srv $line" | tee -a "$WORK/results.txt" >&2
+			read -r r dod rad bad doavg domax raavg ramax achieved rc <<<"$line"
+			if [ "$dod" = 0 ] && [ "$rad" = 0 ] && [ "$bad" = 0 ]; then
+				BEST[$mode.$srv]=$r
+				LAT[$mode.$srv]="D-O avg/max $doavg/$domax ms, R-A avg/max $raavg/$ramax ms"
+				lossy=0
+			else
+				lossy=$((lossy + 1))
+				[ $lossy -ge 2 ] && break
+			fi
+		done
 	done
 done
 
-{
-	echo
-	echo "# highest rate with no drops (4-way exchanges/s offered), and latency at that rate"
-	for srv in $SERVERS; do
-		printf "%-8s %6s/s  %s\n" "$srv" "${BEST[$srv]}" "${LAT[$srv]:-}"
-	done
-	base=0 basename=""
-	for srv in $SERVERS; do
-		[ "$srv" = provbox ] && continue
-		if [ "${BEST[$srv]}" -gt "$base" ]; then base=${BEST[$srv]}; basename=$srv; fi
-	done
-	if [ -n "${BEST[provbox]:-}" ] && [ "$base" -gt 0 ]; then
-		awk -v p="${BEST[provbox]}" -v b="$base" -v n="$basename" 'BEGIN { printf "ratio provbox / faster baseline (%s): %.2f (target >= 1.0)\n", n, p / b }'
-	fi
-} >>"$WORK/results.txt"
+for sweep in $SWEEPS; do
+	mode=${sweep%%:*} clients=${sweep#*:}
+	{
+		echo
+		echo "# $mode ($clients simulated MACs): highest rate with no drops (4-way exchanges/s offered), latency at that rate"
+		for srv in $SERVERS; do
+			printf "%-8s %6s/s  %s\n" "$srv" "${BEST[$mode.$srv]}" "${LAT[$mode.$srv]:-}"
+		done
+		base=0 basename=""
+		for srv in $SERVERS; do
+			[ "$srv" = provbox ] && continue
+			if [ "${BEST[$mode.$srv]}" -gt "$base" ]; then base=${BEST[$mode.$srv]}; basename=$srv; fi
+		done
+		if [ -n "${BEST[$mode.provbox]:-}" ] && [ "$base" -gt 0 ]; then
+			awk -v p="${BEST[$mode.provbox]}" -v b="$base" -v n="$basename" 'BEGIN { printf "ratio provbox / faster baseline (%s): %.2f (target >= 1.0)\n", n, p / b }'
+		fi
+	} >>"$WORK/results.txt"
+done
 
 cat "$WORK/results.txt"
 if [ "$RESULTS" != - ]; then

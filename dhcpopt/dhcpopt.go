@@ -241,10 +241,19 @@ func (s *Server) Open() error {
 	if port == 0 {
 		port = dhcpv4.ServerPort
 	}
-	srv, err := server4.NewServer(s.Interface, &net.UDPAddr{Port: port}, s.serveDHCP)
+	conn, err := server4.NewIPv4UDPConn(s.Interface, &net.UDPAddr{Port: port})
 	if err != nil {
 		s.cancel()
 		return fmt.Errorf("dhcp: listen on %s port %d: %w (needs root, or CAP_NET_BIND_SERVICE and CAP_NET_RAW)", s.Interface, port, err)
+	}
+	// A burst of boots (a power cut) must not overflow the socket while a
+	// commit is in flight; the kernel caps this at net.core.rmem_max.
+	conn.SetReadBuffer(4 << 20)
+	srv, err := server4.NewServer(s.Interface, nil, s.serveDHCP, server4.WithConn(conn))
+	if err != nil {
+		conn.Close()
+		s.cancel()
+		return fmt.Errorf("dhcp: serve on %s: %w", s.Interface, err)
 	}
 	s.srv = srv
 	if l2, err := newL2Sender(ifi); err != nil {

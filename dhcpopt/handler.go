@@ -184,6 +184,15 @@ func (s *Server) request(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		}
 		return s.nak(resp, "address not available")
 	}
+	// A client asking again for a lease it got moments ago (a reboot storm,
+	// a retransmission) is answered from the stored lease, with the time it
+	// has left, without a write: ISC dhcpd's dhcp-cache-threshold, 25 %.
+	if l := s.pool.byIP[a]; l != nil && l.mac == mac && l.state == appliance.LeaseBound && (hostname == "" || hostname == l.hostname) &&
+		(vendor == "" || vendor == l.vendor) && l.expires.Sub(now) > s.LeaseTime*3/4 {
+		left := l.expires.Sub(now)
+		s.mu.Unlock()
+		return s.ack(req, resp, a, left), false
+	}
 	var recs []*appliance.Lease
 	if prev := s.pool.previous(mac, a, now); prev != nil {
 		recs = append(recs, s.pool.set(prev.ip, mac, "", "", appliance.LeaseReleased, now).record())
@@ -207,11 +216,22 @@ func (s *Server) request(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	}
 	s.learn.add(learnItem{mac: mac, ip: a.String(), vendor: PhoneVendor(mac, vendor), phone: rec.Phone})
 	s.Logger.Debug("dhcp lease", "mac", appliance.FormatMAC(mac), "ip", a.String(), "hostname", hostname, "vendor", vendor)
+	return s.ack(req, resp, a, s.LeaseTime), false
+}
+
+// ack makes resp the DHCPACK of address a for lease seconds.
+func (s *Server) ack(req, resp *dhcpv4.DHCPv4, a ip4, lease time.Duration) *dhcpv4.DHCPv4 {
 	resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = []byte{byte(dhcpv4.MessageTypeAck)}
 	resp.YourIPAddr = a.IP()
 	resp.ClientIPAddr = req.ClientIPAddr
-	resp.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = s.static.leaseTime
-	return resp, false
+	if lease == s.LeaseTime {
+		resp.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = s.static.leaseTime
+	} else {
+		b := make([]byte, 4)
+		binary.BigEndian.PutUint32(b, uint32(lease/time.Second))
+		resp.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = b
+	}
+	return resp
 }
 
 // nak answers DHCPNAK: only the message type, server id and a message.

@@ -22,6 +22,7 @@ type fakeLeases struct {
 	resv   []*appliance.Reservation
 	phones map[string]string // mac → phone name
 	fail   error
+	saves  int
 }
 
 func newFakeLeases() *fakeLeases {
@@ -52,6 +53,7 @@ func (f *fakeLeases) SaveLeases(_ context.Context, leases ...*appliance.Lease) e
 		l.Phone = f.phones[l.MAC]
 		f.rows[l.IP] = *l
 	}
+	f.saves++
 	return nil
 }
 
@@ -440,6 +442,9 @@ func TestRequest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts.advance(time.Minute)
+			if tc.want == "ACK" {
+				ts.advance(15 * time.Minute) // past the 25 % cache threshold: the lease is renewed and stored
+			}
 			resp := ts.reply(t, msg(t, dhcpv4.MessageTypeRequest, tc.mac, tc.mods...))
 			got := "none"
 			if resp != nil {
@@ -546,7 +551,7 @@ func TestExpiredReusedOldestFirst(t *testing.T) {
 		ts.dora(t, m)
 	}
 	for _, i := range []int{1, 2, 0} {
-		ts.advance(time.Minute)
+		ts.advance(16 * time.Minute)
 		ts.reply(t, msg(t, dhcpv4.MessageTypeRequest, macs[i], dhcpv4.WithClientIP(net.IPv4(10, 0, 0, byte(100+i)))))
 	}
 	ts.advance(2 * time.Hour)
@@ -642,5 +647,30 @@ func TestRelay(t *testing.T) {
 	ack := ts.dora(t, otherMAC, relay)
 	if !ack.GatewayIPAddr.Equal(net.IPv4(10, 0, 0, 2)) {
 		t.Fatalf("giaddr %s", ack.GatewayIPAddr)
+	}
+}
+
+// TestCacheThreshold: a lease asked for again within the first quarter of
+// its time is acknowledged from the store's copy, with the time it has
+// left, without a write.
+func TestCacheThreshold(t *testing.T) {
+	ts := newTestServer(t)
+	ack := ts.dora(t, yealinkMAC)
+	saves := ts.leases.saves
+	ts.advance(10 * time.Minute)
+	again := ts.reply(t, msg(t, dhcpv4.MessageTypeRequest, yealinkMAC, withRequested(ack.YourIPAddr.String())))
+	if again.MessageType() != dhcpv4.MessageTypeAck || again.IPAddressLeaseTime(0) != 50*time.Minute || ts.leases.saves != saves {
+		t.Fatalf("cached ack: %s, %d writes", again.Summary(), ts.leases.saves-saves)
+	}
+	// A new host name is news: stored.
+	ts.reply(t, msg(t, dhcpv4.MessageTypeRequest, yealinkMAC, withRequested(ack.YourIPAddr.String()), dhcpv4.WithOption(dhcpv4.OptHostName("desk-7"))))
+	if ts.leases.saves != saves+1 {
+		t.Fatal("host name change not stored")
+	}
+	// Past the threshold the lease is renewed in full.
+	ts.advance(16 * time.Minute)
+	renewed := ts.reply(t, msg(t, dhcpv4.MessageTypeRequest, yealinkMAC, dhcpv4.WithClientIP(ack.YourIPAddr)))
+	if renewed.IPAddressLeaseTime(0) != time.Hour || ts.leases.saves != saves+2 {
+		t.Fatalf("renewal: %s", renewed.Summary())
 	}
 }

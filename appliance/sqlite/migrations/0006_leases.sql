@@ -10,8 +10,7 @@ CREATE TABLE leases (
 	state      TEXT NOT NULL CHECK (state IN ('bound', 'released', 'declined')),
 	expires_at INTEGER NOT NULL,
 	updated_at INTEGER NOT NULL
-);
-CREATE INDEX leases_mac ON leases (mac);
+) WITHOUT ROWID;
 
 -- reservations: the fixed address a MAC (usually a phone's) always gets.
 CREATE TABLE reservations (

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -59,8 +60,17 @@ func run() error {
 		tftp       = flag.Bool("tftp", false, "TFTP is served (option 150)")
 		opt66      = flag.String("option66", "http", "http or tftp")
 		level      = flag.String("log-level", "info", "debug, info, warn")
+		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile here until stopped")
 	)
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return err
