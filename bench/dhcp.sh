@@ -195,9 +195,9 @@ stop_server() {
 	wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# run_step NAME RATE CLIENTS: prints "rate do_drops ra_drops bad do_avg do_max ra_avg ra_max achieved rc".
+# run_step NAME STEP RATE CLIENTS: prints "rate do_drops ra_drops bad do_avg do_max ra_avg ra_max achieved rc".
 run_step() {
-	local name=$1 rate=$2 clients=$3 out="$WORK/$1-$2/perfdhcp.txt" rc=0
+	local name=$1 rate=$3 clients=$4 out="$WORK/$1-$2/perfdhcp.txt" rc=0
 	ip netns exec "$NS_CLI" timeout $((SECS + 20)) perfdhcp -4 -r "$rate" -R "$clients" -p "$SECS" -W 1000000 -d 1 \
 		-l 10.99.0.2 10.99.0.1 >"$out" 2>&1 || rc=$?
 	awk -v rate="$rate" -v rc="$rc" '
@@ -231,8 +231,7 @@ for sweep in $SWEEPS; do
 		BEST[$mode.$srv]=0
 		for rate in $RATES; do
 			start_server "$srv" "$mode-$rate"
-			line=$(run_step "$srv" "$mode-$rate" "$clients")
-			line="$rate ${line#* }"
+			line=$(run_step "$srv" "$mode-$rate" "$rate" "$clients")
 			stop_server
 			echo "$mode $srv $line" | tee -a "$WORK/results.txt" >&2
 			read -r r dod rad bad doavg domax raavg ramax achieved rc <<<"$line"
