@@ -120,6 +120,7 @@ $(DIST)/linux_%/provbox: FORCE
 		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/provbox
 
 deb: $(NFPM)
+	@rm -f $(DIST)/provbox_*.deb
 	@for a in $(DIST_ARCHES); do \
 		case $$a in amd64) n=$(NFPM_ARCH_amd64);; arm64) n=$(NFPM_ARCH_arm64);; arm) n=$(NFPM_ARCH_arm);; *) echo "no deb arch for $$a"; exit 1;; esac; \
 		[ -x $(DIST)/linux_$$a/provbox ] || { echo "$(DIST)/linux_$$a/provbox missing: run make dist"; exit 1; }; \

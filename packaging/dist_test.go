@@ -34,8 +34,9 @@ var debArches = []struct {
 	{"armhf", "arm", elf.EM_ARM, "qemu-arm", "/usr/arm-linux-gnueabihf"},
 }
 
-// debs returns the newest dist/provbox_*_<arch>.deb of each architecture,
-// building them first under PROVBOX_DIST_TEST=1 when any is missing.
+// debs returns the newest dist/provbox_*_<arch>.deb of each architecture.
+// Under PROVBOX_DIST_TEST=1 it runs make dist first, so they are current;
+// otherwise it takes what an earlier make dist left, which may be stale.
 func debs(t *testing.T) map[string]string {
 	t.Helper()
 	find := func() map[string]string {
@@ -52,10 +53,10 @@ func debs(t *testing.T) map[string]string {
 		return out
 	}
 	found := find()
-	if len(found) == len(debArches) {
-		return found
-	}
 	if os.Getenv("PROVBOX_DIST_TEST") != "1" {
+		if len(found) == len(debArches) {
+			return found
+		}
 		t.Skip("SKIPPED: no dist/provbox_*_{amd64,arm64,armhf}.deb; run make dist, or set PROVBOX_DIST_TEST=1 to build them here")
 	}
 	cmd := exec.Command("make", "--no-print-directory", "dist")
@@ -196,8 +197,12 @@ func checkFiles(t *testing.T, dir string, machine elf.Machine) {
 			continue
 		}
 		want, _ := os.ReadFile(filepath.Join(root, src))
-		if !bytes.Equal(got, want) {
-			t.Errorf("/%s differs from %s: rebuild with make dist", dst, src)
+		switch {
+		case bytes.Equal(got, want):
+		case os.Getenv("PROVBOX_DIST_TEST") == "1":
+			t.Errorf("/%s differs from %s", dst, src)
+		default: // a package built before the file changed
+			t.Logf("NOTE: /%s differs from %s: the package is older than the file; make dist", dst, src)
 		}
 	}
 	f, err := elf.Open(filepath.Join(dir, "usr", "bin", "provbox"))
