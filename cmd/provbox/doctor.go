@@ -213,6 +213,8 @@ func (d *doctor) checkPort(p portCheck) checkResult {
 		}
 		return fail(fmt.Sprintf("stop it (%s), or set %s = %q in the config", stopHint(holders), p.flag, p.alt),
 			"%s: in use by %s", what, who)
+	case errors.Is(err, syscall.EACCES) && p.off:
+		return ok("%s: not checked (provbox's DHCP is off; binding it needs CAP_NET_BIND_SERVICE)", what)
 	case errors.Is(err, syscall.EACCES):
 		fix := "run provbox under its systemd unit (it grants CAP_NET_BIND_SERVICE), or: sudo setcap cap_net_bind_service,cap_net_raw,cap_net_broadcast=+ep " + executable()
 		if p.alt != "" {
