@@ -621,7 +621,7 @@ func (d *doctor) checkDatabase(ctx context.Context) checkResult {
 		return fail("run sudo provbox doctor (the database is readable by its owner only)", "database %s cannot be opened: %v", path, err)
 	}
 	if check != "ok" {
-		return fail("stop the service and restore the last backup (provbox backup makes them; see docs/raspberry-pi.md)", "database %s is damaged: %s", path, check)
+		return fail("stop the service and restore the last backup (provbox backup makes them; see Install on a Raspberry Pi in the README)", "database %s is damaged: %s", path, check)
 	}
 	var schema, phones, admins int
 	db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&schema)

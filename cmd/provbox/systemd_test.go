@@ -487,10 +487,10 @@ func TestPackagedConfig(t *testing.T) {
 	}
 }
 
-// TestReloadTableDocumented: the reload table of docs/raspberry-pi.md names
+// TestReloadTableDocumented: the reload table of the README names
 // every config key (the [dhcp] ones as dhcp.*), so a new key gets a row.
 func TestReloadTableDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "raspberry-pi.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +500,7 @@ func TestReloadTableDocumented(t *testing.T) {
 			k = "dhcp.*"
 		}
 		if !strings.Contains(string(doc), "`"+k+"`") {
-			t.Errorf("docs/raspberry-pi.md: the reload table does not name %s", k)
+			t.Errorf("README.md: the reload table does not name %s", k)
 		}
 	}
 }
