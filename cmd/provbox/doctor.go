@@ -34,6 +34,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/provbox/provbox/dhcpopt"
 )
 
 type checkStatus string
@@ -127,7 +129,26 @@ func (d *doctor) run(ctx context.Context) []checkResult {
 // DHCP is on without dhcp.allow_other_servers, WARN when DHCP is off or
 // other servers are allowed, OK when none answers.
 func probeOtherDHCPServers(ctx context.Context, cfg *Config) checkResult {
-	return skip("DHCP probe not available in this build")
+	iface := cfg.DHCP.Interface
+	if Off(iface) {
+		// Probing broadcasts on the LAN: only where the admin turned DHCP on.
+		return skip("DHCP is off; set dhcp.interface (or run provbox doctor --config with it) to check for another DHCP server there")
+	}
+	servers, err := dhcpopt.ProbeOtherServers(ctx, iface, 2*time.Second)
+	if err != nil {
+		return warn("run provbox doctor as root (the probe needs ports 68 and raw sockets)", "DHCP probe on %s: %v", iface, err)
+	}
+	if len(servers) == 0 {
+		return ok("no other DHCP server answers on %s", iface)
+	}
+	names := make([]string, len(servers))
+	for i, ip := range servers {
+		names[i] = ip.String()
+	}
+	if cfg.DHCP.AllowOtherServers {
+		return warn("two DHCP servers on one LAN hand out clashing leases unless their pools are split", "other DHCP server(s) on %s: %s (allowed by dhcp.allow_other_servers)", iface, strings.Join(names, ", "))
+	}
+	return fail("turn DHCP off on the router (then provbox serves it), or keep the router's DHCP and set option 66 there instead of dhcp.interface", "other DHCP server(s) on %s: %s — provbox serve will refuse to start its DHCP", iface, strings.Join(names, ", "))
 }
 
 func (d *doctor) checkConfig() checkResult {

@@ -220,7 +220,7 @@ func TestDoctorPortInUse(t *testing.T) {
 	if !hasLine(lines, "      fix:", `http.listen = ":8081"`) {
 		t.Error("no fix line suggesting another http.listen")
 	}
-	if !hasLine(lines, "OK:", "tftp: off") || !hasLine(lines, "SKIP:", "DHCP probe not available in this build") {
+	if !hasLine(lines, "OK:", "tftp: off") || !hasLine(lines, "SKIP:", "DHCP is off; set dhcp.interface") {
 		t.Error("missing the tftp-off or the DHCP probe line")
 	}
 }
@@ -243,7 +243,7 @@ func TestDoctorReport(t *testing.T) {
 		{"OK:", "clock: "},
 		{"OK:", "data dir " + data + " is writable"},
 		{"OK:", "1 admins"},
-		{"SKIP:", "DHCP probe not available in this build"},
+		{"SKIP:", "DHCP is off; set dhcp.interface"},
 	} {
 		if !hasLine(lines, want.prefix, want.contains) {
 			t.Errorf("no %s line with %q", want.prefix, want.contains)

@@ -22,6 +22,7 @@ import (
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
 	"github.com/provbox/provbox/configs"
+	"github.com/provbox/provbox/dhcpopt"
 	sipserver "github.com/provbox/provbox/sip"
 	"github.com/provbox/provbox/tftpd"
 	"github.com/provbox/provbox/webui"
@@ -181,14 +182,14 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		sipAddr = net.JoinHostPort(hostOf(cfg.SIP.Listen), strconv.Itoa(ss.Port()))
 	}
 
-	// The DHCP server comes in a later build; say so once instead of
-	// pretending to serve.
-	for _, s := range []struct{ name, value string }{
-		{"dhcp", cfg.DHCP.Interface},
-	} {
-		if !Off(s.value) {
-			logger.Info(s.name+" is not part of this build yet; not serving it", "service", s.name, "configured", s.value)
+	dhcpIface := "off"
+	if !Off(cfg.DHCP.Interface) {
+		ds := dhcpServer(cfg, svc, logger.With("component", "dhcp"))
+		if err := ds.Open(); err != nil {
+			return fmt.Errorf("dhcp on %s: %w", cfg.DHCP.Interface, err)
 		}
+		defer ds.Close()
+		dhcpIface = cfg.DHCP.Interface
 	}
 
 	users, err := svc.Users.FindUsers(ctx)
@@ -214,6 +215,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		"public_url", publicURL,
 		"tftp", tftpAddr,
 		"sip", sipAddr,
+		"dhcp", dhcpIface,
 		"data", dataDir,
 		"config", cfgPath,
 		"version", version,
@@ -222,7 +224,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	// now (open new ones above this): READY=1, watchdog pings, SIGHUP
 	// reloads; STOPPING=1 once ctx is done.
 	go rl.run(ctx, live{db: db, misses: resolver.Misses, httpPort: srv.Port(), cfg: cfg, logger: logger})
-	defer notifySystemd(ctx, logger, "serving http "+addr+", tftp "+tftpAddr+", sip "+sipAddr,
+	defer notifySystemd(ctx, logger, "serving http "+addr+", tftp "+tftpAddr+", sip "+sipAddr+", dhcp "+dhcpIface,
 		func(context.Context) error { _, err := db.SchemaVersion(); return err })()
 	<-ctx.Done()
 	return nil // the deferred closes run: HTTP first, then the database
@@ -287,6 +289,38 @@ func setupCode() string {
 		out = append(out, alphabet[int(c)%len(alphabet)])
 	}
 	return string(out)
+}
+
+// dhcpServer builds the DHCP server from the [dhcp] config (validated).
+func dhcpServer(cfg *Config, svc appliance.Services, logger *slog.Logger) *dhcpopt.Server {
+	ips := func(list []string) []net.IP {
+		var out []net.IP
+		for _, s := range list {
+			out = append(out, net.ParseIP(s).To4())
+		}
+		return out
+	}
+	d := cfg.DHCP
+	s := &dhcpopt.Server{
+		Interface:         d.Interface,
+		RangeStart:        net.ParseIP(d.RangeStart).To4(),
+		RangeEnd:          net.ParseIP(d.RangeEnd).To4(),
+		Netmask:           net.IPMask(net.ParseIP(d.Netmask).To4()),
+		DNS:               ips(d.DNS),
+		NTP:               ips(d.NTP),
+		LeaseTime:         cfg.LeaseDuration(),
+		PhonesOnly:        d.PhonesOnly,
+		AllowOtherServers: d.AllowOtherServers,
+		Option66:          d.Option66,
+		TFTP:              !Off(cfg.TFTP.Listen),
+		SkipConflictCheck: !d.ConflictCheck,
+		Services:          svc,
+		Logger:            logger,
+	}
+	if d.Router != "" {
+		s.Router = net.ParseIP(d.Router).To4()
+	}
+	return s
 }
 
 // loopback reports a listen address on a loopback IP.
