@@ -15,7 +15,7 @@ FUZZTIME ?= 10s
 # (mattn/go-sqlite3, go test -race), sqlite3 and curl for checks and
 # scripts, tftp-hpa and atftp as real TFTP peers, ca-certificates for the
 # module proxy.
-DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp sip-tester iproute2 chromium systemd
+DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp sip-tester iproute2 chromium systemd isc-dhcp-client dnsmasq
 
 export CGO_ENABLED := 1
 
