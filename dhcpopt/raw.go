@@ -14,7 +14,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
+// htons puts v in network byte order, as AF_PACKET protocol numbers are.
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
 
 // packetSocket opens an AF_PACKET datagram socket on ifi, non-blocking so
 // reads go through the runtime poller and Close unblocks them. proto 0
