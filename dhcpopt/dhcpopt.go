@@ -233,7 +233,7 @@ func (s *Server) Open() error {
 			for _, ip := range found {
 				names = append(names, ip.String())
 			}
-			return fmt.Errorf("dhcp: another DHCP server already answers on %s: %s; turn its DHCP off (or leave DHCP to it and set option 66 there, see docs/dhcp.md), or set dhcp.allow_other_servers = true",
+			return fmt.Errorf("dhcp: another DHCP server already answers on %s: %s; turn its DHCP off (or leave DHCP to it and set option 66 there, see DHCP in the README), or set dhcp.allow_other_servers = true",
 				s.Interface, strings.Join(names, ", "))
 		}
 	}

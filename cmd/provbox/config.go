@@ -78,7 +78,7 @@ type DHCPConfig struct {
 	AllowOtherServers bool     `toml:"allow_other_servers"`
 	// Option66 is what option 66 carries: "http" (the provisioning URL) or
 	// "tftp" ("tftp://<this server>", for phones that only speak TFTP;
-	// needs tftp.listen on). docs/dhcp.md.
+	// needs tftp.listen on). README, DHCP.
 	Option66 string `toml:"option66"`
 	// ConflictCheck ARP-probes an address before offering it to a new
 	// client (up to 400 ms); off only for benchmarks.
