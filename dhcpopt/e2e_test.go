@@ -82,6 +82,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the test server binary built for the e2e tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
 // testServerBinary builds internal/testserver once per test run.
 func testServerBinary(t *testing.T) string {
 	t.Helper()
