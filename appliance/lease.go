@@ -63,6 +63,11 @@ type LeaseService interface {
 	SetReservation(ctx context.Context, mac, ip string) (*Reservation, error)
 	// DeleteReservation drops mac's reservation. Errors: ENOTFOUND.
 	DeleteReservation(ctx context.Context, mac string) error
+	// SetServing records the interface this process serves DHCP on (""
+	// when it stops), so the admin pages can tell whether DHCP is on;
+	// Serving returns it. Neither is stored.
+	SetServing(iface string)
+	Serving() string
 }
 
 // ValidateLease checks a lease before it is stored and canonicalises its

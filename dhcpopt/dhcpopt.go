@@ -280,6 +280,7 @@ func (s *Server) Open() error {
 			s.Logger.Error("dhcp: stopped serving", "interface", s.Interface, "err", err)
 		}
 	}()
+	s.Services.Leases.SetServing(s.Interface)
 	s.Logger.Info("dhcp serving", "interface", s.Interface, "server", s.ServerIP.String(),
 		"range", s.pool.first.String()+"-"+s.pool.last.String(), "lease_time", s.LeaseTime.String(),
 		"phones_only", s.PhonesOnly, "conflict_check", s.prober != nil)
@@ -298,6 +299,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	s.Services.Leases.SetServing("")
 	err := s.srv.Close()
 	<-s.done
 	waited := make(chan struct{})

@@ -62,11 +62,15 @@ func TestAPI_Leases(t *testing.T) {
 	ts.call(t, "DELETE", "/api/v1/reservations/001565aabbcc", nil, http.StatusNoContent, nil)
 	ts.call(t, "DELETE", "/api/v1/reservations/001565aabbcc", nil, http.StatusNotFound, nil)
 
-	// The page lists them, the phone's MAC linked to the phone.
+	// With DHCP served, the page lists them, the phone's MAC linked to the phone.
 	ts.call(t, "PUT", "/api/v1/reservations/001565aabbcc", map[string]string{"ip": "10.0.0.50"}, http.StatusOK, nil)
+	if body := string(newBrowser(t, ts).get("/leases").Body); !strings.Contains(body, "DHCP is off") {
+		t.Error("DHCP not served, but the page does not say it is off")
+	}
+	ts.svc.Leases.SetServing("eth0")
 	body := string(newBrowser(t, ts).get("/leases").Body)
 	for _, want := range []string{`<a href="/phones/001565aabbcc"><code>00:15:65:aa:bb:cc</code></a>`, "<code>10.0.0.100</code>", "SIP-T46G", "yealink",
-		"<code>02:00:00:00:00:01</code>", "laptop", "always gets <code>10.0.0.50</code>"} {
+		"<code>02:00:00:00:00:01</code>", "laptop", "always gets <code>10.0.0.50</code>", "DHCP server on <code>eth0</code>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -564,7 +564,7 @@ func statusOf(err error) int {
 type leasesData struct {
 	ProvisioningURL string
 	Loopback        bool
-	DHCP            bool // this provbox serves DHCP (Services.Leases set)
+	DHCP            string // the interface this provbox serves DHCP on; "": off
 	Leases          []*appliance.Lease
 	Reservations    []*appliance.Reservation
 }
@@ -585,8 +585,11 @@ func (s *Server) settingsInForce() appliance.Settings {
 // serves DHCP; otherwise it says how phones find provbox without it.
 func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
 	u := s.settingsInForce().ProvisioningURL
-	d := &leasesData{ProvisioningURL: u, Loopback: loopbackURL(u), DHCP: s.Services.Leases != nil}
-	if d.DHCP {
+	d := &leasesData{ProvisioningURL: u, Loopback: loopbackURL(u)}
+	if s.Services.Leases != nil {
+		d.DHCP = s.Services.Leases.Serving()
+	}
+	if d.DHCP != "" {
 		var err error
 		if d.Leases, err = s.Services.Leases.FindLeases(r.Context()); err == nil {
 			d.Reservations, err = s.Services.Leases.FindReservations(r.Context())

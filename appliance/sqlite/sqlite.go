@@ -60,6 +60,7 @@ type DB struct {
 	override appliance.SettingsOverrides // from the Settings page
 	batch    batcher                     // group commit of fetch and NOTIFY records
 	leases   leaseBatcher
+	dhcp     string // the interface DHCP is served on (LeaseService.Serving)
 }
 
 // NewDB returns a store for the file at path; call Open.
