@@ -134,7 +134,7 @@ func (n *notifySocket) next(t *testing.T, timeout time.Duration, what string) st
 	return ""
 }
 
-var statusRE = regexp.MustCompile(`STATUS=serving http (\S+), tftp (\S+), sip (\S+)`)
+var statusRE = regexp.MustCompile(`STATUS=serving http ([^,\s]+), tftp ([^,\s]+), sip ([^,\s]+)`)
 
 // TestServeNotifiesSystemd: READY=1 arrives when HTTP, TFTP and SIP already
 // answer; with WATCHDOG_USEC=200000 WATCHDOG=1 comes every ~100 ms; SIGTERM
