@@ -166,10 +166,10 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 		if err := ValidateKeyValue(typ, val); err != nil {
 			return nil, atLine(renameField(err, "key_"), line)
 		}
-		if typ != KeyAccount {
-			if err := checkText("key_label", label, MaxLabel); err != nil {
-				return nil, atLine(err, line)
-			}
+		// Checked for account keys too, although their label follows the
+		// extension: nothing with a control character is accepted anywhere.
+		if err := checkText("key_label", label, MaxLabel); err != nil {
+			return nil, atLine(err, line)
 		}
 		p.Keys = append(p.Keys, k)
 	}
