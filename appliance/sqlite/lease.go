@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/provbox/provbox/appliance"
@@ -78,88 +77,30 @@ func (s *LeaseService) SaveLeases(ctx context.Context, leases ...*appliance.Leas
 	if len(leases) == 0 {
 		return nil
 	}
-	return s.db.leases.save(ctx, leases)
+	// Group-committed with the other small writes (see batcher): a burst
+	// of DHCPACKs costs one fsync per batch, and each caller returns only
+	// once its leases are committed.
+	return s.db.batch.do(ctx, func(tx *Tx) error { return tx.saveLeases(leases) })
 }
 
-// leaseBatcher gathers concurrent SaveLeases calls into one transaction
-// (group commit, like fetchBatcher): a burst of DHCPACKs costs one fsync
-// per batch, and each caller returns only once its leases are committed.
-type leaseBatcher struct {
-	db   *DB
-	mu   sync.Mutex
-	wait []leaseReq
-	busy bool
-}
-
-type leaseReq struct {
-	leases []*appliance.Lease
-	done   chan error
-}
-
-func (b *leaseBatcher) save(ctx context.Context, leases []*appliance.Lease) error {
-	r := leaseReq{leases: leases, done: make(chan error, 1)}
-	b.mu.Lock()
-	b.wait = append(b.wait, r)
-	lead := !b.busy
-	b.busy = true
-	b.mu.Unlock()
-	if lead {
-		go b.flush()
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (b *leaseBatcher) flush() {
-	for {
-		b.mu.Lock()
-		batch := b.wait
-		b.wait = nil
-		if len(batch) == 0 {
-			b.busy = false
-			b.mu.Unlock()
-			return
+func (tx *Tx) saveLeases(leases []*appliance.Lease) error {
+	for _, l := range leases {
+		if _, err := tx.exec(`INSERT INTO leases (ip, mac, hostname, vendor, state, expires_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname, vendor = excluded.vendor,
+				state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+			l.IP, l.MAC, clip(l.Hostname, 64), clip(l.Vendor, 64), l.State, l.ExpiresAt.UnixMilli(), tx.now); err != nil {
+			return fmt.Errorf("save lease %s: %w", l.IP, err)
 		}
-		b.mu.Unlock()
-		err := b.db.update(context.Background(), func(tx *Tx) error {
-			ins, err := tx.PrepareContext(tx.ctx, `INSERT INTO leases (ip, mac, hostname, vendor, state, expires_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname, vendor = excluded.vendor,
-					state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`)
-			if err != nil {
-				return err
+		l.UpdatedAt = time.UnixMilli(tx.now).UTC()
+		l.Phone = ""
+		if l.MAC != "" {
+			if err := tx.QueryRowContext(tx.ctx, `SELECT name FROM phones WHERE mac = ?`, l.MAC).Scan(&l.Phone); err != nil && err != sql.ErrNoRows {
+				return fmt.Errorf("save lease %s: %w", l.IP, err)
 			}
-			defer ins.Close()
-			phone, err := tx.PrepareContext(tx.ctx, `SELECT name FROM phones WHERE mac = ?`)
-			if err != nil {
-				return err
-			}
-			defer phone.Close()
-			for _, r := range batch {
-				for _, l := range r.leases {
-					if _, err := ins.ExecContext(tx.ctx, l.IP, l.MAC, clip(l.Hostname, 64), clip(l.Vendor, 64), l.State,
-						l.ExpiresAt.UnixMilli(), tx.now); err != nil {
-						return fmt.Errorf("save lease %s: %w", l.IP, err)
-					}
-					l.UpdatedAt = time.UnixMilli(tx.now).UTC()
-					l.Phone = ""
-					if l.MAC != "" {
-						if err := phone.QueryRowContext(tx.ctx, l.MAC).Scan(&l.Phone); err != nil && err != sql.ErrNoRows {
-							return err
-						}
-					}
-				}
-			}
-			return nil
-		})
-		for _, r := range batch {
-			r.done <- err
 		}
 	}
+	return nil
 }
 
 // FindReservations lists reservations by address.

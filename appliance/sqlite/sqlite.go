@@ -59,8 +59,7 @@ type DB struct {
 	settings appliance.Settings          // from the config file (serve)
 	override appliance.SettingsOverrides // from the Settings page
 	batch    batcher                     // group commit of fetch and NOTIFY records
-	leases   leaseBatcher
-	dhcp     string // the interface DHCP is served on (LeaseService.Serving)
+	dhcp     string                      // the interface DHCP is served on (LeaseService.Serving)
 }
 
 // NewDB returns a store for the file at path; call Open.
@@ -90,7 +89,6 @@ func (db *DB) Open() error {
 		db.Logger = slog.New(slog.DiscardHandler)
 	}
 	db.batch.db = db
-	db.leases.db = db
 	if err := os.MkdirAll(filepath.Dir(db.Path), 0o700); err != nil {
 		return fmt.Errorf("open db: %w", err)
 	}
