@@ -135,7 +135,14 @@ type serveProc struct {
 func startServe(t *testing.T, config, data string, args ...string) *serveProc {
 	t.Helper()
 	args = append([]string{"serve", "--config", config, "--data", data, "--http", "127.0.0.1:0", "--tftp", "127.0.0.1:0", "--sip", "127.0.0.1:0"}, args...)
-	cmd := exec.Command(binary, args...)
+	return runServe(t, exec.Command(binary, args...))
+}
+
+// runServe starts cmd (a provbox serve, however wrapped), collects its log
+// lines and waits for its "provbox ready" line, from which it learns the
+// HTTP and TFTP addresses. The process is killed when the test ends.
+func runServe(t *testing.T, cmd *exec.Cmd) *serveProc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -151,18 +158,13 @@ func startServe(t *testing.T, config, data string, args ...string) *serveProc {
 		for sc.Scan() {
 			line := sc.Text()
 			p.logs.add(line)
-			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-				TFTP string `json:"tftp"`
-			}
+			var rec struct{ Msg, Addr, TFTP string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "provbox ready" {
 				ready <- [2]string{rec.Addr, rec.TFTP}
 			}
 		}
-		err := cmd.Wait()
+		cmd.Wait()
 		p.code = cmd.ProcessState.ExitCode()
-		_ = err
 		close(p.done)
 	}()
 	t.Cleanup(func() {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -64,38 +62,7 @@ func mustNetns(t *testing.T) *netnsPair {
 // startServeIn starts serve inside namespace ns and waits for its ready line.
 func startServeIn(t *testing.T, ns string, args ...string) *serveProc {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, binary, "serve"}, args...)...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{t: t, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.logs.add(sc.Text())
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "provbox ready" {
-				ready <- rec.Addr
-			}
-		}
-		cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case addr := <-ready:
-		p.url = "http://" + addr
-	case <-p.done:
-		t.Fatalf("serve exited:\n%s", p.logs)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve not ready:\n%s", p.logs)
-	}
-	return p
+	return runServe(t, exec.Command("ip", append([]string{"netns", "exec", ns, binary, "serve"}, args...)...))
 }
 
 // TestPnPMulticastNetns: sipp in its own namespace multicasts a Yealink PnP

@@ -6,7 +6,6 @@ package main
 // systemd's, and SIGHUP reloading the config file.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -41,47 +40,7 @@ func startServeWith(t *testing.T, env []string, args ...string) *serveProc {
 		}
 	}
 	cmd.Env = append(cmd.Env, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{t: t, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-	ready := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.logs.add(line)
-			var rec struct{ Msg, Addr, TFTP string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "provbox ready" {
-				ready <- [2]string{rec.Addr, rec.TFTP}
-			}
-		}
-		cmd.Wait()
-		p.code = cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.kill()
-		}
-	})
-	select {
-	case addr := <-ready:
-		p.url, p.tftp = "http://"+addr[0], addr[1]
-	case <-p.done:
-		t.Fatalf("serve exited with %d before it was ready:\n%s", p.code, p.logs)
-	case <-time.After(60 * time.Second):
-		p.kill()
-		t.Fatalf("serve not ready after 60s:\n%s", p.logs)
-	}
-	return p
+	return runServe(t, cmd)
 }
 
 // notifySocket is a stand-in for systemd's notify socket: it collects the
