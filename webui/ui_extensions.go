@@ -57,30 +57,19 @@ func (s *Server) handleCreateExtensionUI(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleEditExtensionUI(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	e, err := s.Services.Extensions.FindExtension(r.Context(), id)
-	if err != nil {
-		http.NotFound(w, r)
+	e, ok := s.extensionOf(w, r)
+	if !ok {
 		return
 	}
 	s.extensionsPage(w, r, http.StatusOK, &page{Data: &extensionsData{Edit: e}, Flash: flashOf(w, r)})
 }
 
 func (s *Server) handleUpdateExtensionUI(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
+	e, ok := s.extensionOf(w, r)
+	if !ok {
 		return
 	}
-	e, err := s.Services.Extensions.FindExtension(r.Context(), id)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
+	id := e.ID
 	f := r.PostForm
 	str := func(k string) *string { v := f.Get(k); return &v }
 	upd := appliance.ExtensionUpdate{Number: str("number"), Name: str("name"), AuthUser: str("auth_user"),
@@ -98,16 +87,11 @@ func (s *Server) handleUpdateExtensionUI(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleDeleteExtensionUI(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
+	e, ok := s.extensionOf(w, r)
+	if !ok {
 		return
 	}
-	e, err := s.Services.Extensions.FindExtension(r.Context(), id)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
+	id := e.ID
 	force := r.PostFormValue("force") == "true"
 	if err := s.Services.Extensions.DeleteExtension(r.Context(), id, force); err != nil {
 		if appliance.ErrorCode(err) == appliance.ECONFLICT {
@@ -118,4 +102,20 @@ func (s *Server) handleDeleteExtensionUI(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	redirectBack(w, r, "/extensions", "Extension "+e.Number+" deleted.")
+}
+
+// extensionOf finds the extension of the path's {id}, answering 404 when
+// there is none.
+func (s *Server) extensionOf(w http.ResponseWriter, r *http.Request) (*appliance.Extension, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	e, err := s.Services.Extensions.FindExtension(r.Context(), id)
+	if err != nil {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	return e, true
 }
