@@ -115,6 +115,8 @@ func TestKeyValueRules(t *testing.T) {
 		{"park", "*85", ""},
 		{"park", "701", ""},
 		{"park", "70a", "value"},
+		{"park", "#70", ""},
+		{"park", "70*", "value"}, // neither a slot (digits) nor a code (starts with * or #)
 		{"prefix", "+9", ""},
 		{"prefix", "9,", "value"},
 		{"account", "1001", ""},
@@ -127,6 +129,74 @@ func TestKeyValueRules(t *testing.T) {
 		t.Run(tc.typ+"/"+tc.value, func(t *testing.T) {
 			wantField(t, appliance.ValidateKeyValue(tc.typ, tc.value), tc.field)
 		})
+	}
+}
+
+func TestIsParkSlot(t *testing.T) {
+	for value, want := range map[string]bool{"701": true, "1": true, "*85": false, "#7": false, "": false, "70*": false} {
+		if got := appliance.IsParkSlot(value); got != want {
+			t.Errorf("IsParkSlot(%q) = %v, want %v", value, got, want)
+		}
+	}
+}
+
+func TestPhoneConfigProblems(t *testing.T) {
+	withServer := &appliance.Extension{Number: "101", SIPServer: "pbx.example.com"}
+	without := &appliance.Extension{Number: "102"}
+	ok := appliance.Settings{ProvisioningURL: "http://192.168.1.10:8080/prov/"}
+	for _, tc := range []struct {
+		name     string
+		accounts []*appliance.Extension
+		settings appliance.Settings
+		want     []string // substrings, one per problem, in order
+	}{
+		{"ready", []*appliance.Extension{withServer}, ok, nil},
+		{"no account key", nil, ok, []string{"no account key"}},
+		{"extension without SIP server", []*appliance.Extension{withServer, without}, ok, []string{"extension 102 has no SIP server"}},
+		{"registrar covers it", []*appliance.Extension{without}, appliance.Settings{ProvisioningURL: ok.ProvisioningURL, Registrar: "pbx"}, nil},
+		{"loopback URL", []*appliance.Extension{withServer}, appliance.Settings{ProvisioningURL: "http://127.0.0.1:8080/prov/"}, []string{"loopback"}},
+		{"localhost URL", []*appliance.Extension{withServer}, appliance.Settings{ProvisioningURL: "http://localhost:8080/prov/"}, []string{"loopback"}},
+		{"no URL", []*appliance.Extension{withServer}, appliance.Settings{}, []string{"no provisioning URL"}},
+		{"all at once", []*appliance.Extension{}, appliance.Settings{ProvisioningURL: "http://[::1]/prov/"}, []string{"no account key", "loopback"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &appliance.PhoneConfig{Settings: tc.settings}
+			for i, e := range tc.accounts {
+				cfg.Accounts = append(cfg.Accounts, appliance.Account{Index: i + 1, Extension: e})
+			}
+			got := cfg.Problems()
+			if got == nil || len(got) != len(tc.want) {
+				t.Fatalf("problems %q, want %d like %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("problem %d = %q, want it to say %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestPhoneAdminPassword(t *testing.T) {
+	seen := map[string]bool{}
+	for range 50 {
+		pw := appliance.GeneratePassword(16)
+		if err := appliance.ValidatePhoneAdminPassword("p", pw); err != nil || len(pw) != 16 || strings.ContainsAny(pw, "0O1lI") || seen[pw] {
+			t.Fatalf("generated %q: %v", pw, err)
+		}
+		seen[pw] = true
+	}
+	for _, tc := range []struct{ pw, field string }{
+		{"a-long-password", ""},
+		{"admin", "p"},
+		{"short7!", "p"},
+		{strings.Repeat("x", 33), "p"},
+		{"with space 1234", "p"},
+		{"colon:in:it:1234", "p"},
+		{"tab\there123456", "p"},
+		{"ünicode-password", "p"},
+	} {
+		t.Run(tc.pw, func(t *testing.T) { wantField(t, appliance.ValidatePhoneAdminPassword("p", tc.pw), tc.field) })
 	}
 }
 

@@ -1,9 +1,13 @@
 package appliance
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
 	"strings"
 )
 
@@ -16,6 +20,10 @@ type Settings struct {
 	PickupPrefix    string `json:"pickup_prefix"` // directed pickup code before a BLF's extension ("**")
 	NotifyRate      int    `json:"notify_rate"`
 	PhoneSIPPort    int    `json:"phone_sip_port"`
+	// PhoneAdminPassword is the web admin password every provisioned phone
+	// gets (user "admin"): provisioning.phone_admin_password, else the one
+	// the store generated once for this installation.
+	PhoneAdminPassword string `json:"phone_admin_password"`
 }
 
 // Account is one SIP account of a phone, account.<Index>.
@@ -153,6 +161,79 @@ func (o SettingsOverrides) Validate() error {
 	}
 	if o.NotifyRate != nil && (*o.NotifyRate < 1 || *o.NotifyRate > 10000) {
 		return Errorf(EINVALID, "notify_rate", "%d is outside 1-10000 NOTIFYs per second", *o.NotifyRate)
+	}
+	return nil
+}
+
+// Problems are the ready checks of a phone (SPEC §3, §4): each sentence
+// names something the phone needs and does not have, so it could not
+// register or provision as configured. Empty when it is ready. The vendor
+// side (a model file provbox cannot serve) is added by package configs.
+func (c *PhoneConfig) Problems() []string {
+	out := []string{}
+	if len(c.Accounts) == 0 {
+		out = append(out, "no account key: the phone registers no extension; put an extension's account key on one of its line keys")
+	}
+	for _, a := range c.Accounts {
+		if a.Extension != nil && a.Extension.SIPServer == "" && c.Settings.Registrar == "" {
+			out = append(out, fmt.Sprintf("extension %s has no SIP server: set one on the extension, or the default registrar in Settings (sip.registrar)", a.Extension.Number))
+		}
+	}
+	switch u := c.Settings.ProvisioningURL; {
+	case u == "":
+		out = append(out, "no provisioning URL: set http.public_url (or --public-url), or the URL in Settings")
+	case IsLoopbackURL(u):
+		out = append(out, fmt.Sprintf("the provisioning URL %s points at this machine's loopback address, which phones cannot reach: set http.public_url (or --public-url), or the URL in Settings, to this machine's address on the office network", u))
+	}
+	return out
+}
+
+// IsLoopbackURL reports whether u's host is 127.0.0.0/8, ::1 or localhost:
+// an address that names the box only to itself.
+func IsLoopbackURL(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := parsed.Hostname()
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.IsLoopback()
+	}
+	return strings.EqualFold(h, "localhost")
+}
+
+// passwordAlphabet has no look-alikes (0/O, 1/l/I), so a generated password
+// can be read off a screen and typed into a phone.
+const passwordAlphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+// GeneratePassword returns n random characters of passwordAlphabet
+// (rejection sampling, so every character is equally likely).
+func GeneratePassword(n int) string {
+	const limit = 256 - 256%len(passwordAlphabet)
+	out := make([]byte, 0, n)
+	b := make([]byte, 2*n)
+	for len(out) < n {
+		rand.Read(b)
+		for _, c := range b {
+			if int(c) < limit && len(out) < n {
+				out = append(out, passwordAlphabet[int(c)%len(passwordAlphabet)])
+			}
+		}
+	}
+	return string(out)
+}
+
+// ValidatePhoneAdminPassword checks a password for the phones' web admin:
+// 8-32 printable ASCII characters without spaces or ':' (the config line is
+// "admin:<password>"), and never the factory "admin".
+func ValidatePhoneAdminPassword(field, pw string) error {
+	if len(pw) < 8 || len(pw) > 32 {
+		return Errorf(EINVALID, field, "must be 8-32 characters (it has %d)", len(pw))
+	}
+	for _, r := range pw {
+		if r <= ' ' || r > '~' || r == ':' {
+			return Errorf(EINVALID, field, "may hold printable ASCII characters only, without spaces or ':'")
+		}
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ const (
 	KeyAccount   = "account"    // a line appearance of an extension; owned by the extension
 	KeyBLF       = "blf"        // busy lamp field on an extension or user@host
 	KeySpeedDial = "speed_dial" // dials a number
-	KeyPark      = "park"       // a parking-lot slot or feature code
+	KeyPark      = "park"       // a parking-lot slot (digits: a lamp key on the slot) or a park feature code (starts with * or #)
 	KeyPrefix    = "prefix"     // pre-dials digits
 )
 
@@ -106,8 +106,8 @@ func ValidateKeyValue(typ, value string) error {
 			return Errorf(EINVALID, "value", "%q is not a dial string (0-9 * # +, and , for a pause)", value)
 		}
 	case KeyPark:
-		if !allIn(value, digits+"*#") {
-			return Errorf(EINVALID, "value", "%q is not a parking slot or feature code (0-9 * #)", value)
+		if !allIn(value, digits+"*#") || !IsParkSlot(value) && !strings.ContainsAny(value[:1], "*#") {
+			return Errorf(EINVALID, "value", "%q is neither a parking-lot slot (digits, e.g. 701) nor a park feature code (starting with * or #, e.g. *85)", value)
 		}
 	case KeyPrefix:
 		if !allIn(value, digits+"*#+") {
@@ -117,6 +117,14 @@ func ValidateKeyValue(typ, value string) error {
 		return Errorf(EINVALID, "type", "%q is not one of %s", typ, strings.Join(KeyTypes, ", "))
 	}
 	return nil
+}
+
+// IsParkSlot reports whether a park key's value is a parking-lot slot
+// (digits only), which phones show as a lamp key on the slot, rather than a
+// park feature code (starting with * or #), which is a plain park button
+// (SPEC §3, §5).
+func IsParkSlot(value string) bool {
+	return value != "" && allIn(value, digits)
 }
 
 func isKeyType(t string) bool {

@@ -40,7 +40,16 @@ type SyncStatus struct {
 	LastNotifyAt     *time.Time `json:"last_notify_at"`
 	LastNotifyResult string     `json:"last_notify_result"`
 	SIPAddress       string     `json:"sip_address"`
+	// Problems are the ready checks (PhoneConfig.Problems plus the
+	// vendor's): sentences, empty when the phone is ready. Recomputed with
+	// its config version.
+	Problems []string `json:"problems"`
 }
+
+// HasFetched reports whether the phone has fetched its config at least
+// once. Only such a phone is sent check-sync: a factory phone reboots on
+// it (sip.notify_reboot_enable defaults to 1 until its first config).
+func (s SyncStatus) HasFetched() bool { return s.LastFetchAt != nil }
 
 // PhoneUpdate holds the fields to change; nil means unchanged. LocationID
 // set to 0 clears the location.

@@ -35,7 +35,9 @@ type SettingsService interface {
 // SyncService is the part of the sync loop other packages call.
 type SyncService interface {
 	// Resync asks for a check-sync NOTIFY to each phone now (ENOTFOUND for
-	// an unknown MAC). An empty list means every phone.
+	// an unknown MAC; ECONFLICT, sending nothing, when a named phone never
+	// fetched its config: a factory phone reboots on check-sync). An empty
+	// list means every phone that has fetched before.
 	Resync(ctx context.Context, macs []string) error
 	// RecordFetch notes that a phone fetched its config: last fetch time,
 	// IP and User-Agent, fetched_version, and its SIP address (IP and the

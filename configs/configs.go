@@ -111,17 +111,23 @@ func (r *Renderer) template(vendor, name string) (*template.Template, error) {
 }
 
 // Stamp identifies the templates in force: "embedded", or the override
-// file's size and modification time. It changes when an override is
-// added, edited or removed.
+// files' sizes and modification times. It changes when an override is
+// added, edited or removed, so the phones' versions (mac.cfg.tmpl) and
+// ready checks (model.cfg.tmpl) are recomputed.
 func (r *Renderer) Stamp() string {
 	if r.TemplateDir == "" {
 		return "embedded"
 	}
-	fi, err := os.Stat(filepath.Join(r.TemplateDir, "yealink", MACTemplate))
-	if err != nil {
+	stamp := ""
+	for _, name := range []string{MACTemplate, ModelTemplate} {
+		if fi, err := os.Stat(filepath.Join(r.TemplateDir, "yealink", name)); err == nil {
+			stamp += fmt.Sprintf("%s:%d.%d;", name, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	if stamp == "" {
 		return "embedded"
 	}
-	return fmt.Sprintf("%d.%d", fi.Size(), fi.ModTime().UnixNano())
+	return stamp
 }
 
 // YealinkPhone is what mac.cfg.tmpl gets.
@@ -131,6 +137,8 @@ type YealinkPhone struct {
 	Accounts                    []YealinkAccount
 	UnusedAccounts              []int // account indexes to disable
 	LineKeys                    []YealinkLineKey
+	PickupPrefix                string // directed-pickup code of BLF keys ("" none)
+	AdminPassword               string // the phones' web admin password (user admin)
 	ProvisioningURL             string
 	ProvUsername, ProvPassword  string
 }
@@ -167,9 +175,15 @@ func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
 		return nil, fmt.Errorf("render %s: unsupported model %s %s", cfg.Phone.MAC, cfg.Phone.Manufacturer, cfg.Phone.Model)
 	}
 	s := cfg.Settings
+	if s.PhoneAdminPassword == "" {
+		// The store always has one (configured or generated); an empty one
+		// would leave the phone's web admin without a password.
+		return nil, fmt.Errorf("render %s: no phones' admin password in the settings", cfg.Phone.MAC)
+	}
 	v := &YealinkPhone{
 		MAC: cfg.Phone.MAC, MACColons: appliance.FormatMAC(cfg.Phone.MAC), Model: m.Name, Name: cfg.Phone.Name,
-		LineKeyCount: m.LineKeys, ProvisioningURL: s.ProvisioningURL, ProvUsername: s.ProvUsername, ProvPassword: s.ProvPassword,
+		LineKeyCount: m.LineKeys, PickupPrefix: s.PickupPrefix, AdminPassword: s.PhoneAdminPassword,
+		ProvisioningURL: s.ProvisioningURL, ProvUsername: s.ProvUsername, ProvPassword: s.ProvPassword,
 	}
 	for _, a := range cfg.Accounts {
 		e := a.Extension
@@ -200,24 +214,50 @@ func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
 			v.LineKeys = append(v.LineKeys, YealinkLineKey{Position: p, Line: null, Value: null, Label: null, Extension: null, PickupValue: null})
 			continue
 		}
-		code, ok := yealinkKeyCodes[k.Type]
-		if !ok {
-			return nil, fmt.Errorf("render %s: key type %q has no Yealink code", cfg.Phone.MAC, k.Type)
-		}
-		lk := YealinkLineKey{Position: p, Type: code, Line: strconv.Itoa(k.Line), Value: k.Value, Label: k.Label, Extension: null, PickupValue: null}
-		switch k.Type {
-		case appliance.KeyAccount:
-			lk.Value = null // a Line key is its account (line); no value
-		case appliance.KeyBLF:
-			user, _, _ := strings.Cut(k.Value, "@")
-			if s.PickupPrefix != "" {
-				lk.Extension = s.PickupPrefix + user
-				lk.PickupValue = lk.Extension
-			}
+		lk, err := yealinkLineKey(p, k, v.Accounts, s.PickupPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", cfg.Phone.MAC, err)
 		}
 		v.LineKeys = append(v.LineKeys, lk)
 	}
 	return v, nil
+}
+
+// yealinkLineKey writes one used line key (reference §3; audit §1):
+//   - account: type 15 on its line, no value;
+//   - blf: type 16 on the extension; the pickup prefix alone in .extension
+//     and .pickup_value (the phone dials prefix + monitored number, so
+//     prefix + number there would dial the number twice); "user@host" is
+//     written as "user" when host is the account's own server;
+//   - park: a slot (digits) is a BLF (16) on the slot, so the lamp shows it
+//     taken; a feature code (* or #) is the Call Park key (10);
+//   - speed_dial 13, prefix 40 with their value.
+func yealinkLineKey(p int, k appliance.LineKey, accounts []YealinkAccount, prefix string) (YealinkLineKey, error) {
+	typ := k.Type
+	if typ == appliance.KeyPark && appliance.IsParkSlot(k.Value) {
+		typ = parkSlot
+	}
+	code, ok := yealinkKeyCodes[typ]
+	if !ok {
+		return YealinkLineKey{}, fmt.Errorf("key type %q has no Yealink code", k.Type)
+	}
+	lk := YealinkLineKey{Position: p, Type: code, Line: strconv.Itoa(k.Line), Value: k.Value, Label: k.Label, Extension: null, PickupValue: null}
+	switch typ {
+	case appliance.KeyAccount:
+		lk.Value = null // a Line key is its account (line); no value
+	case appliance.KeyBLF:
+		if user, host, ok := strings.Cut(k.Value, "@"); ok {
+			for _, a := range accounts {
+				if a.Index == k.Line && strings.EqualFold(a.Server, host) {
+					lk.Value = user
+				}
+			}
+		}
+		if prefix != "" {
+			lk.Extension, lk.PickupValue = prefix, prefix
+		}
+	}
+	return lk, nil
 }
 
 // splitHostPort splits "host[:port]", defaulting the port by transport.
@@ -278,6 +318,21 @@ func (r *Renderer) Version(cfg *appliance.PhoneConfig) (string, error) {
 		return "", err
 	}
 	return HashFile(b), nil
+}
+
+// Problems is the store's ready check (sqlite.DB.Check): the domain's
+// (appliance.PhoneConfig.Problems) and the files the phone will ask for
+// that provbox could not serve: its model file y0000000000XX.cfg.
+func (r *Renderer) Problems(cfg *appliance.PhoneConfig) []string {
+	out := cfg.Problems()
+	file := YealinkModelFile(cfg.Model.Name)
+	if file == "" {
+		return append(out, fmt.Sprintf("the %s asks for a model file provbox does not know (no Yealink device id for it)", cfg.Phone.Model))
+	}
+	if _, _, err := r.RenderModelFile(file, cfg.Settings); err != nil {
+		out = append(out, fmt.Sprintf("the %s asks for its model file %s, which provbox cannot serve: %v", cfg.Model.Name, file, err))
+	}
+	return out
 }
 
 // HashFile returns the version string of a file's bytes.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,9 @@ func ext(id int64, number, name, server, transport string) *appliance.Extension 
 	return &appliance.Extension{ID: id, Number: number, Name: name, AuthUser: number, Password: "secret-" + number, SIPServer: server, Transport: transport}
 }
 
+// testAdminPassword stands for the installation's phones' admin password.
+const testAdminPassword = "k7Q2m9XvR4tZp8Wd"
+
 func phoneConfig(model string, accounts []appliance.Account, keys []appliance.LineKey) *appliance.PhoneConfig {
 	m, ok := appliance.LookupModel("Yealink", model)
 	if !ok {
@@ -31,48 +35,99 @@ func phoneConfig(model string, accounts []appliance.Account, keys []appliance.Li
 		Model:    m,
 		Accounts: accounts,
 		LineKeys: keys,
-		Settings: appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", Registrar: "pbx.example.com", PickupPrefix: "**"},
+		Settings: appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", Registrar: "pbx.example.com", PickupPrefix: "**",
+			PhoneAdminPassword: testAdminPassword},
 	}
 }
 
-// goldenCases: several models and key mixes.
-func goldenCases() map[string]*appliance.PhoneConfig {
+// goldenFixture is the layout every model's golden holds: two accounts (the
+// first on the default registrar over UDP, the second on its own server
+// over TCP with voicemail), then one key of every kind. The last key goes
+// on the model's last position.
+func goldenFixture() ([]appliance.Account, []appliance.LineKey, []appliance.LineKey) {
 	alice := ext(1, "1001", "Alice", "", "udp")
 	bob := ext(2, "1002", "Bob", "pbx2.example.com:5080", "tcp")
+	bob.Voicemail = "*97"
+	accounts := []appliance.Account{{Index: 1, Extension: alice, Password: alice.Password}, {Index: 2, Extension: bob, Password: bob.Password}}
+	accountKeys := []appliance.LineKey{
+		{Type: "account", Value: "1001", Label: "Alice", Line: 1},
+		{Type: "account", Value: "1002", Label: "Bob", Line: 2},
+	}
+	others := []appliance.LineKey{
+		{Type: "blf", Value: "1005", Label: "Reception # 1 = main", Line: 1},
+		{Type: "blf", Value: "2001@pbx.example.com", Label: "Same server", Line: 1},
+		{Type: "blf", Value: "3001@other.example.net", Label: "Other server", Line: 1},
+		{Type: "park", Value: "701", Label: "Park 1", Line: 1},
+		{Type: "park", Value: "*85", Label: "Park", Line: 1},
+		{Type: "speed_dial", Value: "+15551234,,42#", Label: "Pizza", Line: 1},
+		{Type: "prefix", Value: "9", Label: "Outside", Line: 1},
+		{Type: "blf", Value: "1009", Label: "Last key", Line: 1},
+	}
+	return accounts, accountKeys, others
+}
+
+// modelCases renders the fixture on every supported model. A model with
+// fewer line keys than the fixture needs gets it in parts: part 1 holds
+// both accounts, the later parts account 1 and as many other keys as fit,
+// so every model's goldens together cover every key kind.
+func modelCases() map[string]*appliance.PhoneConfig {
+	accounts, accountKeys, others := goldenFixture()
+	cases := map[string]*appliance.PhoneConfig{}
+	for _, m := range appliance.Models() {
+		if m.LineKeys >= len(accountKeys)+len(others) {
+			keys := append([]appliance.LineKey{}, accountKeys...)
+			keys = append(keys, others...)
+			for i := range keys {
+				keys[i].Position = i + 1
+			}
+			keys[len(keys)-1].Position = m.LineKeys
+			cases[m.Name] = phoneConfig(m.Name, accounts, keys)
+			continue
+		}
+		rest := others
+		for part := 1; len(rest) > 0; part++ {
+			keys, accts := append([]appliance.LineKey{}, accountKeys...), accounts
+			if part > 1 {
+				keys, accts = keys[:1], accounts[:1]
+			}
+			n := min(m.LineKeys-len(keys), len(rest))
+			keys = append(keys, rest[:n]...)
+			rest = rest[n:]
+			for i := range keys {
+				keys[i].Position = i + 1
+			}
+			cases[fmt.Sprintf("%s-part%d", m.Name, part)] = phoneConfig(m.Name, accts, keys)
+		}
+	}
+	return cases
+}
+
+// goldenCases: every model (modelCases), and the settings variants.
+func goldenCases() map[string]*appliance.PhoneConfig {
+	cases := modelCases()
 	tls := ext(3, "1003", "", "sbc.example.com", "tls")
 	tls.Voicemail = "*97"
+	cases["T54W-tls-voicemail"] = phoneConfig("T54W", []appliance.Account{{Index: 1, Extension: tls, Password: tls.Password}},
+		[]appliance.LineKey{{Position: 1, Type: "account", Value: "1003", Label: "1003", Line: 1}})
+	cases["T48U-empty"] = phoneConfig("T48U", nil, nil)
+	alice := ext(1, "1001", "Alice", "", "udp")
 	one := []appliance.Account{{Index: 1, Extension: alice, Password: alice.Password}}
-	cases := map[string]*appliance.PhoneConfig{
-		"T46G-two-accounts-mixed": phoneConfig("T46G",
-			[]appliance.Account{{Index: 1, Extension: alice, Password: alice.Password}, {Index: 2, Extension: bob, Password: bob.Password}},
-			[]appliance.LineKey{
-				{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1},
-				{Position: 2, Type: "account", Value: "1001", Label: "Alice", Line: 1},
-				{Position: 3, Type: "account", Value: "1002", Label: "Bob", Line: 2},
-				{Position: 4, Type: "blf", Value: "1005", Label: "Reception # 1 = main", Line: 1},
-				{Position: 5, Type: "blf", Value: "2001@pbx.example.com", Label: "Remote", Line: 1},
-				{Position: 6, Type: "speed_dial", Value: "+15551234,,42#", Label: "Pizza", Line: 1},
-				{Position: 7, Type: "park", Value: "701", Label: "Park 1", Line: 1},
-				{Position: 8, Type: "prefix", Value: "9", Label: "Outside", Line: 1},
-				{Position: 27, Type: "blf", Value: "1009", Label: "Last key", Line: 1},
-			}),
-		"T41S-one-account": phoneConfig("T41S", one, []appliance.LineKey{
-			{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1},
-			{Position: 2, Type: "account", Value: "1001", Label: "Alice", Line: 1},
-		}),
-		"T54W-tls-voicemail": phoneConfig("T54W", []appliance.Account{{Index: 1, Extension: tls, Password: tls.Password}},
-			[]appliance.LineKey{{Position: 1, Type: "account", Value: "1003", Label: "1003", Line: 1}}),
-		"T48U-empty": phoneConfig("T48U", nil, nil),
-	}
 	creds := phoneConfig("T58", one, []appliance.LineKey{{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1}})
 	creds.Settings.ProvUsername, creds.Settings.ProvPassword = "phones", "prov-pass"
 	cases["T58-http-credentials"] = creds
+	noPickup := phoneConfig("T46U", one, []appliance.LineKey{
+		{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1},
+		{Position: 2, Type: "blf", Value: "1002", Label: "Bob", Line: 1},
+	})
+	noPickup.Settings.PickupPrefix = ""
+	cases["T46U-no-pickup-prefix"] = noPickup
 	return cases
 }
 
 func TestRenderPhoneConfig_Golden(t *testing.T) {
 	r := &configs.Renderer{}
-	for name, cfg := range goldenCases() {
+	cases := goldenCases()
+	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
 			got, err := r.RenderPhoneConfig(cfg)
 			if err != nil {
@@ -94,20 +149,66 @@ func TestRenderPhoneConfig_Golden(t *testing.T) {
 			checkYealinkFile(t, got, cfg)
 		})
 	}
+	// No stale goldens: every file in testdata/yealink is a case.
+	files, _ := filepath.Glob(filepath.Join("testdata", "yealink", "*.golden"))
+	for _, f := range files {
+		if _, ok := cases[strings.TrimSuffix(filepath.Base(f), ".golden")]; !ok {
+			t.Errorf("%s is no case's golden (remove it)", f)
+		}
+	}
 }
 
-// referenceKeys are the setting names shared/reference/yealink.md lists
-// (N = account, P = position); a generated file may use no other.
-var referenceKeys = []*regexp.Regexp{
-	regexp.MustCompile(`^account\.\d+\.(enable|label|display_name|auth_name|user_name|password|transport)$`),
-	regexp.MustCompile(`^account\.\d+\.sip_server\.1\.(address|port|transport_type)$`),
-	regexp.MustCompile(`^voice_mail\.number\.\d+$`),
-	regexp.MustCompile(`^linekey\.\d+\.(type|value|label|line|extension|pickup_value)$`),
-	regexp.MustCompile(`^sip\.(notify_reboot_enable|trust_ctrl)$`),
-	regexp.MustCompile(`^(static\.)?auto_provision\.server\.(url|username|password)$`),
+// TestGoldens_CoverEveryKeyKindPerModel: for each supported model, its
+// goldens hold every key kind of the fixture, two accounts and an unused
+// account.
+func TestGoldens_CoverEveryKeyKindPerModel(t *testing.T) {
+	_, _, others := goldenFixture()
+	cases := modelCases()
+	for _, m := range appliance.Models() {
+		seen := map[string]bool{}
+		accounts := 0
+		for name, cfg := range cases {
+			if name != m.Name && !strings.HasPrefix(name, m.Name+"-part") {
+				continue
+			}
+			for _, k := range cfg.LineKeys {
+				seen[k.Type+" "+k.Value] = true
+			}
+			accounts = max(accounts, len(cfg.Accounts))
+		}
+		for _, k := range others {
+			if !seen[k.Type+" "+k.Value] {
+				t.Errorf("%s: no golden holds %s %s", m.Name, k.Type, k.Value)
+			}
+		}
+		if accounts != 2 || m.Accounts < 3 {
+			t.Errorf("%s: goldens hold %d accounts of %d (want 2 and an unused one)", m.Name, accounts, m.Accounts)
+		}
+	}
 }
 
-// checkYealinkFile reads a generated file line by line as a phone would.
+// yealinkParams are the settings a generated file may write, each with
+// where reference/yealink.md or reference/yealink-audit.md confirms the
+// name and its values. checkYealinkFile refuses any other line.
+var yealinkParams = []struct {
+	re     *regexp.Regexp
+	source string
+}{
+	{regexp.MustCompile(`^account\.\d+\.(enable|label|display_name|auth_name|user_name|password)$`), "reference §2; WZ v86 base.tpl (unused: %NULL%)"},
+	{regexp.MustCompile(`^account\.\d+\.sip_server\.1\.(address|port|transport_type)$`), "reference §2 (V81+ names)"},
+	{regexp.MustCompile(`^account\.\d+\.transport$`), "reference §2 (pre-V81 name); audit §1: redundant but harmless"},
+	{regexp.MustCompile(`^voice_mail\.number\.\d+$`), "reference §2; audit §1"},
+	{regexp.MustCompile(`^linekey\.\d+\.(type|value|label|line|extension|pickup_value)$`), "reference §3; audit §1"},
+	{regexp.MustCompile(`^features\.pickup\.direct_pickup_(enable|code)$`), "audit §1 (FP t46u/y000000000108.cfg l.1702-1704)"},
+	{regexp.MustCompile(`^sip\.(notify_reboot_enable|trust_ctrl)$`), "reference §5; audit §2"},
+	{regexp.MustCompile(`^(static\.)?security\.user_password$`), "reference §4; WZ v86 base.tpl"},
+	{regexp.MustCompile(`^(static\.)?auto_provision\.pnp_enable$`), "reference §4; audit §3 (WZ base.tpl writes 0)"},
+	{regexp.MustCompile(`^(static\.)?auto_provision\.server\.(url|username|password)$`), "reference §4; audit §1 (both names for a mixed fleet)"},
+}
+
+// checkYealinkFile reads a generated file line by line as a phone would,
+// and holds every line to what the audit (shared/reference/yealink-audit.md
+// §1–§3) says a real Yealink expects.
 func checkYealinkFile(t *testing.T, b []byte, cfg *appliance.PhoneConfig) {
 	t.Helper()
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -130,24 +231,36 @@ func checkYealinkFile(t *testing.T, b []byte, cfg *appliance.PhoneConfig) {
 			}
 		}
 		known := false
-		for _, re := range referenceKeys {
-			known = known || re.MatchString(k)
+		for _, p := range yealinkParams {
+			known = known || p.re.MatchString(k)
 		}
 		if !known {
-			t.Errorf("line %d: %q is not a setting the reference lists", n, k)
+			t.Errorf("line %d: %q is not a setting the reference or the audit confirms", n, k)
 		}
 		if _, dup := settings[k]; dup {
 			t.Errorf("line %d: %s set twice", n, k)
 		}
 		settings[k] = v
 	}
-	for _, want := range []string{"sip.notify_reboot_enable", "sip.trust_ctrl", "static.auto_provision.server.url", "auto_provision.server.url"} {
-		if _, ok := settings[want]; !ok {
-			t.Errorf("missing %s", want)
+	get := func(format string, args ...any) string { return settings[fmt.Sprintf(format, args...)] }
+	for k, want := range map[string]string{
+		"sip.notify_reboot_enable":             "0",
+		"sip.trust_ctrl":                       "0",
+		"static.auto_provision.pnp_enable":     "0",
+		"auto_provision.pnp_enable":            "0",
+		"static.auto_provision.server.url":     cfg.Settings.ProvisioningURL,
+		"auto_provision.server.url":            cfg.Settings.ProvisioningURL,
+		"static.security.user_password":        "admin:" + cfg.Settings.PhoneAdminPassword,
+		"security.user_password":               "admin:" + cfg.Settings.PhoneAdminPassword,
+		"features.pickup.direct_pickup_code":   map[bool]string{true: cfg.Settings.PickupPrefix, false: "%NULL%"}[cfg.Settings.PickupPrefix != ""],
+		"features.pickup.direct_pickup_enable": map[bool]string{true: "1", false: "0"}[cfg.Settings.PickupPrefix != ""],
+	} {
+		if got, ok := settings[k]; !ok || got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
-	if settings["sip.notify_reboot_enable"] != "0" || settings["sip.trust_ctrl"] != "0" {
-		t.Errorf("check-sync settings wrong")
+	if strings.HasSuffix(settings["static.security.user_password"], ":admin") {
+		t.Error("the phone keeps the factory admin password")
 	}
 	for p := 1; p <= cfg.Model.LineKeys; p++ {
 		if _, ok := settings["linekey."+itoa(p)+".type"]; !ok {
@@ -157,24 +270,68 @@ func checkYealinkFile(t *testing.T, b []byte, cfg *appliance.PhoneConfig) {
 	if _, ok := settings["linekey."+itoa(cfg.Model.LineKeys+1)+".type"]; ok {
 		t.Errorf("a line key beyond the model's %d", cfg.Model.LineKeys)
 	}
-	codes := map[string]string{"account": "15", "blf": "16", "speed_dial": "13", "park": "10", "prefix": "40"}
+	servers := map[int]string{}
+	for _, a := range cfg.Accounts {
+		servers[a.Index] = get("account.%d.sip_server.1.address", a.Index)
+	}
 	for _, k := range cfg.LineKeys {
-		if got := settings["linekey."+itoa(k.Position)+".type"]; got != codes[k.Type] {
-			t.Errorf("linekey.%d.type = %s, want %s for %s", k.Position, got, codes[k.Type], k.Type)
+		p := k.Position
+		typ, value := get("linekey.%d.type", p), get("linekey.%d.value", p)
+		ext, pickup := get("linekey.%d.extension", p), get("linekey.%d.pickup_value", p)
+		if get("linekey.%d.label", p) != k.Label {
+			t.Errorf("linekey.%d.label = %q, want %q", p, get("linekey.%d.label", p), k.Label)
 		}
-		if k.Type == "blf" && (settings["linekey."+itoa(k.Position)+".pickup_value"] == "%NULL%" || settings["linekey."+itoa(k.Position)+".extension"] != settings["linekey."+itoa(k.Position)+".pickup_value"]) {
-			t.Errorf("BLF %d pickup not in both .extension and .pickup_value", k.Position)
+		switch {
+		case k.Type == "account":
+			if typ != "15" || value != "%NULL%" || get("linekey.%d.line", p) != itoa(k.Line) {
+				t.Errorf("account key %d: type %s value %s line %s", p, typ, value, get("linekey.%d.line", p))
+			}
+		case k.Type == "blf":
+			// The phone dials pickup code + monitored number itself.
+			want := cfg.Settings.PickupPrefix
+			if want == "" {
+				want = "%NULL%"
+			}
+			if typ != "16" || ext != want || pickup != want {
+				t.Errorf("BLF %d: type %s, .extension %q, .pickup_value %q, want 16 and the prefix %q alone", p, typ, ext, pickup, want)
+			}
+			user, host, hasHost := strings.Cut(k.Value, "@")
+			wantValue := k.Value
+			if hasHost && host == servers[k.Line] {
+				wantValue = user
+			}
+			if value != wantValue {
+				t.Errorf("BLF %d: value %q, want %q", p, value, wantValue)
+			}
+		case k.Type == "park" && appliance.IsParkSlot(k.Value):
+			if typ != "16" || value != k.Value || ext != "%NULL%" {
+				t.Errorf("park slot %d: type %s value %s extension %s, want a BLF (16) on the slot", p, typ, value, ext)
+			}
+		case k.Type == "park":
+			if typ != "10" || value != k.Value {
+				t.Errorf("park code %d: type %s value %s, want 10 (Call Park) with the code", p, typ, value)
+			}
+		case k.Type == "speed_dial" && (typ != "13" || value != k.Value), k.Type == "prefix" && (typ != "40" || value != k.Value):
+			t.Errorf("%s %d: type %s value %s", k.Type, p, typ, value)
 		}
 	}
 	for _, a := range cfg.Accounts {
-		if settings["account."+itoa(a.Index)+".password"] != a.Password {
-			t.Errorf("account %d password", a.Index)
+		if settings["account."+itoa(a.Index)+".password"] != a.Password || get("account.%d.enable", a.Index) != "1" {
+			t.Errorf("account %d password or enable", a.Index)
 		}
 	}
 	for i := len(cfg.Accounts) + 1; i <= cfg.Model.Accounts; i++ {
 		if settings["account."+itoa(i)+".enable"] != "0" {
 			t.Errorf("unused account %d not disabled", i)
 		}
+		for _, f := range []string{"label", "display_name", "auth_name", "user_name", "password", "sip_server.1.address", "sip_server.1.port", "sip_server.1.transport_type"} {
+			if got := get("account.%d.%s", i, f); got != "%NULL%" {
+				t.Errorf("unused account.%d.%s = %q, want %%NULL%%", i, f, got)
+			}
+		}
+	}
+	if _, ok := settings["account."+itoa(cfg.Model.Accounts+1)+".enable"]; ok {
+		t.Errorf("an account beyond the model's %d", cfg.Model.Accounts)
 	}
 }
 
@@ -233,5 +390,40 @@ func TestModelFiles(t *testing.T) {
 	}
 	if _, ok, _ := r.RenderModelFile("y000000000999.cfg", appliance.Settings{}); ok {
 		t.Error("unknown model file rendered")
+	}
+}
+
+func TestRendererProblems(t *testing.T) {
+	alice := ext(1, "1001", "Alice", "pbx.example.com", "udp")
+	cfg := phoneConfig("T46G", []appliance.Account{{Index: 1, Extension: alice, Password: alice.Password}},
+		[]appliance.LineKey{{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1}})
+	dir := t.TempDir()
+	r := &configs.Renderer{TemplateDir: dir}
+	if got := r.Problems(cfg); len(got) != 0 {
+		t.Fatalf("ready phone has problems %q", got)
+	}
+	// A model-file override that cannot render: the phone will ask for
+	// y000000000028.cfg and get a 500.
+	os.MkdirAll(filepath.Join(dir, "yealink"), 0o755)
+	os.WriteFile(filepath.Join(dir, "yealink", configs.ModelTemplate), []byte("#!version:1.0.0.1\n{{.Nope}}\n"), 0o644)
+	got := r.Problems(cfg)
+	if len(got) != 1 || !strings.Contains(got[0], "y000000000028.cfg") || !strings.Contains(got[0], "cannot serve") {
+		t.Fatalf("problems %q, want the model file named", got)
+	}
+	// The domain's checks come along.
+	cfg.Accounts, cfg.LineKeys = nil, nil
+	if got := r.Problems(cfg); len(got) != 2 || !strings.Contains(got[0], "no account key") {
+		t.Fatalf("problems %q", got)
+	}
+	if s1, s2 := (&configs.Renderer{}).Stamp(), r.Stamp(); s1 != "embedded" || s2 == "embedded" {
+		t.Errorf("stamps %q %q: a model-file override must change the stamp", s1, s2)
+	}
+}
+
+func TestRender_RefusesNoAdminPassword(t *testing.T) {
+	cfg := phoneConfig("T46G", nil, nil)
+	cfg.Settings.PhoneAdminPassword = ""
+	if _, err := (&configs.Renderer{}).RenderPhoneConfig(cfg); err == nil {
+		t.Fatal("rendered a config that would leave the phone's admin without a password")
 	}
 }

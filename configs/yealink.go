@@ -3,10 +3,9 @@ package configs
 // Yealink facts from shared/reference/yealink.md.
 
 // yealinkDeviceIDs maps a model to its model-file id: the phone fetches
-// y0000000000XX.cfg with XX = the id (reference §1, device-id table). T48G
-// is not in that table; its id 35 follows the rule the reference observes
-// (id = first field of the firmware version, T48G runs 35.x) and matches
-// the 35.x firmware family.
+// y0000000000XX.cfg with XX = the id (reference §1, device-id table). Every
+// id matches a FusionPBX template directory and boot file (audit §1),
+// T48G's 035 included (FusionPBX t48g/y000000000035.cfg).
 var yealinkDeviceIDs = map[string]string{
 	"T40P": "054",
 	"T41P": "036",
@@ -31,13 +30,18 @@ var yealinkDeviceIDs = map[string]string{
 	"T58W": "150",
 }
 
-// Line-key type codes (reference §3, DSS type codes; SPEC §5).
+// parkSlot is the rendering type of a park key whose value is a slot.
+const parkSlot = "park_slot"
+
+// Line-key type codes (reference §3, DSS type codes; SPEC §5; audit §1: a
+// park slot is a BLF on the slot, type 10 is the park feature-code key).
 var yealinkKeyCodes = map[string]int{
 	"":           0, // unused position
 	"account":    15,
 	"blf":        16,
 	"speed_dial": 13,
 	"park":       10,
+	parkSlot:     16,
 	"prefix":     40,
 }
 

@@ -65,6 +65,11 @@ func localFor(addr string) (string, error) {
 	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
 
+// NotSentNeverFetched is why a phone that never fetched its config gets no
+// check-sync: until its first config sets sip.notify_reboot_enable = 0, a
+// Yealink reboots on every check-sync.
+const NotSentNeverFetched = "not sent: the phone has never fetched its config (a phone that was never provisioned reboots on check-sync; it fetches its config by itself when it boots)"
+
 // Notify sends one check-sync NOTIFY to the phone now and records the
 // outcome (it is what the sync loop and `provbox resync` call). It returns
 // the result recorded.
@@ -74,6 +79,11 @@ func (s *Server) Notify(ctx context.Context, mac string) (appliance.NotifyResult
 		return appliance.NotifyResult{}, err
 	}
 	res := appliance.NotifyResult{MAC: p.MAC, Version: p.Sync.ConfigVersion}
+	if !p.Sync.HasFetched() {
+		// Not recorded: the phone's state and last NOTIFY stay as they are.
+		res.Reason = NotSentNeverFetched
+		return res, nil
+	}
 	if p.Sync.SIPAddress == "" {
 		res.Reason = "no SIP address known yet (the phone has not fetched its config, sent a PnP SUBSCRIBE or taken a DHCP lease)"
 		return res, s.Services.Sync.RecordNotify(ctx, res)

@@ -85,8 +85,10 @@ func parseEvent(v string) (string, map[string]string) {
 }
 
 // pnpOK is the 200 OK to a PnP SUBSCRIBE: its headers copied, a To tag
-// added, Expires 0 (the subscription ends with the one NOTIFY).
-func pnpOK(req *sipmsg.Request) *sipmsg.Response {
+// added, Expires 0 (the subscription ends with the one NOTIFY), and our
+// Contact (local, "ip:port" as the phone reaches us) when known — RFC 3265
+// dialogs expect one, and every public PnP responder sends it (audit §3).
+func pnpOK(req *sipmsg.Request, local string) *sipmsg.Response {
 	res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
 	if to := res.To(); to != nil {
 		if _, ok := to.Params.Get("tag"); !ok {
@@ -95,7 +97,19 @@ func pnpOK(req *sipmsg.Request) *sipmsg.Response {
 	}
 	exp := sipmsg.ExpiresHeader(0)
 	res.AppendHeader(&exp)
+	if c := contactHeader(local); c != nil {
+		res.AppendHeader(c)
+	}
 	return res
+}
+
+// contactHeader is <sip:provbox@ip:port> for local "ip:port", or nil.
+func contactHeader(local string) *sipmsg.ContactHeader {
+	host, port, err := splitAddr(local)
+	if err != nil {
+		return nil
+	}
+	return &sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "provbox", Host: host, Port: port}}
 }
 
 // pnpNotify is the NOTIFY in the subscription's dialog (same Call-ID, tags
@@ -129,6 +143,7 @@ func pnpNotify(req *sipmsg.Request, ok *sipmsg.Response, p *pnpRequest, provURL,
 	callID := *req.CallID()
 	n.AppendHeader(&callID)
 	n.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sipmsg.NOTIFY})
+	n.AppendHeader(&sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "provbox", Host: lhost, Port: lport}})
 	n.AppendHeader(sipmsg.NewHeader("Event", p.Event))
 	n.AppendHeader(sipmsg.NewHeader("Subscription-State", "terminated;reason=timeout"))
 	ct := sipmsg.ContentTypeHeader("application/url")
@@ -151,7 +166,12 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 		respond(res)
 		return
 	}
-	ok := pnpOK(req)
+	// Our address as the phone reaches us, for the Contact of both answers.
+	var local string
+	if lip, err := localFor(source); err == nil {
+		local = net.JoinHostPort(lip, strconv.Itoa(s.port))
+	}
+	ok := pnpOK(req, local)
 	if err := respond(ok); err != nil {
 		s.Logger.Warn("pnp: answer failed", "mac", p.MAC, "err", err)
 		return

@@ -76,10 +76,16 @@ func TestPnPAnswer(t *testing.T) {
 	if p.Vendor != "Yealink" || p.Model != "W52P" || p.Version != "25.81.0.10" {
 		t.Fatalf("%+v", p)
 	}
-	ok := pnpOK(req)
+	ok := pnpOK(req, "10.1.3.1:5060")
 	totag, _ := ok.To().Params.Get("tag")
 	if ok.StatusCode != 200 || totag == "" || ok.GetHeader("Expires").Value() != "0" || ok.CallID().Value() != "pnp-1@10.1.3.239" {
 		t.Fatalf("200 OK:\n%s", ok)
+	}
+	if c := ok.Contact(); c == nil || c.Address.String() != "sip:provbox@10.1.3.1:5060" {
+		t.Errorf("200 OK Contact = %v, want <sip:provbox@10.1.3.1:5060> (audit §3)", ok.Contact())
+	}
+	if noAddr := pnpOK(req, ""); noAddr.Contact() != nil {
+		t.Errorf("200 OK without a local address carries Contact %v", noAddr.Contact())
 	}
 	n, err := pnpNotify(req, ok, p, "http://10.1.3.1:8080/prov/", "10.1.3.1:5060")
 	if err != nil {
@@ -97,6 +103,7 @@ func TestPnPAnswer(t *testing.T) {
 		{"event", n.GetHeader("Event").Value(), `ua-profile;profile-type="device";vendor="yealink";model="W52P";version="25.81.0.10"`},
 		{"subscription-state", n.GetHeader("Subscription-State").Value(), "terminated;reason=timeout"},
 		{"via", n.Via().Host, "10.1.3.1"},
+		{"contact", n.Contact().Address.String(), "sip:provbox@10.1.3.1:5060"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %q, want %q", c.what, c.got, c.want)

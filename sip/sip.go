@@ -347,16 +347,18 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	}
 }
 
-// wants reports whether a phone needs a NOTIFY: an admin's resync always;
-// a change only while the phone has not fetched it and its address is
-// known (a phone without one stays pending; EventAddressLearned brings it
-// back).
+// wants reports whether a phone needs a NOTIFY. Never one that has not
+// fetched its config yet: a factory phone reboots on check-sync, and it
+// fetches its config by itself as it boots (audit §2). Otherwise an
+// admin's resync always; a change only while the phone has not fetched it
+// and its address is known (a phone without one stays pending;
+// EventAddressLearned brings it back).
 func (s *Server) wants(ctx context.Context, mac string, force bool) bool {
-	if force {
-		return true
-	}
 	p, err := s.Services.Phones.FindPhone(ctx, mac)
-	return err == nil && p.Sync.State != appliance.SyncSynced && p.Sync.SIPAddress != ""
+	if err != nil || !p.Sync.HasFetched() {
+		return false
+	}
+	return force || p.Sync.State != appliance.SyncSynced && p.Sync.SIPAddress != ""
 }
 
 // dispatch sends one NOTIFY in the background (at most 256 at once).

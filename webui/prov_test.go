@@ -181,14 +181,14 @@ func itoa(n int) string {
 }
 
 func TestSyncAndResync(t *testing.T) {
-	ts := MustOpenProvServer(t, appliance.Settings{}, 0)
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}, 0)
 	ts.mustExtension(t, "1001", "Alice")
 	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
 	sub := ts.svc.Events.Subscribe(10)
 	defer sub.Close()
 	var st map[string]any
 	ts.call(t, "GET", "/api/v1/phones/00:15:65:aa:bb:cc/sync", nil, 200, &st)
-	for _, k := range []string{"state", "config_version", "fetched_version", "last_fetch_at", "last_fetch_ip", "last_fetch_ua", "last_notify_at", "last_notify_result", "sip_address"} {
+	for _, k := range []string{"state", "config_version", "fetched_version", "last_fetch_at", "last_fetch_ip", "last_fetch_ua", "last_notify_at", "last_notify_result", "sip_address", "problems"} {
 		if _, ok := st[k]; !ok {
 			t.Errorf("sync lacks %q: %v", k, st)
 		}
@@ -196,6 +196,18 @@ func TestSyncAndResync(t *testing.T) {
 	if st["state"] != "new" {
 		t.Fatalf("state %v", st["state"])
 	}
+	// A phone that never fetched is never sent check-sync (it would
+	// reboot): an explicit resync is refused, saying why, and sends nothing.
+	r := ts.call(t, "POST", "/api/v1/phones/001565aabbcc/resync", nil, 409, nil)
+	if !strings.Contains(string(r.Body), "never fetched its config") || !strings.Contains(string(r.Body), `"field":"mac"`) {
+		t.Fatalf("resync of a new phone: %s", r.Body)
+	}
+	select {
+	case e := <-sub.C:
+		t.Fatalf("a refused resync published %+v", e)
+	default:
+	}
+	ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil)
 	ts.call(t, "POST", "/api/v1/phones/001565aabbcc/resync", nil, 202, nil)
 	e := <-sub.C
 	if e.Type != appliance.EventResync || len(e.MACs) != 1 || e.MACs[0] != "001565aabbcc" {

@@ -2,7 +2,6 @@ package webui
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -585,7 +584,7 @@ func (s *Server) settingsInForce() appliance.Settings {
 // serves DHCP; otherwise it says how phones find provbox without it.
 func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
 	u := s.settingsInForce().ProvisioningURL
-	d := &leasesData{ProvisioningURL: u, Loopback: loopbackURL(u)}
+	d := &leasesData{ProvisioningURL: u, Loopback: appliance.IsLoopbackURL(u)}
 	if s.Services.Leases != nil {
 		d.DHCP = s.Services.Leases.Serving()
 	}
@@ -624,19 +623,6 @@ type settingsData struct {
 	Loopback     bool // the provisioning URL names this machine, which phones cannot reach
 }
 
-// loopbackURL reports whether u's host is 127.0.0.0/8, ::1 or localhost.
-func loopbackURL(u string) bool {
-	parsed, err := url.Parse(u)
-	if err != nil {
-		return false
-	}
-	h := parsed.Hostname()
-	if ip := net.ParseIP(h); ip != nil {
-		return ip.IsLoopback()
-	}
-	return strings.EqualFold(h, "localhost")
-}
-
 func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, status int, p *page) {
 	d := &settingsData{}
 	if svc := s.Services.Settings; svc != nil {
@@ -647,7 +633,7 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, status int
 		d.InForce = s.settingsInForce()
 		d.Base = d.InForce
 	}
-	d.Loopback = loopbackURL(d.InForce.ProvisioningURL)
+	d.Loopback = appliance.IsLoopbackURL(d.InForce.ProvisioningURL)
 	p.Data, p.Title, p.Active = d, "Settings", "settings"
 	s.render(w, r, status, "settings.html", p)
 }

@@ -199,7 +199,7 @@ func TestUIAdmin_KeysAddInvalid(t *testing.T) {
 		{"label with a newline", "blf", "1002", "Bob\nSmith", fieldErr("f-label", "Bob\nSmith", "control characters")},
 		{"label too long", "blf", "1002", strings.Repeat("x", 33), fieldErr("f-label", strings.Repeat("x", 33), "too long")},
 		{"blf not an extension", "blf", "bob smith", "", fieldErr("f-value", "bob smith", "not an extension or user@host")},
-		{"park with letters", "park", "P1", "", fieldErr("f-value", "P1", "not a parking slot")},
+		{"park with letters", "park", "P1", "", fieldErr("f-value", "P1", "neither a parking-lot slot")},
 		{"no value", "prefix", "", "", fieldErr("f-value", "", "required")},
 		{"type account", "account", "1001", "Alice", regexp.MustCompile(`(?s)</select>\s*<div class="err">account keys are created with their extension`)},
 		{"unknown type", "intercom", "1001", "", regexp.MustCompile(`(?s)</select>\s*<div class="err">&#34;intercom&#34; is not one of`)},

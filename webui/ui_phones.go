@@ -590,11 +590,15 @@ func (s *Server) handleResyncUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Services.Sync.Resync(r.Context(), []string{ph.MAC}); err != nil {
-		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
+		switch appliance.ErrorCode(err) {
+		case appliance.ENOTFOUND:
 			http.NotFound(w, r)
-			return
+		case appliance.ECONFLICT: // never fetched: nothing is sent
+			redirectBack(w, r, "/phones/"+ph.MAC, "Nothing sent: "+ph.Name+" has never fetched its config. "+
+				"A phone that was never provisioned reboots on check-sync; it fetches its config by itself when it boots and finds provbox.")
+		default:
+			s.writeError(w, r, err)
 		}
-		s.writeError(w, r, err)
 		return
 	}
 	msg := "Resync: check-sync sent to " + ph.Name + "; it fetches its config again now — watch its sync badge."

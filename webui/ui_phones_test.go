@@ -397,7 +397,18 @@ func TestUIPhones_ResyncAndDelete(t *testing.T) {
 	b := newBrowser(t, ts)
 	sub := ts.svc.Events.Subscribe(10)
 	defer sub.Close()
+	// Never fetched: nothing is sent, and the page says why.
 	r := b.post("/phones/00:15:65:aa:bb:cc/resync", nil)
+	if body := string(b.follow(r).Body); r.Status != http.StatusSeeOther || !strings.Contains(body, "Nothing sent") || !strings.Contains(body, "reboots on check-sync") {
+		t.Fatalf("resync of a phone that never fetched: %d\n%s", r.Status, body)
+	}
+	select {
+	case e := <-sub.C:
+		t.Fatalf("event %+v for a phone that never fetched", e)
+	default:
+	}
+	ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil)
+	r = b.post("/phones/00:15:65:aa:bb:cc/resync", nil)
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/phones/001565aabbcc" {
 		t.Fatalf("resync: %d %s", r.Status, r.Header.Get("Location"))
 	}

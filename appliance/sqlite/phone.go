@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -15,7 +16,7 @@ type PhoneService struct{ db *DB }
 var _ appliance.PhoneService = (*PhoneService)(nil)
 
 const phoneCols = `id, mac, name, description, location_id, manufacturer, model, state, config_version, fetched_version,
-	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address`
+	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address, problems`
 
 func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*appliance.Phone, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+phoneCols+` FROM phones `+where, args...)
@@ -27,10 +28,14 @@ func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*a
 	for rows.Next() {
 		var p appliance.Phone
 		var loc, fetchAt, notifyAt sql.NullInt64
+		var problems string
 		s := &p.Sync
 		if err := rows.Scan(&p.ID, &p.MAC, &p.Name, &p.Description, &loc, &p.Manufacturer, &p.Model, &s.State, &s.ConfigVersion,
-			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress); err != nil {
+			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress, &problems); err != nil {
 			return nil, err
+		}
+		if err := json.Unmarshal([]byte(problems), &s.Problems); err != nil || s.Problems == nil {
+			s.Problems = []string{}
 		}
 		if loc.Valid {
 			p.LocationID = &loc.Int64
@@ -362,12 +367,15 @@ type SyncService struct{ db *DB }
 
 var _ appliance.SyncService = (*SyncService)(nil)
 
-// Resync asks the sync loop to notify the phones now (all when macs is empty).
+// Resync asks the sync loop to notify the phones now (all when macs is
+// empty: every phone that has fetched its config before). A named phone
+// that never fetched is refused (ECONFLICT) and nothing is sent: a factory
+// phone reboots on check-sync.
 func (s *SyncService) Resync(ctx context.Context, macs []string) error {
 	var list []string
 	err := s.db.view(ctx, func(q querier) error {
 		if len(macs) == 0 {
-			phones, err := findPhones(ctx, q, `ORDER BY mac`)
+			phones, err := findPhones(ctx, q, `WHERE last_fetch_at IS NOT NULL ORDER BY mac`)
 			for _, p := range phones {
 				list = append(list, p.MAC)
 			}
@@ -377,6 +385,11 @@ func (s *SyncService) Resync(ctx context.Context, macs []string) error {
 			p, err := findPhone(ctx, q, m)
 			if err != nil {
 				return err
+			}
+			if !p.Sync.HasFetched() {
+				return appliance.Errorf(appliance.ECONFLICT, "mac", "%s has never fetched its config, so no check-sync is sent: "+
+					"a phone that was never provisioned reboots on check-sync. It fetches its config by itself when it boots and "+
+					"finds provbox (DHCP option 66, plug-and-play, or the URL typed into the phone)", phoneName(p))
 			}
 			list = append(list, p.MAC)
 		}
@@ -389,4 +402,13 @@ func (s *SyncService) Resync(ctx context.Context, macs []string) error {
 		s.db.Events.Publish(appliance.Event{Type: appliance.EventResync, MACs: list})
 	}
 	return nil
+}
+
+// phoneName is "Front desk (00:15:65:aa:bb:cc)", or the MAC alone when the
+// name is the MAC.
+func phoneName(p *appliance.Phone) string {
+	if p.Name == p.MAC || p.Name == "" {
+		return appliance.FormatMAC(p.MAC)
+	}
+	return fmt.Sprintf("%s (%s)", p.Name, appliance.FormatMAC(p.MAC))
 }

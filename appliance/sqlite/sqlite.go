@@ -51,6 +51,10 @@ type DB struct {
 	Logger  *slog.Logger
 	Events  *appliance.EventBus
 	Version appliance.VersionFunc
+	// Check gives a phone's ready problems (stored with its version);
+	// default (*appliance.PhoneConfig).Problems. cmd/provbox wires the
+	// vendor's, which adds the files the phone will ask for.
+	Check func(*appliance.PhoneConfig) []string
 
 	w *sql.DB // one writer connection, BEGIN IMMEDIATE
 	r *sql.DB // query-only readers
@@ -60,6 +64,7 @@ type DB struct {
 	override appliance.SettingsOverrides // from the Settings page
 	batch    batcher                     // group commit of fetch and NOTIFY records
 	dhcp     string                      // the interface DHCP is served on (LeaseService.Serving)
+	adminPW  string                      // the phones' admin password generated for this installation
 }
 
 // NewDB returns a store for the file at path; call Open.
@@ -85,6 +90,9 @@ func (db *DB) Open() error {
 	if db.Version == nil {
 		db.Version = appliance.HashConfig
 	}
+	if db.Check == nil {
+		db.Check = (*appliance.PhoneConfig).Problems
+	}
 	if db.Logger == nil {
 		db.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +117,10 @@ func (db *DB) Open() error {
 	if err := db.migrate(); err != nil {
 		db.Close()
 		return fmt.Errorf("migrate %s: %w", db.Path, err)
+	}
+	if db.adminPW, err = db.secret("phone_admin_password", func() string { return appliance.GeneratePassword(16) }); err != nil {
+		db.Close()
+		return fmt.Errorf("open db: %w", err)
 	}
 	for _, row := range []struct {
 		table string
@@ -185,6 +197,23 @@ func (db *DB) migrate() error {
 	return nil
 }
 
+// secret returns the installation's secret of that name, generating and
+// storing it the first time (a concurrent process generating it too loses:
+// the first stored value wins).
+func (db *DB) secret(name string, generate func() string) (string, error) {
+	var v string
+	err := db.r.QueryRow(`SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+	if err == sql.ErrNoRows {
+		if _, err = db.w.Exec(`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, generate()); err == nil {
+			err = db.r.QueryRow(`SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("secret %s: %w", name, err)
+	}
+	return v, nil
+}
+
 // SchemaVersion returns PRAGMA user_version.
 func (db *DB) SchemaVersion() (int, error) {
 	var v int
@@ -195,14 +224,20 @@ func (db *DB) SchemaVersion() (int, error) {
 var _ appliance.SettingsService = (*DB)(nil)
 
 // Settings returns the appliance-wide settings in force: the config
-// file's, with the Settings page's overrides.
+// file's, with the Settings page's overrides, and the generated phones'
+// admin password when the config file sets none.
 func (db *DB) Settings() appliance.Settings {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	return db.override.Apply(db.settings)
+	s := db.override.Apply(db.settings)
+	if s.PhoneAdminPassword == "" {
+		s.PhoneAdminPassword = db.adminPW
+	}
+	return s
 }
 
-// BaseSettings returns the settings of the config file alone.
+// BaseSettings returns the settings of the config file alone (an empty
+// PhoneAdminPassword: the generated one is in force).
 func (db *DB) BaseSettings() appliance.Settings {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
@@ -447,9 +482,10 @@ func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int6
 	return ids, rows.Err()
 }
 
-// refreshVersions recomputes the config version of every touched phone.
-// A phone whose version moved becomes pending (or stays new if it never
-// fetched; or becomes synced again if it already holds that version).
+// refreshVersions recomputes the config version and the ready problems of
+// every touched phone. A phone whose version moved becomes pending (or
+// stays new if it never fetched; or becomes synced again if it already
+// holds that version).
 func (tx *Tx) refreshVersions() error {
 	ids := make([]int64, 0, len(tx.touched))
 	for id := range tx.touched {
@@ -458,9 +494,9 @@ func (tx *Tx) refreshVersions() error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	settings := tx.db.Settings()
 	for _, id := range ids {
-		var mac, old, fetched, state string
-		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state FROM phones WHERE id = ?`, id).
-			Scan(&mac, &old, &fetched, &state)
+		var mac, old, fetched, state, oldProblems string
+		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state, problems FROM phones WHERE id = ?`, id).
+			Scan(&mac, &old, &fetched, &state, &oldProblems)
 		if err == sql.ErrNoRows {
 			continue // deleted in this transaction
 		} else if err != nil {
@@ -474,7 +510,16 @@ func (tx *Tx) refreshVersions() error {
 		if err != nil {
 			return fmt.Errorf("config version of %s: %w", mac, err)
 		}
+		problems, err := json.Marshal(nonNilStrings(tx.db.Check(cfg)))
+		if err != nil {
+			return err
+		}
 		if v == old {
+			if string(problems) != oldProblems {
+				if _, err := tx.exec(`UPDATE phones SET problems = ? WHERE id = ?`, string(problems), id); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		next := state
@@ -485,13 +530,20 @@ func (tx *Tx) refreshVersions() error {
 		default:
 			next = appliance.SyncPending
 		}
-		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ? WHERE id = ?`, v, next, id); err != nil {
+		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ?, problems = ? WHERE id = ?`, v, next, string(problems), id); err != nil {
 			return err
 		}
 		tx.changed = append(tx.changed, mac)
 	}
 	tx.touched = map[int64]bool{}
 	return nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // usedBy names the phones (name and MAC) matching a query on phone ids,
@@ -511,11 +563,7 @@ func usedBy(ctx context.Context, q querier, where string, args ...any) (string, 
 		}
 		n++
 		if len(names) < 10 {
-			if name == mac {
-				names = append(names, appliance.FormatMAC(mac))
-			} else {
-				names = append(names, fmt.Sprintf("%s (%s)", name, appliance.FormatMAC(mac)))
-			}
+			names = append(names, phoneName(&appliance.Phone{Name: name, MAC: mac}))
 		}
 	}
 	s := strings.Join(names, ", ")

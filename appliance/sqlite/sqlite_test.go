@@ -79,7 +79,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 6 {
+	if v, err := db.SchemaVersion(); err != nil || v != 7 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")

@@ -62,6 +62,9 @@ type ProvisioningConfig struct {
 	Username  string `toml:"username"` // HTTP Basic for /prov/; empty: off
 	Password  string `toml:"password"`
 	MissLimit int    `toml:"miss_limit"` // unknown-file fetches per minute per address
+	// PhoneAdminPassword is the phones' web admin password (user admin);
+	// empty: the one generated once for this installation.
+	PhoneAdminPassword string `toml:"phone_admin_password"`
 }
 
 // DHCPConfig is the [dhcp] table. DHCP is off while Interface is empty.
@@ -219,6 +222,11 @@ func (c *Config) Validate() error {
 	}
 	if pv.Username == "" && pv.Password != "" {
 		bad("provisioning.username", "required when provisioning.password is set")
+	}
+	if pw := pv.PhoneAdminPassword; pw != "" {
+		if err := appliance.ValidatePhoneAdminPassword("provisioning.phone_admin_password", pw); err != nil {
+			bad("provisioning.phone_admin_password", "%s", domainReason(err))
+		}
 	}
 	if pv.MissLimit < 0 {
 		bad("provisioning.miss_limit", "%d is negative (0 turns the limit off)", pv.MissLimit)

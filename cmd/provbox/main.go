@@ -252,8 +252,8 @@ func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*sqlite.DB, err
 	}
 	db := sqlite.NewDB(path)
 	db.Logger = logger.With("component", "sqlite")
-	// The same config versions as serve computes: the hash of the file.
-	db.Version = newRenderer(cfg.ResolveDataDir(g.data)).Version
+	// The same config versions and ready checks as serve computes.
+	useRenderer(db, newRenderer(cfg.ResolveDataDir(g.data)))
 	if err := db.Open(); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

@@ -134,6 +134,7 @@ func (r *reloader) reload(ctx context.Context, l live) (*Config, error) {
 var settingsKeys = map[string]bool{
 	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
 	"sip.pickup_prefix": true, "provisioning.username": true, "provisioning.password": true,
+	"provisioning.phone_admin_password": true,
 }
 
 func touchesSettings(keys []string) bool {
@@ -152,6 +153,7 @@ var reloadable = map[string]bool{
 	"log_level": true, "provisioning.miss_limit": true,
 	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
 	"sip.pickup_prefix": true, "provisioning.username": true, "provisioning.password": true,
+	"provisioning.phone_admin_password": true,
 }
 
 func needsRestart(key string) bool { return !reloadable[key] }

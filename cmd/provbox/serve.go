@@ -80,7 +80,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	db.Logger = logger.With("component", "sqlite")
 	db.Events = bus
 	renderer := newRenderer(dataDir)
-	db.Version = renderer.Version
+	useRenderer(db, renderer)
 	for _, dir := range []string{filepath.Join(dataDir, "firmware"), filepath.Join(dataDir, "templates", "yealink")} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
@@ -249,6 +249,8 @@ func settle(ctx context.Context, db *sqlite.DB, cfg *Config, port int, logger *s
 		NotifyRate:      cfg.SIP.NotifyRate,
 		PhoneSIPPort:    cfg.SIP.PhonePort,
 		PickupPrefix:    cfg.SIP.PickupPrefix,
+		// Empty: the store's generated one is in force.
+		PhoneAdminPassword: cfg.Provisioning.PhoneAdminPassword,
 	}
 	if err := db.SetSettings(ctx, s); err != nil {
 		return "", fmt.Errorf("apply settings: %w", err)
@@ -351,6 +353,14 @@ func pnpInterface(configured string) string {
 // overrides in <data>/templates/<vendor>/.
 func newRenderer(dataDir string) *configs.Renderer {
 	return &configs.Renderer{TemplateDir: filepath.Join(dataDir, "templates")}
+}
+
+// useRenderer makes the store compute what serve and every CLI command
+// agree on: config versions as the hash of the rendered file, and the
+// ready checks including the files a phone will ask for.
+func useRenderer(db *sqlite.DB, r *configs.Renderer) {
+	db.Version = r.Version
+	db.Check = r.Problems
 }
 
 // listenPort returns the port of a host:port (0 when it cannot tell).

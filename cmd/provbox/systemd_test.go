@@ -338,7 +338,7 @@ func TestDiffConfig(t *testing.T) {
 		HTTP:         HTTPConfig{Listen: ":8081", PublicURL: "http://x.test/prov/"},
 		TFTP:         TFTPConfig{Listen: "off"},
 		SIP:          SIPConfig{Listen: ":5062", Registrar: "pbx.test", PhonePort: 5070, NotifyRate: 9, PnP: false, PnPInterface: "eth1", PickupPrefix: "*8"},
-		Provisioning: ProvisioningConfig{Username: "u", Password: "p", MissLimit: 3},
+		Provisioning: ProvisioningConfig{Username: "u", Password: "p", MissLimit: 3, PhoneAdminPassword: "phones-admin-pw"},
 		DHCP:         DHCPConfig{Interface: "eth0", RangeStart: "10.0.0.10", RangeEnd: "10.0.0.99", Netmask: "255.255.255.0", Router: "10.0.0.1", DNS: []string{"10.0.0.1"}, NTP: []string{"10.0.0.1"}, LeaseTime: "1h", PhonesOnly: true, AllowOtherServers: true, Option66: "tftp"},
 	}
 	a, b := configValues(&running), configValues(&next)
