@@ -23,6 +23,7 @@ type fakePhone struct {
 	conn   *net.UDPConn
 	mu     sync.Mutex
 	got    []*sipmsg.Request
+	resps  []*sipmsg.Response // answers to what the phone sent
 	answer func(n int, req *sipmsg.Request) int // status to answer the n-th request with; 0: stay silent
 }
 
@@ -47,6 +48,9 @@ func newFakePhone(t *testing.T, ip string, answer func(int, *sipmsg.Request) int
 			}
 			req, ok := m.(*sipmsg.Request)
 			if !ok {
+				p.mu.Lock()
+				p.resps = append(p.resps, m.(*sipmsg.Response))
+				p.mu.Unlock()
 				continue
 			}
 			p.mu.Lock()
@@ -192,6 +196,39 @@ func TestLoop_WaitsForAddress(t *testing.T) {
 	waitState(t, f, appliance.SyncNotified, 2*time.Second)
 }
 
+// TestLoop_NeverNotifiesAPhoneThatNeverFetched: a factory phone reboots
+// on check-sync (sip.notify_reboot_enable defaults to 1; audit §2), so a
+// phone whose address is known (PnP, DHCP) but which never fetched its
+// config gets no NOTIFY — not for an edit, not for an admin's resync, not
+// from `provbox resync` (Notify).
+func TestLoop_NeverNotifiesAPhoneThatNeverFetched(t *testing.T) {
+	f := newFixture(t, time.Second)
+	ctx := context.Background()
+	phone := newFakePhone(t, "127.0.0.8", func(int, *sipmsg.Request) int { return 200 })
+	if err := f.svc.Sync.LearnAddress(ctx, "001565aabbcc", phone.addr(), "pnp"); err != nil {
+		t.Fatal(err)
+	}
+	name := "edited"
+	if _, err := f.svc.Phones.UpdatePhone(ctx, "001565aabbcc", appliance.PhoneUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Events.Publish(appliance.Event{Type: appliance.EventResync, MACs: []string{"001565aabbcc"}})
+	res, err := f.srv.Notify(ctx, "001565aabbcc")
+	if err != nil || res.Status != 0 || res.Reason != NotSentNeverFetched {
+		t.Fatalf("Notify: %+v %v", res, err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if n := len(phone.requests()); n != 0 {
+		t.Fatalf("%d NOTIFYs to a phone that never fetched", n)
+	}
+	if p, _ := f.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Sync.State != appliance.SyncNew || p.Sync.LastNotifyAt != nil {
+		t.Fatalf("state %+v", p.Sync)
+	}
+	// Once it has fetched, the next edit reaches it.
+	f.pend(t, phone.addr())
+	waitState(t, f, appliance.SyncNotified, 2*time.Second)
+}
+
 // sendRaw sends a datagram to the server and returns what comes back
 // within wait.
 func sendRaw(t *testing.T, to string, msg []byte, wait time.Duration) []string {
@@ -272,6 +309,17 @@ func TestServer_PnPUnicast(t *testing.T) {
 			n := reqs[0]
 			if n.Method != sipmsg.NOTIFY || string(n.Body()) != "http://127.0.0.1:8080/prov/" || n.ContentType().Value() != "application/url" || n.CallID().Value() != "pnp-"+tc.mac {
 				t.Fatalf("NOTIFY:\n%s", n)
+			}
+			// Both the 200 OK and the NOTIFY carry our Contact (audit §3).
+			contact := "sip:provbox@127.0.0.1:" + itoa(f.srv.Port())
+			if n.Contact() == nil || n.Contact().Address.String() != contact {
+				t.Errorf("NOTIFY Contact %v, want <%s>", n.Contact(), contact)
+			}
+			phone.mu.Lock()
+			resps := append([]*sipmsg.Response(nil), phone.resps...)
+			phone.mu.Unlock()
+			if len(resps) != 1 || resps[0].StatusCode != 200 || resps[0].Contact() == nil || resps[0].Contact().Address.String() != contact {
+				t.Errorf("answers to the SUBSCRIBE %v, want one 200 OK with Contact <%s>", resps, contact)
 			}
 			if tc.want == "discovered" {
 				list, _ := f.svc.Discovery.FindDiscovered(ctx)

@@ -760,3 +760,134 @@ func TestSettingsOverrides(t *testing.T) {
 		t.Fatalf("after reopen %+v", db2.Settings())
 	}
 }
+
+// TestProblems_FollowTheConfig: the ready problems are stored with the
+// config version and move with every input they depend on.
+func TestProblems_FollowTheConfig(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	if err := db.SetSettings(ctx, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}); err != nil {
+		t.Fatal(err)
+	}
+	problems := func() []string {
+		t.Helper()
+		p, err := svc.Phones.FindPhone(ctx, "001565000001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Sync.Problems
+	}
+	want := func(step string, subs ...string) {
+		t.Helper()
+		got := problems()
+		if got == nil || len(got) != len(subs) {
+			t.Fatalf("%s: problems %q, want %d", step, got, len(subs))
+		}
+		for i, s := range subs {
+			if !strings.Contains(got[i], s) {
+				t.Fatalf("%s: problem %q, want %q", step, got[i], s)
+			}
+		}
+	}
+	e := mustExt(t, svc, "101", "Alice") // no registrar: no SIP server
+	mustPhone(t, svc, "001565000001", "T46G", "101")
+	want("extension without server", "extension 101 has no SIP server")
+
+	// The default registrar in Settings covers it.
+	reg := "pbx.example.com"
+	if err := db.SetOverrides(ctx, appliance.SettingsOverrides{Registrar: &reg}); err != nil {
+		t.Fatal(err)
+	}
+	want("registrar set")
+	if err := db.SetOverrides(ctx, appliance.SettingsOverrides{}); err != nil {
+		t.Fatal(err)
+	}
+	want("registrar unset", "extension 101 has no SIP server")
+	server := "pbx2.example.com"
+	if _, err := svc.Extensions.UpdateExtension(ctx, e.ID, appliance.ExtensionUpdate{SIPServer: &server}); err != nil {
+		t.Fatal(err)
+	}
+	want("extension has a server")
+
+	// Force-deleting the extension leaves the phone without an account key.
+	if err := svc.Extensions.DeleteExtension(ctx, e.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	want("extension force-deleted", "no account key")
+
+	// A loopback provisioning URL is named too.
+	if err := db.SetSettings(ctx, appliance.Settings{ProvisioningURL: "http://127.0.0.1:8080/prov/"}); err != nil {
+		t.Fatal(err)
+	}
+	want("loopback URL", "no account key", "loopback")
+}
+
+// TestPhoneAdminPassword: generated once per installation and kept across
+// reopens; the config file's wins while set.
+func TestPhoneAdminPassword(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "provbox.db")
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	pw := db.Settings().PhoneAdminPassword
+	if err := appliance.ValidatePhoneAdminPassword("pw", pw); err != nil || pw == "admin" {
+		t.Fatalf("generated %q: %v", pw, err)
+	}
+	if db.BaseSettings().PhoneAdminPassword != "" {
+		t.Error("the generated password shows as the config file's")
+	}
+	if err := db.SetSettings(context.Background(), appliance.Settings{PhoneAdminPassword: "from-the-config"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Settings().PhoneAdminPassword; got != "from-the-config" {
+		t.Fatalf("config file's password not in force: %q", got)
+	}
+	db.Close()
+	db = sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.SetSettings(context.Background(), appliance.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Settings().PhoneAdminPassword; got != pw {
+		t.Fatalf("after reopen %q, want the generated %q again", got, pw)
+	}
+	other := MustOpenDB(t)
+	if other.Settings().PhoneAdminPassword == pw {
+		t.Error("two installations share a generated password")
+	}
+}
+
+// TestResync_NeverFetched: a phone that never fetched gets no check-sync
+// (it would reboot): named, it is refused; with all, it is skipped.
+func TestResync_NeverFetched(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	fresh := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	old := mustPhone(t, svc, "001565000002", "T46G", "1001")
+	if err := svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: old.MAC, Version: old.Sync.ConfigVersion, IP: "10.0.0.9"}); err != nil {
+		t.Fatal(err)
+	}
+	sub := db.Events.Subscribe(10)
+	defer sub.Close()
+	err := svc.Sync.Resync(ctx, []string{old.MAC, fresh.MAC})
+	wantErr(t, err, appliance.ECONFLICT, "mac")
+	if !strings.Contains(err.Error(), "never fetched") {
+		t.Errorf("error %q does not say why", err)
+	}
+	if got := drain(sub); len(got) != 0 {
+		t.Fatalf("refused resync published %v", got)
+	}
+	if err := svc.Sync.Resync(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(sub); !slices.Equal(got, []string{old.MAC}) {
+		t.Fatalf("resync all notified %v, want only the phone that fetched", got)
+	}
+}
