@@ -23,7 +23,7 @@ type fakePhone struct {
 	conn   *net.UDPConn
 	mu     sync.Mutex
 	got    []*sipmsg.Request
-	resps  []*sipmsg.Response // answers to what the phone sent
+	resps  []*sipmsg.Response                   // answers to what the phone sent
 	answer func(n int, req *sipmsg.Request) int // status to answer the n-th request with; 0: stay silent
 }
 
