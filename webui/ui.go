@@ -96,6 +96,8 @@ var funcs = template.FuncMap{
 		return out
 	},
 	"int64": func(i int64) string { return strconv.FormatInt(i, 10) },
+	// parkslot tells the two forms of a Parking Lot key apart (SPEC §3).
+	"parkslot": appliance.IsParkSlot,
 }
 
 // templates parses layout.html with each page file once.

@@ -77,7 +77,10 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 	phonePort := freeUDPPort(t, "127.0.0.2")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "provbox.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("[sip]\nphone_port = %d\npnp = false\n", phonePort)), 0o600)
+	// A provisioning URL phones could reach, so the only ready problem below
+	// is the one the test makes (the derived URL is 127.0.0.1 on a machine
+	// without a default route).
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\npublic_url = \"http://192.0.2.10:8080/prov/\"\n[sip]\nphone_port = %d\npnp = false\n", phonePort)), 0o600)
 	data := t.TempDir()
 	srv := startServe(t, cfg, data)
 	code := regexp.MustCompile(`"setup_code":"([a-z0-9-]+)"`).FindStringSubmatch(srv.logs.String())
@@ -226,6 +229,61 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 	if rows := text("table tbody"); strings.Contains(rows, "BLF") || !strings.Contains(rows, "1002") {
 		t.Fatalf("unattached keys: want the unused account key of 1002, not the BLF on the phone:\n%s", rows)
 	}
+	// Ready checks: an extension without a SIP server (and no default
+	// registrar) makes its phone "not ready", on its page and in the list;
+	// setting the registrar in Settings clears it.
+	step("extension-no-server",
+		chromedp.Navigate(srv.url+"/extensions"),
+		chromedp.SendKeys(chromedp.ID("f-number"), "1003"),
+		chromedp.SendKeys(chromedp.ID("f-name"), "Lobby"),
+		chromedp.SendKeys(chromedp.ID("f-password"), "sip-secret-1003"),
+		chromedp.Submit(chromedp.ID("f-number")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")), settle)
+	const lobby = "001565aabbdd"
+	step("phone-not-ready",
+		chromedp.Navigate(srv.url+"/phones/new"),
+		chromedp.SendKeys(chromedp.ID("f-mac"), "00:15:65:aa:bb:dd"),
+		chromedp.SendKeys(chromedp.ID("f-name"), "Lobby phone"),
+		chromedp.SetValue(chromedp.ID("f-model"), "T54W"),
+		chromedp.SetValue(chromedp.ID("f-extension"), "1003"),
+		chromedp.Submit(chromedp.ID("f-mac")),
+		chromedp.WaitVisible(chromedp.CSS(".problems")), settle)
+	if got := text(".flash.problems"); !strings.Contains(got, "Not ready") || !strings.Contains(got, "extension 1003 has no SIP server") {
+		t.Fatalf("phone page problems: %q", got)
+	}
+	a.must("GET", "/api/v1/phones/"+lobby+"/sync", nil, 200, &sync)
+	if len(sync.Problems) != 1 || !strings.Contains(sync.Problems[0], "extension 1003 has no SIP server") {
+		t.Fatalf("API problems %q", sync.Problems)
+	}
+	step("phones-not-ready", chromedp.Navigate(srv.url+"/phones"), settle)
+	if rows := text("table tbody"); !strings.Contains(rows, "not ready") || !strings.Contains(rows, "extension 1003 has no SIP server") {
+		t.Fatalf("phones list does not show the problem:\n%s", rows)
+	}
+	step("settings-registrar",
+		chromedp.Navigate(srv.url+"/settings"),
+		chromedp.SendKeys(chromedp.ID("f-registrar"), "pbx.example.com"),
+		chromedp.Submit(chromedp.ID("f-registrar")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")), settle)
+	step("phone-ready", chromedp.Navigate(srv.url+"/phones/"+lobby), settle)
+	a.must("GET", "/api/v1/phones/"+lobby+"/sync", nil, 200, &sync)
+	if len(sync.Problems) != 0 {
+		t.Fatalf("problems after the registrar was set: %q", sync.Problems)
+	}
+	if hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector(".flash.problems").hidden`)); err != nil || !hidden {
+		t.Fatalf("the problems box still shows (%v)", err)
+	}
+	// The phones' admin password: masked on Settings until revealed, and the
+	// one every config carries.
+	step("settings-admin-password",
+		chromedp.Navigate(srv.url+"/settings"),
+		chromedp.Click(chromedp.ID("reveal-phone-admin")),
+		chromedp.WaitVisible(chromedp.ID("phone-admin-plain")), settle)
+	pw := text("#phone-admin-plain")
+	cfgText := string(a.must("GET", "/api/v1/phones/"+lobby+"/config", nil, 200, nil))
+	if len(pw) < 8 || !strings.Contains(cfgText, "static.security.user_password = admin:"+pw+"\n") {
+		t.Fatalf("revealed admin password %q not in the config:\n%s", pw, cfgText)
+	}
+
 	for _, p := range []string{"phones", "extensions", "locations", "discovered", "leases", "settings", "users"} {
 		step("page-"+p, chromedp.Navigate(srv.url+"/"+p), settle)
 	}

@@ -16,6 +16,18 @@
           if (detail) {
             detail.textContent = s.last_notify_result ? "last NOTIFY: " + s.last_notify_result : "";
           }
+          // The ready checks: the list of what the phone still needs.
+          var box = document.querySelector("[data-problems-mac='" + el.dataset.syncMac + "']");
+          var list = box && box.querySelector("ul");
+          if (list && s.problems) {
+            list.textContent = "";
+            s.problems.forEach(function (p) {
+              var li = document.createElement("li");
+              li.textContent = p;
+              list.appendChild(li);
+            });
+            box.hidden = s.problems.length === 0;
+          }
         })
         .catch(function () {});
     });
@@ -27,15 +39,17 @@
       if (!window.confirm(f.dataset.confirm)) { e.preventDefault(); }
     });
   });
-  // Reveal masked secrets in a config preview.
-  var reveal = document.getElementById("reveal-secrets");
-  if (reveal) {
-    reveal.addEventListener("click", function () {
-      var masked = document.getElementById("config-masked");
-      var plain = document.getElementById("config-plain");
+  // Reveal masked secrets: a button with data-reveal="<masked id> <plain id>"
+  // swaps the two elements; its text says which one is shown.
+  document.querySelectorAll("button[data-reveal]").forEach(function (b) {
+    var ids = b.dataset.reveal.split(" ");
+    var masked = document.getElementById(ids[0]);
+    var plain = document.getElementById(ids[1]);
+    var label = b.textContent;
+    b.addEventListener("click", function () {
       var show = plain.hidden;
       plain.hidden = !show; masked.hidden = show;
-      reveal.textContent = show ? "Hide secrets" : "Reveal secrets";
+      b.textContent = show ? label.replace("Reveal", "Hide") : label;
     });
-  }
+  });
 })();
