@@ -18,6 +18,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/dhcpopt"
 )
 
@@ -118,6 +120,7 @@ func (d *doctor) run(ctx context.Context) []checkResult {
 	out = append(out, dirRes)
 	if dirOK {
 		out = append(out, d.checkDatabase(ctx))
+		out = append(out, d.checkPhones(ctx)...)
 	}
 	return out
 }
@@ -622,6 +625,57 @@ func (d *doctor) checkDataDir() (bool, checkResult) {
 	return true, ok("data dir %s is writable", dir)
 }
 
+// openDatabase opens the database read-only: it never creates, migrates or
+// changes the owner of a file.
+func (d *doctor) openDatabase() (*sql.DB, string, error) {
+	path := filepath.Join(d.cfg.ResolveDataDir(d.g.data), "provbox.db")
+	u := url.URL{Scheme: "file", Opaque: path}
+	db, err := sql.Open("sqlite3", u.String()+"?mode=ro&_busy_timeout=5000")
+	return db, path, err
+}
+
+// checkPhones reports the phones that are not ready, one line per problem
+// with the phones it affects (as serve logs them at start; the store
+// recomputes them with every change and at every start).
+func (d *doctor) checkPhones(ctx context.Context) []checkResult {
+	db, path, err := d.openDatabase()
+	if _, serr := os.Stat(path); err != nil || serr != nil {
+		return nil // checkDatabase said why
+	}
+	defer db.Close()
+	var schema int
+	if db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&schema); schema == 0 {
+		return nil // no tables yet: checkDatabase said so
+	} else if schema < 7 {
+		return []checkResult{skip("ready checks of the phones: the database predates them; start provbox serve once")}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT mac, name, problems FROM phones ORDER BY name, mac`)
+	if err != nil {
+		return []checkResult{fail("run sudo provbox doctor", "phones: %v", err)}
+	}
+	defer rows.Close()
+	var phones []*appliance.Phone
+	for rows.Next() {
+		p := &appliance.Phone{}
+		var problems string
+		if err := rows.Scan(&p.MAC, &p.Name, &problems); err != nil {
+			return []checkResult{fail("run sudo provbox doctor", "phones: %v", err)}
+		}
+		json.Unmarshal([]byte(problems), &p.Sync.Problems)
+		phones = append(phones, p)
+	}
+	groups := groupProblems(phones)
+	if len(groups) == 0 {
+		return []checkResult{ok("all %d phone(s) are ready", len(phones))}
+	}
+	var out []checkResult
+	for _, g := range groups {
+		out = append(out, warn("each phone's page in the admin UI lists what it needs; affected: "+g.phoneList(),
+			"%d phone(s) not ready: %s", len(g.Phones), g.Problem))
+	}
+	return out
+}
+
 // checkDatabase opens the database read-only: it never creates, migrates
 // or changes the owner of a file.
 func (d *doctor) checkDatabase(ctx context.Context) checkResult {
@@ -629,8 +683,7 @@ func (d *doctor) checkDatabase(ctx context.Context) checkResult {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return warn("provbox user add NAME creates it, or start the service (sudo systemctl start provbox)", "database %s does not exist yet", path)
 	}
-	u := url.URL{Scheme: "file", Opaque: path}
-	db, err := sql.Open("sqlite3", u.String()+"?mode=ro&_busy_timeout=5000")
+	db, path, err := d.openDatabase()
 	if err != nil {
 		return fail("run sudo provbox doctor", "database %s: %v", path, err)
 	}

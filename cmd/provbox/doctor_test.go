@@ -244,10 +244,21 @@ func TestDoctorReport(t *testing.T) {
 		{"OK:", "data dir " + data + " is writable"},
 		{"OK:", "1 admins"},
 		{"SKIP:", "DHCP is off; set dhcp.interface"},
+		{"OK:", "all 0 phone(s) are ready"},
 	} {
 		if !hasLine(lines, want.prefix, want.contains) {
 			t.Errorf("no %s line with %q", want.prefix, want.contains)
 		}
+	}
+	// A phone without an account key is not ready: doctor says so, with
+	// the phone, as a warning (exit code unchanged).
+	csv := filepath.Join(dir, "phones.csv")
+	os.WriteFile(csv, []byte("mac,name,model,position,key_type,key_value,key_label\n001565aabbcc,Lobby,T46U,,,,\n"), 0o600)
+	mustCLI(t, "", "phones", "import", csv, "--data", data, "--config", cfg)
+	code, lines = doctorLines(t, "--config", cfg, "--data", data)
+	exitMatches(t, code, lines)
+	if !hasLine(lines, "WARN:", "1 phone(s) not ready: no account key") || !hasLine(lines, "      fix:", "Lobby (00:15:65:aa:bb:cc)") {
+		t.Errorf("no WARN naming the phone without an account key:\n%s", strings.Join(lines, "\n"))
 	}
 	for _, l := range lines {
 		if strings.HasPrefix(l, "FAIL:") && !strings.Contains(l, "interfaces") && !strings.Contains(l, "port 67/") {

@@ -192,6 +192,14 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		dhcpIface = cfg.DHCP.Interface
 	}
 
+	// The ready checks, recomputed by settle for every phone: logged once,
+	// so whoever starts provbox sees what phones still need.
+	if phones, err := svc.Phones.FindPhones(ctx, appliance.PhoneFilter{}); err != nil {
+		logger.Error("ready checks", "err", err)
+	} else {
+		logProblems(logger, phones)
+	}
+
 	users, err := svc.Users.FindUsers(ctx)
 	if err != nil {
 		return fmt.Errorf("list admins: %w", err)
