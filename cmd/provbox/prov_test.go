@@ -188,3 +188,125 @@ func TestProvisioningCredentials(t *testing.T) {
 	}
 	srv.stop()
 }
+
+// settingsOf reads a Yealink file's "key = value" lines.
+func settingsOf(b []byte) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, " = "); ok && !strings.HasPrefix(l, "#") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestYealinkKeysRealClients (issue 10): a phone set up through the API and
+// one imported from CSV fetch their configs over HTTP (curl) and TFTP
+// (tftp-hpa, curl); the files carry the BLF pickup prefix alone, a park
+// slot as a BLF on the slot, a park code as the park key, unused accounts
+// cleared, the phones' admin password and PnP off. A removed extension's
+// password leaves the phone's file; a phone whose extension has no SIP
+// server is not ready (API, and serve's log at start).
+func TestYealinkKeysRealClients(t *testing.T) {
+	needTools(t, "curl", "tftp")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "provbox.toml")
+	const adminPW = "Office-Phones-42"
+	os.WriteFile(cfg, []byte("[http]\npublic_url = \"http://192.0.2.10:8080/prov/\"\n[provisioning]\nphone_admin_password = \""+adminPW+"\"\n"), 0o600)
+	data := t.TempDir()
+	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
+	srv := startServe(t, cfg, data)
+	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
+	var alice, bob, nobody appliance.Extension
+	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "name": "Alice", "password": "alice-sip-secret", "sip_server": "pbx.example.com"}, 201, &alice)
+	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1002", "name": "Bob", "password": "bob-sip-secret", "sip_server": "pbx.example.com"}, 201, &bob)
+	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1009", "name": "Nobody", "password": "x-sip-secret"}, 201, &nobody)
+	var blf, slot, code appliance.Key
+	a.must("POST", "/api/v1/keys", map[string]any{"type": "blf", "value": "1003", "label": "Carol"}, 201, &blf)
+	a.must("POST", "/api/v1/keys", map[string]any{"type": "park", "value": "701", "label": "Park 1"}, 201, &slot)
+	a.must("POST", "/api/v1/keys", map[string]any{"type": "park", "value": "*85", "label": "Park"}, 201, &code)
+
+	// Phone 1 through the API.
+	const api1 = "001565000a01"
+	a.must("POST", "/api/v1/phones", map[string]any{"mac": api1, "model": "T46U", "extension": "1001"}, 201, nil)
+	a.must("PUT", "/api/v1/phones/"+api1+"/keys", []map[string]any{
+		{"position": 1, "key_id": alice.AccountKey}, {"position": 2, "key_id": bob.AccountKey},
+		{"position": 3, "key_id": blf.ID}, {"position": 4, "key_id": slot.ID}, {"position": 5, "key_id": code.ID},
+	}, 200, nil)
+	// Phone 2 from CSV, with the same kinds of keys (the park keys by value).
+	const csv2 = "001565000a02"
+	csv := "mac,name,model,position,key_type,key_value,key_label\n" +
+		csv2 + ",Desk,T54W,1,account,1001,\n" + csv2 + ",,,2,account,1002,\n" + csv2 + ",,,3,blf,1003,Carol\n" +
+		csv2 + ",,,4,park,702,Park 2\n" + csv2 + ",,,5,park,#72,Park code\n"
+	a.must("POST", "/api/v1/phones.csv", []byte(csv), 200, nil)
+
+	tftpHost, tftpPort, _ := strings.Cut(srv.tftp, ":")
+	fetch := func(mac string) map[string][]byte {
+		t.Helper()
+		out := map[string][]byte{
+			"http": runTool(t, "curl", "-sSf", "-A", "Yealink SIP-T46U 108.86.0.90 "+appliance.FormatMAC(mac), srv.url+"/prov/"+mac+".cfg"),
+			"curl tftp": runTool(t, "curl", "-sSf", "tftp://"+srv.tftp+"/"+mac+".cfg"),
+		}
+		f := filepath.Join(t.TempDir(), "hpa.cfg")
+		runTool(t, "tftp", tftpHost, tftpPort, "-m", "binary", "-c", "get", mac+".cfg", f)
+		out["tftp-hpa"], _ = os.ReadFile(f)
+		return out
+	}
+	for mac, park := range map[string][2]string{api1: {"701", "*85"}, csv2: {"702", "#72"}} {
+		for client, b := range fetch(mac) {
+			s := settingsOf(b)
+			for k, want := range map[string]string{
+				// BLF: the pickup prefix alone; the phone appends the number.
+				"linekey.3.type": "16", "linekey.3.value": "1003", "linekey.3.extension": "**", "linekey.3.pickup_value": "**",
+				"features.pickup.direct_pickup_code": "**", "features.pickup.direct_pickup_enable": "1",
+				// A park slot is a BLF on the slot; a park code is the park key.
+				"linekey.4.type": "16", "linekey.4.value": park[0],
+				"linekey.5.type": "10", "linekey.5.value": park[1],
+				// Two accounts, then unused ones cleared.
+				"account.1.user_name": "1001", "account.2.user_name": "1002", "account.2.password": "bob-sip-secret",
+				"account.3.enable": "0", "account.3.user_name": "%NULL%", "account.3.password": "%NULL%", "account.3.sip_server.1.address": "%NULL%",
+				// The managed admin password, PnP off, no reboot on check-sync.
+				"static.security.user_password": "admin:" + adminPW, "security.user_password": "admin:" + adminPW,
+				"static.auto_provision.pnp_enable": "0", "sip.notify_reboot_enable": "0",
+			} {
+				if s[k] != want {
+					t.Errorf("%s via %s: %s = %q, want %q", mac, client, k, s[k], want)
+				}
+			}
+		}
+	}
+
+	// Bob leaves phone 1: his password leaves its file (account 2 cleared).
+	a.must("PUT", "/api/v1/phones/"+api1+"/keys", []map[string]any{{"position": 1, "key_id": alice.AccountKey}, {"position": 2, "key_id": alice.AccountKey}}, 200, nil)
+	after := fetch(api1)["http"]
+	if s := settingsOf(after); s["account.2.enable"] != "0" || s["account.2.password"] != "%NULL%" || bytes.Contains(after, []byte("bob-sip-secret")) {
+		t.Errorf("Bob's account stays on the phone:\n%s", after)
+	}
+
+	// Ready checks: an extension without a SIP server (and no registrar).
+	const lobby = "001565000a03"
+	a.must("POST", "/api/v1/phones", map[string]any{"mac": lobby, "model": "T46U", "extension": "1009"}, 201, nil)
+	var sync appliance.SyncStatus
+	a.must("GET", "/api/v1/phones/"+lobby+"/sync", nil, 200, &sync)
+	if len(sync.Problems) != 1 || !strings.Contains(sync.Problems[0], "extension 1009 has no SIP server") {
+		t.Fatalf("problems %q", sync.Problems)
+	}
+	a.must("GET", "/api/v1/phones/"+api1+"/sync", nil, 200, &sync)
+	if sync.Problems == nil || len(sync.Problems) != 0 {
+		t.Fatalf("a ready phone has problems %#v", sync.Problems)
+	}
+	if srv.stop() != 0 {
+		t.Fatalf("serve exit:\n%s", srv.logs)
+	}
+	logs := srv.logs.String()
+	srv = startServe(t, cfg, data)
+	if !strings.Contains(srv.logs.String(), `"msg":"phone not ready: extension 1009 has no SIP server`) || !strings.Contains(srv.logs.String(), "00:15:65:00:0a:03") {
+		t.Errorf("serve did not log the problem at start:\n%s", srv.logs)
+	}
+	for _, secret := range []string{"alice-sip-secret", "bob-sip-secret", adminPW} {
+		if strings.Contains(logs+srv.logs.String(), secret) {
+			t.Fatalf("a secret reached the log: %s", secret)
+		}
+	}
+	srv.stop()
+}
