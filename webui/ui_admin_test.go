@@ -502,6 +502,13 @@ func TestUIAdmin_Settings(t *testing.T) {
 	if !strings.Contains(body, `value="http://10.0.0.2:8080/prov/"`) || !strings.Contains(body, `value="pbx.example.com"`) {
 		t.Fatal("values in force not shown")
 	}
+	// The phones' admin password: generated, in a hidden element revealed
+	// by a button, masked where it shows.
+	pw := settings.Settings().PhoneAdminPassword
+	if !strings.Contains(body, `<code id="phone-admin-plain" hidden>`+pw+`</code>`) || !strings.Contains(body, `<code id="phone-admin-masked">********</code>`) ||
+		!strings.Contains(body, `data-reveal="phone-admin-masked phone-admin-plain"`) || !strings.Contains(body, `<span class="badge type">generated</span>`) || strings.Count(body, pw) != 1 {
+		t.Fatalf("phones' admin password (%s) not behind Reveal:\n%s", pw, body)
+	}
 
 	// Saving unchanged values stores no override.
 	if r := b.post("/settings", form()); r.Status != http.StatusSeeOther {

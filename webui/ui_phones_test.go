@@ -352,19 +352,19 @@ func TestUIPhones_ListEscapesAndSearches(t *testing.T) {
 }
 
 func TestUIPhones_ConfigPreviewMasksSecrets(t *testing.T) {
-	ts := MustOpenProvServer(t, appliance.Settings{ProvUsername: "phones", ProvPassword: "prov-secret"}, 0)
+	ts := MustOpenProvServer(t, appliance.Settings{ProvUsername: "phones", ProvPassword: "prov-secret", PhoneAdminPassword: "phones-admin-pw"}, 0)
 	ts.mustExtension(t, "1001", "Alice") // SIP password sip-1001
 	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
 	b := newBrowser(t, ts)
 	body := string(b.get("/phones/001565aabbcc").Body)
 	masked := between(t, body, `<pre class="config" id="config-masked">`, "</pre>")
 	plain := between(t, body, `<pre class="config" id="config-plain" hidden>`, "</pre>")
-	for _, secret := range []string{"sip-1001", "prov-secret"} {
+	for _, secret := range []string{"sip-1001", "prov-secret", "phones-admin-pw"} {
 		if strings.Contains(masked, secret) || !strings.Contains(plain, secret) || strings.Count(body, secret) != strings.Count(plain, secret) {
 			t.Errorf("%s: in masked %v, in plain %v, %d times on the page", secret, strings.Contains(masked, secret), strings.Contains(plain, secret), strings.Count(body, secret))
 		}
 	}
-	for _, want := range []string{"account.1.password = ********", "static.auto_provision.server.password = ********", "auto_provision.server.username = phones", "account.1.user_name = 1001"} {
+	for _, want := range []string{"account.1.password = ********", "static.auto_provision.server.password = ********", "static.security.user_password = ********", "auto_provision.server.username = phones", "account.1.user_name = 1001"} {
 		if !strings.Contains(masked, want) {
 			t.Errorf("masked preview lacks %q", want)
 		}

@@ -244,7 +244,7 @@ func TestYealinkKeysRealClients(t *testing.T) {
 	fetch := func(mac string) map[string][]byte {
 		t.Helper()
 		out := map[string][]byte{
-			"http": runTool(t, "curl", "-sSf", "-A", "Yealink SIP-T46U 108.86.0.90 "+appliance.FormatMAC(mac), srv.url+"/prov/"+mac+".cfg"),
+			"http":      runTool(t, "curl", "-sSf", "-A", "Yealink SIP-T46U 108.86.0.90 "+appliance.FormatMAC(mac), srv.url+"/prov/"+mac+".cfg"),
 			"curl tftp": runTool(t, "curl", "-sSf", "tftp://"+srv.tftp+"/"+mac+".cfg"),
 		}
 		f := filepath.Join(t.TempDir(), "hpa.cfg")
