@@ -309,4 +309,9 @@ func TestYealinkKeysRealClients(t *testing.T) {
 		}
 	}
 	srv.stop()
+	// `provbox resync` sends nothing to a phone that never fetched its config.
+	r := runCLI(t, "", "resync", lobby, "--data", data, "--config", cfg)
+	if r.code != 1 || !strings.Contains(r.stdout, "00:15:65:00:0a:03  not sent: the phone has never fetched its config") {
+		t.Fatalf("resync of a phone that never fetched: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
