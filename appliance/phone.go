@@ -46,6 +46,15 @@ type SyncStatus struct {
 	Problems []string `json:"problems"`
 }
 
+// Title names the phone in messages: "Front desk (00:15:65:aa:bb:cc)", or
+// the MAC alone when the phone has no name of its own.
+func (p *Phone) Title() string {
+	if p.Name == "" || p.Name == p.MAC {
+		return FormatMAC(p.MAC)
+	}
+	return p.Name + " (" + FormatMAC(p.MAC) + ")"
+}
+
 // HasFetched reports whether the phone has fetched its config at least
 // once. Only such a phone is sent check-sync: a factory phone reboots on
 // it (sip.notify_reboot_enable defaults to 1 until its first config).

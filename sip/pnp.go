@@ -97,18 +97,14 @@ func pnpOK(req *sipmsg.Request, local string) *sipmsg.Response {
 	}
 	exp := sipmsg.ExpiresHeader(0)
 	res.AppendHeader(&exp)
-	if c := contactHeader(local); c != nil {
-		res.AppendHeader(c)
+	if host, port, err := splitAddr(local); err == nil {
+		res.AppendHeader(contactHeader(host, port))
 	}
 	return res
 }
 
-// contactHeader is <sip:provbox@ip:port> for local "ip:port", or nil.
-func contactHeader(local string) *sipmsg.ContactHeader {
-	host, port, err := splitAddr(local)
-	if err != nil {
-		return nil
-	}
+// contactHeader is our Contact, <sip:provbox@host:port>.
+func contactHeader(host string, port int) *sipmsg.ContactHeader {
 	return &sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "provbox", Host: host, Port: port}}
 }
 
@@ -143,7 +139,7 @@ func pnpNotify(req *sipmsg.Request, ok *sipmsg.Response, p *pnpRequest, provURL,
 	callID := *req.CallID()
 	n.AppendHeader(&callID)
 	n.AppendHeader(&sipmsg.CSeqHeader{SeqNo: 1, MethodName: sipmsg.NOTIFY})
-	n.AppendHeader(&sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: "provbox", Host: lhost, Port: lport}})
+	n.AppendHeader(contactHeader(lhost, lport))
 	n.AppendHeader(sipmsg.NewHeader("Event", p.Event))
 	n.AppendHeader(sipmsg.NewHeader("Subscription-State", "terminated;reason=timeout"))
 	ct := sipmsg.ContentTypeHeader("application/url")

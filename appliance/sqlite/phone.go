@@ -389,7 +389,7 @@ func (s *SyncService) Resync(ctx context.Context, macs []string) error {
 			if !p.Sync.HasFetched() {
 				return appliance.Errorf(appliance.ECONFLICT, "mac", "%s has never fetched its config, so no check-sync is sent: "+
 					"a phone that was never provisioned reboots on check-sync. It fetches its config by itself when it boots and "+
-					"finds provbox (DHCP option 66, plug-and-play, or the URL typed into the phone)", phoneName(p))
+					"finds provbox (DHCP option 66, plug-and-play, or the URL typed into the phone)", p.Title())
 			}
 			list = append(list, p.MAC)
 		}
@@ -402,13 +402,4 @@ func (s *SyncService) Resync(ctx context.Context, macs []string) error {
 		s.db.Events.Publish(appliance.Event{Type: appliance.EventResync, MACs: list})
 	}
 	return nil
-}
-
-// phoneName is "Front desk (00:15:65:aa:bb:cc)", or the MAC alone when the
-// name is the MAC.
-func phoneName(p *appliance.Phone) string {
-	if p.Name == p.MAC || p.Name == "" {
-		return appliance.FormatMAC(p.MAC)
-	}
-	return fmt.Sprintf("%s (%s)", p.Name, appliance.FormatMAC(p.MAC))
 }

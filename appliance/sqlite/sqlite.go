@@ -563,7 +563,7 @@ func usedBy(ctx context.Context, q querier, where string, args ...any) (string, 
 		}
 		n++
 		if len(names) < 10 {
-			names = append(names, phoneName(&appliance.Phone{Name: name, MAC: mac}))
+			names = append(names, (&appliance.Phone{Name: name, MAC: mac}).Title())
 		}
 	}
 	s := strings.Join(names, ", ")

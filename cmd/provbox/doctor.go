@@ -638,8 +638,11 @@ func (d *doctor) openDatabase() (*sql.DB, string, error) {
 // with the phones it affects (as serve logs them at start; the store
 // recomputes them with every change and at every start).
 func (d *doctor) checkPhones(ctx context.Context) []checkResult {
-	db, path, err := d.openDatabase()
-	if _, serr := os.Stat(path); err != nil || serr != nil {
+	if _, err := os.Stat(filepath.Join(d.cfg.ResolveDataDir(d.g.data), "provbox.db")); err != nil {
+		return nil // checkDatabase said why
+	}
+	db, _, err := d.openDatabase()
+	if err != nil {
 		return nil // checkDatabase said why
 	}
 	defer db.Close()

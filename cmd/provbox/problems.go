@@ -24,10 +24,7 @@ func groupProblems(phones []*appliance.Phone) []problemGroup {
 	byProblem := map[string]*problemGroup{}
 	var out []*problemGroup
 	for _, p := range phones {
-		name := appliance.FormatMAC(p.MAC)
-		if p.Name != "" && p.Name != p.MAC {
-			name = p.Name + " (" + name + ")"
-		}
+		name := p.Title()
 		for _, pr := range p.Sync.Problems {
 			g := byProblem[pr]
 			if g == nil {
