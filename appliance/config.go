@@ -9,17 +9,32 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
+
+// DefaultClaimWindow is provisioning.claim_window's default.
+const DefaultClaimWindow = 24 * time.Hour
 
 // Settings are the appliance-wide values that go into every phone's config.
 type Settings struct {
-	ProvisioningURL string `json:"provisioning_url"` // base URL phones are told, ends in /
-	ProvUsername    string `json:"prov_username"`    // HTTP Basic for /prov/, empty: off
-	ProvPassword    string `json:"prov_password"`
-	Registrar       string `json:"registrar"`     // default sip_server
-	PickupPrefix    string `json:"pickup_prefix"` // directed pickup code before a BLF's extension ("**")
-	NotifyRate      int    `json:"notify_rate"`
-	PhoneSIPPort    int    `json:"phone_sip_port"`
+	ProvisioningURL string `json:"provisioning_url"` // bootstrap base URL phones are told (DHCP, PnP), ends in /
+	// SecureURL is the HTTPS base URL a phone is moved to by its config
+	// (ends in /); empty while HTTPS is off.
+	SecureURL string `json:"secure_url"`
+	// CACertURL is where a phone downloads provbox's CA certificate before
+	// it is moved to SecureURL (the bootstrap URL's ca.crt); empty when
+	// the certificate is the admin's own (https.cert_file).
+	CACertURL string `json:"ca_cert_url"`
+	// ClaimWindow is how long after a phone is added (or its claim is
+	// reopened) it may fetch its config once without its secret.
+	ClaimWindow time.Duration `json:"-"`
+	// OpenProvisioning (provisioning.open) turns per-phone secrets off: any
+	// request gets any known phone's file. A lab setting.
+	OpenProvisioning bool   `json:"-"`
+	Registrar        string `json:"registrar"`     // default sip_server
+	PickupPrefix     string `json:"pickup_prefix"` // directed pickup code before a BLF's extension ("**")
+	NotifyRate       int    `json:"notify_rate"`
+	PhoneSIPPort     int    `json:"phone_sip_port"`
 	// PhoneAdminPassword is the web admin password every provisioned phone
 	// gets (user "admin"): provisioning.phone_admin_password, else the one
 	// the store generated once for this installation.
@@ -53,6 +68,8 @@ type PhoneConfig struct {
 	Accounts []Account `json:"accounts"`
 	LineKeys []LineKey `json:"line_keys"`
 	Settings Settings  `json:"settings"`
+	// Secret is the phone's provisioning secret, which its file carries.
+	Secret string `json:"secret"`
 }
 
 // VersionFunc computes a phone's config version. The default, HashConfig,
@@ -102,8 +119,6 @@ func BuildAccounts(layout []LayoutEntry, ext func(keyID int64) *Extension) ([]Ac
 type SettingsOverrides struct {
 	ProvisioningURL *string `json:"provisioning_url,omitempty"`
 	Registrar       *string `json:"registrar,omitempty"`
-	ProvUsername    *string `json:"prov_username,omitempty"`
-	ProvPassword    *string `json:"prov_password,omitempty"`
 	NotifyRate      *int    `json:"notify_rate,omitempty"`
 }
 
@@ -114,12 +129,6 @@ func (o SettingsOverrides) Apply(base Settings) Settings {
 	}
 	if o.Registrar != nil {
 		base.Registrar = *o.Registrar
-	}
-	if o.ProvUsername != nil {
-		base.ProvUsername = *o.ProvUsername
-	}
-	if o.ProvPassword != nil {
-		base.ProvPassword = *o.ProvPassword
 	}
 	if o.NotifyRate != nil {
 		base.NotifyRate = *o.NotifyRate
@@ -142,22 +151,6 @@ func (o SettingsOverrides) Validate() error {
 		if err := ValidateHostPort("registrar", *o.Registrar); err != nil {
 			return err
 		}
-	}
-	if o.ProvUsername != nil {
-		if err := checkText("prov_username", *o.ProvUsername, 64); err != nil {
-			return err
-		}
-		if strings.Contains(*o.ProvUsername, ":") {
-			return Errorf(EINVALID, "prov_username", "must not contain ':'")
-		}
-	}
-	if o.ProvPassword != nil {
-		if err := checkText("prov_password", *o.ProvPassword, 128); err != nil {
-			return err
-		}
-	}
-	if (o.ProvUsername != nil && *o.ProvUsername != "") != (o.ProvPassword != nil && *o.ProvPassword != "") && (o.ProvUsername != nil || o.ProvPassword != nil) {
-		return Errorf(EINVALID, "prov_password", "set the provisioning user name and password together (or both empty)")
 	}
 	if o.NotifyRate != nil && (*o.NotifyRate < 1 || *o.NotifyRate > 10000) {
 		return Errorf(EINVALID, "notify_rate", "%d is outside 1-10000 NOTIFYs per second", *o.NotifyRate)

@@ -28,7 +28,19 @@ type Fetch struct {
 	IP      string
 	UA      string
 	Source  string // "http" or "tftp"
+	// Auth is how the fetch was allowed: AuthSecret, AuthPrevSecret,
+	// AuthClaim or AuthOpen. A fetch with the current secret closes the
+	// claim window and retires the previous secret.
+	Auth string
 }
+
+// How a fetch of a <mac>.cfg was allowed (SPEC §5).
+const (
+	AuthSecret     = "secret"      // the phone's own secret
+	AuthPrevSecret = "prev_secret" // the secret before a rotation, not yet replaced on the phone
+	AuthClaim      = "claim"       // the one fetch without a secret of an open claim window
+	AuthOpen       = "open"        // provisioning.open: no secrets at all
+)
 
 // DiscoveryService records phones seen and adopts them.
 type DiscoveryService interface {

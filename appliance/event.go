@@ -15,6 +15,9 @@ const (
 	// EventAddressLearned: the SIP address of MACs, which wait for a
 	// NOTIFY, became known.
 	EventAddressLearned = "address_learned"
+	// EventAccessChanged: who may fetch MACs' configs changed (a claim
+	// window opened); their config is unchanged, nothing is sent.
+	EventAccessChanged = "access_changed"
 )
 
 // Event is published after a commit.

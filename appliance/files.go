@@ -12,6 +12,10 @@ type FileRequest struct {
 	IP     string // the requester's address
 	Source string // "http" or "tftp"
 	UA     string // HTTP User-Agent, "" over TFTP
+	// HasAuth is set when the request carried HTTP Basic credentials,
+	// User and Password (untrusted): a phone proving its secret.
+	HasAuth        bool
+	User, Password string
 }
 
 // ServedFile is a file to send. Content is positioned at the start; call
@@ -36,7 +40,9 @@ func (f *ServedFile) Close() error {
 
 // FileResolver is the one path from a requested file name to its bytes,
 // shared by the HTTP /prov/ handler and the TFTP server. Errors: ENOTFOUND,
-// ETOOMANY (the address is refused a while), EINTERNAL.
+// EUNAUTHORIZED (a file that carries a secret, requested without the
+// phone's secret; the same for an unknown phone's file), ETOOMANY (the
+// address is refused a while), EINTERNAL.
 type FileResolver interface {
 	ResolveFile(ctx context.Context, req FileRequest) (*ServedFile, error)
 	// RenderFile renders a known phone's file (name "" means <mac>.cfg)

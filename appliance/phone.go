@@ -27,6 +27,23 @@ type Phone struct {
 	Manufacturer string     `json:"manufacturer"`
 	Model        string     `json:"model"`
 	Sync         SyncStatus `json:"sync"`
+	// Secret is the phone's own provisioning password (HTTP Basic, user
+	// name: its MAC), generated when it is added. Never in JSON: the API
+	// shows it only at /phones/{mac}/secret.
+	Secret string `json:"-"`
+	// PrevSecret is the secret before the last rotation, still accepted for
+	// its <mac>.cfg until the phone fetches with the new one (it learns the
+	// new one from the file it fetches with the old).
+	PrevSecret string `json:"-"`
+}
+
+// ProvUsername is the user name a phone proves its secret with: its MAC.
+func (p *Phone) ProvUsername() string { return p.MAC }
+
+// ClaimOpen reports whether the phone may fetch its config once without
+// its secret at now (its claim window is open).
+func (p *Phone) ClaimOpen(now time.Time) bool {
+	return p.Sync.ClaimOpenUntil != nil && now.Before(*p.Sync.ClaimOpenUntil)
 }
 
 // SyncStatus is where a phone stands in the sync loop.
@@ -44,6 +61,11 @@ type SyncStatus struct {
 	// vendor's): sentences, empty when the phone is ready. Recomputed with
 	// its config version.
 	Problems []string `json:"problems"`
+	// ClaimOpenUntil is when the phone's claim window closes: until then
+	// it may fetch its config once without its secret (a factory phone
+	// knows none). Nil when closed: after that fetch, any fetch with its
+	// secret, or the window's end.
+	ClaimOpenUntil *time.Time `json:"claim_open_until"`
 }
 
 // Title names the phone in messages: "Front desk (00:15:65:aa:bb:cc)", or
@@ -104,6 +126,14 @@ type PhoneService interface {
 	ReplaceLayout(ctx context.Context, mac string, layout []LayoutEntry) ([]LayoutEntry, error)
 	// PhoneConfig gathers everything the phone's generated files depend on.
 	PhoneConfig(ctx context.Context, mac string) (*PhoneConfig, error)
+	// RotateSecret gives the phone a new provisioning secret; the old one
+	// stays valid for its <mac>.cfg until the phone fetches with the new
+	// one. The config changes, so the phone is told to sync.
+	RotateSecret(ctx context.Context, mac string) (*Phone, error)
+	// OpenClaim (re)opens the phone's claim window for one fetch without
+	// its secret (a factory-reset phone has lost it), for
+	// Settings.ClaimWindow from now.
+	OpenClaim(ctx context.Context, mac string) (*Phone, error)
 }
 
 // Normalize canonicalises MAC, name, manufacturer and model and validates

@@ -53,6 +53,10 @@ type SyncService interface {
 	// and the phone waits for a NOTIFY (pending or unreachable),
 	// EventAddressLearned is published.
 	LearnAddress(ctx context.Context, mac, addr, source string) error
+	// ConsumeClaim closes the phone's claim window if it is open now and
+	// reports whether it was: the one fetch without a secret it allowed
+	// is this one (atomic: of two such fetches at once, one wins).
+	ConsumeClaim(ctx context.Context, mac string) (bool, error)
 	// RefreshVersions recomputes the config versions of macs (all phones
 	// when empty): a template override changed what they get.
 	RefreshVersions(ctx context.Context, macs []string) error

@@ -139,8 +139,14 @@ type YealinkPhone struct {
 	LineKeys                    []YealinkLineKey
 	PickupPrefix                string // directed-pickup code of BLF keys ("" none)
 	AdminPassword               string // the phones' web admin password (user admin)
-	ProvisioningURL             string
-	ProvUsername, ProvPassword  string
+	// ServerURL is where the phone provisions from next: the HTTPS URL
+	// once it trusts provbox's CA, else the bootstrap URL.
+	ServerURL string
+	// CACertURL is where the phone downloads provbox's CA ("" none).
+	CACertURL string
+	// ProvUsername and ProvPassword are the phone's own: its MAC and its
+	// secret, which open its file only.
+	ProvUsername, ProvPassword string
 }
 
 // YealinkAccount is one account.N block.
@@ -183,7 +189,14 @@ func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
 	v := &YealinkPhone{
 		MAC: cfg.Phone.MAC, MACColons: appliance.FormatMAC(cfg.Phone.MAC), Model: m.Name, Name: cfg.Phone.Name,
 		LineKeyCount: m.LineKeys, PickupPrefix: s.PickupPrefix, AdminPassword: s.PhoneAdminPassword,
-		ProvisioningURL: s.ProvisioningURL, ProvUsername: s.ProvUsername, ProvPassword: s.ProvPassword,
+		ServerURL: s.ProvisioningURL, CACertURL: s.CACertURL, ProvUsername: cfg.Phone.MAC, ProvPassword: cfg.Secret,
+	}
+	if s.SecureURL != "" {
+		v.ServerURL = s.SecureURL
+	}
+	if cfg.Secret == "" {
+		// Every phone has one from the moment it is added.
+		return nil, fmt.Errorf("render %s: the phone has no provisioning secret", cfg.Phone.MAC)
 	}
 	for _, a := range cfg.Accounts {
 		e := a.Extension

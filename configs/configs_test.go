@@ -25,6 +25,9 @@ func ext(id int64, number, name, server, transport string) *appliance.Extension 
 // testAdminPassword stands for the installation's phones' admin password.
 const testAdminPassword = "k7Q2m9XvR4tZp8Wd"
 
+// testSecret stands for the phone's own provisioning secret.
+const testSecret = "Ph9nSecr3tHxQ7wKe4ZtB2mD"
+
 func phoneConfig(model string, accounts []appliance.Account, keys []appliance.LineKey) *appliance.PhoneConfig {
 	m, ok := appliance.LookupModel("Yealink", model)
 	if !ok {
@@ -37,6 +40,7 @@ func phoneConfig(model string, accounts []appliance.Account, keys []appliance.Li
 		LineKeys: keys,
 		Settings: appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", Registrar: "pbx.example.com", PickupPrefix: "**",
 			PhoneAdminPassword: testAdminPassword},
+		Secret: testSecret,
 	}
 }
 
@@ -112,9 +116,10 @@ func goldenCases() map[string]*appliance.PhoneConfig {
 	cases["T48U-empty"] = phoneConfig("T48U", nil, nil)
 	alice := ext(1, "1001", "Alice", "", "udp")
 	one := []appliance.Account{{Index: 1, Extension: alice, Password: alice.Password}}
-	creds := phoneConfig("T58", one, []appliance.LineKey{{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1}})
-	creds.Settings.ProvUsername, creds.Settings.ProvPassword = "phones", "prov-pass"
-	cases["T58-http-credentials"] = creds
+	secure := phoneConfig("T58", one, []appliance.LineKey{{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1}})
+	secure.Settings.SecureURL = "https://10.0.0.2:8443/prov/"
+	secure.Settings.CACertURL = "http://10.0.0.2:8080/prov/ca.crt"
+	cases["T58-https"] = secure
 	noPickup := phoneConfig("T46U", one, []appliance.LineKey{
 		{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1},
 		{Position: 2, Type: "blf", Value: "1002", Label: "Bob", Line: 1},
@@ -204,6 +209,8 @@ var yealinkParams = []struct {
 	{regexp.MustCompile(`^(static\.)?security\.user_password$`), "reference §4; WZ v86 base.tpl"},
 	{regexp.MustCompile(`^(static\.)?auto_provision\.pnp_enable$`), "reference §4; audit §3 (WZ base.tpl writes 0)"},
 	{regexp.MustCompile(`^(static\.)?auto_provision\.server\.(url|username|password)$`), "reference §4; audit §1 (both names for a mixed fleet)"},
+	{regexp.MustCompile(`^(static\.)?trusted_certificates\.url$`), "audit, Confirmed after the audit (T48G guide p.217); FP y000000000066.cfg"},
+	{regexp.MustCompile(`^(static\.)?security\.(trust_certificates|ca_cert)$`), "audit, Confirmed after the audit (T48G guide p.217); FP y000000000066.cfg"},
 }
 
 // checkYealinkFile reads a generated file line by line as a phone would,
@@ -243,17 +250,35 @@ func checkYealinkFile(t *testing.T, b []byte, cfg *appliance.PhoneConfig) {
 		settings[k] = v
 	}
 	get := func(format string, args ...any) string { return settings[fmt.Sprintf(format, args...)] }
+	serverURL := cfg.Settings.ProvisioningURL
+	if cfg.Settings.SecureURL != "" {
+		serverURL = cfg.Settings.SecureURL
+	}
+	if ca := cfg.Settings.CACertURL; ca != "" {
+		for k, want := range map[string]string{"static.trusted_certificates.url": ca, "trusted_certificates.url": ca,
+			"static.security.trust_certificates": "1", "static.security.ca_cert": "2"} {
+			if settings[k] != want {
+				t.Errorf("%s = %q, want %q", k, settings[k], want)
+			}
+		}
+	} else if _, ok := settings["static.trusted_certificates.url"]; ok {
+		t.Error("a CA URL without provbox's CA")
+	}
 	for k, want := range map[string]string{
-		"sip.notify_reboot_enable":             "0",
-		"sip.trust_ctrl":                       "0",
-		"static.auto_provision.pnp_enable":     "0",
-		"auto_provision.pnp_enable":            "0",
-		"static.auto_provision.server.url":     cfg.Settings.ProvisioningURL,
-		"auto_provision.server.url":            cfg.Settings.ProvisioningURL,
-		"static.security.user_password":        "admin:" + cfg.Settings.PhoneAdminPassword,
-		"security.user_password":               "admin:" + cfg.Settings.PhoneAdminPassword,
-		"features.pickup.direct_pickup_code":   map[bool]string{true: cfg.Settings.PickupPrefix, false: "%NULL%"}[cfg.Settings.PickupPrefix != ""],
-		"features.pickup.direct_pickup_enable": map[bool]string{true: "1", false: "0"}[cfg.Settings.PickupPrefix != ""],
+		"sip.notify_reboot_enable":              "0",
+		"sip.trust_ctrl":                        "0",
+		"static.auto_provision.pnp_enable":      "0",
+		"auto_provision.pnp_enable":             "0",
+		"static.auto_provision.server.url":      serverURL,
+		"auto_provision.server.url":             serverURL,
+		"static.auto_provision.server.username": cfg.Phone.MAC,
+		"static.auto_provision.server.password": cfg.Secret,
+		"auto_provision.server.username":        cfg.Phone.MAC,
+		"auto_provision.server.password":        cfg.Secret,
+		"static.security.user_password":         "admin:" + cfg.Settings.PhoneAdminPassword,
+		"security.user_password":                "admin:" + cfg.Settings.PhoneAdminPassword,
+		"features.pickup.direct_pickup_code":    map[bool]string{true: cfg.Settings.PickupPrefix, false: "%NULL%"}[cfg.Settings.PickupPrefix != ""],
+		"features.pickup.direct_pickup_enable":  map[bool]string{true: "1", false: "0"}[cfg.Settings.PickupPrefix != ""],
 	} {
 		if got, ok := settings[k]; !ok || got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)

@@ -3,6 +3,7 @@ package configs
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,15 +28,19 @@ type Resolver struct {
 	Settings    func() appliance.Settings
 	FirmwareDir string
 	Misses      *MissLimiter
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// CACert gives the PEM of provbox's CA certificate, served as ca.crt
+	// (nil or empty: 404, e.g. with the admin's own certificate).
+	CACert func() []byte
+	Logger *slog.Logger
+	Now    func() time.Time
 
-	mu       sync.Mutex
-	stamp    string                 // template stamp the cache was filled under
-	cache    map[string]*cachedFile // mac → its file at a config version
-	watching bool                   // Watch runs: change events invalidate the cache
-	gen      uint64                 // change events seen by Watch
-	recorded map[string]recordedFetch
+	mu        sync.Mutex
+	stamp     string                 // template stamp the cache was filled under
+	cache     map[string]*cachedFile // mac → its file at a config version
+	watching  bool                   // Watch runs: change events invalidate the cache
+	gen       uint64                 // change events seen by Watch
+	recorded  map[string]recordedFetch
+	discoverQ chan Requester // set while Watch runs
 }
 
 var (
@@ -64,9 +69,17 @@ func notFound(name string) error {
 var _ appliance.FileResolver = (*Resolver)(nil)
 
 // ResolveFile returns the file a phone asked for. Errors: ENOTFOUND (unknown
-// file or phone), ETOOMANY (the address is refused a while), EINTERNAL.
+// file), EUNAUTHORIZED (a <mac>.cfg without that phone's secret, or of an
+// unknown phone: the same answer), ETOOMANY (the address is refused a
+// while), EINTERNAL.
 func (r *Resolver) ResolveFile(ctx context.Context, fr appliance.FileRequest) (*appliance.ServedFile, error) {
-	return r.resolve(ctx, fr.Name, Requester{UA: fr.UA, IP: fr.IP, Source: fr.Source})
+	return r.resolve(ctx, fr.Name, Requester{UA: fr.UA, IP: fr.IP, Source: fr.Source}, credentials{fr.HasAuth, fr.User, fr.Password})
+}
+
+// credentials are what a request offered to prove a phone's secret.
+type credentials struct {
+	ok             bool
+	user, password string
 }
 
 // identify fills in who is asking from the User-Agent, falling back to the
@@ -85,8 +98,11 @@ func identify(req Requester, name string) Requester {
 	return id
 }
 
-func (r *Resolver) resolve(ctx context.Context, path string, req Requester) (*appliance.ServedFile, error) {
-	if r.Misses != nil && !r.Misses.Allowed(req.IP) {
+// CACertFile is the name provbox's CA certificate is served under.
+const CACertFile = "ca.crt"
+
+func (r *Resolver) resolve(ctx context.Context, path string, req Requester, cred credentials) (*appliance.ServedFile, error) {
+	if r.Misses != nil && !r.Misses.Allowed(missKey(req)) {
 		return nil, appliance.Errorf(appliance.ETOOMANY, "file", "too many requests for unknown files from %s; try again later", req.IP)
 	}
 	name := CleanName(path)
@@ -95,7 +111,16 @@ func (r *Resolver) resolve(ctx context.Context, path string, req Requester) (*ap
 		return nil, notFound("file")
 	}
 	if macCfgRe.MatchString(name) {
-		return r.resolvePhone(ctx, name, req)
+		return r.resolvePhone(ctx, name, req, cred)
+	}
+	if name == CACertFile {
+		if r.CACert == nil {
+			return nil, notFound(name)
+		}
+		if b := r.CACert(); len(b) > 0 {
+			return r.bytesFile(name, b), nil
+		}
+		return nil, notFound(name)
 	}
 	req = identify(req, name)
 	switch {
@@ -156,41 +181,106 @@ func (r *Resolver) bytesFile(name string, b []byte) *appliance.ServedFile {
 	return &appliance.ServedFile{Name: name, Size: int64(len(b)), ModTime: r.now(), Content: bytes.NewReader(b)}
 }
 
-func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester) (*appliance.ServedFile, error) {
+func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester, cred credentials) (*appliance.ServedFile, error) {
 	mac, _ := appliance.ParseMAC(name[:12])
 	if mac == "" {
 		r.miss(req, name)
 		return nil, notFound(name)
 	}
-	b, version, phone, err := r.phoneFile(ctx, mac)
-	if appliance.ErrorCode(err) == appliance.ENOTFOUND {
-		req = identify(req, name)
-		req.MAC = mac
-		r.discover(ctx, req)
-		r.miss(req, name)
-		return nil, notFound(name)
-	} else if err != nil {
+	p, c, gen, err := r.lookup(ctx, mac)
+	if err != nil && appliance.ErrorCode(err) != appliance.ENOTFOUND {
+		return nil, fmt.Errorf("find %s: %w", name, err)
+	}
+	auth, err := r.authorize(ctx, mac, p, req, cred)
+	if err != nil {
+		return nil, fmt.Errorf("claim %s: %w", name, err)
+	}
+	if auth == "" {
+		if p == nil {
+			req = identify(req, name)
+			req.MAC = mac
+			r.discover(ctx, req)
+		}
+		// Over HTTP the first request of a phone that has its secret comes
+		// without it (a client sends credentials after the 401 challenge):
+		// only wrong credentials count as guesses. TFTP carries none.
+		if cred.ok || req.Source == "tftp" {
+			r.miss(req, name)
+		}
+		return nil, unauthorized(name)
+	}
+	b, version, err := r.phoneFile(ctx, mac, p, c, gen)
+	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
 	f := r.bytesFile(strings.ToLower(name), b)
-	f.Phone, f.Version = phone, version
-	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: version, IP: req.IP, UA: req.UA, Source: req.Source})
+	f.Phone, f.Version = p, version
+	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: version, IP: req.IP, UA: req.UA, Source: req.Source, Auth: auth})
 	return f, nil
+}
+
+// unauthorized is the one answer to a <mac>.cfg request without the
+// phone's secret, for a known and an unknown MAC alike.
+func unauthorized(name string) error {
+	return appliance.Errorf(appliance.EUNAUTHORIZED, "file", "%s needs the phone's own provisioning secret", name)
+}
+
+// noSecret is compared against when the phone is unknown or has no
+// previous secret, so every refusal costs the same comparisons.
+const noSecret = "-no-such-secret-for-timing-only-"
+
+// authorize decides how a request may have phone mac's file (p nil: no
+// such phone): with its secret, the secret before a rotation, the one
+// fetch of an open claim window, or provisioning.open; "" refuses.
+func (r *Resolver) authorize(ctx context.Context, mac string, p *appliance.Phone, req Requester, cred credentials) (string, error) {
+	if p != nil && r.settings().OpenProvisioning {
+		return appliance.AuthOpen, nil
+	}
+	if cred.ok {
+		secret, prev := noSecret, noSecret
+		if p != nil {
+			secret = p.Secret
+			if p.PrevSecret != "" {
+				prev = p.PrevSecret
+			}
+		}
+		user, _ := appliance.ParseMAC(cred.user)
+		okUser := user == mac
+		okSecret := subtle.ConstantTimeCompare([]byte(cred.password), []byte(secret)) == 1
+		okPrev := subtle.ConstantTimeCompare([]byte(cred.password), []byte(prev)) == 1
+		switch {
+		case p == nil || !okUser:
+		case okSecret:
+			return appliance.AuthSecret, nil
+		case okPrev && p.PrevSecret != "":
+			return appliance.AuthPrevSecret, nil
+		}
+	}
+	// Without (the right) credentials: the one fetch of an open claim
+	// window. A phone that sends stale credentials up front (it was
+	// deleted and added again) is treated like one that sends none.
+	if p != nil && p.ClaimOpen(r.now()) {
+		ok, err := r.Services.Sync.ConsumeClaim(ctx, mac)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			r.Logger.Info("claim window used: config fetched without a secret", "mac", mac, "ip", req.IP, "source", req.Source)
+			return appliance.AuthClaim, nil
+		}
+	}
+	return "", nil
 }
 
 // cacheValid is how long a cached file is served without asking the store
 // whether it is still current, while Watch receives the change events.
 const cacheValid = 2 * time.Second
 
-// phoneFile returns a phone's <mac>.cfg and its version. The bytes are
-// cached per phone under its config version (the hash of the file) and the
-// template's stamp, so a fetch of an unchanged config renders nothing; with
-// Watch running, a fetch within cacheValid of the last check needs no
-// database at all (a change event drops the entry at once). When a render
-// does not match the stored version (a template override was edited), the
-// stored versions are recomputed: the phones become pending and are
-// notified.
-func (r *Resolver) phoneFile(ctx context.Context, mac string) ([]byte, string, *appliance.Phone, error) {
+// lookup returns a phone (nil and ENOTFOUND when unknown) and its cached
+// file entry: with Watch running, an entry checked within cacheValid
+// needs no database at all (a change event drops it at once). gen is the
+// change count the read was made under.
+func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *cachedFile, uint64, error) {
 	stamp := r.Renderer.Stamp()
 	now := r.now()
 	r.mu.Lock()
@@ -212,14 +302,13 @@ func (r *Resolver) phoneFile(ctx context.Context, mac string) ([]byte, string, *
 	gen := r.gen // a change event after this makes what we read below suspect
 	c := r.cache[mac]
 	if c != nil && r.watching && now.Sub(c.checked) < cacheValid {
-		b, v, p := c.body, c.version, c.phone
 		r.mu.Unlock()
-		return b, v, p, nil
+		return c.phone, c, gen, nil
 	}
 	r.mu.Unlock()
 	p, err := r.Services.Phones.FindPhone(ctx, mac)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, gen, err
 	}
 	if c != nil && c.version == p.Sync.ConfigVersion {
 		r.mu.Lock()
@@ -227,15 +316,27 @@ func (r *Resolver) phoneFile(ctx context.Context, mac string) ([]byte, string, *
 			c.checked, c.phone = now, p
 		}
 		r.mu.Unlock()
-		return c.body, c.version, p, nil
+	}
+	return p, c, gen, nil
+}
+
+// phoneFile returns phone p's <mac>.cfg and its version. The bytes are
+// cached per phone under its config version (the hash of the file) and the
+// template's stamp, so a fetch of an unchanged config renders nothing.
+// When a render does not match the stored version (a template override was
+// edited), the stored versions are recomputed: the phones become pending
+// and are notified.
+func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone, c *cachedFile, gen uint64) ([]byte, string, error) {
+	if c != nil && (c.phone == p || c.version == p.Sync.ConfigVersion) {
+		return c.body, c.version, nil
 	}
 	cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	b, err := r.Renderer.RenderPhoneConfig(cfg)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	version := HashFile(b)
 	if version != p.Sync.ConfigVersion {
@@ -245,14 +346,14 @@ func (r *Resolver) phoneFile(ctx context.Context, mac string) ([]byte, string, *
 	}
 	r.mu.Lock()
 	if len(r.cache) < 100000 {
-		checked := now
+		checked := r.now()
 		if r.gen != gen {
 			checked = time.Time{} // read across a change: check again next time
 		}
 		r.cache[mac] = &cachedFile{version: version, body: b, phone: p, checked: checked}
 	}
 	r.mu.Unlock()
-	return b, version, p, nil
+	return b, version, nil
 }
 
 type cachedFile struct {
@@ -295,12 +396,14 @@ type recordedFetch struct {
 }
 
 // Watch drops cached files as their phones change, until ctx ends; while it
-// runs, fetches of unchanged files skip the store. The drop happens inside
-// the publication of the change, before the sync loop hears of it, so a
-// phone told to re-fetch never gets the previous file.
+// runs, fetches of unchanged files skip the store, and unknown phones are
+// recorded as discovered in the background (a refusal answers at once,
+// the same for a known and an unknown MAC). The drop happens inside the
+// publication of the change, before the sync loop hears of it, so a phone
+// told to re-fetch never gets the previous file.
 func (r *Resolver) Watch(ctx context.Context, bus *appliance.EventBus) {
 	remove := bus.Hook(func(e appliance.Event) {
-		if e.Type != appliance.EventPhonesChanged {
+		if e.Type != appliance.EventPhonesChanged && e.Type != appliance.EventAccessChanged {
 			return
 		}
 		r.mu.Lock()
@@ -310,21 +413,52 @@ func (r *Resolver) Watch(ctx context.Context, bus *appliance.EventBus) {
 		}
 		r.mu.Unlock()
 	})
+	queue := make(chan Requester, 256)
 	r.mu.Lock()
 	r.watching = true
+	r.discoverQ = queue
 	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case req := <-queue:
+				r.recordDiscovered(ctx, req)
+			}
+		}
+	}()
 	<-ctx.Done()
 	remove()
 	r.mu.Lock()
 	r.watching = false
+	r.discoverQ = nil
 	r.mu.Unlock()
+	<-done
 }
 
-// discover records a phone that is not provisioned, when its MAC is known.
+// discover records a phone that is not provisioned, when its MAC is known:
+// in the background while Watch runs (dropped when 256 wait), else now.
 func (r *Resolver) discover(ctx context.Context, req Requester) {
 	if req.MAC == "" || r.Services.Discovery == nil {
 		return
 	}
+	r.mu.Lock()
+	q := r.discoverQ
+	r.mu.Unlock()
+	if q == nil {
+		r.recordDiscovered(ctx, req)
+		return
+	}
+	select {
+	case q <- req:
+	default:
+	}
+}
+
+func (r *Resolver) recordDiscovered(ctx context.Context, req Requester) {
 	if _, err := r.Services.Phones.FindPhone(ctx, req.MAC); err == nil {
 		return
 	}
@@ -369,9 +503,13 @@ func (r *Resolver) firmware(name string, req Requester) (*appliance.ServedFile, 
 	return &appliance.ServedFile{Name: name, Size: fi.Size(), ModTime: fi.ModTime(), Content: f, Closer: f}, nil
 }
 
+// missKey counts misses per address and protocol: a spoofable UDP (TFTP)
+// miss never refuses the same address over HTTP.
+func missKey(req Requester) string { return req.Source + " " + req.IP }
+
 func (r *Resolver) miss(req Requester, name string) {
-	r.Logger.Info("unknown file", "file", strings.ToValidUTF8(fmt.Sprintf("%.128q", name), ""), "ip", req.IP, "source", req.Source)
-	if r.Misses != nil && r.Misses.Miss(req.IP) {
+	r.Logger.Info("unknown or refused file", "file", strings.ToValidUTF8(fmt.Sprintf("%.128q", name), ""), "ip", req.IP, "source", req.Source)
+	if r.Misses != nil && r.Misses.Miss(missKey(req)) {
 		r.Logger.Warn("refusing address for a while: too many requests for unknown files (MAC guessing?)",
 			"ip", req.IP, "limit_per_minute", r.Misses.limit(), "refused_for", r.Misses.block().String())
 	}

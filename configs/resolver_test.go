@@ -54,6 +54,16 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 	}}
 }
 
+// auth adds phone 001565aabbcc's own secret to req.
+func (fx *fixture) auth(req appliance.FileRequest) appliance.FileRequest {
+	p, err := fx.svc.Phones.FindPhone(context.Background(), "001565aabbcc")
+	if err != nil {
+		panic(err)
+	}
+	req.HasAuth, req.User, req.Password = true, p.MAC, p.Secret
+	return req
+}
+
 func read(t *testing.T, f *appliance.ServedFile) string {
 	t.Helper()
 	defer f.Close()
@@ -67,7 +77,7 @@ func read(t *testing.T, f *appliance.ServedFile) string {
 func TestResolve_KnownPhoneConfirmsSync(t *testing.T) {
 	fx := newFixture(t, 20)
 	ctx := context.Background()
-	req := appliance.FileRequest{UA: "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc", IP: "10.0.0.50", Source: "http"}
+	req := fx.auth(appliance.FileRequest{UA: "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc", IP: "10.0.0.50", Source: "http"})
 	for _, name := range []string{"001565aabbcc.cfg", "/001565AABBCC.cfg"} {
 		req.Name = name
 		f, err := fx.resolver.ResolveFile(ctx, req)
@@ -149,11 +159,13 @@ func TestCleanName_Hostile(t *testing.T) {
 func TestResolve_UnknownPhoneDiscoveredAndLimited(t *testing.T) {
 	fx := newFixture(t, 3)
 	ctx := context.Background()
+	// Guessers offer some secret (without credentials nothing counts: a
+	// phone's first request comes without them, before the challenge).
 	get := func(name, ip string) (*appliance.ServedFile, error) {
-		return fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: name, IP: ip, Source: "http", UA: "Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33"})
+		return fx.resolver.ResolveFile(ctx, fx.auth(appliance.FileRequest{Name: name, IP: ip, Source: "http", UA: "Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33"}))
 	}
 	_, err := get("001565112233.cfg", "10.0.0.70")
-	if appliance.ErrorCode(err) != appliance.ENOTFOUND {
+	if appliance.ErrorCode(err) != appliance.EUNAUTHORIZED {
 		t.Fatal(err)
 	}
 	list, _ := fx.svc.Discovery.FindDiscovered(ctx)
@@ -227,7 +239,7 @@ func TestRenderFile_NoFetchRecorded(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "account.1.password = s3cret-pw") {
 		t.Fatalf("%s %v", b, err)
 	}
-	f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+	f, err := fx.resolver.ResolveFile(ctx, fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +270,7 @@ func TestResolve_TemplateOverrideRefreshesVersions(t *testing.T) {
 	fx.resolver.Renderer = &configs.Renderer{TemplateDir: dir}
 	fx.db.Version = fx.resolver.Renderer.Version
 	get := func() *appliance.Phone {
-		f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+		f, err := fx.resolver.ResolveFile(ctx, fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,8 +300,9 @@ func TestResolve_WatchInvalidates(t *testing.T) {
 	defer cancel()
 	go fx.resolver.Watch(ctx, bus)
 	time.Sleep(20 * time.Millisecond)
+	req := fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
 	fetch := func() (string, error) {
-		f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+		f, err := fx.resolver.ResolveFile(ctx, req)
 		if err != nil {
 			return "", err
 		}
@@ -315,7 +328,7 @@ func TestResolve_WatchInvalidates(t *testing.T) {
 	}
 	fx.svc.Phones.DeletePhone(ctx, "001565aabbcc")
 	time.Sleep(50 * time.Millisecond)
-	if _, err := fetch(); appliance.ErrorCode(err) != appliance.ENOTFOUND {
+	if _, err := fetch(); appliance.ErrorCode(err) != appliance.EUNAUTHORIZED {
 		t.Fatalf("deleted phone still served: %v", err)
 	}
 }
@@ -333,7 +346,7 @@ func TestResolve_NoStaleFileAfterEvent(t *testing.T) {
 	sub := bus.Subscribe(10)
 	defer sub.Close()
 	get := func() string {
-		f, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+		f, err := fx.resolver.ResolveFile(ctx, fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,4 +363,118 @@ func TestResolve_NoStaleFileAfterEvent(t *testing.T) {
 			t.Fatalf("round %d: the file fetched right after the event is stale", i)
 		}
 	}
+}
+
+// Per-phone secrets (SPEC §5): a phone's file opens with its own secret
+// only, once without it while its claim window is open, and a refusal is
+// the same for a known and an unknown MAC and changes nothing.
+func TestResolve_Secrets(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	fx.db.Now, fx.resolver.Now = clock, clock
+	if _, err := fx.svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565000b0b", Model: "T46G"}, "1001"); err != nil {
+		t.Fatal(err)
+	}
+	secretOf := func(mac string) (string, *appliance.Phone) {
+		p, err := fx.svc.Phones.FindPhone(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Secret, p
+	}
+	a, pa := secretOf("001565aabbcc")
+	b, _ := secretOf("001565000b0b")
+	if len(a) != 24 || a == b || pa.Sync.ClaimOpenUntil == nil {
+		t.Fatalf("secrets %q %q, claim %v", a, b, pa.Sync.ClaimOpenUntil)
+	}
+	type try struct {
+		name     string
+		mac      string
+		source   string
+		user     string // "" no credentials
+		password string
+		want     string // "" served, else the error code
+		auth     string // how it was allowed
+	}
+	run := func(t *testing.T, steps []try) {
+		for _, st := range steps {
+			req := appliance.FileRequest{Name: st.mac + ".cfg", IP: "10.0.0.9", Source: st.source}
+			if st.user != "" {
+				req.HasAuth, req.User, req.Password = true, st.user, st.password
+			}
+			before, _ := fx.svc.Phones.FindPhone(ctx, st.mac)
+			f, err := fx.resolver.ResolveFile(ctx, req)
+			if appliance.ErrorCode(err) != st.want {
+				t.Fatalf("%s: got %v, want %q", st.name, err, st.want)
+			}
+			if err != nil {
+				if after, _ := fx.svc.Phones.FindPhone(ctx, st.mac); before != nil && (after.Sync.LastFetchAt != before.Sync.LastFetchAt && !after.Sync.LastFetchAt.Equal(*before.Sync.LastFetchAt) ||
+					after.Sync.State != before.Sync.State || after.Sync.SIPAddress != before.Sync.SIPAddress || after.Sync.LastFetchIP != before.Sync.LastFetchIP) {
+					t.Fatalf("%s: a refused request changed the phone: %+v → %+v", st.name, before.Sync, after.Sync)
+				}
+				continue
+			}
+			body := read(t, f)
+			if !strings.Contains(body, "static.auto_provision.server.password = ") {
+				t.Fatalf("%s: no secret in the file", st.name)
+			}
+		}
+	}
+	now = now.Add(time.Minute)
+	run(t, []try{
+		{"A's secret opens A's file", "001565aabbcc", "http", "001565aabbcc", a, "", ""},
+		// B never fetched: one fetch without a secret (TFTP too), then no more.
+		{"B claims over TFTP", "001565000b0b", "tftp", "", "", "", ""},
+		{"B a second time without secret", "001565000b0b", "http", "", "", appliance.EUNAUTHORIZED, ""},
+		{"A's secret does not open B's file", "001565000b0b", "http", "001565000b0b", a, appliance.EUNAUTHORIZED, ""},
+		{"B's secret under A's name", "001565000b0b", "http", "001565aabbcc", b, appliance.EUNAUTHORIZED, ""},
+		{"wrong secret, unknown MAC", "001565999999", "http", "001565999999", a, appliance.EUNAUTHORIZED, ""},
+		{"no secret, unknown MAC", "001565999999", "http", "", "", appliance.EUNAUTHORIZED, ""},
+		{"no secret, unknown MAC, tftp", "001565999998", "tftp", "", "", appliance.EUNAUTHORIZED, ""},
+		// A fetched with its secret: its claim window closed.
+		{"A without secret after its fetch", "001565aabbcc", "http", "", "", appliance.EUNAUTHORIZED, ""},
+		{"A over TFTP after its fetch", "001565aabbcc", "tftp", "", "", appliance.EUNAUTHORIZED, ""},
+		{"B with its secret", "001565000b0b", "http", "001565000b0b", b, "", ""},
+	})
+	if p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Sync.ClaimOpenUntil != nil {
+		t.Fatalf("claim still open after a fetch with the secret: %v", p.Sync.ClaimOpenUntil)
+	}
+	if list, _ := fx.svc.Discovery.FindDiscovered(ctx); len(list) != 2 {
+		t.Fatalf("unknown MACs not discovered: %+v", list)
+	}
+
+	// Rotation: the old secret still opens the file (the phone learns the
+	// new one from it) until the phone fetches with the new one.
+	if _, err := fx.svc.Phones.RotateSecret(ctx, "001565aabbcc"); err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := secretOf("001565aabbcc")
+	run(t, []try{
+		{"old secret after rotation", "001565aabbcc", "http", "001565aabbcc", a, "", ""},
+		{"new secret", "001565aabbcc", "http", "001565aabbcc", a2, "", ""},
+		{"old secret once the new one was used", "001565aabbcc", "http", "001565aabbcc", a, appliance.EUNAUTHORIZED, ""},
+	})
+
+	// Reopen: one more fetch without the secret (a factory-reset phone).
+	p, err := fx.svc.Phones.OpenClaim(ctx, "001565aabbcc")
+	if err != nil || p.Sync.ClaimOpenUntil == nil || !p.Sync.ClaimOpenUntil.After(now.Add(23*time.Hour)) {
+		t.Fatalf("reopen: %v %+v", err, p)
+	}
+	run(t, []try{
+		{"reopened: stale credentials count as none", "001565aabbcc", "http", "001565aabbcc", "stale", "", ""},
+		{"reopened window used", "001565aabbcc", "http", "", "", appliance.EUNAUTHORIZED, ""},
+	})
+
+	// A window that has ended is closed.
+	fx.svc.Phones.OpenClaim(ctx, "001565aabbcc")
+	now = now.Add(25 * time.Hour)
+	run(t, []try{{"after the window", "001565aabbcc", "tftp", "", "", appliance.EUNAUTHORIZED, ""}})
+
+	// provisioning.open: no secrets at all.
+	set := fx.db.BaseSettings()
+	set.OpenProvisioning = true
+	fx.db.SetSettings(ctx, set)
+	run(t, []try{{"open provisioning", "001565aabbcc", "tftp", "", "", "", ""}})
 }

@@ -338,6 +338,9 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 			if !ok {
 				return
 			}
+			if e.Type == appliance.EventAccessChanged {
+				continue // who may fetch changed, not what: nothing to send
+			}
 			now := time.Now()
 			for _, m := range e.MACs {
 				sch.add(m, now, e.Type == appliance.EventResync)

@@ -106,6 +106,9 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	defer cancel()
 	f, err := s.Files.ResolveFile(ctx, appliance.FileRequest{Name: filename, IP: ip, Source: "tftp"})
 	if err != nil {
+		if appliance.ErrorCode(err) == appliance.EUNAUTHORIZED {
+			s.accessViolation(rf)
+		}
 		return errorFor(err)
 	}
 	defer f.Close()
@@ -116,12 +119,38 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	return err
 }
 
+// accessViolationText is the message of the refusal of a file that needs
+// a secret (TFTP carries none): the same for a known and an unknown MAC.
+const accessViolationText = "access violation: this file needs the phone's secret; fetch it over HTTP(S)"
+
+// accessViolation sends TFTP error 2 (access violation, RFC 1350) to the
+// requester from the server's port. pin/tftp answers a refused read with
+// error 1 from the transfer's own port afterwards; clients take the first
+// error they get (tftp-hpa and curl accept the server's first reply from
+// any port), so they see code 2.
+func (s *Server) accessViolation(rf io.ReaderFrom) {
+	ot, ok := rf.(tftp.OutgoingTransfer)
+	if !ok {
+		return
+	}
+	addr := ot.RemoteAddr()
+	pkt := make([]byte, 0, 5+len(accessViolationText))
+	pkt = append(pkt, 0, 5, 0, 2) // ERROR, code 2
+	pkt = append(pkt, accessViolationText...)
+	pkt = append(pkt, 0)
+	if _, err := s.conn.WriteTo(pkt, &addr); err != nil {
+		s.Logger.Debug("tftp access violation not sent", "ip", addr.IP.String(), "err", err)
+	}
+}
+
 // errorFor maps a domain error to the text of the TFTP error packet (pin
 // always sends code 1, "file not found", which is what phones expect).
 func errorFor(err error) error {
 	switch appliance.ErrorCode(err) {
 	case appliance.ENOTFOUND:
 		return errors.New("file not found")
+	case appliance.EUNAUTHORIZED:
+		return errors.New(accessViolationText)
 	case appliance.ETOOMANY:
 		return errors.New("access refused: too many requests for unknown files")
 	default:

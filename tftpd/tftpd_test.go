@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,9 @@ func (m *memFiles) ResolveFile(ctx context.Context, req appliance.FileRequest) (
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.asked = append(m.asked, req)
+	if req.Name == "001565000001.cfg" {
+		return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "file", "needs the secret")
+	}
 	if req.Name == "refused.cfg" {
 		return nil, appliance.Errorf(appliance.ETOOMANY, "file", "refused")
 	}
@@ -143,5 +147,34 @@ func TestServer_ConcurrentFetches(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// A file that needs the phone's secret is refused with TFTP error 2,
+// access violation (RFC 1350), as the first answer the client gets.
+func TestServer_AccessViolation(t *testing.T) {
+	files := &memFiles{files: map[string][]byte{}}
+	s := &tftpd.Server{Addr: "127.0.0.1:0", Files: files, Timeout: 500 * time.Millisecond}
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rrq := append([]byte{0, 1}, "001565000001.cfg\x00octet\x00"...)
+	if _, err := c.WriteTo(rrq, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: s.Port()}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 600)
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 5 || !bytes.Equal(buf[:4], []byte{0, 5, 0, 2}) || !strings.Contains(string(buf[4:n]), "access violation") {
+		t.Fatalf("first answer % x %q, want ERROR code 2", buf[:4], buf[4:n])
 	}
 }

@@ -1,7 +1,6 @@
 package webui
 
 import (
-	"crypto/subtle"
 	"net"
 	"net/http"
 	"strings"
@@ -11,28 +10,29 @@ import (
 
 // handleProv serves phones their files (SPEC §5): GET and HEAD
 // /prov/<file>, through the resolver shared with TFTP. A generated
-// <mac>.cfg carries its config version as ETag. Optional HTTP Basic
-// credentials (Settings.ProvUsername/ProvPassword) protect the folder; an
-// address that guesses too many unknown files gets 429 for a while.
+// <mac>.cfg carries its config version as ETag. A <mac>.cfg needs the
+// phone's own secret as HTTP Basic credentials (user name: the MAC), except
+// for the one fetch of an open claim window; without it the answer is 401,
+// the same for a known and an unknown MAC. An address that guesses too
+// many files gets 429 for a while.
 func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
 	if s.Files == nil {
 		http.NotFound(w, r)
 		return
 	}
-	if !s.provAuthorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="provbox provisioning"`)
-		http.Error(w, "authorization required", http.StatusUnauthorized)
-		s.logger().Info("provisioning request without valid credentials", "ip", remoteIP(r), "path", r.URL.EscapedPath())
-		return
-	}
 	// The escaped path, so that an encoded slash or dot never turns into a
 	// path the resolver would see as something else.
 	name := strings.TrimPrefix(r.URL.EscapedPath(), "/prov/")
-	f, err := s.Files.ResolveFile(r.Context(), appliance.FileRequest{Name: name, IP: remoteIP(r), Source: "http", UA: r.UserAgent()})
+	req := appliance.FileRequest{Name: name, IP: remoteIP(r), Source: "http", UA: r.UserAgent()}
+	req.User, req.Password, req.HasAuth = r.BasicAuth()
+	f, err := s.Files.ResolveFile(r.Context(), req)
 	if err != nil {
 		switch appliance.ErrorCode(err) {
 		case appliance.ENOTFOUND:
 			http.Error(w, "not found", http.StatusNotFound)
+		case appliance.EUNAUTHORIZED:
+			w.Header().Set("WWW-Authenticate", `Basic realm="provbox provisioning"`)
+			http.Error(w, "authorization required", http.StatusUnauthorized)
 		case appliance.ETOOMANY:
 			w.Header().Set("Retry-After", "600")
 			http.Error(w, "too many requests for unknown files; try again later", http.StatusTooManyRequests)
@@ -44,9 +44,12 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	h := w.Header()
-	if strings.HasSuffix(f.Name, ".cfg") || strings.HasSuffix(f.Name, ".boot") {
+	switch {
+	case strings.HasSuffix(f.Name, ".cfg") || strings.HasSuffix(f.Name, ".boot"):
 		h.Set("Content-Type", "text/plain; charset=utf-8")
-	} else {
+	case strings.HasSuffix(f.Name, ".crt"):
+		h.Set("Content-Type", "application/x-pem-file")
+	default:
 		h.Set("Content-Type", "application/octet-stream")
 	}
 	h.Set("Cache-Control", "no-store")
@@ -54,24 +57,6 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
 		h.Set("ETag", `"`+f.Version+`"`)
 	}
 	http.ServeContent(w, r, f.Name, f.ModTime, f.Content)
-}
-
-// provAuthorized checks the provisioning credentials, when configured.
-func (s *Server) provAuthorized(r *http.Request) bool {
-	if s.Settings == nil {
-		return true
-	}
-	set := s.Settings()
-	if set.ProvUsername == "" {
-		return true
-	}
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		return false
-	}
-	u := subtle.ConstantTimeCompare([]byte(user), []byte(set.ProvUsername))
-	p := subtle.ConstantTimeCompare([]byte(pass), []byte(set.ProvPassword))
-	return u&p == 1
 }
 
 func remoteIP(r *http.Request) string {
@@ -180,4 +165,59 @@ func (s *Server) handlePhoneResync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, http.StatusAccepted, p.Sync)
+}
+
+// secretBody is a phone's provisioning credentials (GET and POST
+// /phones/{mac}/secret): the only place the API shows a secret.
+type secretBody struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// handlePhoneSecret answers the phone's user name and secret.
+func (s *Server) handlePhoneSecret(w http.ResponseWriter, r *http.Request) {
+	mac, err := pathMAC(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.Services.Phones.FindPhone(r.Context(), mac)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.writeJSON(w, http.StatusOK, secretBody{Username: p.ProvUsername(), Password: p.Secret})
+}
+
+// handleRotateSecret gives the phone a new secret and answers it.
+func (s *Server) handleRotateSecret(w http.ResponseWriter, r *http.Request) {
+	mac, err := pathMAC(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.Services.Phones.RotateSecret(r.Context(), mac)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.writeJSON(w, http.StatusOK, secretBody{Username: p.ProvUsername(), Password: p.Secret})
+}
+
+// handlePhoneClaim reopens the phone's claim window and answers its sync
+// status (claim_open_until).
+func (s *Server) handlePhoneClaim(w http.ResponseWriter, r *http.Request) {
+	mac, err := pathMAC(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.Services.Phones.OpenClaim(r.Context(), mac)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, p.Sync)
 }

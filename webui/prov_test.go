@@ -46,6 +46,14 @@ func (ts *testServer) get(tb testing.TB, method, path, ua string, header map[str
 	return ts.send(tb, request{method: method, path: path, noAuth: true, header: h})
 }
 
+// getAs is get with phone mac's own provisioning secret.
+func (ts *testServer) getAs(tb testing.TB, method, path, mac string) response {
+	tb.Helper()
+	var sec struct{ Username, Password string }
+	ts.call(tb, "GET", "/api/v1/phones/"+mac+"/secret", nil, 200, &sec)
+	return ts.send(tb, request{method: method, path: path, user: sec.Username, pass: sec.Password, header: map[string]string{"User-Agent": yealinkUA}})
+}
+
 func TestProv_KnownPhone(t *testing.T) {
 	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}, 20)
 	ts.mustExtension(t, "1001", "Alice")
@@ -62,8 +70,9 @@ func TestProv_KnownPhone(t *testing.T) {
 	if etag := r.Header.Get("ETag"); etag != `"`+sync.Sync.ConfigVersion+`"` || sync.Sync.State != "synced" || sync.Sync.LastFetchUA != yealinkUA || sync.Sync.LastFetchIP != "127.0.0.1" {
 		t.Fatalf("etag %s, sync %+v", etag, sync.Sync)
 	}
-	// HEAD: headers, no body.
-	h := ts.get(t, "HEAD", "/prov/001565aabbcc.cfg", yealinkUA, nil)
+	// HEAD: headers, no body (the claim window was used by the first
+	// fetch: the phone's secret from now on).
+	h := ts.getAs(t, "HEAD", "/prov/001565aabbcc.cfg", "001565aabbcc")
 	if h.Status != 200 || len(h.Body) != 0 || h.Header.Get("Content-Length") != itoa(len(r.Body)) {
 		t.Fatalf("HEAD %d %v", h.Status, h.Header)
 	}
@@ -105,7 +114,7 @@ func TestProv_HostilePaths(t *testing.T) {
 func TestProv_UnknownPhoneDiscoveredAndAdopted(t *testing.T) {
 	ts := MustOpenProvServer(t, appliance.Settings{}, 3)
 	ts.mustExtension(t, "1001", "Alice")
-	if r := ts.get(t, "GET", "/prov/001565112233.cfg", "Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33", nil); r.Status != 404 {
+	if r := ts.get(t, "GET", "/prov/001565112233.cfg", "Yealink SIP-T54W 96.86.0.45 00:15:65:11:22:33", nil); r.Status != 401 {
 		t.Fatalf("unknown phone: %d", r.Status)
 	}
 	var list []appliance.Discovered
@@ -122,11 +131,11 @@ func TestProv_UnknownPhoneDiscoveredAndAdopted(t *testing.T) {
 		t.Fatalf("adopted phone's file: %d", r.Status)
 	}
 	ts.call(t, "POST", "/api/v1/discovered/001565999999/adopt", nil, 404, nil)
-	// Guessing: 3 misses, then 429 even for a real file.
-	for _, m := range []string{"001565000001", "001565000002", "001565000003"} {
-		ts.get(t, "GET", "/prov/"+m+".cfg", "", nil)
+	// Guessing secrets: past 3 wrong ones, 429 even for a real file.
+	for _, m := range []string{"001565000001", "001565000002", "001565000003", "001565000004"} {
+		ts.send(t, request{method: "GET", path: "/prov/" + m + ".cfg", user: m, pass: "guess"})
 	}
-	r := ts.get(t, "GET", "/prov/001565112233.cfg", "", nil)
+	r := ts.getAs(t, "GET", "/prov/001565112233.cfg", "001565112233")
 	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("after guessing: %d", r.Status)
 	}
@@ -135,24 +144,84 @@ func TestProv_UnknownPhoneDiscoveredAndAdopted(t *testing.T) {
 	}
 }
 
-func TestProv_Credentials(t *testing.T) {
-	ts := MustOpenProvServer(t, appliance.Settings{ProvUsername: "phones", ProvPassword: "prov-secret"}, 0)
+// Per-phone secrets over HTTP: 401 with a Basic challenge, the same answer
+// for a known and an unknown MAC; only the phone's own secret opens its
+// file; the API shows, rotates and reopens.
+func TestProv_Secrets(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}, 0)
 	ts.mustExtension(t, "1001", "Alice")
 	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
-	for _, tc := range []struct {
-		user, pass string
-		want       int
-	}{{"", "", 401}, {"phones", "wrong", 401}, {"admin", "prov-secret", 401}, {"phones", "prov-secret", 200}} {
-		req := request{method: "GET", path: "/prov/001565aabbcc.cfg", noAuth: tc.user == "", user: tc.user, pass: tc.pass}
-		if r := ts.send(t, req); r.Status != tc.want {
-			t.Errorf("%s:%s → %d, want %d", tc.user, tc.pass, r.Status, tc.want)
+	ts.mustPhone(t, "001565000b0b", "T46G", "1001")
+	var a, b struct{ Username, Password string }
+	ts.call(t, "GET", "/api/v1/phones/00:15:65:AA:BB:CC/secret", nil, 200, &a)
+	ts.call(t, "GET", "/api/v1/phones/001565000b0b/secret", nil, 200, &b)
+	if a.Username != "001565aabbcc" || len(a.Password) != 24 || a.Password == b.Password {
+		t.Fatalf("secrets %+v %+v", a, b)
+	}
+	// Lists never show a secret.
+	list := ts.call(t, "GET", "/api/v1/phones", nil, 200, nil)
+	if strings.Contains(string(list.Body), a.Password) || strings.Contains(string(list.Body), "secret") {
+		t.Fatalf("list shows a secret: %s", list.Body)
+	}
+	// Both phones use their claim (one fetch without a secret), then only
+	// the secret works.
+	for _, m := range []string{"001565aabbcc", "001565000b0b"} {
+		if r := ts.get(t, "GET", "/prov/"+m+".cfg", yealinkUA, nil); r.Status != 200 {
+			t.Fatalf("claim of %s: %d", m, r.Status)
 		}
 	}
-	// The credentials are written into the phone's config.
-	r := ts.send(t, request{method: "GET", path: "/prov/001565aabbcc.cfg", user: "phones", pass: "prov-secret"})
-	if !strings.Contains(string(r.Body), "static.auto_provision.server.username = phones") {
-		t.Fatalf("config lacks credentials:\n%s", r.Body)
+	refusals := map[string]request{
+		"known, no secret":   {method: "GET", path: "/prov/001565aabbcc.cfg", noAuth: true},
+		"unknown, no secret": {method: "GET", path: "/prov/001565999999.cfg", noAuth: true},
+		"known, wrong":       {method: "GET", path: "/prov/001565aabbcc.cfg", user: "001565aabbcc", pass: "wrong"},
+		"unknown, wrong":     {method: "GET", path: "/prov/001565999999.cfg", user: "001565999999", pass: "wrong"},
+		"A's secret on B":    {method: "GET", path: "/prov/001565000b0b.cfg", user: "001565000b0b", pass: a.Password},
+		"B's secret as A":    {method: "GET", path: "/prov/001565000b0b.cfg", user: "001565aabbcc", pass: b.Password},
+		"admin credentials":  {method: "GET", path: "/prov/001565aabbcc.cfg"},
 	}
+	var first *response
+	for name, req := range refusals {
+		r := ts.send(t, req)
+		if r.Status != 401 || r.Header.Get("WWW-Authenticate") != `Basic realm="provbox provisioning"` {
+			t.Errorf("%s: %d %v", name, r.Status, r.Header)
+		}
+		if first == nil {
+			first = &r
+		} else if string(r.Body) != string(first.Body) || r.Header.Get("Content-Length") != first.Header.Get("Content-Length") {
+			t.Errorf("%s: answer differs: %q vs %q", name, r.Body, first.Body)
+		}
+	}
+	if r := ts.send(t, request{method: "GET", path: "/prov/001565aabbcc.cfg", user: a.Username, pass: a.Password}); r.Status != 200 ||
+		!strings.Contains(string(r.Body), "static.auto_provision.server.username = 001565aabbcc") ||
+		!strings.Contains(string(r.Body), "static.auto_provision.server.password = "+a.Password) || strings.Contains(string(r.Body), b.Password) {
+		t.Fatalf("own secret: %d\n%s", r.Status, r.Body)
+	}
+	// Rotation through the API answers the new secret; the old one still
+	// opens the file until the phone fetched with the new one.
+	var a2 struct{ Username, Password string }
+	ts.call(t, "POST", "/api/v1/phones/001565aabbcc/secret", nil, 200, &a2)
+	if a2.Password == a.Password || a2.Username != a.Username {
+		t.Fatalf("rotated %+v", a2)
+	}
+	for _, pw := range []string{a.Password, a2.Password} {
+		if r := ts.send(t, request{method: "GET", path: "/prov/001565aabbcc.cfg", user: a.Username, pass: pw}); r.Status != 200 {
+			t.Fatalf("after rotation, %s: %d", pw, r.Status)
+		}
+	}
+	if r := ts.send(t, request{method: "GET", path: "/prov/001565aabbcc.cfg", user: a.Username, pass: a.Password}); r.Status != 401 {
+		t.Fatalf("old secret after the new one was used: %d", r.Status)
+	}
+	// Reopening the claim answers the sync object with claim_open_until.
+	var st map[string]any
+	ts.call(t, "POST", "/api/v1/phones/001565aabbcc/claim", nil, 200, &st)
+	if st["claim_open_until"] == nil {
+		t.Fatalf("claim: %v", st)
+	}
+	if r := ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil); r.Status != 200 {
+		t.Fatalf("reopened claim: %d", r.Status)
+	}
+	ts.call(t, "POST", "/api/v1/phones/001565999999/claim", nil, 404, nil)
+	ts.send(t, request{method: "GET", path: "/api/v1/phones/001565aabbcc/secret", noAuth: true}) // 401, checked by the auth tests
 }
 
 func TestProv_NoSecretsInLogs(t *testing.T) {
@@ -188,7 +257,7 @@ func TestSyncAndResync(t *testing.T) {
 	defer sub.Close()
 	var st map[string]any
 	ts.call(t, "GET", "/api/v1/phones/00:15:65:aa:bb:cc/sync", nil, 200, &st)
-	for _, k := range []string{"state", "config_version", "fetched_version", "last_fetch_at", "last_fetch_ip", "last_fetch_ua", "last_notify_at", "last_notify_result", "sip_address", "problems"} {
+	for _, k := range []string{"state", "config_version", "fetched_version", "last_fetch_at", "last_fetch_ip", "last_fetch_ua", "last_notify_at", "last_notify_result", "sip_address", "problems", "claim_open_until"} {
 		if _, ok := st[k]; !ok {
 			t.Errorf("sync lacks %q: %v", k, st)
 		}
@@ -210,6 +279,9 @@ func TestSyncAndResync(t *testing.T) {
 	ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil)
 	ts.call(t, "POST", "/api/v1/phones/001565aabbcc/resync", nil, 202, nil)
 	e := <-sub.C
+	if e.Type == appliance.EventAccessChanged { // the fetch used the claim window
+		e = <-sub.C
+	}
 	if e.Type != appliance.EventResync || len(e.MACs) != 1 || e.MACs[0] != "001565aabbcc" {
 		t.Fatalf("event %+v", e)
 	}

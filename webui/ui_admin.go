@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 )
@@ -610,30 +611,27 @@ func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
 // the config file's, so a field left at the config file's value keeps
 // following the config file (a later edit of the file takes effect). "Use
 // the config file's value" (reset_<field>) drops a field's override. A field
-// absent from a submission keeps its override as it is. The phones' HTTP
-// user name and password are one pair: when either differs from the config
-// file, both are stored.
+// absent from a submission keeps its override as it is.
 
 type settingsData struct {
 	InForce, Base appliance.Settings
 	Over          appliance.SettingsOverrides
-	// CredsChanged: the pair of credentials is overridden (either field).
-	CredsChanged bool
-	Unavailable  bool
-	Loopback     bool // the provisioning URL names this machine, which phones cannot reach
+	ClaimWindow   string // "24h0m0s" as an admin reads it: "24 hours"
+	Unavailable   bool
+	Loopback      bool // the provisioning URL names this machine, which phones cannot reach
 }
 
 func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, status int, p *page) {
 	d := &settingsData{}
 	if svc := s.Services.Settings; svc != nil {
 		d.InForce, d.Base, d.Over = svc.Settings(), svc.BaseSettings(), svc.Overrides()
-		d.CredsChanged = d.Over.ProvUsername != nil || d.Over.ProvPassword != nil
 	} else {
 		d.Unavailable = true
 		d.InForce = s.settingsInForce()
 		d.Base = d.InForce
 	}
 	d.Loopback = appliance.IsLoopbackURL(d.InForce.ProvisioningURL)
+	d.ClaimWindow = humanDuration(d.InForce.ClaimWindow)
 	p.Data, p.Title, p.Active = d, "Settings", "settings"
 	s.render(w, r, status, "settings.html", p)
 }
@@ -685,33 +683,6 @@ func (s *Server) handleSaveSettingsUI(w http.ResponseWriter, r *http.Request) {
 	}
 	o.NotifyRate = overrideOf(f, "notify_rate", rate, base.NotifyRate, cur.NotifyRate)
 
-	// The credentials: a pair, overridden together or not at all.
-	_, hasUser := f["prov_username"]
-	_, hasPass := f["prov_password"]
-	switch {
-	case f.Get("reset_credentials") != "":
-		o.ProvUsername, o.ProvPassword = nil, nil
-	case f.Get("clear_credentials") != "":
-		if base.ProvUsername != "" || base.ProvPassword != "" {
-			empty1, empty2 := "", ""
-			o.ProvUsername, o.ProvPassword = &empty1, &empty2
-		}
-	case hasUser || hasPass:
-		user := before.ProvUsername
-		if hasUser {
-			user = strings.TrimSpace(f.Get("prov_username"))
-		}
-		pass := f.Get("prov_password")
-		if pass == "" { // blank keeps the password
-			pass = before.ProvPassword
-		}
-		if user != base.ProvUsername || pass != base.ProvPassword {
-			o.ProvUsername, o.ProvPassword = &user, &pass
-		}
-	default:
-		o.ProvUsername, o.ProvPassword = cur.ProvUsername, cur.ProvPassword
-	}
-
 	if err := svc.SetOverrides(r.Context(), o); err != nil {
 		p := &page{Form: f, FlashError: true}
 		p.Errors, p.Flash = formErrors(err)
@@ -721,8 +692,7 @@ func (s *Server) handleSaveSettingsUI(w http.ResponseWriter, r *http.Request) {
 	after := svc.Settings()
 	var msg string
 	switch {
-	case after.ProvisioningURL != before.ProvisioningURL || after.Registrar != before.Registrar ||
-		after.ProvUsername != before.ProvUsername || after.ProvPassword != before.ProvPassword:
+	case after.ProvisioningURL != before.ProvisioningURL || after.Registrar != before.Registrar:
 		msg = fmt.Sprintf("Settings saved. These settings are in every phone's config, so every phone is being resynced (at most %d per second).", after.NotifyRate)
 	case after.NotifyRate != before.NotifyRate:
 		msg = fmt.Sprintf("Pacing saved: at most %d check-sync NOTIFYs per second from now on.", after.NotifyRate)
@@ -730,6 +700,25 @@ func (s *Server) handleSaveSettingsUI(w http.ResponseWriter, r *http.Request) {
 		msg = "Settings saved; nothing changed."
 	}
 	redirectBack(w, r, "/settings", msg)
+}
+
+// humanDuration says a claim window as an admin reads it ("24 hours").
+func humanDuration(d time.Duration) string {
+	if d <= 0 {
+		d = appliance.DefaultClaimWindow
+	}
+	switch {
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		if d == time.Hour {
+			return "1 hour"
+		}
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
 }
 
 // ---- Users ----

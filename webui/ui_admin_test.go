@@ -488,15 +488,14 @@ func TestUIAdmin_Settings(t *testing.T) {
 	settings := ts.svc.Settings
 	// As the form sends it, unchanged.
 	form := func(kv ...string) url.Values {
-		v := url.Values{"provisioning_url": {base.ProvisioningURL}, "registrar": {base.Registrar}, "notify_rate": {"50"},
-			"prov_username": {""}, "prov_password": {""}}
+		v := url.Values{"provisioning_url": {base.ProvisioningURL}, "registrar": {base.Registrar}, "notify_rate": {"50"}}
 		for i := 0; i+1 < len(kv); i += 2 {
 			v.Set(kv[i], kv[i+1])
 		}
 		return v
 	}
 	body := string(b.get("/settings").Body)
-	if strings.Count(body, `<span class="badge type">config file</span>`) != 4 || strings.Contains(body, "changed here</span>") {
+	if strings.Count(body, `<span class="badge type">config file</span>`) != 3 || strings.Contains(body, "changed here</span>") {
 		t.Fatalf("sources:\n%s", body)
 	}
 	if !strings.Contains(body, `value="http://10.0.0.2:8080/prov/"`) || !strings.Contains(body, `value="pbx.example.com"`) {
@@ -526,7 +525,7 @@ func TestUIAdmin_Settings(t *testing.T) {
 		t.Fatalf("save: %d %s", r.Status, r.Body)
 	}
 	o := settings.Overrides()
-	if o.ProvisioningURL == nil || *o.ProvisioningURL != "http://10.0.0.9/prov/" || o.NotifyRate == nil || *o.NotifyRate != 20 || o.Registrar != nil || o.ProvUsername != nil || o.ProvPassword != nil {
+	if o.ProvisioningURL == nil || *o.ProvisioningURL != "http://10.0.0.9/prov/" || o.NotifyRate == nil || *o.NotifyRate != 20 || o.Registrar != nil {
 		t.Fatalf("overrides: %+v", o)
 	}
 	body = string(b.get("/settings").Body)
@@ -553,14 +552,13 @@ func TestUIAdmin_Settings(t *testing.T) {
 		{"registrar", form("registrar", "bad host!"), fieldErr("f-registrar", "bad host!", "not a host name")},
 		{"rate not a number", form("notify_rate", "fast"), fieldErr("f-notify_rate", "fast", "not a whole number")},
 		{"rate too high", form("notify_rate", "100000"), fieldErr("f-notify_rate", "100000", "outside 1-10000")},
-		{"user without password", form("prov_username", "phones"), regexp.MustCompile(`(?s)id="f-prov_password"[^>]*value=""[^>]*>\s*<div class="err">set the provisioning user name and password together`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := b.post("/settings", tc.form)
 			if r.Status != http.StatusBadRequest || !tc.want.Match(r.Body) {
 				t.Fatalf("%d\n%s", r.Status, r.Body)
 			}
-			if got := settings.Overrides(); *got.ProvisioningURL != "http://10.0.0.9/prov/" || *got.NotifyRate != 20 || got.Registrar != nil || got.ProvUsername != nil {
+			if got := settings.Overrides(); *got.ProvisioningURL != "http://10.0.0.9/prov/" || *got.NotifyRate != 20 || got.Registrar != nil {
 				t.Fatalf("changed by a failed save: %+v", got)
 			}
 		})
@@ -590,44 +588,11 @@ func TestUIAdmin_Settings(t *testing.T) {
 		t.Fatalf("overrides equal to the config file kept: %+v", o)
 	}
 
-	// Credentials: the password is write-only, blank keeps it, clear removes both.
-	if r := b.post("/settings", form("prov_username", "phones", "prov_password", "s3cret-pw")); r.Status != http.StatusSeeOther {
-		t.Fatalf("credentials: %d %s", r.Status, r.Body)
-	}
-	if s := settings.Settings(); s.ProvUsername != "phones" || s.ProvPassword != "s3cret-pw" {
-		t.Fatalf("credentials in force: %+v", s)
-	}
+	// Per-phone secrets replaced the shared credentials: the page explains
+	// them, and has no credential fields any more.
 	body = string(b.get("/settings").Body)
-	if strings.Contains(body, "s3cret-pw") || !strings.Contains(body, "(set; blank keeps it)") || !strings.Contains(body, `form="clear-credentials"`) {
-		t.Fatalf("password shown or state missing:\n%s", body)
-	}
-	if r := b.post("/settings", form("prov_username", "phones2")); r.Status != http.StatusSeeOther {
-		t.Fatalf("rename user: %d %s", r.Status, r.Body)
-	}
-	if s := settings.Settings(); s.ProvUsername != "phones2" || s.ProvPassword != "s3cret-pw" {
-		t.Fatalf("blank password did not keep it: %+v", s)
-	}
-	if r := b.post("/settings", url.Values{"clear_credentials": {"1"}}); r.Status != http.StatusSeeOther {
-		t.Fatalf("clear: %d", r.Status)
-	}
-	if s, o := settings.Settings(), settings.Overrides(); s.ProvUsername != "" || s.ProvPassword != "" || o.ProvUsername != nil || o.ProvPassword != nil {
-		t.Fatalf("after clear: %+v %+v", s, o)
-	}
-	// With credentials in the config file, clear overrides them with none,
-	// and reset brings them back.
-	base.ProvUsername, base.ProvPassword = "cfg", "cfg-pass"
-	ts.db.SetSettings(t.Context(), base)
-	if r := b.post("/settings", url.Values{"clear_credentials": {"1"}}); r.Status != http.StatusSeeOther {
-		t.Fatalf("clear: %d", r.Status)
-	}
-	if s := settings.Settings(); s.ProvUsername != "" || s.ProvPassword != "" {
-		t.Fatalf("config file credentials not cleared: %+v", s)
-	}
-	if r := b.post("/settings", url.Values{"reset_credentials": {"1"}}); r.Status != http.StatusSeeOther {
-		t.Fatalf("reset credentials: %d", r.Status)
-	}
-	if s := settings.Settings(); s.ProvUsername != "cfg" || s.ProvPassword != "cfg-pass" {
-		t.Fatalf("after reset: %+v", s)
+	if strings.Contains(body, "prov_password") || !strings.Contains(body, "How phones prove who they are") || !strings.Contains(body, "24 hours") {
+		t.Fatalf("phone secrets card:\n%s", body)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 )
@@ -42,6 +43,8 @@ func (s *Server) routesPhones(mux *http.ServeMux) {
 	mux.HandleFunc("GET /phones/{mac}/edit", s.ui(s.handleEditPhoneUI))
 	mux.HandleFunc("POST /phones/{mac}/keys", s.ui(s.handleLayoutUI))
 	mux.HandleFunc("POST /phones/{mac}/resync", s.ui(s.handleResyncUI))
+	mux.HandleFunc("POST /phones/{mac}/claim", s.ui(s.handleClaimUI))
+	mux.HandleFunc("POST /phones/{mac}/secret", s.ui(s.handleRotateSecretUI))
 	mux.HandleFunc("POST /phones/{mac}/delete", s.ui(s.handleDeletePhoneUI))
 	mux.HandleFunc("GET /discovered", s.ui(s.handleDiscoveredUI))
 }
@@ -514,6 +517,8 @@ type phoneData struct {
 	Masked, Plain string
 	HasSecrets    bool
 	ConfigErr     string
+	ClaimOpen     bool   // the phone may fetch its config once without its secret now
+	ClaimWindow   string // provisioning.claim_window as an admin reads it
 }
 
 func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
@@ -522,7 +527,7 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 	if ph == nil {
 		return
 	}
-	d := &phoneData{Phone: ph}
+	d := &phoneData{Phone: ph, ClaimOpen: ph.ClaimOpen(time.Now()), ClaimWindow: humanDuration(s.settingsInForce().ClaimWindow)}
 	d.Model, _ = appliance.LookupModel(ph.Manufacturer, ph.Model)
 	if ph.LocationID != nil {
 		if l, err := s.Services.Locations.FindLocation(ctx, *ph.LocationID); err == nil {
@@ -578,6 +583,38 @@ func maskSecrets(cfg string) (string, bool) {
 		masked = true
 	}
 	return strings.Join(lines, "\n"), masked
+}
+
+// handleClaimUI reopens the phone's claim window (Reopen claim).
+func (s *Server) handleClaimUI(w http.ResponseWriter, r *http.Request) {
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	p, err := s.Services.Phones.OpenClaim(r.Context(), ph.MAC)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	redirectBack(w, r, "/phones/"+ph.MAC, "Claim reopened: until "+p.Sync.ClaimOpenUntil.Local().Format("Jan 2 15:04")+
+		", "+ph.Name+" may fetch its config once without its secret. Reboot the phone (or reset it to factory settings) so it fetches it now.")
+}
+
+// handleRotateSecretUI gives the phone a new secret (Rotate secret).
+func (s *Server) handleRotateSecretUI(w http.ResponseWriter, r *http.Request) {
+	ph := s.findPhoneUI(w, r)
+	if ph == nil {
+		return
+	}
+	if _, err := s.Services.Phones.RotateSecret(r.Context(), ph.MAC); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msg := "New secret for " + ph.Name + ": the phone gets it with its next config (being sent now); until it fetches it, the old secret still works."
+	if !ph.Sync.HasFetched() {
+		msg = "New secret for " + ph.Name + ": it gets it with its first config."
+	}
+	redirectBack(w, r, "/phones/"+ph.MAC, msg)
 }
 
 func (s *Server) handleResyncUI(w http.ResponseWriter, r *http.Request) {

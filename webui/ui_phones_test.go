@@ -352,19 +352,26 @@ func TestUIPhones_ListEscapesAndSearches(t *testing.T) {
 }
 
 func TestUIPhones_ConfigPreviewMasksSecrets(t *testing.T) {
-	ts := MustOpenProvServer(t, appliance.Settings{ProvUsername: "phones", ProvPassword: "prov-secret", PhoneAdminPassword: "phones-admin-pw"}, 0)
+	ts := MustOpenProvServer(t, appliance.Settings{PhoneAdminPassword: "phones-admin-pw"}, 0)
 	ts.mustExtension(t, "1001", "Alice") // SIP password sip-1001
 	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	var sec struct{ Password string }
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc/secret", nil, 200, &sec)
 	b := newBrowser(t, ts)
 	body := string(b.get("/phones/001565aabbcc").Body)
 	masked := between(t, body, `<pre class="config" id="config-masked">`, "</pre>")
 	plain := between(t, body, `<pre class="config" id="config-plain" hidden>`, "</pre>")
-	for _, secret := range []string{"sip-1001", "prov-secret", "phones-admin-pw"} {
+	// The phone's own secret also shows behind the Reveal of its card.
+	if !strings.Contains(body, `<code id="secret-plain" hidden>`+sec.Password+`</code>`) || !strings.Contains(body, `data-reveal="secret-masked secret-plain"`) {
+		t.Errorf("secret card:\n%s", body)
+	}
+	body = strings.Replace(body, `<code id="secret-plain" hidden>`+sec.Password, "", 1)
+	for _, secret := range []string{"sip-1001", sec.Password, "phones-admin-pw"} {
 		if strings.Contains(masked, secret) || !strings.Contains(plain, secret) || strings.Count(body, secret) != strings.Count(plain, secret) {
 			t.Errorf("%s: in masked %v, in plain %v, %d times on the page", secret, strings.Contains(masked, secret), strings.Contains(plain, secret), strings.Count(body, secret))
 		}
 	}
-	for _, want := range []string{"account.1.password = ********", "static.auto_provision.server.password = ********", "static.security.user_password = ********", "auto_provision.server.username = phones", "account.1.user_name = 1001"} {
+	for _, want := range []string{"account.1.password = ********", "static.auto_provision.server.password = ********", "static.security.user_password = ********", "auto_provision.server.username = 001565aabbcc", "account.1.user_name = 1001"} {
 		if !strings.Contains(masked, want) {
 			t.Errorf("masked preview lacks %q", want)
 		}

@@ -24,6 +24,7 @@ package webui
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -62,13 +63,23 @@ type Server struct {
 	// Files resolves /prov/ files and renders config previews; nil: /prov/
 	// answers 404.
 	Files appliance.FileResolver
-	// Settings gives the provisioning credentials for /prov/ (none: open).
+	// Settings gives the settings in force (the Settings page shows them).
 	Settings func() appliance.Settings
 	// SetupCode is the one-time code the first-run setup page asks for
 	// (serve prints it in its log); empty: only `provbox user add` works.
 	SetupCode string
 	// SessionIdle ends a browser session unused this long (default 8 h).
 	SessionIdle time.Duration
+	// TLSAddr is the HTTPS listen address ("" none); TLSCert gives its
+	// certificate (tls.Config.GetCertificate). With HTTPS on, plain-HTTP
+	// admin pages and API requests from anywhere but loopback are
+	// redirected to it (308); /prov/, /healthz and /metrics stay on both.
+	TLSAddr string
+	TLSCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// HostAllowed reports whether a Host (without port) names this box;
+	// admin pages, API and /metrics answer others 421 (DNS rebinding).
+	// nil: every Host is accepted.
+	HostAllowed func(host string) bool
 
 	csvMaxBody int64 // CSV import limit; tests lower it
 
@@ -77,9 +88,11 @@ type Server struct {
 	metrics *metrics
 	auth    *authCache
 
-	mu  sync.Mutex
-	ln  net.Listener
-	srv *http.Server
+	mu     sync.Mutex
+	ln     net.Listener
+	srv    *http.Server
+	tlsLn  net.Listener
+	tlsSrv *http.Server
 
 	logins   loginLimiter
 	tmplOnce sync.Once
@@ -98,8 +111,9 @@ func NewServer() *Server {
 	}
 }
 
-// Open binds the listener now, so a busy port fails here and ":0" gets a
-// port that Port reports, then serves in a goroutine until Close.
+// Open binds the listeners now (HTTP, and HTTPS when TLSAddr is set), so
+// a busy port fails here and ":0" gets a port that Port and TLSPort
+// report, then serves in goroutines until Close.
 func (s *Server) Open() error {
 	h := s.Handler()
 	s.mu.Lock()
@@ -111,17 +125,29 @@ func (s *Server) Open() error {
 	if err != nil {
 		return fmt.Errorf("http: listen on %s: %w", s.Addr, err)
 	}
-	s.ln = ln
-	s.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Bounds a slow upload (a CSV import is at most 16 MiB, which a LAN
-		// moves in well under a minute). No WriteTimeout: firmware downloads
-		// to phones may legitimately take long.
-		ReadTimeout: time.Minute,
-		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+	if s.TLSAddr != "" {
+		if s.TLSCert == nil {
+			ln.Close()
+			return errors.New("https: no certificate")
+		}
+		tln, err := net.Listen("tcp", s.TLSAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("https: listen on %s: %w", s.TLSAddr, err)
+		}
+		s.tlsLn = tln
+		s.tlsSrv = s.newHTTPServer(h)
+		s.tlsSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.TLSCert}
+		srv := s.tlsSrv
+		go func() {
+			if err := srv.ServeTLS(tln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.logger().Error("https server stopped", "addr", tln.Addr().String(), "err", err)
+			}
+		}()
+		s.logger().Info("https listening", "addr", tln.Addr().String())
 	}
+	s.ln = ln
+	s.srv = s.newHTTPServer(h)
 	srv := s.srv
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -132,24 +158,50 @@ func (s *Server) Open() error {
 	return nil
 }
 
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Bounds a slow upload (a CSV import is at most 16 MiB, which a LAN
+		// moves in well under a minute). No WriteTimeout: firmware downloads
+		// to phones may legitimately take long.
+		ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.logger().Handler(), slog.LevelWarn),
+	}
+}
+
 // Close stops accepting connections and waits up to 5 s for requests in
 // flight, then closes whatever is left. Closing a server that is not open
 // does nothing; a closed server can be opened again.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv, s.ln = nil, nil
+	srvs := []*http.Server{s.srv, s.tlsSrv}
+	s.srv, s.ln, s.tlsSrv, s.tlsLn = nil, nil, nil, nil
 	s.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		srv.Close()
-		return fmt.Errorf("http: shutdown: %w", err)
+	var errs []error
+	for _, srv := range srvs {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+			errs = append(errs, fmt.Errorf("http: shutdown: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// TLSPort returns the port the HTTPS listener is bound to, 0 when none.
+func (s *Server) TLSPort() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tlsLn == nil {
+		return 0
+	}
+	return s.tlsLn.Addr().(*net.TCPAddr).Port
 }
 
 // Port returns the port the server listens on, 0 when not open.
@@ -197,7 +249,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.auth = newAuthCache(authCacheTTL, authCacheSize)
 		s.metrics = newMetrics(s.Registry, s.droppedEvents, s.Logger)
-		s.handler = s.instrument(s.routes())
+		s.handler = s.instrument(s.guard(s.routes()))
 	})
 	return s.handler
 }
@@ -258,6 +310,9 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/v1/phones/{mac}/config", s.handlePhoneConfig)
 	api("GET /api/v1/phones/{mac}/sync", s.handlePhoneSync)
 	api("POST /api/v1/phones/{mac}/resync", s.handlePhoneResync)
+	api("POST /api/v1/phones/{mac}/claim", s.handlePhoneClaim)
+	api("GET /api/v1/phones/{mac}/secret", s.handlePhoneSecret)
+	api("POST /api/v1/phones/{mac}/secret", s.handleRotateSecret)
 	api("GET /api/v1/discovered", s.handleListDiscovered)
 	api("POST /api/v1/discovered/{mac}/adopt", s.handleAdoptDiscovered)
 	s.routesLeases(api) // api_leases.go: /leases, /reservations

@@ -243,9 +243,13 @@ func (tx *Tx) recordFetch(f appliance.Fetch) error {
 	if f.IP != "" {
 		addr, prefix = sipAddress(f.IP, tx.db.Settings().PhoneSIPPort), net.JoinHostPort(f.IP, "")
 	}
+	// A fetch with the current secret shows the phone holds it: the claim
+	// window and the secret before a rotation are no longer needed.
+	withSecret := f.Auth == appliance.AuthSecret
 	_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
-		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END WHERE mac = ?`,
-		f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, f.MAC)
+		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END,
+		claim_until = CASE WHEN ? THEN NULL ELSE claim_until END, prev_secret = CASE WHEN ? THEN '' ELSE prev_secret END WHERE mac = ?`,
+		f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, f.MAC)
 	return err
 }
 

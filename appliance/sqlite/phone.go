@@ -16,7 +16,7 @@ type PhoneService struct{ db *DB }
 var _ appliance.PhoneService = (*PhoneService)(nil)
 
 const phoneCols = `id, mac, name, description, location_id, manufacturer, model, state, config_version, fetched_version,
-	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address, problems`
+	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address, problems, secret, prev_secret, claim_until`
 
 func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*appliance.Phone, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+phoneCols+` FROM phones `+where, args...)
@@ -27,11 +27,12 @@ func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*a
 	out := []*appliance.Phone{}
 	for rows.Next() {
 		var p appliance.Phone
-		var loc, fetchAt, notifyAt sql.NullInt64
+		var loc, fetchAt, notifyAt, claimUntil sql.NullInt64
 		var problems string
 		s := &p.Sync
 		if err := rows.Scan(&p.ID, &p.MAC, &p.Name, &p.Description, &loc, &p.Manufacturer, &p.Model, &s.State, &s.ConfigVersion,
-			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress, &problems); err != nil {
+			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress, &problems,
+			&p.Secret, &p.PrevSecret, &claimUntil); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(problems), &s.Problems); err != nil || s.Problems == nil {
@@ -40,7 +41,7 @@ func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*a
 		if loc.Valid {
 			p.LocationID = &loc.Int64
 		}
-		s.LastFetchAt, s.LastNotifyAt = msToTime(fetchAt), msToTime(notifyAt)
+		s.LastFetchAt, s.LastNotifyAt, s.ClaimOpenUntil = msToTime(fetchAt), msToTime(notifyAt), msToTime(claimUntil)
 		out = append(out, &p)
 	}
 	return out, rows.Err()
@@ -132,8 +133,10 @@ func (tx *Tx) createPhone(in *appliance.Phone) (*appliance.Phone, appliance.Mode
 	if err := tx.checkLocation(p.LocationID); err != nil {
 		return nil, m, err
 	}
-	res, err := tx.exec(`INSERT INTO phones (mac, name, description, location_id, manufacturer, model, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?)`, p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, tx.now)
+	p.Secret = newSecret()
+	claim := tx.claimUntil()
+	res, err := tx.exec(`INSERT INTO phones (mac, name, description, location_id, manufacturer, model, state, created_at, updated_at, secret, claim_until)
+		VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?)`, p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, tx.now, p.Secret, claim)
 	if isUnique(err) {
 		return nil, m, appliance.Errorf(appliance.ECONFLICT, "mac", "phone %s already exists", appliance.FormatMAC(p.MAC))
 	} else if err != nil {
@@ -338,7 +341,7 @@ func phoneConfig(ctx context.Context, q querier, id int64, settings appliance.Se
 	}
 	p := *list[0]
 	p.Sync = appliance.SyncStatus{}
-	cfg := &appliance.PhoneConfig{Phone: p, Settings: settings}
+	cfg := &appliance.PhoneConfig{Phone: p, Settings: settings, Secret: p.Secret}
 	cfg.Model, _ = appliance.LookupModel(p.Manufacturer, p.Model)
 	if p.LocationID != nil {
 		if cfg.Location, err = findLocation(ctx, q, *p.LocationID); err != nil {
@@ -359,6 +362,91 @@ func phoneConfig(ctx context.Context, q querier, id int64, settings appliance.Se
 	}
 	cfg.Accounts, cfg.LineKeys = appliance.BuildAccounts(layout, func(k int64) *appliance.Extension { return byKey[k] })
 	return cfg, nil
+}
+
+// newSecret returns a new provisioning secret: 24 characters without
+// look-alikes (about 140 bits), so an admin can read it off the screen and
+// type it into a phone's web page.
+func newSecret() string { return appliance.GeneratePassword(24) }
+
+// claimUntil is when a claim window opened now closes (Unix ms).
+func (tx *Tx) claimUntil() int64 {
+	w := tx.db.Settings().ClaimWindow
+	if w <= 0 {
+		w = appliance.DefaultClaimWindow
+	}
+	return tx.now + w.Milliseconds()
+}
+
+// RotateSecret gives the phone a new secret. The one the phone holds stays
+// valid (prev_secret) until it fetches with the new one: if it was rotated
+// before and the phone never fetched with that one, the older one stays.
+func (s *PhoneService) RotateSecret(ctx context.Context, mac string) (*appliance.Phone, error) {
+	var out *appliance.Phone
+	err := s.db.update(ctx, func(tx *Tx) error {
+		p, err := findPhone(tx.ctx, tx, mac)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(`UPDATE phones SET prev_secret = CASE WHEN prev_secret = '' THEN secret ELSE prev_secret END,
+			secret = ?, updated_at = ? WHERE id = ?`, newSecret(), tx.now, p.ID); err != nil {
+			return err
+		}
+		tx.touch(p.ID)
+		out = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.FindPhone(ctx, out.MAC)
+}
+
+// OpenClaim opens the phone's claim window for Settings.ClaimWindow from
+// now, and tells the file servers (EventAccessChanged).
+func (s *PhoneService) OpenClaim(ctx context.Context, mac string) (*appliance.Phone, error) {
+	var out *appliance.Phone
+	err := s.db.update(ctx, func(tx *Tx) error {
+		p, err := findPhone(tx.ctx, tx, mac)
+		if err != nil {
+			return err
+		}
+		out = p
+		_, err = tx.exec(`UPDATE phones SET claim_until = ? WHERE id = ?`, tx.claimUntil(), p.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.db.Events != nil {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: []string{out.MAC}})
+	}
+	return s.FindPhone(ctx, out.MAC)
+}
+
+// ConsumeClaim closes an open claim window; true when it was open.
+func (s *SyncService) ConsumeClaim(ctx context.Context, macIn string) (bool, error) {
+	mac, err := appliance.ParseMAC(macIn)
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	err = s.db.update(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`UPDATE phones SET claim_until = NULL WHERE mac = ? AND claim_until > ?`, mac, tx.now)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		ok = n == 1
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if ok && s.db.Events != nil {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: []string{mac}})
+	}
+	return ok, nil
 }
 
 // SyncService implements appliance.SyncService on the store: it checks the

@@ -122,6 +122,10 @@ func (db *DB) Open() error {
 		db.Close()
 		return fmt.Errorf("open db: %w", err)
 	}
+	if err := db.giveSecrets(); err != nil {
+		db.Close()
+		return fmt.Errorf("open db: %w", err)
+	}
 	for _, row := range []struct {
 		table string
 		into  any
@@ -212,6 +216,46 @@ func (db *DB) secret(name string, generate func() string) (string, error) {
 		return "", fmt.Errorf("secret %s: %w", name, err)
 	}
 	return v, nil
+}
+
+// giveSecrets gives every phone without a provisioning secret (phones
+// added before secrets existed) its own, and opens its claim window for the
+// default length, so the phone can fetch the file that carries the secret
+// without knowing it yet.
+func (db *DB) giveSecrets() error {
+	rows, err := db.w.Query(`SELECT id FROM phones WHERE secret = ''`)
+	if err != nil {
+		return fmt.Errorf("phones without secrets: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return err
+	}
+	tx, err := db.w.Begin()
+	if err != nil {
+		return err
+	}
+	until := db.Now().Add(appliance.DefaultClaimWindow).UnixMilli()
+	for _, id := range ids {
+		if _, err := tx.Exec(`UPDATE phones SET secret = ?, claim_until = ? WHERE id = ? AND secret = ''`, newSecret(), until, id); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("give phone %d a secret: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.Logger.Info("gave existing phones their own provisioning secrets; each may fetch its config once without it within the claim window", "phones", len(ids), "claim_window", appliance.DefaultClaimWindow.String())
+	return nil
 }
 
 // SchemaVersion returns PRAGMA user_version.

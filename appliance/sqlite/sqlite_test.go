@@ -79,7 +79,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 7 {
+	if v, err := db.SchemaVersion(); err != nil || v != 8 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")
@@ -733,7 +733,6 @@ func TestSettingsOverrides(t *testing.T) {
 	}{
 		{appliance.SettingsOverrides{ProvisioningURL: &bad}, "provisioning_url"},
 		{appliance.SettingsOverrides{NotifyRate: new(int)}, "notify_rate"},
-		{appliance.SettingsOverrides{ProvUsername: &url}, "prov_username"},
 	} {
 		wantErr(t, db.SetOverrides(ctx, tc.o), appliance.EINVALID, tc.field)
 	}

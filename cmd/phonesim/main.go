@@ -12,11 +12,47 @@
 // sends the SIP PnP SUBSCRIBE (Event ua-profile) unicast to -pnp and takes
 // the base URL from the body of the NOTIFY in that dialog.
 //
+// A phone boots like a factory Yealink: it knows no secret, so its boot
+// fetch carries no credentials (provbox answers it while the phone's claim
+// window is open, else 401). From each config it fetches with status 200
+// (first line "#!version:1.0.0.1", then "key = value" lines; "#" starts a
+// comment; "%NULL%" clears a value, a blank value is ignored) it keeps, as
+// a Yealink keeps them in flash, for every later fetch:
+//
+//   - static.auto_provision.server.url, the base URL it fetches from
+//     (http:// or https://), and static.auto_provision.server.username
+//     and .password, its HTTP credentials. Source: FusionPBX template
+//     t46s/y000000000066.cfg (the Yealink fact sheet, yealink.md §4).
+//   - static.trusted_certificates.url, a file of custom trusted
+//     certificates it downloads (without credentials; PEM or DER, at most
+//     10 kept) when the URL is new to it, and
+//     static.security.trust_certificates: 1 verifies a server's
+//     certificate against the trusted list, 0 does not verify. Source:
+//     Yealink SIP-T48G Administrator's Guide p.217,
+//     https://manualshive.com/en/manual/yealink/yealink-sip-t48g/908447?page=229.
+//     Once it has custom certificates phonesim trusts only those
+//     (static.security.ca_cert = 2 would add the built-in list; we do
+//     not emulate that); until then the system roots stand in for the
+//     built-in list.
+//
+// Every later fetch (the re-fetch after a check-sync) GETs
+// <server url><mac>.cfg, first without credentials; a 401 with a Basic
+// challenge is answered once with the stored username and password, and a
+// 401 after that is a failed fetch. That challenge-response order is our
+// assumption, UNVERIFIED on a handset: no Yealink source we read says
+// whether a phone sends its credentials preemptively. A rotated secret
+// arrives in the config fetched with the old one. Phones that trust the
+// same certificates share one HTTP transport.
+//
 // stdout carries one JSON object per line: boot, pnp, notify, retransmit,
 // request, fetch, error, then booted once all phones have booted and
 // summary at exit (counts, p50/p99 of fetch_ms and of NOTIFY→re-fetch ms,
-// peak RSS). "at" is Unix nanoseconds, durations are milliseconds. Logs go
-// to stderr. Exit status: 0 success, 1 a boot fetch failed, 2 bad flags.
+// auth_retries, peak RSS). boot and fetch lines carry the url fetched,
+// "tls" (https with the certificate verified) and "auth" ("none" or
+// "basic": what the request that got the status carried). "at" is Unix
+// nanoseconds, durations are milliseconds. Logs go to stderr. Exit status:
+// 0 success, 1 a boot failed (its fetch, or the download of the trusted
+// certificates its config named), 2 bad flags.
 //
 //	phonesim -n 1000 -prov http://127.0.0.1:8080/prov/ -quiet
 //	phonesim -n 3 -pnp 127.0.0.1:5060 -exit-after-notifies 3

@@ -29,6 +29,8 @@ type bootEvent struct {
 	ETag    string  `json:"etag"`
 	Bytes   int64   `json:"bytes"`
 	URL     string  `json:"url"`
+	TLS     bool    `json:"tls"`  // https, the server's certificate verified
+	Auth    string  `json:"auth"` // what the request that got status carried: "none" or "basic"
 }
 
 type notifyEvent struct {
@@ -63,6 +65,9 @@ type fetchEvent struct {
 	Bytes         int64   `json:"bytes"`
 	AfterNotifyMs float64 `json:"after_notify_ms"`
 	CallID        string  `json:"call_id"`
+	URL           string  `json:"url"`
+	TLS           bool    `json:"tls"`
+	Auth          string  `json:"auth"`
 }
 
 type pnpEvent struct {
@@ -77,7 +82,7 @@ type errorEvent struct {
 	Event string `json:"event"` // "error"
 	MAC   string `json:"mac,omitempty"`
 	At    int64  `json:"at"`
-	Stage string `json:"stage"` // bind, pnp, boot, fetch, sip
+	Stage string `json:"stage"` // bind, pnp, boot, fetch, config, ca, sip
 	Error string `json:"error"`
 }
 
@@ -103,6 +108,7 @@ type summaryEvent struct {
 	OtherRequests       int64   `json:"other_requests"`
 	Refetches           int64   `json:"refetches"`
 	RefetchFailed       int64   `json:"refetch_failed"`
+	AuthRetries         int64   `json:"auth_retries"` // requests repeated with credentials after a 401
 	Fetches             int     `json:"fetches"`
 	FetchMsP50          float64 `json:"fetch_ms_p50"`
 	FetchMsP99          float64 `json:"fetch_ms_p99"`

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -27,24 +26,35 @@ var (
 )
 
 // phone is one emulated phone. Its fields are set while it boots; after
-// that its reader goroutine owns st, and fetchMu serialises its fetches.
+// that its reader goroutine owns st, and fetchMu serialises its fetches
+// (and guards what they change: etag and flash).
 type phone struct {
 	mac  string // 12 lower-case hex digits
 	ip   net.IP
 	st   *sipState
 	conn *net.UDPConn
-	base string // provisioning base URL, ends in '/'
+	base string // boot base URL (-prov or PnP), ends in '/'
 
 	fetchMu sync.Mutex
 	etag    string
+	flash   flash
+}
+
+// provBase is the base URL the phone fetches from: the one its configs
+// set, else the boot base.
+func (p *phone) provBase() string {
+	if p.flash.serverURL != "" {
+		return p.flash.serverURL
+	}
+	return p.base
 }
 
 type sim struct {
-	cfg    *config
-	out    *emitter
-	client *http.Client
-	phones []*phone
-	start  time.Time
+	cfg     *config
+	out     *emitter
+	clients clients
+	phones  []*phone
+	start   time.Time
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -59,10 +69,10 @@ type sim struct {
 	fetchMs         []float64
 	notifyToFetchMs []float64
 
-	notifies, retransmits, others, refetches, refetchFailed atomic.Int64
+	notifies, retransmits, others, refetches, refetchFailed, authRetries atomic.Int64
 }
 
-// localIPKey carries a phone's address to the shared transport's dialer.
+// localIPKey carries a phone's address to the shared transports' dialer.
 type localIPKey struct{}
 
 func newSim(cfg *config, out *emitter) (*sim, error) {
@@ -78,24 +88,6 @@ func newSim(cfg *config, out *emitter) (*sim, error) {
 		}
 		s.phones[i] = &phone{mac: mac, ip: ipBytes(ips[i]), st: newSIPState(mac, cfg.model, cfg.firmware)}
 	}
-	// One transport for all phones, keep-alive off: no idle connection
-	// pools, and each fetch dials from the phone's own address.
-	tr := &http.Transport{
-		Proxy: nil, // never an environment proxy: the source address is the point
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: httpTimeout}
-			if ip, ok := ctx.Value(localIPKey{}).(net.IP); ok {
-				d.LocalAddr = &net.TCPAddr{IP: ip}
-			}
-			return d.DialContext(ctx, network, addr)
-		},
-		DisableKeepAlives:      true,
-		DisableCompression:     true,
-		TLSHandshakeTimeout:    httpTimeout,
-		ResponseHeaderTimeout:  httpTimeout,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
-	s.client = &http.Client{Transport: tr, Timeout: httpTimeout}
 	return s, nil
 }
 
@@ -216,10 +208,14 @@ func (s *sim) boot(p *phone) bootResult {
 	if r.err == nil {
 		s.addFetch(r.dur)
 		s.out.emit(bootEvent{Event: "boot", MAC: p.mac, IP: p.ip.String(), At: now(), FetchMs: ms(r.dur),
-			Status: r.status, ETag: r.etag, Bytes: r.bytes, URL: r.url}, false)
+			Status: r.status, ETag: r.etag, Bytes: r.bytes, URL: r.url, TLS: r.tls, Auth: r.auth}, false)
 		if r.status == http.StatusOK {
 			p.etag = r.etag
-			res = bootOK
+			if s.learn(p, r.url, r.cfg) {
+				res = bootOK
+			} else if s.ctx.Err() != nil {
+				return bootAborted
+			}
 		} else {
 			s.fail(p, "boot", fmt.Errorf("GET %s: HTTP %d", r.url, r.status))
 		}
@@ -307,9 +303,12 @@ func (s *sim) refetch(p *phone, got time.Time, callID string) {
 		s.notifyToFetchMs = append(s.notifyToFetchMs, ms(after))
 		s.statMu.Unlock()
 		s.out.emit(fetchEvent{Event: "fetch", MAC: p.mac, At: now(), FetchMs: ms(r.dur), Status: r.status,
-			ETag: r.etag, Bytes: r.bytes, AfterNotifyMs: ms(after), CallID: callID}, false)
+			ETag: r.etag, Bytes: r.bytes, AfterNotifyMs: ms(after), CallID: callID, URL: r.url, TLS: r.tls, Auth: r.auth}, false)
 		if r.status == http.StatusOK {
 			p.etag = r.etag
+			if !s.learn(p, r.url, r.cfg) {
+				s.refetchFailed.Add(1)
+			}
 		} else {
 			s.refetchFailed.Add(1)
 			s.fail(p, "fetch", fmt.Errorf("GET %s: HTTP %d", r.url, r.status))
@@ -326,30 +325,56 @@ type fetchResult struct {
 	etag   string
 	bytes  int64
 	dur    time.Duration
+	tls    bool    // https with the server's certificate verified
+	auth   string  // what the last request carried: "none" or "basic"
+	cfg    cfgFile // the config's provisioning settings, when status is 200
 	err    error
 }
 
 // fetch GETs <base><mac>.cfg from the phone's own address, with the
-// Yealink User-Agent, within httpTimeout.
+// Yealink User-Agent, within httpTimeout, over the transport of what the
+// phone trusts. The first request carries no credentials; a 401 with a
+// Basic challenge is answered once with the stored username and password.
+// That challenge-response order is our assumption (what a browser or curl
+// --anyauth does), UNVERIFIED on a handset: no Yealink source we read says
+// whether a phone sends them preemptively.
 func (s *sim) fetch(p *phone) fetchResult {
-	r := fetchResult{url: p.base + p.mac + ".cfg"}
+	r := fetchResult{url: p.provBase() + p.mac + ".cfg", auth: "none"}
+	client, verifies := s.clients.get(&p.flash)
 	ctx, cancel := context.WithTimeout(s.ctx, httpTimeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, localIPKey{}, p.ip)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
-	if err != nil {
-		r.err = err
-		return r
-	}
-	req.Header.Set("User-Agent", httpUserAgent(s.cfg.model, s.cfg.firmware, p.mac))
 	start := time.Now()
-	resp, err := s.client.Do(req)
+	req, err := s.newRequest(ctx, p, r.url)
 	if err != nil {
 		r.err = err
 		return r
 	}
-	r.bytes, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	resp, err := client.Do(req)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && p.flash.hasCredentials() && basicChallenge(resp.Header) {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+		resp.Body.Close()
+		s.authRetries.Add(1)
+		r.auth = "basic"
+		if req, err = s.newRequest(ctx, p, r.url); err != nil {
+			r.err = err
+			return r
+		}
+		req.SetBasicAuth(p.flash.username, p.flash.password)
+		resp, err = client.Do(req)
+	}
+	if err != nil {
+		r.err = err
+		return r
+	}
+	body := &countingReader{r: io.LimitReader(resp.Body, maxBody)}
+	if resp.StatusCode == http.StatusOK {
+		r.cfg, err = readConfig(body)
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, body)
+	}
 	resp.Body.Close()
+	r.bytes = body.n
 	r.dur = time.Since(start)
 	if err != nil {
 		r.err = fmt.Errorf("GET %s: reading body: %w", r.url, err)
@@ -357,7 +382,30 @@ func (s *sim) fetch(p *phone) fetchResult {
 	}
 	r.status = resp.StatusCode
 	r.etag = resp.Header.Get("ETag")
+	r.tls = resp.TLS != nil && verifies
 	return r
+}
+
+// newRequest is a GET from the phone: its address, its User-Agent.
+func (s *sim) newRequest(ctx context.Context, p *phone, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, localIPKey{}, p.ip), http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", httpUserAgent(s.cfg.model, s.cfg.firmware, p.mac))
+	return req, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // pnp asks for the provisioning URL the SIP PnP way: SUBSCRIBE (Event
@@ -425,14 +473,11 @@ func (s *sim) pnp(p *phone) (string, error) {
 // pnpURL checks the body of a PnP NOTIFY and makes it a base URL ending in '/'.
 func pnpURL(body []byte) (string, error) {
 	raw := strings.TrimSpace(string(body))
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	base, err := baseURL(raw)
+	if err != nil {
 		return "", fmt.Errorf("PnP NOTIFY body %q is not an http(s) URL", raw)
 	}
-	if !strings.HasSuffix(raw, "/") {
-		raw += "/"
-	}
-	return raw, nil
+	return base, nil
 }
 
 func (s *sim) fail(p *phone, stage string, err error) {
@@ -482,7 +527,7 @@ func (s *sim) summary(reason string, ok, failed int, bootTime time.Duration) {
 		Event: "summary", At: now(), Reason: reason,
 		Phones: len(s.phones), BootOK: ok, BootFailed: failed, BootMs: ms(bootTime),
 		Notifies: s.notifies.Load(), Retransmits: s.retransmits.Load(), OtherRequests: s.others.Load(),
-		Refetches: s.refetches.Load(), RefetchFailed: s.refetchFailed.Load(),
+		Refetches: s.refetches.Load(), RefetchFailed: s.refetchFailed.Load(), AuthRetries: s.authRetries.Load(),
 		Fetches:    len(f),
 		FetchMsP50: percentile(f, 50), FetchMsP99: percentile(f, 99), FetchMsMax: percentile(f, 100),
 		NotifyToFetchMsP50: percentile(nf, 50), NotifyToFetchMsP99: percentile(nf, 99), NotifyToFetchMsMax: percentile(nf, 100),

@@ -28,7 +28,9 @@ const defaultConfigPath = "/etc/provbox/provbox.toml"
 type Config struct {
 	DataDir      string             `toml:"data_dir"`
 	LogLevel     string             `toml:"log_level"`
+	AllowedHosts []string           `toml:"allowed_hosts"` // extra Host names the admin pages answer to
 	HTTP         HTTPConfig         `toml:"http"`
+	HTTPS        HTTPSConfig        `toml:"https"`
 	TFTP         TFTPConfig         `toml:"tftp"`
 	SIP          SIPConfig          `toml:"sip"`
 	Provisioning ProvisioningConfig `toml:"provisioning"`
@@ -39,6 +41,13 @@ type Config struct {
 type HTTPConfig struct {
 	Listen    string `toml:"listen"`     // host:port
 	PublicURL string `toml:"public_url"` // base URL phones are told; empty: derived
+}
+
+// HTTPSConfig is the [https] table: admin pages, API and /prov/ over TLS.
+type HTTPSConfig struct {
+	Listen   string `toml:"listen"`    // host:port, or "off"
+	CertFile string `toml:"cert_file"` // PEM; empty: issued by provbox's own CA in <data>/tls/
+	KeyFile  string `toml:"key_file"`
 }
 
 // TFTPConfig is the [tftp] table.
@@ -59,9 +68,16 @@ type SIPConfig struct {
 
 // ProvisioningConfig is the [provisioning] table.
 type ProvisioningConfig struct {
-	Username  string `toml:"username"` // HTTP Basic for /prov/; empty: off
-	Password  string `toml:"password"`
-	MissLimit int    `toml:"miss_limit"` // unknown-file fetches per minute per address
+	// ClaimWindow is how long after a phone is added (or its claim is
+	// reopened) it may fetch its config once without its secret.
+	ClaimWindow string `toml:"claim_window"`
+	// Open turns per-phone secrets off (a lab setting; warned at start).
+	Open      bool `toml:"open"`
+	MissLimit int  `toml:"miss_limit"` // unknown-file fetches per minute per address
+	// Username and Password were one shared pair for every phone; per-phone
+	// secrets replaced them. Read only to say so.
+	Username string `toml:"username"`
+	Password string `toml:"password"`
 	// PhoneAdminPassword is the phones' web admin password (user admin);
 	// empty: the one generated once for this installation.
 	PhoneAdminPassword string `toml:"phone_admin_password"`
@@ -93,6 +109,7 @@ func DefaultConfig() Config {
 	return Config{
 		LogLevel: "info",
 		HTTP:     HTTPConfig{Listen: ":8080"},
+		HTTPS:    HTTPSConfig{Listen: ":8443"},
 		TFTP:     TFTPConfig{Listen: ":69"},
 		SIP: SIPConfig{
 			Listen:       ":5060",
@@ -101,9 +118,15 @@ func DefaultConfig() Config {
 			PickupPrefix: "**",
 			PnP:          true,
 		},
-		Provisioning: ProvisioningConfig{MissLimit: 20},
+		Provisioning: ProvisioningConfig{MissLimit: 20, ClaimWindow: "24h"},
 		DHCP:         DHCPConfig{LeaseTime: "24h", Option66: "http", ConflictCheck: true},
 	}
+}
+
+// ClaimDuration returns provisioning.claim_window; Validate has checked it.
+func (c *Config) ClaimDuration() time.Duration {
+	d, _ := time.ParseDuration(c.Provisioning.ClaimWindow)
+	return d
 }
 
 // LeaseDuration returns dhcp.lease_time; Validate has checked it parses.
@@ -210,18 +233,29 @@ func (c *Config) Validate() error {
 		bad("sip.pickup_prefix", "%q is not a feature code (0-9 * #, at most 8)", p)
 	}
 
+	if r := checkListen(c.HTTPS.Listen, true); r != "" {
+		bad("https.listen", "%s", r)
+	}
+	if (c.HTTPS.CertFile == "") != (c.HTTPS.KeyFile == "") {
+		bad("https.key_file", "set https.cert_file and https.key_file together (or neither: provbox's own CA issues the certificate)")
+	}
+	for i, h := range c.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, " /:@") || hasControl(h) {
+			bad(fmt.Sprintf("allowed_hosts[%d]", i), "%q is not a host name or address (no port, scheme or path)", h)
+		}
+	}
+
 	pv := c.Provisioning
-	if strings.ContainsAny(pv.Username, ":") || hasControl(pv.Username) {
-		bad("provisioning.username", "must not contain ':' or control characters")
+	for _, k := range []struct{ key, v string }{{"provisioning.username", pv.Username}, {"provisioning.password", pv.Password}} {
+		if k.v != "" {
+			bad(k.key, "was replaced by per-phone secrets: every phone now gets its own user name and secret (on its page), "+
+				"and a new phone fetches its first config without one during provisioning.claim_window; remove provisioning.username and provisioning.password")
+		}
 	}
-	if hasControl(pv.Password) {
-		bad("provisioning.password", "must not contain control characters")
-	}
-	if pv.Username != "" && pv.Password == "" {
-		bad("provisioning.password", "required when provisioning.username is set")
-	}
-	if pv.Username == "" && pv.Password != "" {
-		bad("provisioning.username", "required when provisioning.password is set")
+	if d, err := time.ParseDuration(pv.ClaimWindow); err != nil {
+		bad("provisioning.claim_window", "%q is not a duration (e.g. \"24h\", \"90m\")", pv.ClaimWindow)
+	} else if d < time.Minute || d > 30*24*time.Hour {
+		bad("provisioning.claim_window", "%s is outside 1m-720h", d)
 	}
 	if pw := pv.PhoneAdminPassword; pw != "" {
 		if err := appliance.ValidatePhoneAdminPassword("provisioning.phone_admin_password", pw); err != nil {
@@ -361,7 +395,7 @@ func checkPublicURL(s string) string {
 	case u.Host == "":
 		return fmt.Sprintf("%q has no host", s)
 	case u.User != nil:
-		return fmt.Sprintf("%q must not hold credentials (use provisioning.username/password)", s)
+		return fmt.Sprintf("%q must not hold credentials (each phone gets its own secret)", s)
 	case u.RawQuery != "" || u.Fragment != "":
 		return fmt.Sprintf("%q must not have a query or fragment", s)
 	case !strings.HasSuffix(u.Path, "/"):
@@ -400,12 +434,13 @@ func domainReason(err error) string {
 
 // serveFlags are the serve flags that override config keys.
 type serveFlags struct {
-	http, tftp, sip, dhcp, publicURL, logLevel string
+	http, https, tftp, sip, dhcp, publicURL, logLevel string
 }
 
 // serveFlagKeys maps each serve flag to the config key it overrides.
 var serveFlagKeys = map[string]string{
 	"http":       "http.listen",
+	"https":      "https.listen",
 	"tftp":       "tftp.listen",
 	"sip":        "sip.listen",
 	"dhcp":       "dhcp.interface",
@@ -415,6 +450,7 @@ var serveFlagKeys = map[string]string{
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.http, "http", "", "admin, API and /prov/ `ADDR` (default :8080)")
+	fs.StringVar(&f.https, "https", "", "HTTPS `ADDR` or off (default :8443)")
 	fs.StringVar(&f.tftp, "tftp", "", "TFTP `ADDR` or off (default :69)")
 	fs.StringVar(&f.sip, "sip", "", "SIP `ADDR` or off (default :5060)")
 	fs.StringVar(&f.dhcp, "dhcp", "", "serve DHCP on `IFACE`, or off (default off)")
@@ -433,6 +469,9 @@ func (f *serveFlags) apply(c *Config, set map[string]bool) map[string]string {
 	}
 	if set["http"] {
 		c.HTTP.Listen = f.http
+	}
+	if set["https"] {
+		c.HTTPS.Listen = f.https
 	}
 	if set["tftp"] {
 		c.TFTP.Listen = f.tftp

@@ -101,7 +101,7 @@ func errorText(err error) string {
 // valueFlags are the flags, of any command, that take a separate value; the
 // command name is the first argument that is neither a flag nor such a value.
 var valueFlags = map[string]bool{
-	"config": true, "data": true, "http": true, "tftp": true, "sip": true,
+	"config": true, "data": true, "http": true, "https": true, "tftp": true, "sip": true,
 	"dhcp": true, "public-url": true, "log-level": true,
 }
 

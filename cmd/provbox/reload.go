@@ -8,7 +8,8 @@ package main
 //	http.public_url                    at once (every phone's config version is recomputed;
 //	sip.registrar, sip.phone_port,      phones whose file changed get a check-sync)
 //	sip.pickup_prefix,
-//	provisioning.username/password
+//	provisioning.phone_admin_password,
+//	provisioning.claim_window, .open
 //	sip.notify_rate                    at once (the sync loop reads it live)
 //	provisioning.miss_limit            at once
 //	data_dir, http.listen, tftp.listen, after a restart: the reload logs one line naming
@@ -69,11 +70,11 @@ func (r *reloader) logger(w io.Writer, text bool) *slog.Logger {
 
 // live is what a reload changes in a running serve.
 type live struct {
-	db       *sqlite.DB
-	misses   *configs.MissLimiter
-	httpPort int     // the bound port, for a derived public URL
-	cfg      *Config // in force
-	logger   *slog.Logger
+	db     *sqlite.DB
+	misses *configs.MissLimiter
+	bound  bound   // the bound ports, for the derived public URLs
+	cfg    *Config // in force
+	logger *slog.Logger
 }
 
 // run reloads on each SIGHUP until ctx is done.
@@ -108,7 +109,7 @@ func (r *reloader) reload(ctx context.Context, l live) (*Config, error) {
 	if touchesSettings(applied) || eff.HTTP.PublicURL == "" {
 		// A derived public URL is derived again: the box's address may
 		// have changed since start.
-		if _, err := settle(ctx, l.db, eff, l.httpPort, logger); err != nil {
+		if _, err := settle(ctx, l.db, eff, l.bound, logger); err != nil {
 			logger.Error("config reload: settings not applied; still running with the previous config", "err", err)
 			return nil, err
 		}
@@ -133,8 +134,8 @@ func (r *reloader) reload(ctx context.Context, l live) (*Config, error) {
 // settingsKeys are the keys settle hands to the store.
 var settingsKeys = map[string]bool{
 	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
-	"sip.pickup_prefix": true, "provisioning.username": true, "provisioning.password": true,
-	"provisioning.phone_admin_password": true,
+	"sip.pickup_prefix": true, "provisioning.phone_admin_password": true,
+	"provisioning.claim_window": true, "provisioning.open": true,
 }
 
 func touchesSettings(keys []string) bool {
@@ -152,8 +153,8 @@ func touchesSettings(keys []string) bool {
 var reloadable = map[string]bool{
 	"log_level": true, "provisioning.miss_limit": true,
 	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
-	"sip.pickup_prefix": true, "provisioning.username": true, "provisioning.password": true,
-	"provisioning.phone_admin_password": true,
+	"sip.pickup_prefix": true, "provisioning.phone_admin_password": true,
+	"provisioning.claim_window": true, "provisioning.open": true,
 }
 
 func needsRestart(key string) bool { return !reloadable[key] }

@@ -3,17 +3,20 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -101,9 +104,33 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 
 	// The settings go in before the API answers, so nothing is created with
 	// a stale registrar. Only with port 0 (tests) is the port phones must use
-	// known after binding; the URL is set again then.
-	httpPort := listenPort(cfg.HTTP.Listen)
-	publicURL, err := settle(ctx, db, cfg, httpPort, logger)
+	// known after binding; the URLs are set again then.
+	b := bound{http: listenPort(cfg.HTTP.Listen)}
+	if !Off(cfg.HTTPS.Listen) {
+		b.https, b.ownCA = listenPort(cfg.HTTPS.Listen), cfg.HTTPS.CertFile == ""
+	}
+	publicURL, err := settle(ctx, db, cfg, b, logger)
+	if err != nil {
+		return err
+	}
+	if cfg.Provisioning.Open {
+		logger.Warn("provisioning.open is on: every phone's config, SIP passwords included, is served to anyone who asks for it; turn it off outside a lab")
+	}
+	// The names the box answers to (Host check) and its certificate
+	// covers: its hostname, its addresses, the public URL's host and
+	// allowed_hosts. Read again as they change.
+	names := func() []string {
+		extra := append([]string{hostOfURL(db.Settings().ProvisioningURL)}, cfg.AllowedHosts...)
+		out := webui.ListenNames(cfg.HTTP.Listen, extra...)
+		if !Off(cfg.HTTPS.Listen) {
+			out = append(out, webui.ListenNames(cfg.HTTPS.Listen, extra...)...)
+		}
+		return out
+	}
+	// The public host first: it becomes the certificate's CommonName, which
+	// some phones check instead of the alternative names.
+	certNames := func() []string { return append([]string{hostOfURL(db.Settings().ProvisioningURL)}, names()...) }
+	tlsCert, caPEM, err := httpsCertificate(ctx, cfg, dataDir, certNames, logger)
 	if err != nil {
 		return err
 	}
@@ -116,6 +143,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		Settings:    db.Settings,
 		FirmwareDir: filepath.Join(dataDir, "firmware"),
 		Misses:      &configs.MissLimiter{Limit: cfg.Provisioning.MissLimit},
+		CACert:      caPEM,
 		Logger:      logger.With("component", "prov"),
 	}
 
@@ -130,12 +158,19 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	srv.Registry = reg
 	srv.Files = resolver
 	srv.Settings = db.Settings
+	srv.HostAllowed = webui.HostSet(names)
+	if tlsCert != nil {
+		srv.TLSAddr, srv.TLSCert = cfg.HTTPS.Listen, tlsCert
+	}
 	// First run: a one-time code, printed in the log only, lets whoever
 	// installed the box create the first admin in the browser.
 	if users, err := svc.Users.FindUsers(ctx); err == nil && len(users) == 0 {
 		srv.SetupCode = setupCode()
 	}
 	if err := srv.Open(); err != nil {
+		if strings.HasPrefix(err.Error(), "https:") {
+			return bindError("https", "--https", cfg.HTTPS.Listen, err)
+		}
 		return bindError("http", "--http", cfg.HTTP.Listen, err)
 	}
 	defer func() {
@@ -143,8 +178,9 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			logger.Error("close http server", "err", err)
 		}
 	}()
-	if httpPort == 0 {
-		if publicURL, err = settle(ctx, db, cfg, srv.Port(), logger); err != nil {
+	if b.http == 0 || tlsCert != nil && b.https == 0 {
+		b.http, b.https = srv.Port(), srv.TLSPort()
+		if publicURL, err = settle(ctx, db, cfg, b, logger); err != nil {
 			return err
 		}
 	}
@@ -221,6 +257,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		"url", adminURL(cfg.HTTP.Listen, srv.Port()),
 		"addr", addr,
 		"public_url", publicURL,
+		"https", httpsAddr(cfg, srv.TLSPort()),
 		"tftp", tftpAddr,
 		"sip", sipAddr,
 		"dhcp", dhcpIface,
@@ -231,34 +268,48 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	// systemd (issue 7; systemd.go, reload.go). Every listener is bound by
 	// now (open new ones above this): READY=1, watchdog pings, SIGHUP
 	// reloads; STOPPING=1 once ctx is done.
-	go rl.run(ctx, live{db: db, misses: resolver.Misses, httpPort: srv.Port(), cfg: cfg, logger: logger})
+	go rl.run(ctx, live{db: db, misses: resolver.Misses, bound: b, cfg: cfg, logger: logger})
 	defer notifySystemd(ctx, logger, "serving http "+addr+", tftp "+tftpAddr+", sip "+sipAddr+", dhcp "+dhcpIface,
 		func(context.Context) error { _, err := db.SchemaVersion(); return err })()
 	<-ctx.Done()
 	return nil // the deferred closes run: HTTP first, then the database
 }
 
-// settle derives the public URL for port and hands the settings to the
-// store, which recomputes every phone's config version.
-func settle(ctx context.Context, db *sqlite.DB, cfg *Config, port int, logger *slog.Logger) (string, error) {
+// bound are the ports serve listens on, as the public URLs need them.
+type bound struct {
+	http, https int  // https 0: HTTPS off
+	ownCA       bool // the HTTPS certificate is issued by provbox's CA
+}
+
+// settle derives the public URLs for the bound ports and hands the
+// settings to the store, which recomputes every phone's config version.
+func settle(ctx context.Context, db *sqlite.DB, cfg *Config, b bound, logger *slog.Logger) (string, error) {
 	publicURL := cfg.HTTP.PublicURL
 	if publicURL == "" {
 		var why error
-		publicURL, why = derivePublicURL(cfg.HTTP.Listen, port)
+		publicURL, why = derivePublicURL(cfg.HTTP.Listen, b.http)
 		if why != nil {
 			logger.Warn("no address of the default interface; phones are told 127.0.0.1, set http.public_url or --public-url", "public_url", publicURL, "err", why)
 		}
 	}
 	s := appliance.Settings{
 		ProvisioningURL: publicURL,
-		ProvUsername:    cfg.Provisioning.Username,
-		ProvPassword:    cfg.Provisioning.Password,
 		Registrar:       cfg.SIP.Registrar,
 		NotifyRate:      cfg.SIP.NotifyRate,
 		PhoneSIPPort:    cfg.SIP.PhonePort,
 		PickupPrefix:    cfg.SIP.PickupPrefix,
 		// Empty: the store's generated one is in force.
 		PhoneAdminPassword: cfg.Provisioning.PhoneAdminPassword,
+		ClaimWindow:        cfg.ClaimDuration(),
+		OpenProvisioning:   cfg.Provisioning.Open,
+	}
+	if b.https != 0 {
+		// Phones move to HTTPS on the host they bootstrapped from; with
+		// provbox's own CA they first download its certificate.
+		s.SecureURL = "https://" + net.JoinHostPort(hostOfURL(publicURL), strconv.Itoa(b.https)) + "/prov/"
+		if b.ownCA {
+			s.CACertURL = strings.TrimSuffix(publicURL, "/") + "/" + configs.CACertFile
+		}
 	}
 	if err := db.SetSettings(ctx, s); err != nil {
 		return "", fmt.Errorf("apply settings: %w", err)
@@ -266,10 +317,51 @@ func settle(ctx context.Context, db *sqlite.DB, cfg *Config, port int, logger *s
 	return publicURL, nil
 }
 
+// hostOfURL is the host (without port or brackets) of a URL.
+func hostOfURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return parsed.Hostname()
+}
+
+// httpsCertificate returns the HTTPS listener's certificate source and, for
+// provbox's own CA, its certificate as phones download it (nil with
+// https.cert_file, or with HTTPS off).
+func httpsCertificate(ctx context.Context, cfg *Config, dataDir string, names func() []string, logger *slog.Logger) (func(*tls.ClientHelloInfo) (*tls.Certificate, error), func() []byte, error) {
+	switch {
+	case Off(cfg.HTTPS.Listen):
+		return nil, nil, nil
+	case cfg.HTTPS.CertFile != "":
+		cert, err := tls.LoadX509KeyPair(cfg.HTTPS.CertFile, cfg.HTTPS.KeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("https: cert_file %s / key_file %s: %w", cfg.HTTPS.CertFile, cfg.HTTPS.KeyFile, err)
+		}
+		return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }, nil, nil
+	}
+	ca := &webui.CertAuthority{Dir: filepath.Join(dataDir, "tls"), Names: names, Logger: logger.With("component", "tls")}
+	if err := ca.Open(); err != nil {
+		return nil, nil, fmt.Errorf("https: %w", err)
+	}
+	// New addresses (DHCP renumbering, a new interface) and the approach
+	// of expiry get a new certificate within a minute.
+	go ca.Run(ctx, time.Minute)
+	return ca.GetCertificate, ca.CACertPEM, nil
+}
+
+// httpsAddr is the HTTPS address for the ready line ("off" when off).
+func httpsAddr(cfg *Config, port int) string {
+	if Off(cfg.HTTPS.Listen) || port == 0 {
+		return "off"
+	}
+	return net.JoinHostPort(hostOf(cfg.HTTPS.Listen), strconv.Itoa(port))
+}
+
 // bindError explains a listen failure: which port, and how to fix it.
 func bindError(service, flagName, addr string, err error) error {
 	_, port, _ := net.SplitHostPort(addr)
-	alt := map[string]string{"http": ":8080", "tftp": ":6969", "sip": ":5062"}[service]
+	alt := map[string]string{"http": ":8080", "https": ":8443", "tftp": ":6969", "sip": ":5062"}[service]
 	if alt == ":"+port {
 		alt = ":8081"
 	}
