@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,11 +89,26 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 		t.Fatalf("no setup code in the log:\n%s", srv.logs)
 	}
 	const mac = "001565aabbcc"
+	// The handset fetches its first config without a secret (its claim
+	// window) and uses the user name and secret from it from then on.
+	var credMu sync.Mutex
+	var cred string
 	fetch := func() {
-		out, err := exec.Command("curl", "-sSf", "-o", "/dev/null", "--interface", "127.0.0.2", "-A", "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc", srv.url+"/prov/"+mac+".cfg").CombinedOutput()
+		credMu.Lock()
+		args := []string{"-sSf", "--interface", "127.0.0.2", "-A", "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc"}
+		if cred != "" {
+			args = append(args, "-u", cred)
+		}
+		credMu.Unlock()
+		out, err := exec.Command("curl", append(args, srv.url+"/prov/"+mac+".cfg")...).Output()
 		if err != nil {
 			t.Logf("handset fetch: %v %s", err, out)
+			return
 		}
+		s := settingsOf(out)
+		credMu.Lock()
+		cred = s["static.auto_provision.server.username"] + ":" + s["static.auto_provision.server.password"]
+		credMu.Unlock()
 	}
 	fakeHandset(t, "127.0.0.2", phonePort, fetch)
 

@@ -76,8 +76,8 @@ type ProvisioningConfig struct {
 	MissLimit int  `toml:"miss_limit"` // unknown-file fetches per minute per address
 	// Username and Password were one shared pair for every phone; per-phone
 	// secrets replaced them. Read only to say so.
-	Username string `toml:"username"`
-	Password string `toml:"password"`
+	Username string `toml:"username,removed"`
+	Password string `toml:"password,removed"`
 	// PhoneAdminPassword is the phones' web admin password (user admin);
 	// empty: the one generated once for this installation.
 	PhoneAdminPassword string `toml:"phone_admin_password"`
@@ -107,10 +107,11 @@ type DHCPConfig struct {
 // DefaultConfig returns the defaults of SPEC §2.
 func DefaultConfig() Config {
 	return Config{
-		LogLevel: "info",
-		HTTP:     HTTPConfig{Listen: ":8080"},
-		HTTPS:    HTTPSConfig{Listen: ":8443"},
-		TFTP:     TFTPConfig{Listen: ":69"},
+		LogLevel:     "info",
+		AllowedHosts: []string{},
+		HTTP:         HTTPConfig{Listen: ":8080"},
+		HTTPS:        HTTPSConfig{Listen: ":8443"},
+		TFTP:         TFTPConfig{Listen: ":69"},
 		SIP: SIPConfig{
 			Listen:       ":5060",
 			PhonePort:    5060,

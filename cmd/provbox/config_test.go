@@ -59,9 +59,14 @@ func TestConfigEveryKey(t *testing.T) {
 	cfg, err := loadTest(t, `
 data_dir = "/var/lib/provbox"
 log_level = "debug"
+allowed_hosts = ["provbox.office.lan"]
 [http]
 listen = "192.168.1.2:8081"
 public_url = "https://prov.example.com/prov/"
+[https]
+listen = ":9443"
+cert_file = "/etc/provbox/cert.pem"
+key_file = "/etc/provbox/key.pem"
 [tftp]
 listen = "off"
 [sip]
@@ -73,8 +78,8 @@ pnp = false
 pnp_interface = "eth1"
 pickup_prefix = "*8"
 [provisioning]
-username = "phones"
-password = "s3cret"
+claim_window = "2h"
+open = true
 miss_limit = 0
 [dhcp]
 interface = "eth0"
@@ -94,13 +99,15 @@ conflict_check = false
 		t.Fatal(err)
 	}
 	want := Config{
-		DataDir:  "/var/lib/provbox",
-		LogLevel: "debug",
-		HTTP:     HTTPConfig{Listen: "192.168.1.2:8081", PublicURL: "https://prov.example.com/prov/"},
-		TFTP:     TFTPConfig{Listen: "off"},
+		DataDir:      "/var/lib/provbox",
+		LogLevel:     "debug",
+		AllowedHosts: []string{"provbox.office.lan"},
+		HTTP:         HTTPConfig{Listen: "192.168.1.2:8081", PublicURL: "https://prov.example.com/prov/"},
+		HTTPS:        HTTPSConfig{Listen: ":9443", CertFile: "/etc/provbox/cert.pem", KeyFile: "/etc/provbox/key.pem"},
+		TFTP:         TFTPConfig{Listen: "off"},
 		SIP: SIPConfig{Listen: ":5062", Registrar: "pbx.example.com:5070", PhonePort: 5061, NotifyRate: 100,
 			PnP: false, PnPInterface: "eth1", PickupPrefix: "*8"},
-		Provisioning: ProvisioningConfig{Username: "phones", Password: "s3cret", MissLimit: 0},
+		Provisioning: ProvisioningConfig{ClaimWindow: "2h", Open: true, MissLimit: 0},
 		DHCP: DHCPConfig{Interface: "eth0", RangeStart: "192.168.1.100", RangeEnd: "192.168.1.200",
 			Netmask: "255.255.255.0", Router: "192.168.1.1", DNS: []string{"192.168.1.1", "9.9.9.9"},
 			NTP: []string{"192.168.1.1"}, LeaseTime: "12h", PhonesOnly: true, AllowOtherServers: true,
@@ -145,9 +152,13 @@ func TestConfigErrors(t *testing.T) {
 		{"pickup prefix", "[sip]\npickup_prefix = \"*8x\"\n", nil, []string{"sip.pickup_prefix", "feature code"}},
 		{"pnp interface", "[sip]\npnp_interface = \"eth0/x\"\n", nil, []string{"sip.pnp_interface"}},
 		{"miss limit", "[provisioning]\nmiss_limit = -1\n", nil, []string{"provisioning.miss_limit"}},
-		{"prov user no pass", "[provisioning]\nusername = \"p\"\n", nil, []string{"provisioning.password", "required"}},
-		{"prov pass no user", "[provisioning]\npassword = \"p\"\n", nil, []string{"provisioning.username", "required"}},
-		{"prov user colon", "[provisioning]\nusername = \"a:b\"\npassword = \"p\"\n", nil, []string{"provisioning.username"}},
+		{"old shared user name", "[provisioning]\nusername = \"p\"\n", nil, []string{"provisioning.username", "replaced by per-phone secrets"}},
+		{"old shared password", "[provisioning]\npassword = \"p\"\n", nil, []string{"provisioning.password", "replaced by per-phone secrets"}},
+		{"claim window", "[provisioning]\nclaim_window = \"forever\"\n", nil, []string{"provisioning.claim_window", "not a duration"}},
+		{"claim window short", "[provisioning]\nclaim_window = \"10s\"\n", nil, []string{"provisioning.claim_window", "outside 1m-720h"}},
+		{"cert without key", "[https]\ncert_file = \"/x.pem\"\n", nil, []string{"https.key_file", "together"}},
+		{"https listen", "[https]\nlisten = \"8443\"\n", nil, []string{"https.listen"}},
+		{"allowed host with port", "allowed_hosts = [\"box:8080\"]\n", nil, []string{"allowed_hosts[0]"}},
 		{"lease time", "[dhcp]\nlease_time = \"1 day\"\n", nil, []string{"dhcp.lease_time", "duration"}},
 		{"lease time short", "[dhcp]\nlease_time = \"30s\"\n", nil, []string{"dhcp.lease_time", "1m"}},
 		{"ip parses when off", "[dhcp]\nrouter = \"192.168.1.300\"\n", nil, []string{"dhcp.router", "IPv4"}},

@@ -90,9 +90,10 @@ lease_time = "1h"
 	if !strings.Contains(logs, "dhcp serving") {
 		t.Fatalf("DHCP not serving:\n%s", logs)
 	}
+	base := netnsCurl(t, n.srv, srv.url)
 	curl := func(method, path, body string) []byte {
 		t.Helper()
-		cmd := []string{"netns", "exec", n.srv, "curl", "-sSf", "-u", "admin:correct-horse-battery", "-X", method, srv.url + path}
+		cmd := append(append([]string{"netns", "exec", n.srv}, base...), "-X", method, srv.url+path)
 		if body != "" {
 			cmd = append(cmd, "-H", "Content-Type: application/json", "-d", body)
 		}

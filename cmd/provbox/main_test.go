@@ -121,20 +121,21 @@ func (s *syncBuffer) String() string {
 
 // serveProc is a running `provbox serve`.
 type serveProc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	url  string // http://127.0.0.1:PORT
-	tftp string // 127.0.0.1:PORT, or "off"
-	logs *syncBuffer
-	done chan struct{} // closed once the process has exited
-	code int
+	t     *testing.T
+	cmd   *exec.Cmd
+	url   string // http://127.0.0.1:PORT
+	tftp  string // 127.0.0.1:PORT, or "off"
+	https string // https://127.0.0.1:PORT, or "" when off
+	logs  *syncBuffer
+	done  chan struct{} // closed once the process has exited
+	code  int
 }
 
 // startServe starts serve on data with --http 127.0.0.1:0 and waits for its
 // "provbox ready" line, from which it learns the port.
 func startServe(t *testing.T, config, data string, args ...string) *serveProc {
 	t.Helper()
-	args = append([]string{"serve", "--config", config, "--data", data, "--http", "127.0.0.1:0", "--tftp", "127.0.0.1:0", "--sip", "127.0.0.1:0"}, args...)
+	args = append([]string{"serve", "--config", config, "--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--tftp", "127.0.0.1:0", "--sip", "127.0.0.1:0"}, args...)
 	return runServe(t, exec.Command(binary, args...))
 }
 
@@ -151,16 +152,16 @@ func runServe(t *testing.T, cmd *exec.Cmd) *serveProc {
 		t.Fatal(err)
 	}
 	p := &serveProc{t: t, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-	ready := make(chan [2]string, 1)
+	ready := make(chan [3]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			p.logs.add(line)
-			var rec struct{ Msg, Addr, TFTP string }
+			var rec struct{ Msg, Addr, TFTP, HTTPS string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "provbox ready" {
-				ready <- [2]string{rec.Addr, rec.TFTP}
+				ready <- [3]string{rec.Addr, rec.TFTP, rec.HTTPS}
 			}
 		}
 		cmd.Wait()
@@ -177,6 +178,9 @@ func runServe(t *testing.T, cmd *exec.Cmd) *serveProc {
 	select {
 	case addr := <-ready:
 		p.url, p.tftp = "http://"+addr[0], addr[1]
+		if addr[2] != "off" && addr[2] != "" {
+			p.https = "https://" + addr[2]
+		}
 	case <-p.done:
 		t.Fatalf("serve exited with %d before it was ready:\n%s", p.code, p.logs)
 	case <-time.After(60 * time.Second):
@@ -219,6 +223,20 @@ type api struct {
 
 func newAPI(t *testing.T, base, user, pass string) *api {
 	return &api{t: t, base: base, user: user, pass: pass, hc: &http.Client{Timeout: 2 * time.Minute}}
+}
+
+// secret returns a phone's provisioning user name and secret.
+func (a *api) secret(mac string) (user, pass string) {
+	a.t.Helper()
+	var s struct{ Username, Password string }
+	a.must("GET", "/api/v1/phones/"+mac+"/secret", nil, 200, &s)
+	return s.Username, s.Password
+}
+
+// reopen reopens a phone's claim window: one fetch without its secret.
+func (a *api) reopen(mac string) {
+	a.t.Helper()
+	a.must("POST", "/api/v1/phones/"+mac+"/claim", nil, 200, nil)
 }
 
 // call sends body (JSON-encoded unless it is a []byte) and returns the

@@ -60,6 +60,19 @@ func mustNetns(t *testing.T) *netnsPair {
 }
 
 // startServeIn starts serve inside namespace ns and waits for its ready line.
+// netnsCurl is a curl command line for the admin API from inside namespace
+// ns, as an admin's machine on the LAN makes it: it follows the redirect
+// to HTTPS (keeping the credentials) and verifies provbox's certificate
+// with the CA provbox serves at /prov/ca.crt. Append method and URL.
+func netnsCurl(t *testing.T, ns, base string) []string {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	if out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-sSf", "-o", ca, base+"/prov/ca.crt").CombinedOutput(); err != nil {
+		t.Fatalf("ca.crt: %v\n%s", err, out)
+	}
+	return []string{"curl", "-sSfL", "--location-trusted", "--cacert", ca, "-u", "admin:correct-horse-battery"}
+}
+
 func startServeIn(t *testing.T, ns string, args ...string) *serveProc {
 	t.Helper()
 	return runServe(t, exec.Command("ip", append([]string{"netns", "exec", ns, binary, "serve"}, args...)...))
@@ -93,7 +106,13 @@ func TestPnPMulticastNetns(t *testing.T) {
 	if !strings.Contains(string(logged), want) {
 		t.Fatalf("want %q in:\n%s", want, logged)
 	}
-	disc, err := exec.Command("ip", "netns", "exec", n.srv, "curl", "-sSf", "-u", "admin:correct-horse-battery", srv.url+"/api/v1/discovered").Output()
+	// From another address than loopback, the API is on HTTPS: plain HTTP
+	// redirects (308) there, and provbox's CA verifies its certificate.
+	plain, _ := exec.Command("ip", "netns", "exec", n.srv, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-u", "admin:correct-horse-battery", srv.url+"/api/v1/discovered").Output()
+	if want := fmt.Sprintf("308 https://%s:8443/api/v1/discovered", n.srvIP); string(plain) != want {
+		t.Fatalf("plain HTTP API from %s: %q, want %q", n.srvIP, plain, want)
+	}
+	disc, err := exec.Command("ip", append([]string{"netns", "exec", n.srv}, append(netnsCurl(t, n.srv, srv.url), srv.url+"/api/v1/discovered")...)...).Output()
 	if err != nil || !strings.Contains(string(disc), `"mac":"001565aa0001"`) || !strings.Contains(string(disc), `"source":"pnp"`) || !strings.Contains(string(disc), `"ip":"`+n.cliIP+`"`) {
 		t.Fatalf("discovered: %s %v", disc, err)
 	}

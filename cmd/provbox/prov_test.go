@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,11 +70,16 @@ func TestProvisioningRealClients(t *testing.T) {
 			}
 			ua := fmt.Sprintf("Yealink SIP-%s 96.86.0.45 %s", m.Name, appliance.FormatMAC(mac))
 			dir := t.TempDir()
+			user, pass := a.secret(mac)
+			// TFTP carries no secret: each TFTP client uses the claim
+			// window (reopened for the next), HTTP the phone's secret.
 			got := map[string][]byte{
-				"curl http": runTool(t, "curl", "-sSf", "-A", ua, srv.url+"/prov/"+mac+".cfg"),
 				"curl tftp": runTool(t, "curl", "-sSf", "--tftp-blksize", "1468", "tftp://"+srv.tftp+"/"+mac+".cfg"),
+				"curl http": runTool(t, "curl", "-sSf", "-A", ua, "-u", user+":"+pass, srv.url+"/prov/"+mac+".cfg"),
 			}
+			a.reopen(mac)
 			runTool(t, "tftp", tftpHost, tftpPort, "-m", "binary", "-c", "get", mac+".cfg", filepath.Join(dir, "hpa.cfg"))
+			a.reopen(mac)
 			runTool(t, "atftp", "--option", "blksize 1468", "-g", "-r", mac+".cfg", "-l", filepath.Join(dir, "atftp.cfg"), tftpHost, tftpPort)
 			for _, f := range []string{"hpa.cfg", "atftp.cfg"} {
 				b, err := os.ReadFile(filepath.Join(dir, f))
@@ -116,7 +120,7 @@ func TestProvisioningRealClients(t *testing.T) {
 
 	t.Run("unknown phone is discovered", func(t *testing.T) {
 		code := runTool(t, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-A", "Yealink SIP-T48S 66.86.0.15 00:15:65:99:88:77", srv.url+"/prov/001565998877.cfg")
-		if string(code) != "404" {
+		if string(code) != "401" {
 			t.Fatalf("status %s", code)
 		}
 		cmd := exec.Command("curl", "-sSf", "-o", "/dev/null", "tftp://"+srv.tftp+"/001565998866.cfg")
@@ -159,34 +163,17 @@ func TestProvisioningRealClients(t *testing.T) {
 	}
 }
 
-// TestProvisioningCredentials: with provisioning credentials configured,
-// /prov/ needs them and the config tells the phone.
-func TestProvisioningCredentials(t *testing.T) {
-	needTools(t, "curl")
+// TestProvisioningOldCredentials: the shared provisioning.username and
+// password are gone; a config file that still sets them is refused with
+// what replaced them.
+func TestProvisioningOldCredentials(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "provbox.toml")
 	os.WriteFile(cfg, []byte("[provisioning]\nusername = \"phones\"\npassword = \"prov-pass-1\"\n"), 0o600)
-	data := t.TempDir()
-	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
-	srv := startServe(t, cfg, data)
-	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
-	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "password": "x-secret"}, 201, nil)
-	a.must("POST", "/api/v1/phones", map[string]any{"mac": "001565aabbcc", "model": "T46S", "extension": "1001"}, 201, nil)
-	resp, err := http.Get(srv.url + "/prov/001565aabbcc.cfg")
-	if err != nil {
-		t.Fatal(err)
+	r := runCLI(t, "", "serve", "--config", cfg, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--https", "off", "--tftp", "off", "--sip", "off")
+	if r.code != 2 || !strings.Contains(r.stderr, "provisioning.username: was replaced by per-phone secrets") || !strings.Contains(r.stderr, "remove provisioning.username and provisioning.password") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 401 {
-		t.Fatalf("without credentials: %d", resp.StatusCode)
-	}
-	body := runTool(t, "curl", "-sSf", "-u", "phones:prov-pass-1", srv.url+"/prov/001565aabbcc.cfg")
-	for _, want := range []string{"static.auto_provision.server.username = phones", "static.auto_provision.server.password = prov-pass-1", "auto_provision.server.username = phones"} {
-		if !bytes.Contains(body, []byte(want+"\n")) {
-			t.Errorf("config lacks %q", want)
-		}
-	}
-	srv.stop()
 }
 
 // settingsOf reads a Yealink file's "key = value" lines.
@@ -243,10 +230,11 @@ func TestYealinkKeysRealClients(t *testing.T) {
 	tftpHost, tftpPort, _ := strings.Cut(srv.tftp, ":")
 	fetch := func(mac string) map[string][]byte {
 		t.Helper()
-		out := map[string][]byte{
-			"http":      runTool(t, "curl", "-sSf", "-A", "Yealink SIP-T46U 108.86.0.90 "+appliance.FormatMAC(mac), srv.url+"/prov/"+mac+".cfg"),
-			"curl tftp": runTool(t, "curl", "-sSf", "tftp://"+srv.tftp+"/"+mac+".cfg"),
-		}
+		user, pass := a.secret(mac)
+		out := map[string][]byte{"http": runTool(t, "curl", "-sSf", "-A", "Yealink SIP-T46U 108.86.0.90 "+appliance.FormatMAC(mac), "-u", user+":"+pass, srv.url+"/prov/"+mac+".cfg")}
+		a.reopen(mac) // TFTP: the claim window's one fetch without a secret
+		out["curl tftp"] = runTool(t, "curl", "-sSf", "tftp://"+srv.tftp+"/"+mac+".cfg")
+		a.reopen(mac)
 		f := filepath.Join(t.TempDir(), "hpa.cfg")
 		runTool(t, "tftp", tftpHost, tftpPort, "-m", "binary", "-c", "get", mac+".cfg", f)
 		out["tftp-hpa"], _ = os.ReadFile(f)

@@ -203,8 +203,8 @@ func configValues(c *Config) map[string]string {
 	walk = func(prefix string, v reflect.Value) {
 		t := v.Type()
 		for i := range t.NumField() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
-			if name == "" || name == "-" {
+			name, opts, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+			if name == "" || name == "-" || opts == "removed" { // read only to refuse them
 				continue
 			}
 			f := v.Field(i)

@@ -241,7 +241,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const base = "log_level = %q\n[http]\nlisten = \"127.0.0.1:0\"\npublic_url = %q\n[tftp]\nlisten = \"off\"\n[sip]\nlisten = %q\npnp = false\n"
+	const base = "log_level = %q\n[http]\nlisten = \"127.0.0.1:0\"\npublic_url = %q\n[https]\nlisten = \"off\"\n[tftp]\nlisten = \"off\"\n[sip]\nlisten = %q\npnp = false\n"
 	write(fmt.Sprintf(base, "info", "http://198.51.100.7:8080/prov/", "127.0.0.1:0"))
 	data := t.TempDir()
 	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfgPath)
@@ -338,7 +338,9 @@ func TestDiffConfig(t *testing.T) {
 		HTTP:         HTTPConfig{Listen: ":8081", PublicURL: "http://x.test/prov/"},
 		TFTP:         TFTPConfig{Listen: "off"},
 		SIP:          SIPConfig{Listen: ":5062", Registrar: "pbx.test", PhonePort: 5070, NotifyRate: 9, PnP: false, PnPInterface: "eth1", PickupPrefix: "*8"},
-		Provisioning: ProvisioningConfig{Username: "u", Password: "p", MissLimit: 3, PhoneAdminPassword: "phones-admin-pw"},
+		AllowedHosts: []string{"provbox.office.lan"},
+		HTTPS:        HTTPSConfig{Listen: ":8444", CertFile: "/etc/provbox/cert.pem", KeyFile: "/etc/provbox/key.pem"},
+		Provisioning: ProvisioningConfig{Username: "u", Password: "p", MissLimit: 3, PhoneAdminPassword: "phones-admin-pw", ClaimWindow: "2h", Open: true},
 		DHCP:         DHCPConfig{Interface: "eth0", RangeStart: "10.0.0.10", RangeEnd: "10.0.0.99", Netmask: "255.255.255.0", Router: "10.0.0.1", DNS: []string{"10.0.0.1"}, NTP: []string{"10.0.0.1"}, LeaseTime: "1h", PhonesOnly: true, AllowOtherServers: true, Option66: "tftp"},
 	}
 	a, b := configValues(&running), configValues(&next)
@@ -352,7 +354,7 @@ func TestDiffConfig(t *testing.T) {
 		t.Fatalf("%d applied + %d restart != %d keys", len(applied), len(restart), len(b))
 	}
 	// The sockets, the state directory, and every [dhcp] key (more may come).
-	wantRestart := []string{"data_dir", "http.listen", "sip.listen", "sip.pnp", "sip.pnp_interface", "tftp.listen"}
+	wantRestart := []string{"allowed_hosts", "data_dir", "http.listen", "https.cert_file", "https.key_file", "https.listen", "sip.listen", "sip.pnp", "sip.pnp_interface", "tftp.listen"}
 	for k := range b {
 		if strings.HasPrefix(k, "dhcp.") {
 			wantRestart = append(wantRestart, k)
