@@ -16,9 +16,11 @@ import (
 	"github.com/provbox/provbox/appliance"
 )
 
-// TestPhonesimFiftyPhonesSync: 50 emulated phones boot from provbox; one
-// edit of a key on all of them sends each a check-sync, each re-fetches,
-// and every phone ends synced with the new version.
+// TestPhonesimFiftyPhonesSync: 50 emulated phones boot from provbox like
+// factory phones (their one claim-window fetch over plain HTTP); one edit of
+// a key on all of them sends each a check-sync, each re-fetches over HTTPS
+// with its own secret and provbox's CA, and every phone ends synced with
+// the new version.
 func TestPhonesimFiftyPhonesSync(t *testing.T) {
 	const n = 50
 	sim := filepath.Join(t.TempDir(), "phonesim")
@@ -49,6 +51,8 @@ func TestPhonesimFiftyPhonesSync(t *testing.T) {
 		Event, MAC, ETag string
 		OK, Failed       int
 		Notifies         int
+		URL, Auth        string
+		TLS              bool
 	}
 	var mu sync.Mutex
 	var lines []line
@@ -124,9 +128,19 @@ func TestPhonesimFiftyPhonesSync(t *testing.T) {
 		switch l.Event {
 		case "notify":
 			notifies[l.MAC]++
+		case "boot":
+			// A factory phone: its first config over plain HTTP, no secret.
+			if l.Auth != "none" || l.TLS || !strings.HasPrefix(l.URL, "http://") {
+				t.Errorf("%s booted with %+v", l.MAC, l)
+			}
 		case "fetch":
 			if l.ETag != `"`+versions[l.MAC]+`"` {
 				t.Errorf("%s re-fetched ETag %s, current version %s", l.MAC, l.ETag, versions[l.MAC])
+			}
+			// Then with the secret from that config, over HTTPS verified
+			// with the CA it installed.
+			if l.Auth != "basic" || !l.TLS || !strings.HasPrefix(l.URL, srv.https+"/prov/") {
+				t.Errorf("%s re-fetched with %+v (https %s)", l.MAC, l, srv.https)
 			}
 		}
 	}
