@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# bench/prov.sh — issue-3 benchmarks (SPEC §8): serving <mac>.cfg over HTTP
-# against nginx and over TFTP against tftpd-hpa, on the same bytes, in the
-# same run. Loopback (127.0.0.1) only. See bench/README.md.
+# bench/prov.sh — benchmarks of SPEC §8: serving <mac>.cfg over HTTP (each
+# request proving the phone's own secret) against nginx, over HTTPS against
+# nginx with TLS on the same certificate and key, and over TFTP (the phones'
+# claim-window fetches) against tftpd-hpa, on the same bytes, in the same
+# run. Loopback (127.0.0.1) only. See bench/README.md.
 #
 #   bench/prov.sh                 # or: make bench
 #   RUNS=3 HTTP_DUR=5s bench/prov.sh
 #
-# Knobs (environment): PHONES (1000), HTTP_C (32), HTTP_DUR (10s), RUNS (2),
+# Knobs (environment): PHONES (1000), HTTP_C (32), HTTP_DUR (10s), RUNS (3),
 # TFTP_N (1000), TFTP_C (50), FW_MIB (30), RESULTS (bench/results/prov-<date>.txt;
 # "-" for stdout only), KEEP=1 keeps the work directory, BENCH_COMMIT names
 # the code measured when not run from a git checkout.
@@ -20,7 +22,7 @@ GO=${GO:-go}
 PHONES=${PHONES:-1000}
 HTTP_C=${HTTP_C:-32}
 HTTP_DUR=${HTTP_DUR:-10s}
-RUNS=${RUNS:-2}
+RUNS=${RUNS:-3}
 TFTP_N=${TFTP_N:-1000}
 TFTP_C=${TFTP_C:-50}
 FW_MIB=${FW_MIB:-30}
@@ -116,12 +118,14 @@ DATA=$WORK/data
 WWW=$WORK/www # what nginx and tftpd-hpa serve: the same bytes as provbox
 mkdir -p "$DATA/firmware" "$WWW"
 free_port tcp; HTTP_PORT=$PORT
+free_port tcp; HTTPS_PORT=$PORT
 free_port udp; TFTP_PORT=$PORT
 free_port tcp; NGINX_PORT=$PORT
+free_port tcp; NGINX_TLS_PORT=$PORT
 free_port udp; TFTPD_PORT=$PORT
 
 echo "$ADMIN_PW" | "$PROVBOX" user add admin --password-stdin --data "$DATA" >/dev/null
-start provbox "$PROVBOX" serve --data "$DATA" --http "127.0.0.1:$HTTP_PORT" --tftp "127.0.0.1:$TFTP_PORT" --sip off --log-level warn
+start provbox "$PROVBOX" serve --data "$DATA" --http "127.0.0.1:$HTTP_PORT" --https "127.0.0.1:$HTTPS_PORT" --tftp "127.0.0.1:$TFTP_PORT" --sip off --log-level warn
 # shellcheck disable=SC2154
 PROVBOX_PID=$PID_provbox
 BASE=http://127.0.0.1:$HTTP_PORT
@@ -152,9 +156,23 @@ curl -sf --max-time 60 -u "admin:$ADMIN_PW" -H 'Content-Type: text/csv' --data-b
 log "imported: $(cat "$WORK/import.json")"
 
 # --- the same bytes for nginx and tftpd-hpa ------------------------------------
-# One fetch of each file over HTTP (provbox records it, like a phone's first
-# boot), and a spot check that `provbox render` gives the same bytes.
+# One fetch of each file over HTTP without a secret: each phone's claim-window
+# fetch, as at its first boot (provbox records it). Then every phone's own
+# secret, which every later request proves, and a spot check that `provbox
+# render` gives the same bytes.
 "$HTTPLOAD" -base "$BASE/prov/" -list "$MACS" -suffix .cfg -ua "$UA_TMPL" -export "$WWW" >&2
+SECRETS=$WORK/secrets.txt
+sed "s|.*|url = \"$API/phones/&/secret\"|" "$MACS" >"$WORK/secret-urls.txt"
+sed "s|.*|url = \"$API/phones/&/claim\"|" "$MACS" >"$WORK/claim-urls.txt"
+curl -sf --max-time 120 -u "admin:$ADMIN_PW" -w '\n' -K "$WORK/secret-urls.txt" |
+	sed -n 's/.*"username":"\([0-9a-f]*\)","password":"\([^"]*\)".*/\1 \2/p' >"$SECRETS"
+[ "$(wc -l <"$SECRETS")" = "$PHONES" ] || die "got $(wc -l <"$SECRETS") of $PHONES phones' secrets"
+curl -sf --max-time 10 -o "$WORK/ca.crt" "$BASE/prov/ca.crt" || die "no /prov/ca.crt"
+# The certificate and key provbox's own CA issued it, for nginx too.
+cp "$DATA/tls/server.crt" "$DATA/tls/server.key" "$WORK/"
+# A wrong secret is refused (the benchmark measures the checked path).
+[ "$(curl -s -o /dev/null -w '%{http_code}' -u "$(head -1 "$MACS"):wrong" "$BASE/prov/$(head -1 "$MACS").cfg")" = 401 ] ||
+	die "a wrong secret was not refused"
 for mac in $(sed -n '1p;500p;$p' "$MACS"); do
 	"$PROVBOX" render "$mac" --data "$DATA" >"$WORK/render.cfg"
 	cmp -s "$WORK/render.cfg" "$WWW/$mac.cfg" || die "provbox render $mac differs from /prov/$mac.cfg"
@@ -191,11 +209,19 @@ http {
 		listen 127.0.0.1:$NGINX_PORT;
 		location /prov/ { alias $WWW/; }
 	}
+	server {
+		listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+		ssl_certificate $WORK/server.crt;
+		ssl_certificate_key $WORK/server.key;
+		ssl_session_cache shared:SSL:10m;
+		location /prov/ { alias $WWW/; }
+	}
 }
 EOF
 start nginx nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e stderr
 wait_for nginx "$PID_nginx" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NGINX_PORT/prov/$FIRST.cfg"
 cmp -s <(curl -sf --max-time 2 "http://127.0.0.1:$NGINX_PORT/prov/$FIRST.cfg") "$WWW/$FIRST.cfg" || die "nginx serves other bytes"
+cmp -s <(curl -sf --max-time 2 --cacert "$WORK/ca.crt" "https://127.0.0.1:$NGINX_TLS_PORT/prov/$FIRST.cfg") "$WWW/$FIRST.cfg" || die "nginx TLS serves other bytes"
 
 start tftpd in.tftpd -L -s -B 1468 -a "127.0.0.1:$TFTPD_PORT" -u tftp "$WWW"
 wait_for tftpd "$PID_tftpd" sh -c "ss -Huln 'sport = :$TFTPD_PORT' | grep -q ."
@@ -205,9 +231,12 @@ OUT=$WORK/out.txt
 : >"$OUT"
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-http_run() { # label base
-	timeout 60 "$HTTPLOAD" -label "$1" -base "$2" -list "$MACS" -suffix .cfg -ua "$UA_TMPL" \
-		-expect "$WWW" -c "$HTTP_C" -d "$HTTP_DUR" | tee -a "$OUT" >&2
+http_run() { # label base: every request carries the phone's secret (nginx ignores it)
+	timeout 60 "$HTTPLOAD" -label "$1" -base "$2" -list "$MACS" -suffix .cfg -ua "$UA_TMPL" -secrets "$SECRETS" \
+		-cacert "$WORK/ca.crt" -expect "$WWW" -c "$HTTP_C" -d "$HTTP_DUR" | tee -a "$OUT" >&2
+}
+reopen_claims() { # each phone may fetch once more without its secret: TFTP's only way
+	curl -sf --max-time 120 -X POST -u "admin:$ADMIN_PW" -K "$WORK/claim-urls.txt" >/dev/null || die "reopening claims failed"
 }
 tftp_run() { # label port blksize
 	timeout 90 "$TFTPLOAD" -label "$1" -addr "127.0.0.1:$2" -list "$MACS" -suffix .cfg -expect "$WWW" \
@@ -218,14 +247,18 @@ fw_run() { # label port
 		-n 1 -c 1 -blksize 1468 -limit 60s | tee -a "$OUT" >&2
 }
 
-log "HTTP: $HTTP_C workers, $HTTP_DUR per run, $RUNS runs per server, alternating"
+log "HTTP and HTTPS: $HTTP_C workers, $HTTP_DUR per run, $RUNS runs per server, alternating"
 for r in $(seq "$RUNS"); do
 	http_run "provbox-http#$r" "$BASE/prov/"
 	http_run "nginx#$r" "http://127.0.0.1:$NGINX_PORT/prov/"
+	http_run "provbox-https#$r" "https://127.0.0.1:$HTTPS_PORT/prov/"
+	http_run "nginx-https#$r" "https://127.0.0.1:$NGINX_TLS_PORT/prov/"
 done
-log "TFTP: $TFTP_N fetches, $TFTP_C at a time, $RUNS runs per server and blksize"
+log "TFTP: $TFTP_N claim-window fetches, $TFTP_C at a time, $RUNS runs per server and blksize"
+[ "$TFTP_N" -le "$PHONES" ] || die "TFTP_N ($TFTP_N) > PHONES ($PHONES): each phone has one claim-window fetch"
 for bs in 0 1468; do
 	for r in $(seq "$RUNS"); do
+		reopen_claims
 		tftp_run "provbox-tftp-bs$bs#$r" "$TFTP_PORT" "$bs"
 		tftp_run "tftpd-hpa-bs$bs#$r" "$TFTPD_PORT" "$bs"
 	done
@@ -238,23 +271,34 @@ done
 RSS_KB=$(awk '/^VmHWM/ {print $2}' "/proc/$PROVBOX_PID/status")
 grep -qv '^$' "$WORK/provbox.log" && { log "provbox logged warnings:"; head -20 "$WORK/provbox.log" >&2; }
 
-# best(label-prefix, field, max|min): the best value over the runs.
-best() {
-	grep "label=$1#" "$OUT" | sed -n "s/.* $2=\([0-9.]*\).*/\1/p" |
-		sort -g | { if [ "$3" = max ]; then tail -1; else head -1; fi; }
+# runs(label-prefix, field): the field of each run, in run order.
+runs() {
+	local r
+	for r in $(seq "$RUNS"); do grep "label=$1#$r " "$OUT" | sed -n "s/.* $2=\([0-9.]*\).*/\1/p" | head -1; done
 }
-# line(label-prefix, field, max|min): the whole output line of the best run.
+median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+spread() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END { if (NR) printf "%s-%s", lo, hi; else print "n/a" }'; }
+# ratios(a-prefix, b-prefix, field): a/b of each run (runs alternate, so
+# run r of a and of b saw the same machine).
+ratios() { paste <(runs "$1" "$3") <(runs "$2" "$3") | awk '$2 > 0 { printf "%.2f\n", $1 / $2 }'; }
+# line(label-prefix, field): the output line of the median run.
 line() {
-	local v; v=$(best "$1" "$2" "$3")
+	local v; v=$(runs "$1" "$2" | median)
 	grep "label=$1#" "$OUT" | grep " $2=$v " | head -1
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r + 0 >= t) ? "PASS" : "MISS" }'; }
 errsum() { grep "label=$1#" "$OUT" | sed -n 's/.* errors=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}'; }
-
-P_RPS=$(best provbox-http rps max); N_RPS=$(best nginx rps max)
-P_LINE=$(line provbox-http rps max); N_LINE=$(line nginx rps max)
-HTTP_RATIO=$(ratio "$P_RPS" "$N_RPS")
+# compare(title, a-prefix, a-name, b-prefix, b-name, field, unit, target)
+compare() {
+	local R PL BL
+	R=$(ratios "$2" "$4" "$6")
+	PL=$(line "$2" "$6"); BL=$(line "$4" "$6")
+	echo "$1; median of $RUNS runs (spread min-max)"
+	printf "  %-10s %9s %s (%s)  p50 %-10s p99 %-10s errors %s\n" "$3" "$(runs "$2" "$6" | median)" "$7" "$(runs "$2" "$6" | spread)" "$(field p50 "$PL")" "$(field p99 "$PL")" "$(errsum "$2")"
+	printf "  %-10s %9s %s (%s)  p50 %-10s p99 %-10s errors %s\n" "$5" "$(runs "$4" "$6" | median)" "$7" "$(runs "$4" "$6" | spread)" "$(field p50 "$BL")" "$(field p99 "$BL")" "$(errsum "$4")"
+	echo "  ratio $3/$5 per run: $(echo "$R" | tr '\n' ' ')-> median $(echo "$R" | median) (spread $(echo "$R" | spread)); target >= $8: $(verdict "$(echo "$R" | median)" "$8")"
+	echo
+}
 
 {
 	echo "provbox bench/prov.sh — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
@@ -263,25 +307,18 @@ HTTP_RATIO=$(ratio "$P_RPS" "$N_RPS")
 	echo "load generators share the CPUs with the servers: compare only within one run."
 	echo "data: $PHONES T46G phones, 1 extension (keys 1-2 account, key 3 BLF); <mac>.cfg avg $CFG_AVG bytes; provbox --log-level warn"
 	echo
-	echo "HTTP GET /prov/<mac>.cfg, $HTTP_C keep-alive workers, $HTTP_DUR per run, round-robin over $PHONES files; best of $RUNS runs"
-	printf "  %-10s %9s req/s  p50 %-10s p99 %-10s errors %s\n" provbox "$P_RPS" "$(field p50 "$P_LINE")" "$(field p99 "$P_LINE")" "$(errsum provbox-http)"
-	printf "  %-10s %9s req/s  p50 %-10s p99 %-10s errors %s\n" nginx "$N_RPS" "$(field p50 "$N_LINE")" "$(field p99 "$N_LINE")" "$(errsum nginx)"
-	echo "  ratio provbox/nginx = $HTTP_RATIO (target >= 0.7: $(verdict "$HTTP_RATIO" 0.7))"
-	echo
+	compare "HTTP GET /prov/<mac>.cfg with the phone's secret (Basic), $HTTP_C keep-alive workers, $HTTP_DUR per run, round-robin over $PHONES files" \
+		provbox-http provbox nginx nginx rps req/s 1.0
+	compare "HTTPS GET /prov/<mac>.cfg with the phone's secret, same certificate and key (ECDSA P-256 from provbox's CA), $HTTP_C keep-alive workers" \
+		provbox-https provbox nginx-https nginx rps req/s 1.0
 	for bs in 0 1468; do
 		name="blksize 512 (no option)"
 		[ "$bs" = 0 ] || name="blksize $bs"
-		P=$(best "provbox-tftp-bs$bs" fetches_per_s max); T=$(best "tftpd-hpa-bs$bs" fetches_per_s max)
-		PL=$(line "provbox-tftp-bs$bs" fetches_per_s max); TL=$(line "tftpd-hpa-bs$bs" fetches_per_s max)
-		R=$(ratio "$P" "$T")
-		echo "TFTP $TFTP_N x <mac>.cfg, $TFTP_C at a time, $name; best of $RUNS runs"
-		printf "  %-10s %9s fetches/s  p50 %-10s p99 %-10s errors %s\n" provbox "$P" "$(field p50 "$PL")" "$(field p99 "$PL")" "$(errsum "provbox-tftp-bs$bs")"
-		printf "  %-10s %9s fetches/s  p50 %-10s p99 %-10s errors %s\n" tftpd-hpa "$T" "$(field p50 "$TL")" "$(field p99 "$TL")" "$(errsum "tftpd-hpa-bs$bs")"
-		echo "  ratio provbox/tftpd-hpa = $R (target >= 1.0: $(verdict "$R" 1.0))"
-		echo
+		compare "TFTP $TFTP_N x <mac>.cfg (provbox: each a claim-window fetch, reopened before the run), $TFTP_C at a time, $name" \
+			"provbox-tftp-bs$bs" provbox "tftpd-hpa-bs$bs" tftpd-hpa fetches_per_s fetches/s 1.0
 	done
-	PF=$(best provbox-fw secs min); TF=$(best tftpd-hpa-fw secs min)
-	echo "TFTP ${FW_MIB} MiB firmware, blksize 1468, sha256 checked; best of $RUNS runs"
+	PF=$(runs provbox-fw secs | median); TF=$(runs tftpd-hpa-fw secs | median)
+	echo "TFTP ${FW_MIB} MiB firmware, blksize 1468, sha256 checked; median of $RUNS runs"
 	printf "  %-10s %6ss  (%s MB/s)\n" provbox "$PF" "$(awk -v s="$PF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
 	printf "  %-10s %6ss  (%s MB/s)\n" tftpd-hpa "$TF" "$(awk -v s="$TF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
 	echo

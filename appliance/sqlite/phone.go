@@ -431,7 +431,9 @@ func (s *SyncService) ConsumeClaim(ctx context.Context, macIn string) (bool, err
 		return false, err
 	}
 	var ok bool
-	err = s.db.update(ctx, func(tx *Tx) error {
+	// Group-committed with the fetch records (a burst of first boots costs
+	// one fsync per batch); it returns once committed.
+	err = s.db.batch.do(ctx, func(tx *Tx) error {
 		res, err := tx.exec(`UPDATE phones SET claim_until = NULL WHERE mac = ? AND claim_until > ?`, mac, tx.now)
 		if err != nil {
 			return err

@@ -232,6 +232,23 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 		t.Fatalf("sync after the edit: %+v", sync)
 	}
 
+	// The phone's own provisioning secret: masked until Reveal; Reopen
+	// claim opens its claim window again (a factory-reset phone).
+	var sec struct{ Username, Password string }
+	a.must("GET", "/api/v1/phones/"+mac+"/secret", nil, 200, &sec)
+	step("phone-secret",
+		chromedp.Navigate(srv.url+"/phones/"+mac),
+		chromedp.WaitVisible(chromedp.ID("reveal-secret")),
+		chromedp.Click(chromedp.ID("reveal-secret")),
+		chromedp.WaitVisible(chromedp.ID("secret-plain")), settle)
+	if got := text("#secret-plain"); got != sec.Password || !strings.Contains(text("[data-claim-mac]"), "closed") {
+		t.Fatalf("revealed secret %q, want %q; claim: %s", got, sec.Password, text("[data-claim-mac]"))
+	}
+	step("phone-reopen-claim", chromedp.Click(chromedp.ID("reopen-claim")), chromedp.WaitVisible(chromedp.CSS(".flash")), settle)
+	if !strings.Contains(text(".flash"), "Claim reopened") || !strings.Contains(text("[data-claim-mac]"), "open until") {
+		t.Fatalf("reopen claim: %q / %q", text(".flash"), text("[data-claim-mac]"))
+	}
+
 	// Button Configurations: search and show/hide are links.
 	step("keys-search", chromedp.Navigate(srv.url+"/keys?q=bob"), settle)
 	if rows := text("table tbody"); !strings.Contains(rows, "Bob") || strings.Contains(rows, "Alice") {

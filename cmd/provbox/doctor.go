@@ -187,6 +187,7 @@ func (d *doctor) ports() []portCheck {
 		{service: "tftp", network: "udp", addr: c.TFTP.Listen, flag: "tftp.listen", alt: ":6969"},
 		{service: "sip", network: "udp", addr: c.SIP.Listen, flag: "sip.listen", alt: ":5062"},
 		{service: "http", network: "tcp", addr: c.HTTP.Listen, flag: "http.listen", alt: ":8081"},
+		{service: "https", network: "tcp", addr: c.HTTPS.Listen, flag: "https.listen", alt: ":8444"},
 	}
 }
 

@@ -14,11 +14,18 @@
 // and writes it to DIR/<name><suffix>; otherwise it prints one line:
 //
 //	httpload: label=provbox c=32 dur=10.00s ok=123456 errors=0 rps=12345.6 p50=1.234ms p99=4.567ms mean=1.5ms
+//
+// -secrets FILE holds "<name> <password>" lines: every request then carries
+// HTTP Basic credentials <name>:<password> (a phone proving its secret; a
+// static server ignores them). -cacert FILE trusts that CA for https:// (and
+// nothing else).
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,9 +49,10 @@ func main() {
 }
 
 type target struct {
-	url  string
-	ua   string
-	size int64 // expected body size; -1: unchecked
+	url        string
+	ua         string
+	user, pass string // Basic credentials; "" none
+	size       int64  // expected body size; -1: unchecked
 }
 
 func run() error {
@@ -59,6 +67,8 @@ func run() error {
 	expect := flag.String("expect", "", "directory holding <name><suffix>: every body must have its size")
 	export := flag.String("export", "", "fetch each file once and write it to this directory, then exit")
 	label := flag.String("label", "", "label printed with the result")
+	secrets := flag.String("secrets", "", "file of \"<name> <password>\" lines: Basic credentials per name")
+	cacert := flag.String("cacert", "", "PEM CA certificate to trust for https:// (nothing else is trusted)")
 	flag.Parse()
 
 	if *base == "" || *list == "" {
@@ -75,9 +85,22 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var creds map[string]string
+	if *secrets != "" {
+		if creds, err = readSecrets(*secrets); err != nil {
+			return err
+		}
+	}
 	targets := make([]target, len(names))
 	for i, n := range names {
 		t := target{url: *base + n + *suffix, size: -1}
+		if creds != nil {
+			pw, ok := creds[n]
+			if !ok {
+				return fmt.Errorf("%s: no secret for %s", *secrets, n)
+			}
+			t.user, t.pass = n, pw
+		}
 		if *uaTmpl != "" {
 			t.ua = strings.ReplaceAll(*uaTmpl, "{mac}", colonMAC(n))
 		}
@@ -91,7 +114,20 @@ func run() error {
 		targets[i] = t
 	}
 
+	var tlsConf *tls.Config
+	if *cacert != "" {
+		pem, err := os.ReadFile(*cacert)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s: no PEM certificate", *cacert)
+		}
+		tlsConf = &tls.Config{RootCAs: pool}
+	}
 	tr := &http.Transport{
+		TLSClientConfig:     tlsConf,
 		Proxy:               nil,
 		DisableCompression:  true,
 		MaxIdleConns:        *conc,
@@ -130,6 +166,23 @@ func readList(path string) ([]string, error) {
 	return names, nil
 }
 
+// readSecrets reads "<name> <password>" lines.
+func readSecrets(path string) (map[string]string, error) {
+	lines, err := readList(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(lines))
+	for _, l := range lines {
+		name, pw, ok := strings.Cut(l, " ")
+		if !ok || pw == "" {
+			return nil, fmt.Errorf("%s: %q is not \"<name> <password>\"", path, l)
+		}
+		out[name] = strings.TrimSpace(pw)
+	}
+	return out, nil
+}
+
 // colonMAC turns 001565000001 into 00:15:65:00:00:01 (other names unchanged).
 func colonMAC(s string) string {
 	if len(s) != 12 {
@@ -152,6 +205,9 @@ func get(client *http.Client, t target, buf []byte) (int64, int, error) {
 	}
 	if t.ua != "" {
 		req.Header.Set("User-Agent", t.ua)
+	}
+	if t.user != "" {
+		req.SetBasicAuth(t.user, t.pass)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
