@@ -210,7 +210,7 @@ var yealinkParams = []struct {
 	{regexp.MustCompile(`^(static\.)?auto_provision\.pnp_enable$`), "reference §4; audit §3 (WZ base.tpl writes 0)"},
 	{regexp.MustCompile(`^(static\.)?auto_provision\.server\.(url|username|password)$`), "reference §4; audit §1 (both names for a mixed fleet)"},
 	{regexp.MustCompile(`^(static\.)?trusted_certificates\.url$`), "audit, Confirmed after the audit (T48G guide p.217); FP y000000000066.cfg"},
-	{regexp.MustCompile(`^(static\.)?security\.(trust_certificates|ca_cert)$`), "audit, Confirmed after the audit (T48G guide p.217); FP y000000000066.cfg"},
+	{regexp.MustCompile(`^(static\.)?security\.(trust_certificates|ca_cert|cn_validation)$`), "audit, Confirmed after the audit (T48G guide p.217); FP t46s/y000000000066.cfg l.336-339, t56a/y000000000056.cfg l.1045-1063 (values, defaults)"},
 }
 
 // checkYealinkFile reads a generated file line by line as a phone would,
@@ -256,7 +256,7 @@ func checkYealinkFile(t *testing.T, b []byte, cfg *appliance.PhoneConfig) {
 	}
 	if ca := cfg.Settings.CACertURL; ca != "" {
 		for k, want := range map[string]string{"static.trusted_certificates.url": ca, "trusted_certificates.url": ca,
-			"static.security.trust_certificates": "1", "static.security.ca_cert": "2"} {
+			"static.security.trust_certificates": "1", "static.security.ca_cert": "2", "static.security.cn_validation": "1"} {
 			if settings[k] != want {
 				t.Errorf("%s = %q, want %q", k, settings[k], want)
 			}

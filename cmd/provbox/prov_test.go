@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/configs"
@@ -127,11 +128,14 @@ func TestProvisioningRealClients(t *testing.T) {
 		if err := cmd.Run(); err == nil {
 			t.Fatal("tftp served an unknown phone")
 		}
-		var list []appliance.Discovered
-		a.must("GET", "/api/v1/discovered", nil, 200, &list)
+		// Recorded in the background (a refusal answers at once): wait for both.
 		seen := map[string]appliance.Discovered{}
-		for _, d := range list {
-			seen[d.MAC] = d
+		for deadline := time.Now().Add(5 * time.Second); len(seen) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			var list []appliance.Discovered
+			a.must("GET", "/api/v1/discovered", nil, 200, &list)
+			for _, d := range list {
+				seen[d.MAC] = d
+			}
 		}
 		if d := seen["001565998877"]; d.Model != "T48S" || d.Source != "http" || d.Firmware != "66.86.0.15" {
 			t.Errorf("http discovery %+v", d)
