@@ -108,7 +108,7 @@ wait_for() {
 log "building bin/provbox and the load generators"
 mkdir -p bin "$WORK/bin"
 CGO_ENABLED=1 $GO build -trimpath -o bin/provbox ./cmd/provbox
-$GO build -o "$WORK/bin/" ./bench/cmd/httpload ./bench/cmd/tftpload
+$GO build -o "$WORK/bin/" ./bench/cmd/httpload ./bench/cmd/tftpload ./bench/cmd/refusals
 PROVBOX=$PWD/bin/provbox
 HTTPLOAD=$WORK/bin/httpload
 TFTPLOAD=$WORK/bin/tftpload
@@ -254,6 +254,11 @@ for r in $(seq "$RUNS"); do
 	http_run "provbox-https#$r" "https://127.0.0.1:$HTTPS_PORT/prov/"
 	http_run "nginx-https#$r" "https://127.0.0.1:$NGINX_TLS_PORT/prov/"
 done
+log "refusals: known and unknown MAC without a secret, alternating"
+for r in $(seq "$RUNS"); do
+	timeout 120 "$WORK/bin/refusals" -known "$BASE/prov/$FIRST.cfg" -unknown "$BASE/prov/001565ffffff.cfg" -n 4000 |
+		sed "s/^refusals: /refusals: label=refusals#$r /" | tee -a "$OUT" >&2
+done
 log "TFTP: $TFTP_N claim-window fetches, $TFTP_C at a time, $RUNS runs per server and blksize"
 [ "$TFTP_N" -le "$PHONES" ] || die "TFTP_N ($TFTP_N) > PHONES ($PHONES): each phone has one claim-window fetch"
 for bs in 0 1468; do
@@ -311,6 +316,9 @@ compare() {
 		provbox-http provbox nginx nginx rps req/s 1.0
 	compare "HTTPS GET /prov/<mac>.cfg with the phone's secret, same certificate and key (ECDSA P-256 from provbox's CA), $HTTP_C keep-alive workers" \
 		provbox-https provbox nginx-https nginx rps req/s 1.0
+	echo "Refusals without a secret, known vs unknown MAC (401, same bytes), 4000 each alternating on one connection"
+	echo "  ratio unknown/known of the p50 per run: $(runs refusals ratio_p50 | tr '\n' ' ')-> median $(runs refusals ratio_p50 | median) (1.0 = no timing difference)"
+	echo
 	for bs in 0 1468; do
 		name="blksize 512 (no option)"
 		[ "$bs" = 0 ] || name="blksize $bs"

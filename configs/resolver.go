@@ -34,13 +34,14 @@ type Resolver struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 
-	mu        sync.Mutex
-	stamp     string                 // template stamp the cache was filled under
-	cache     map[string]*cachedFile // mac → its file at a config version
-	watching  bool                   // Watch runs: change events invalidate the cache
-	gen       uint64                 // change events seen by Watch
-	recorded  map[string]recordedFetch
-	discoverQ chan Requester // set while Watch runs
+	mu         sync.Mutex
+	stamp      string                 // template stamp the cache was filled under
+	cache      map[string]*cachedFile // mac → its file at a config version
+	watching   bool                   // Watch runs: change events invalidate the cache
+	gen        uint64                 // change events seen by Watch
+	recorded   map[string]recordedFetch
+	discoverQ  chan Requester       // set while Watch runs
+	discovered map[string]time.Time // MAC+IP → last queued for discovery
 }
 
 var (
@@ -197,7 +198,8 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester,
 	}
 	if auth == "" {
 		if p == nil {
-			req = identify(req, name)
+			// Identified from the User-Agent in the background, with the
+			// record: the refusal takes no longer than a known phone's.
 			req.MAC = mac
 			r.discover(ctx, req)
 		}
@@ -311,21 +313,46 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 	c := r.cache[mac]
 	if c != nil && r.watching && now.Sub(c.checked) < cacheValid {
 		r.mu.Unlock()
+		if c.phone == nil {
+			return nil, nil, gen, noPhone(mac)
+		}
 		return c.phone, c, gen, nil
 	}
+	watching := r.watching
 	r.mu.Unlock()
 	p, err := r.Services.Phones.FindPhone(ctx, mac)
-	if err != nil {
-		return nil, nil, gen, err
-	}
-	if c != nil && c.version == p.Sync.ConfigVersion {
+	if appliance.ErrorCode(err) == appliance.ENOTFOUND && watching {
+		// Remembered as unknown like a known phone is remembered, so a
+		// refusal takes as long for an unknown MAC as for a known one (no
+		// timing tells which MACs are phones). Adding the phone drops it.
 		r.mu.Lock()
-		if r.gen == gen {
-			c.checked, c.phone = now, p
+		if r.gen == gen && len(r.cache) < 100000 {
+			r.cache[mac] = &cachedFile{checked: now}
 		}
 		r.mu.Unlock()
 	}
+	if err != nil {
+		return nil, nil, gen, err
+	}
+	r.mu.Lock()
+	switch {
+	case r.gen != gen:
+	case c != nil && c.body != nil && c.version == p.Sync.ConfigVersion:
+		c.checked, c.phone = now, p // the cached file is still current
+	case watching && len(r.cache) < 100000:
+		// The phone without its file yet (rendered on its first allowed
+		// fetch): refusals need no database either.
+		c = &cachedFile{phone: p, checked: now}
+		r.cache[mac] = c
+	default:
+		c = nil
+	}
+	r.mu.Unlock()
 	return p, c, gen, nil
+}
+
+func noPhone(mac string) error {
+	return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
 }
 
 // phoneFile returns phone p's <mac>.cfg and its version. The bytes are
@@ -335,7 +362,7 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 // edited), the stored versions are recomputed: the phones become pending
 // and are notified.
 func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone, c *cachedFile, gen uint64) ([]byte, string, error) {
-	if c != nil && (c.phone == p || c.version == p.Sync.ConfigVersion) {
+	if c != nil && c.body != nil && (c.phone == p || c.version == p.Sync.ConfigVersion) {
 		return c.body, c.version, nil
 	}
 	cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
@@ -455,6 +482,20 @@ func (r *Resolver) discover(ctx context.Context, req Requester) {
 	}
 	r.mu.Lock()
 	q := r.discoverQ
+	// The same MAC from the same address is recorded once in 10 s: a
+	// phone retrying (or a flood) costs no write per request.
+	key := req.MAC + " " + req.IP
+	now := r.now()
+	if q != nil {
+		if at, ok := r.discovered[key]; ok && now.Sub(at) < 10*time.Second {
+			r.mu.Unlock()
+			return
+		}
+		if r.discovered == nil || len(r.discovered) > 10000 {
+			r.discovered = map[string]time.Time{}
+		}
+		r.discovered[key] = now
+	}
 	r.mu.Unlock()
 	if q == nil {
 		r.recordDiscovered(ctx, req)
@@ -469,6 +510,11 @@ func (r *Resolver) discover(ctx context.Context, req Requester) {
 func (r *Resolver) recordDiscovered(ctx context.Context, req Requester) {
 	if _, err := r.Services.Phones.FindPhone(ctx, req.MAC); err == nil {
 		return
+	}
+	if req.Vendor == "" && req.UA != "" {
+		mac := req.MAC
+		req = identify(req, "")
+		req.MAC = mac
 	}
 	vendor := req.Vendor
 	if vendor == "" {

@@ -68,9 +68,14 @@ func TestPhoneSecretsRealClients(t *testing.T) {
 	if bytes.Contains(first, []byte("bob-sip-secret")) || bytes.Contains(first, []byte(secretB)) {
 		t.Error("phone A's file holds phone B's secrets")
 	}
-	// The claim is used: no second fetch without the secret, by either protocol.
-	if out, err := hpa(phoneA); err == nil || !strings.Contains(out, "Error code 2") {
-		t.Errorf("TFTP after the claim: %v %s", err, out)
+	// The claim is used: no second fetch without the secret, by either
+	// protocol; over TFTP the same refusal as for an unknown MAC.
+	outA, errA := hpa(phoneA)
+	if errA == nil || !strings.Contains(outA, "Error code 2") {
+		t.Errorf("TFTP after the claim: %v %s", errA, outA)
+	}
+	if outU, _ := hpa(unknown); outU != outA {
+		t.Errorf("TFTP refusals differ: known %q, unknown %q", outA, outU)
 	}
 	// Phone B bootstraps over TFTP (tftp-hpa), once.
 	if out, err := hpa(phoneB); err != nil {
