@@ -314,7 +314,7 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 	if c != nil && r.watching && now.Sub(c.checked) < cacheValid {
 		r.mu.Unlock()
 		if c.phone == nil {
-			return nil, nil, gen, noPhone(mac)
+			return nil, nil, gen, errNoPhone
 		}
 		return c.phone, c, gen, nil
 	}
@@ -351,9 +351,9 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 	return p, c, gen, nil
 }
 
-func noPhone(mac string) error {
-	return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
-}
+// errNoPhone is a cached unknown MAC: made once, so answering one costs
+// no more than answering a known phone.
+var errNoPhone = appliance.Errorf(appliance.ENOTFOUND, "mac", "no such phone")
 
 // phoneFile returns phone p's <mac>.cfg and its version. The bytes are
 // cached per phone under its config version (the hash of the file) and the
