@@ -75,7 +75,7 @@ type CertAuthority struct {
 	Now    func() time.Time // nil: time.Now
 	// Names returns the DNS names and IP addresses (as strings) the server
 	// certificate must cover. Called by Open and Refresh. Invalid names are
-	// skipped. The first DNS name (else the first IP) becomes the CommonName,
+	// skipped. The first name (a host name or an address) becomes the CommonName,
 	// which some phones check instead of the SANs, so put the name phones
 	// are configured with first. Nil means ListenNames("").
 	Names func() []string
@@ -432,12 +432,10 @@ func (ca *CertAuthority) issue(names []string) error {
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	// Some phones match the host against the CommonName and ignore SANs.
-	if len(tmpl.DNSNames) > 0 {
-		tmpl.Subject.CommonName = tmpl.DNSNames[0]
-	} else {
-		tmpl.Subject.CommonName = tmpl.IPAddresses[0].String()
-	}
+	// Some phones match the host against the CommonName and ignore SANs
+	// (Yealink's cn_validation may, for an address too): the first name,
+	// the one phones are told, whether a host name or an address.
+	tmpl.Subject.CommonName = names[0]
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.caCert, key.Public(), ca.caKey)
 	if err != nil {
 		return fmt.Errorf("tls: create server certificate: %w", err)

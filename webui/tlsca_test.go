@@ -197,8 +197,9 @@ func TestCertAuthorityCommonName(t *testing.T) {
 		names []string
 		want  string
 	}{
-		{"first DNS name", []string{"10.0.0.1", "Phones.Example.", "provbox"}, "phones.example"},
-		{"only addresses", []string{"10.0.0.1", "::1"}, "10.0.0.1"},
+		{"first name, an address", []string{"10.0.0.1", "Phones.Example.", "provbox"}, "10.0.0.1"},
+		{"first name, a host name", []string{"Phones.Example.", "10.0.0.1", "provbox"}, "phones.example"},
+		{"only addresses", []string{"::1", "10.0.0.1"}, "::1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ca, _, _ := MustOpenCA(t, "", nil, tt.names...)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +141,19 @@ func TestPhoneSecretsRealClients(t *testing.T) {
 	}
 	if code := runTool(t, "curl", "-s", "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", "-u", userB+":"+secretB, srv.https+"/prov/"+phoneA+".cfg"); string(code) != "401" {
 		t.Errorf("B's secret opened A's file over HTTPS: %s", code)
+	}
+	// The certificate's Common Name is the host phones are told (some
+	// phones check only the CN).
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(mustRead(t, ca))
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(srv.https, "https://"), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+	conn.Close()
+	if u, _ := url.Parse(s["static.auto_provision.server.url"]); cn != u.Hostname() {
+		t.Errorf("certificate CN %q, phones are told %q", cn, u.Hostname())
 	}
 	// Over TLS the session cookie is Secure.
 	hdr := runTool(t, "curl", "-s", "--cacert", ca, "-o", "/dev/null", "-D", "-", "-d", "username=admin&password=correct-horse-battery", srv.https+"/login")
