@@ -218,14 +218,6 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester,
 	f := r.bytesFile(strings.ToLower(name), b)
 	f.Phone, f.Version = p, version
 	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: version, IP: req.IP, UA: req.UA, Source: req.Source, Auth: auth})
-	if auth == appliance.AuthSecret && (p.PrevSecret != "" || p.Sync.ClaimOpenUntil != nil) {
-		// The fetch retired the previous secret and closed the claim
-		// window: the cached phone no longer says who may fetch.
-		r.mu.Lock()
-		r.gen++
-		delete(r.cache, mac)
-		r.mu.Unlock()
-	}
 	return f, nil
 }
 

@@ -70,31 +70,30 @@ func clipText(s string, n int) string {
 }
 
 // HostSet returns a HostAllowed that accepts the names names() gives (host
-// names case-insensitively, addresses in any notation), asking names again
-// at most every 30 s, since interfaces and their addresses come and go.
+// names case-insensitively, addresses in any notation: both compared in the
+// form the certificate authority normalizes its names to), asking names
+// again at most every 30 s, since interfaces and their addresses come and
+// go.
 func HostSet(names func() []string) func(host string) bool {
 	var mu sync.Mutex
 	var set map[string]bool
 	var at time.Time
 	return func(host string) bool {
-		host = canonicalHost(host)
+		host, ok := normalizeCertName(hostOnly(host))
+		if !ok {
+			return false
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if set == nil || time.Since(at) > 30*time.Second {
 			set = map[string]bool{}
 			for _, n := range names() {
-				set[canonicalHost(n)] = true
+				if c, ok := normalizeCertName(n); ok {
+					set[c] = true
+				}
 			}
 			at = time.Now()
 		}
 		return set[host]
 	}
-}
-
-func canonicalHost(h string) string {
-	h = hostOnly(h)
-	if ip := net.ParseIP(h); ip != nil {
-		return ip.String()
-	}
-	return h
 }

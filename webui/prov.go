@@ -174,30 +174,19 @@ type secretBody struct {
 	Password string `json:"password"`
 }
 
-// handlePhoneSecret answers the phone's user name and secret.
+// handlePhoneSecret answers the phone's user name and secret; POST first
+// gives it a new one (rotation).
 func (s *Server) handlePhoneSecret(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	p, err := s.Services.Phones.FindPhone(r.Context(), mac)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	find := s.Services.Phones.FindPhone
+	if r.Method == http.MethodPost {
+		find = s.Services.Phones.RotateSecret
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	s.writeJSON(w, http.StatusOK, secretBody{Username: p.ProvUsername(), Password: p.Secret})
-}
-
-// handleRotateSecret gives the phone a new secret and answers it.
-func (s *Server) handleRotateSecret(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	p, err := s.Services.Phones.RotateSecret(r.Context(), mac)
+	p, err := find(r.Context(), mac)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -312,7 +312,7 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/phones/{mac}/resync", s.handlePhoneResync)
 	api("POST /api/v1/phones/{mac}/claim", s.handlePhoneClaim)
 	api("GET /api/v1/phones/{mac}/secret", s.handlePhoneSecret)
-	api("POST /api/v1/phones/{mac}/secret", s.handleRotateSecret)
+	api("POST /api/v1/phones/{mac}/secret", s.handlePhoneSecret)
 	api("GET /api/v1/discovered", s.handleListDiscovered)
 	api("POST /api/v1/discovered/{mac}/adopt", s.handleAdoptDiscovered)
 	s.routesLeases(api) // api_leases.go: /leases, /reservations

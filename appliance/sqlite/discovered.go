@@ -156,7 +156,16 @@ func (s *SyncService) RecordFetch(ctx context.Context, f appliance.Fetch) error 
 		return err
 	}
 	f.MAC = mac
-	return s.db.batch.do(ctx, func(tx *Tx) error { return tx.recordFetch(f) })
+	var retired bool
+	err = s.db.batch.do(ctx, func(tx *Tx) (err error) {
+		retired, err = tx.recordFetch(f)
+		return err
+	})
+	if err == nil && retired && s.db.Events != nil {
+		// Like ConsumeClaim and OpenClaim: who may fetch changed.
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: []string{mac}})
+	}
+	return err
 }
 
 // batcher gathers small writes made at the same time (fetch and NOTIFY
@@ -225,13 +234,15 @@ func (b *batcher) flush() {
 	}
 }
 
-func (tx *Tx) recordFetch(f appliance.Fetch) error {
-	var current string
-	err := tx.QueryRowContext(tx.ctx, `SELECT config_version FROM phones WHERE mac = ?`, f.MAC).Scan(&current)
+// recordFetch records f; retired reports that it closed the phone's claim
+// window or retired its previous secret (a fetch with the current secret).
+func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
+	var open bool // a claim window or a previous secret to retire
+	err = tx.QueryRowContext(tx.ctx, `SELECT claim_until IS NOT NULL OR prev_secret != '' FROM phones WHERE mac = ?`, f.MAC).Scan(&open)
 	if err == sql.ErrNoRows {
-		return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(f.MAC))
+		return false, appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(f.MAC))
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	// Fetching the current version confirms the sync; an older version
 	// (a fetch that raced an edit) leaves the phone pending.
@@ -250,7 +261,7 @@ func (tx *Tx) recordFetch(f appliance.Fetch) error {
 		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END,
 		claim_until = CASE WHEN ? THEN NULL ELSE claim_until END, prev_secret = CASE WHEN ? THEN '' ELSE prev_secret END WHERE mac = ?`,
 		f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, f.MAC)
-	return err
+	return err == nil && withSecret && open, err
 }
 
 // RefreshVersions recomputes the config versions of phones (every phone

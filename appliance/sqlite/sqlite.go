@@ -223,22 +223,12 @@ func (db *DB) secret(name string, generate func() string) (string, error) {
 // default length, so the phone can fetch the file that carries the secret
 // without knowing it yet.
 func (db *DB) giveSecrets() error {
-	rows, err := db.w.Query(`SELECT id FROM phones WHERE secret = ''`)
+	ids, err := queryIDs(context.Background(), db.w, `SELECT id FROM phones WHERE secret = ''`)
 	if err != nil {
 		return fmt.Errorf("phones without secrets: %w", err)
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
-		return err
+	if len(ids) == 0 {
+		return nil
 	}
 	tx, err := db.w.Begin()
 	if err != nil {

@@ -119,8 +119,9 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	// The names the box answers to (Host check) and its certificate
 	// covers: its hostname, its addresses, the public URL's host and
 	// allowed_hosts. Read again as they change.
+	publicHost := func() string { return hostOfURL(db.Settings().ProvisioningURL) }
 	names := func() []string {
-		extra := append([]string{hostOfURL(db.Settings().ProvisioningURL)}, cfg.AllowedHosts...)
+		extra := append([]string{publicHost()}, cfg.AllowedHosts...)
 		out := webui.ListenNames(cfg.HTTP.Listen, extra...)
 		if !Off(cfg.HTTPS.Listen) {
 			out = append(out, webui.ListenNames(cfg.HTTPS.Listen, extra...)...)
@@ -129,7 +130,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	}
 	// The public host first: it becomes the certificate's CommonName, which
 	// some phones check instead of the alternative names.
-	certNames := func() []string { return append([]string{hostOfURL(db.Settings().ProvisioningURL)}, names()...) }
+	certNames := func() []string { return append([]string{publicHost()}, names()...) }
 	tlsCert, caPEM, err := httpsCertificate(ctx, cfg, dataDir, certNames, logger)
 	if err != nil {
 		return err
