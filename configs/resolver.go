@@ -31,14 +31,18 @@ type Resolver struct {
 	// CACert gives the PEM of provbox's CA certificate, served as ca.crt
 	// (nil or empty: 404, e.g. with the admin's own certificate).
 	CACert func() []byte
-	Logger *slog.Logger
-	Now    func() time.Time
+	// CacheSize bounds the files (and known/unknown MACs) cached; default
+	// 100,000.
+	CacheSize int
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	mu         sync.Mutex
 	stamp      string                 // template stamp the cache was filled under
 	cache      map[string]*cachedFile // mac → its file at a config version
 	watching   bool                   // Watch runs: change events invalidate the cache
 	gen        uint64                 // change events seen by Watch
+	swept      time.Time              // when roomLocked last swept the cache
 	recorded   map[string]recordedFetch
 	discoverQ  chan Requester       // set while Watch runs
 	discovered map[string]time.Time // MAC+IP → last queued for discovery
@@ -318,7 +322,7 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 		// refusal takes as long for an unknown MAC as for a known one (no
 		// timing tells which MACs are phones). Adding the phone drops it.
 		r.mu.Lock()
-		if r.gen == gen && len(r.cache) < 100000 {
+		if r.gen == gen && r.roomLocked(now) {
 			r.cache[mac] = &cachedFile{checked: now}
 		}
 		r.mu.Unlock()
@@ -331,7 +335,7 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 	case r.gen != gen:
 	case c != nil && c.body != nil && c.version == p.Sync.ConfigVersion:
 		c.checked, c.phone = now, p // the cached file is still current
-	case watching && len(r.cache) < 100000:
+	case watching && r.roomLocked(now):
 		// The phone without its file yet (rendered on its first allowed
 		// fetch): refusals need no database either.
 		c = &cachedFile{phone: p, checked: now}
@@ -372,7 +376,7 @@ func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone
 		}
 	}
 	r.mu.Lock()
-	if len(r.cache) < 100000 {
+	if r.roomLocked(r.now()) {
 		checked := r.now()
 		if r.gen != gen {
 			checked = time.Time{} // read across a change: check again next time
@@ -381,6 +385,27 @@ func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone
 	}
 	r.mu.Unlock()
 	return b, version, nil
+}
+
+// roomLocked reports whether the cache may take one more entry (r.mu
+// held). When it is full, entries without a file (an unknown MAC, a phone
+// refused before its first fetch) that are past cacheValid are swept, at
+// most once per cacheValid, so requests for made-up MACs cannot crowd the
+// phones' files out of it.
+func (r *Resolver) roomLocked(now time.Time) bool {
+	size := r.CacheSize
+	if size <= 0 {
+		size = 100000
+	}
+	if len(r.cache) >= size && now.Sub(r.swept) >= cacheValid {
+		r.swept = now
+		for m, c := range r.cache {
+			if c.body == nil && now.Sub(c.checked) >= cacheValid {
+				delete(r.cache, m)
+			}
+		}
+	}
+	return len(r.cache) < size
 }
 
 type cachedFile struct {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,4 +479,57 @@ func TestResolve_Secrets(t *testing.T) {
 	set.OpenProvisioning = true
 	fx.db.SetSettings(ctx, set)
 	run(t, []try{{"open provisioning", "001565aabbcc", "tftp", "", "", "", ""}})
+}
+
+// countingPhones counts renders' inputs (PhoneConfig): a cached file
+// needs none.
+type countingPhones struct {
+	appliance.PhoneService
+	configs atomic.Int64
+}
+
+func (c *countingPhones) PhoneConfig(ctx context.Context, mac string) (*appliance.PhoneConfig, error) {
+	c.configs.Add(1)
+	return c.PhoneService.PhoneConfig(ctx, mac)
+}
+
+// Requests for made-up MACs fill the cache only until their entries are
+// stale: a full cache sweeps them, and a phone's file is cached again.
+func TestResolve_CacheNotCrowdedOutByUnknownMACs(t *testing.T) {
+	fx := newFixture(t, 0)
+	bus := appliance.NewEventBus(nil)
+	fx.db.Events = bus
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	phones := &countingPhones{PhoneService: fx.svc.Phones}
+	fx.resolver.Services.Phones = phones
+	fx.resolver.Now, fx.resolver.CacheSize = clock, 3
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fx.resolver.Watch(ctx, bus)
+	time.Sleep(20 * time.Millisecond)
+	req := fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+	fetch := func() {
+		t.Helper()
+		f, err := fx.resolver.ResolveFile(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(t, f)
+	}
+	fetch() // closes the claim window (its event drops the entry)
+	for i := 0; i < 5; i++ {
+		fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: fmt.Sprintf("00156599990%d.cfg", i), IP: "10.0.0.9", Source: "http"})
+	}
+	phones.configs.Store(0)
+	mu.Lock()
+	now = now.Add(3 * time.Second) // the made-up MACs' entries are stale
+	mu.Unlock()
+	for i := 0; i < 3; i++ {
+		fetch()
+	}
+	if n := phones.configs.Load(); n != 1 {
+		t.Fatalf("the phone's file was rendered %d times for 3 fetches: not cached", n)
+	}
 }
