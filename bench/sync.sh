@@ -146,6 +146,7 @@ if ss -Huln "sport = :$PHONE_PORT" | awk '{print $4}' | grep -q "^${prefix//./\\
 fi
 
 free_port tcp; HTTP_PORT=$PORT
+free_port tcp; HTTPS_PORT=$PORT # phones keep this URL across restarts of serve
 free_port udp; SIP_PORT=$PORT
 BASE=http://127.0.0.1:$HTTP_PORT
 API=$BASE/api/v1
@@ -163,7 +164,7 @@ config() {
 # serve NAME DATA CONFIG: starts provbox serve, sets PB (its pid).
 serve() {
 	start "$1" "$WORK/$1.log" "$PROVBOX" serve --config "$3" --data "$2" \
-		--http "127.0.0.1:$HTTP_PORT" --tftp off --sip "127.0.0.1:$SIP_PORT" --log-level warn
+		--http "127.0.0.1:$HTTP_PORT" --https "127.0.0.1:$HTTPS_PORT" --tftp off --sip "127.0.0.1:$SIP_PORT" --log-level warn
 	PB=$(eval echo "\$PID_$1")
 	wait_for "$WORK/$1.log" "$PB" curl -sf --max-time 1 "$BASE/healthz"
 }
