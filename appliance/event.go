@@ -18,6 +18,11 @@ const (
 	// EventAccessChanged: who may fetch MACs' configs changed (a claim
 	// window opened); their config is unchanged, nothing is sent.
 	EventAccessChanged = "access_changed"
+	// EventFetched: MACs fetched their config (any version); the sync
+	// loop frees their place in its window.
+	EventFetched = "fetched"
+	// EventStuck: MACs did not report in time after a trigger.
+	EventStuck = "stuck"
 )
 
 // Event is published after a commit.

@@ -12,9 +12,39 @@ import (
 const (
 	SyncNew         = "new"         // never fetched its config
 	SyncPending     = "pending"     // config changed since its last fetch
-	SyncNotified    = "notified"    // check-sync NOTIFY answered 2xx
-	SyncUnreachable = "unreachable" // NOTIFY got no answer after retries
-	SyncSynced      = "synced"      // fetched the current version
+	SyncNotified    = "notified"    // told to sync (check-sync or Action URI); it answered
+	SyncFetched     = "fetched"     // fetched the current version; no report from the phone yet
+	SyncSynced      = "synced"      // fetched the current version, then reported provisioning finished
+	SyncStuck       = "stuck"       // a phone that reports did not report within StuckAfter of a trigger
+	SyncUnreachable = "unreachable" // the trigger got no answer after retries
+)
+
+// SyncStates lists the states in the order a change walks through them.
+var SyncStates = []string{SyncNew, SyncPending, SyncNotified, SyncFetched, SyncSynced, SyncStuck, SyncUnreachable}
+
+// StuckAfter is how long a phone that reports has, after it was told to
+// sync (or fetched a change by itself), to report that provisioning
+// finished before it is stuck.
+const StuckAfter = 60 * time.Second
+
+// Report events: what a phone's action URLs tell (SPEC §6). The path of
+// a report is /prov/ev/<token>/<event>.
+const (
+	ReportProvisioned  = "provisioned"     // action_url.setup_autop_finish: auto-provisioning finished
+	ReportRegistered   = "registered"      // action_url.registered: an account registered
+	ReportRegisterFail = "register_failed" // action_url.register_failed
+	ReportUnregistered = "unregistered"    // action_url.unregistered
+	ReportIPChanged    = "ip_change"       // action_url.ip_change
+)
+
+// ReportEvents are the events a report may name.
+var ReportEvents = []string{ReportProvisioned, ReportRegistered, ReportRegisterFail, ReportUnregistered, ReportIPChanged}
+
+// Registration states of an account (SyncStatus.Registration).
+const (
+	RegRegistered = "registered"
+	RegFailed     = "failed"
+	RegUnknown    = "unknown"
 )
 
 // Phone is a desk phone the appliance provisions.
@@ -35,6 +65,13 @@ type Phone struct {
 	// its <mac>.cfg until the phone fetches with the new one (it learns the
 	// new one from the file it fetches with the old).
 	PrevSecret string `json:"-"`
+	// Token names the phone in its reports (/prov/ev/<token>/<event>): a
+	// random string its config carries, rotated with its secret. It is not
+	// the secret: action URLs can show in the phone's and proxies' logs.
+	Token string `json:"-"`
+	// PrevToken is the token before the last rotation, accepted as long
+	// as PrevSecret is.
+	PrevToken string `json:"-"`
 }
 
 // ProvUsername is the user name a phone proves its secret with: its MAC.
@@ -66,6 +103,55 @@ type SyncStatus struct {
 	// knows none). Nil when closed: after that fetch, any fetch with its
 	// secret, or the window's end.
 	ClaimOpenUntil *time.Time `json:"claim_open_until"`
+	// AppliedAt is when the phone last reported that provisioning
+	// finished after fetching its current version.
+	AppliedAt *time.Time `json:"applied_at"`
+	// Registration is each account's registration as the phone reported
+	// it, by account index ("1", "2"...); accounts it has not reported
+	// on are "unknown".
+	Registration map[string]Registration `json:"registration"`
+	// Confirms is true once the phone has reported through its action
+	// URLs: only such a phone becomes synced or stuck; one that never
+	// reports stays fetched ("fetched (phone does not confirm)").
+	Confirms bool `json:"confirms"`
+	// LastReportAt is the time of the phone's last report.
+	LastReportAt *time.Time `json:"last_report_at"`
+}
+
+// Registration is one account's registration as the phone reported it.
+type Registration struct {
+	State string     `json:"state"` // RegRegistered, RegFailed or RegUnknown
+	At    *time.Time `json:"at"`
+}
+
+// StateText is the state as the admin reads it: "fetched (phone does not
+// confirm)" for a phone whose firmware never reports.
+func (s SyncStatus) StateText() string {
+	if s.State == SyncFetched && !s.Confirms {
+		return "fetched (phone does not confirm)"
+	}
+	return s.State
+}
+
+// Settled reports whether the phone has taken its current config as far
+// as it can tell us: synced, or fetched by a phone that does not confirm.
+func (s SyncStatus) Settled() bool {
+	return s.State == SyncSynced || s.State == SyncFetched && !s.Confirms
+}
+
+// Change is one config change of a phone, followed through the sync
+// loop: its timeline (SPEC §6). Times are nil until the step happened.
+type Change struct {
+	Version      string     `json:"version"`
+	ChangedAt    time.Time  `json:"changed_at"`
+	TriggeredAt  *time.Time `json:"triggered_at"`
+	Trigger      string     `json:"trigger"` // how the phone was told and what it answered ("check-sync: 200 OK")
+	FetchedAt    *time.Time `json:"fetched_at"`
+	AppliedAt    *time.Time `json:"applied_at"`
+	RegisteredAt *time.Time `json:"registered_at"`
+	// Outcome is "stuck" or "unreachable" when the change ended there
+	// (a later step clears it), else empty.
+	Outcome string `json:"outcome"`
 }
 
 // Title names the phone in messages: "Front desk (00:15:65:aa:bb:cc)", or

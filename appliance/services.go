@@ -41,12 +41,14 @@ type SyncService interface {
 	Resync(ctx context.Context, macs []string) error
 	// RecordFetch notes that a phone fetched its config: last fetch time,
 	// IP and User-Agent, fetched_version, and its SIP address (IP and the
-	// configured phone port). Fetching the current version makes it synced.
+	// configured phone port). Fetching the current version makes it
+	// fetched (synced once it reports); EventFetched follows.
 	RecordFetch(ctx context.Context, f Fetch) error
-	// RecordNotify notes the outcome of a check-sync NOTIFY: a 2xx makes the
-	// phone notified and no answer unreachable — unless it has meanwhile
-	// fetched (synced) or changed again (still pending for the newer
-	// version). Other answers keep the state and record the status.
+	// RecordNotify notes the outcome of a trigger (check-sync NOTIFY or
+	// Action URI): a 2xx makes the phone notified and no answer
+	// unreachable — unless it has meanwhile fetched that version or
+	// changed again (still pending for the newer version). Other answers
+	// keep the state and record the status.
 	RecordNotify(ctx context.Context, n NotifyResult) error
 	// LearnAddress records where a phone receives SIP ("ip:port"), learned
 	// from a PnP SUBSCRIBE or a DHCP lease (source). When the address is new
@@ -63,12 +65,47 @@ type SyncService interface {
 	// PendingPhones lists the phones waiting for a NOTIFY (pending or
 	// unreachable) whose SIP address is known.
 	PendingPhones(ctx context.Context) ([]string, error)
+	// RecordReport takes a phone's own report (an action URL it called).
+	// ENOTFOUND, changing nothing, for a token no phone has, an unknown
+	// event, or a MAC that is not the token's phone. "provisioned" after
+	// fetching the current version makes the phone synced; "registered",
+	// "register_failed" and "unregistered" set the registration of the
+	// account whose user name the report carries; every report teaches the
+	// phone's address.
+	RecordReport(ctx context.Context, r Report) error
+	// MarkStuck makes stuck the phones that confirm but did not report
+	// within StuckAfter of being told to sync (or of fetching a change by
+	// themselves), and returns their MACs.
+	MarkStuck(ctx context.Context) ([]string, error)
+	// Timeline lists the phone's last changes, newest first (ENOTFOUND).
+	Timeline(ctx context.Context, mac string) ([]Change, error)
+	// CountStates counts the phones in each sync state.
+	CountStates(ctx context.Context) (map[string]int, error)
 }
 
-// NotifyResult is the outcome of one check-sync NOTIFY.
+// Report is one call of a phone's action URL: /prov/ev/<Token>/<Event>.
+type Report struct {
+	Token    string
+	Event    string // one of ReportEvents
+	IP       string // the request's source address: the phone's address now
+	MAC      string // the $mac the phone filled in; must be the token's phone when set
+	User     string // $active_user: the account's SIP user name (registration events)
+	Model    string // $model, $firmware: as the phone filled them in
+	Firmware string
+}
+
+// Triggers: how a phone is told to sync (sip.sync_trigger).
+const (
+	TriggerNotify    = "check-sync" // SIP NOTIFY Event: check-sync
+	TriggerActionURI = "action-uri" // HTTP(S) GET of the phone's Action URI
+)
+
+// NotifyResult is the outcome of one trigger: a check-sync NOTIFY or an
+// Action URI request.
 type NotifyResult struct {
 	MAC     string
-	Version string // the config version the NOTIFY announced
+	Version string // the config version the trigger announced
+	Via     string // TriggerNotify or TriggerActionURI; empty is TriggerNotify
 	Status  int    // SIP status code of the final answer; 0: no answer
 	Reason  string // reason phrase, or why nothing was sent
 }

@@ -161,9 +161,12 @@ func (s *SyncService) RecordFetch(ctx context.Context, f appliance.Fetch) error 
 		retired, err = tx.recordFetch(f)
 		return err
 	})
-	if err == nil && retired && s.db.Events != nil {
-		// Like ConsumeClaim and OpenClaim: who may fetch changed.
-		s.db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: []string{mac}})
+	if err == nil && s.db.Events != nil {
+		if retired {
+			// Like ConsumeClaim and OpenClaim: who may fetch changed.
+			s.db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: []string{mac}})
+		}
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventFetched, MACs: []string{mac}})
 	}
 	return err
 }
@@ -237,16 +240,21 @@ func (b *batcher) flush() {
 // recordFetch records f; retired reports that it closed the phone's claim
 // window or retired its previous secret (a fetch with the current secret).
 func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
+	var id int64
 	var open bool // a claim window or a previous secret to retire
-	err = tx.QueryRowContext(tx.ctx, `SELECT claim_until IS NOT NULL OR prev_secret != '' FROM phones WHERE mac = ?`, f.MAC).Scan(&open)
+	err = tx.QueryRowContext(tx.ctx, `SELECT id, claim_until IS NOT NULL OR prev_secret != '' FROM phones WHERE mac = ?`, f.MAC).Scan(&id, &open)
 	if err == sql.ErrNoRows {
 		return false, appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(f.MAC))
 	} else if err != nil {
 		return false, err
 	}
-	// Fetching the current version confirms the sync; an older version
-	// (a fetch that raced an edit) leaves the phone pending.
-	state := `CASE WHEN ? = config_version THEN 'synced' WHEN state = 'new' THEN 'pending' ELSE state END`
+	// Fetching the current version makes the phone fetched (synced once it
+	// reports; a re-fetch of what it has applied keeps it synced); an older
+	// version (a fetch that raced an edit) leaves it pending. A phone that
+	// reports must report within StuckAfter of fetching a change.
+	current := `? = config_version AND NOT (state = 'synced' AND fetched_version = ?)`
+	state := `CASE WHEN ` + current + ` THEN 'fetched' WHEN state = 'new' THEN 'pending' ELSE state END`
+	due := `CASE WHEN confirms = 1 AND ` + current + ` THEN ? ELSE report_due END`
 	// The SIP address becomes the fetch's IP and the configured phone
 	// port, unless a PnP SUBSCRIBE or DHCP already told the port for
 	// this very IP.
@@ -255,13 +263,23 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 		addr, prefix = sipAddress(f.IP, tx.db.Settings().PhoneSIPPort), net.JoinHostPort(f.IP, "")
 	}
 	// A fetch with the current secret shows the phone holds it: the claim
-	// window and the secret before a rotation are no longer needed.
+	// window and the secret (and report token) before a rotation are no
+	// longer needed.
 	withSecret := f.Auth == appliance.AuthSecret
-	_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
+	_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, report_due = `+due+`,
+		last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
 		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END,
-		claim_until = CASE WHEN ? THEN NULL ELSE claim_until END, prev_secret = CASE WHEN ? THEN '' ELSE prev_secret END WHERE mac = ?`,
-		f.Version, f.Version, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, f.MAC)
-	return err == nil && withSecret && open, err
+		claim_until = CASE WHEN ? THEN NULL ELSE claim_until END, prev_secret = CASE WHEN ? THEN '' ELSE prev_secret END,
+		prev_token = CASE WHEN ? THEN '' ELSE prev_token END WHERE id = ?`,
+		f.Version, f.Version, f.Version, f.Version, f.Version, tx.now+appliance.StuckAfter.Milliseconds(),
+		tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, withSecret, id)
+	if err != nil {
+		return false, err
+	}
+	if err := tx.changeStep(id, f.Version, `fetched_at = COALESCE(fetched_at, ?), outcome = ''`, tx.now); err != nil {
+		return false, err
+	}
+	return withSecret && open, nil
 }
 
 // RefreshVersions recomputes the config versions of phones (every phone
@@ -284,33 +302,44 @@ func (s *SyncService) RefreshVersions(ctx context.Context, macs []string) error 
 	})
 }
 
-// RecordNotify notes a NOTIFY's outcome.
+// RecordNotify notes a trigger's outcome.
 func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult) error {
 	mac, err := appliance.ParseMAC(n.MAC)
 	if err != nil {
 		return err
 	}
-	next := `state`
-	switch {
-	case n.Status >= 200 && n.Status < 300:
-		next = `CASE WHEN state != 'synced' AND config_version = ? THEN 'notified' ELSE state END`
-	case n.Status == 0 && n.Reason == "":
-		next = `CASE WHEN state != 'synced' AND config_version = ? THEN 'unreachable' ELSE state END`
-	}
-	args := []any{}
-	if next != `state` {
-		args = append(args, n.Version)
+	via := n.Via
+	if via == "" {
+		via = appliance.TriggerNotify
 	}
 	return s.db.batch.do(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`UPDATE phones SET state = `+next+`, last_notify_at = ?, last_notify_result = ? WHERE mac = ?`,
-			append(args, tx.now, clip(n.Text(), 128), mac)...)
-		if err != nil {
+		var id int64
+		if err := tx.QueryRowContext(tx.ctx, `SELECT id FROM phones WHERE mac = ?`, mac).Scan(&id); err == sql.ErrNoRows {
+			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		} else if err != nil {
 			return err
 		}
-		if k, _ := res.RowsAffected(); k == 0 {
-			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		// Only a phone still waiting for this version moves: not one that
+		// has meanwhile fetched it, nor one that changed again.
+		waiting := `state NOT IN ('synced', 'fetched') AND config_version = ? AND fetched_version != ?`
+		set, args, outcome := `state = state`, []any{}, `outcome`
+		switch {
+		case n.Status >= 200 && n.Status < 300:
+			// A phone that reports must do so within StuckAfter.
+			set = `state = CASE WHEN ` + waiting + ` THEN 'notified' ELSE state END,
+				report_due = CASE WHEN confirms = 1 AND state != 'synced' AND config_version = ? THEN ? ELSE report_due END`
+			args = []any{n.Version, n.Version, n.Version, tx.now + appliance.StuckAfter.Milliseconds()}
+		case n.Status == 0 && n.Reason == "":
+			set = `state = CASE WHEN ` + waiting + ` THEN 'unreachable' ELSE state END,
+				report_due = CASE WHEN ` + waiting + ` THEN NULL ELSE report_due END`
+			args = []any{n.Version, n.Version, n.Version, n.Version}
+			outcome = `'unreachable'`
 		}
-		return nil
+		if _, err := tx.exec(`UPDATE phones SET `+set+`, last_notify_at = ?, last_notify_result = ? WHERE id = ?`,
+			append(args, tx.now, clip(n.Text(), 128), id)...); err != nil {
+			return err
+		}
+		return tx.changeStep(id, n.Version, `triggered_at = ?, trigger = ?, outcome = `+outcome, tx.now, clip(via+": "+n.Text(), 128))
 	})
 }
 

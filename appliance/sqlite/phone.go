@@ -2,10 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 )
@@ -16,7 +20,8 @@ type PhoneService struct{ db *DB }
 var _ appliance.PhoneService = (*PhoneService)(nil)
 
 const phoneCols = `id, mac, name, description, location_id, manufacturer, model, state, config_version, fetched_version,
-	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address, problems, secret, prev_secret, claim_until`
+	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address, problems, secret, prev_secret, claim_until,
+	token, prev_token, confirms, applied_at, last_report_at`
 
 func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*appliance.Phone, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+phoneCols+` FROM phones `+where, args...)
@@ -27,12 +32,12 @@ func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*a
 	out := []*appliance.Phone{}
 	for rows.Next() {
 		var p appliance.Phone
-		var loc, fetchAt, notifyAt, claimUntil sql.NullInt64
+		var loc, fetchAt, notifyAt, claimUntil, appliedAt, reportAt sql.NullInt64
 		var problems string
 		s := &p.Sync
 		if err := rows.Scan(&p.ID, &p.MAC, &p.Name, &p.Description, &loc, &p.Manufacturer, &p.Model, &s.State, &s.ConfigVersion,
 			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress, &problems,
-			&p.Secret, &p.PrevSecret, &claimUntil); err != nil {
+			&p.Secret, &p.PrevSecret, &claimUntil, &p.Token, &p.PrevToken, &s.Confirms, &appliedAt, &reportAt); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(problems), &s.Problems); err != nil || s.Problems == nil {
@@ -42,9 +47,48 @@ func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*a
 			p.LocationID = &loc.Int64
 		}
 		s.LastFetchAt, s.LastNotifyAt, s.ClaimOpenUntil = msToTime(fetchAt), msToTime(notifyAt), msToTime(claimUntil)
+		s.AppliedAt, s.LastReportAt = msToTime(appliedAt), msToTime(reportAt)
+		s.Registration = map[string]appliance.Registration{}
 		out = append(out, &p)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, loadRegistrations(ctx, q, out)
+}
+
+// loadRegistrations fills in the phones' reported registrations: by phone
+// for one phone, in one pass over the table for a list.
+func loadRegistrations(ctx context.Context, q querier, phones []*appliance.Phone) error {
+	if len(phones) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*appliance.Phone, len(phones))
+	for _, p := range phones {
+		byID[p.ID] = p
+	}
+	query, args := `SELECT phone_id, account, state, at FROM phone_registrations`, []any{}
+	if len(phones) == 1 {
+		query, args = query+` WHERE phone_id = ?`, []any{phones[0].ID}
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, at int64
+		var account int
+		var state string
+		if err := rows.Scan(&id, &account, &state, &at); err != nil {
+			return err
+		}
+		if p := byID[id]; p != nil {
+			t := time.UnixMilli(at).UTC()
+			p.Sync.Registration[strconv.Itoa(account)] = appliance.Registration{State: state, At: &t}
+		}
+	}
+	return rows.Err()
 }
 
 // findPhone takes a MAC in any accepted notation.
@@ -133,10 +177,10 @@ func (tx *Tx) createPhone(in *appliance.Phone) (*appliance.Phone, appliance.Mode
 	if err := tx.checkLocation(p.LocationID); err != nil {
 		return nil, m, err
 	}
-	p.Secret = newSecret()
+	p.Secret, p.Token = newSecret(), newToken()
 	claim := tx.claimUntil()
-	res, err := tx.exec(`INSERT INTO phones (mac, name, description, location_id, manufacturer, model, state, created_at, updated_at, secret, claim_until)
-		VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?)`, p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, tx.now, p.Secret, claim)
+	res, err := tx.exec(`INSERT INTO phones (mac, name, description, location_id, manufacturer, model, state, created_at, updated_at, secret, claim_until, token)
+		VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)`, p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, tx.now, p.Secret, claim, p.Token)
 	if isUnique(err) {
 		return nil, m, appliance.Errorf(appliance.ECONFLICT, "mac", "phone %s already exists", appliance.FormatMAC(p.MAC))
 	} else if err != nil {
@@ -369,6 +413,15 @@ func phoneConfig(ctx context.Context, q querier, id int64, settings appliance.Se
 // type it into a phone's web page.
 func newSecret() string { return appliance.GeneratePassword(24) }
 
+// newToken returns a new report token: 128 random bits, URL-safe.
+func newToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 // claimUntil is when a claim window opened now closes (Unix ms).
 func (tx *Tx) claimUntil() int64 {
 	w := tx.db.Settings().ClaimWindow
@@ -378,9 +431,10 @@ func (tx *Tx) claimUntil() int64 {
 	return tx.now + w.Milliseconds()
 }
 
-// RotateSecret gives the phone a new secret. The one the phone holds stays
-// valid (prev_secret) until it fetches with the new one: if it was rotated
-// before and the phone never fetched with that one, the older one stays.
+// RotateSecret gives the phone a new secret and report token. The ones the
+// phone holds stay valid (prev_secret, prev_token) until it fetches with
+// the new secret: if it was rotated before and the phone never fetched with
+// that one, the older ones stay.
 func (s *PhoneService) RotateSecret(ctx context.Context, mac string) (*appliance.Phone, error) {
 	var out *appliance.Phone
 	err := s.db.update(ctx, func(tx *Tx) error {
@@ -389,7 +443,8 @@ func (s *PhoneService) RotateSecret(ctx context.Context, mac string) (*appliance
 			return err
 		}
 		if _, err := tx.exec(`UPDATE phones SET prev_secret = CASE WHEN prev_secret = '' THEN secret ELSE prev_secret END,
-			secret = ?, updated_at = ? WHERE id = ?`, newSecret(), tx.now, p.ID); err != nil {
+			prev_token = CASE WHEN prev_token = '' THEN token ELSE prev_token END,
+			secret = ?, token = ?, updated_at = ? WHERE id = ?`, newSecret(), newToken(), tx.now, p.ID); err != nil {
 			return err
 		}
 		tx.touch(p.ID)

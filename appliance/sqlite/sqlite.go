@@ -223,7 +223,7 @@ func (db *DB) secret(name string, generate func() string) (string, error) {
 // default length, so the phone can fetch the file that carries the secret
 // without knowing it yet.
 func (db *DB) giveSecrets() error {
-	ids, err := queryIDs(context.Background(), db.w, `SELECT id FROM phones WHERE secret = ''`)
+	ids, err := queryIDs(context.Background(), db.w, `SELECT id FROM phones WHERE secret = '' OR token = ''`)
 	if err != nil {
 		return fmt.Errorf("phones without secrets: %w", err)
 	}
@@ -235,16 +235,26 @@ func (db *DB) giveSecrets() error {
 		return err
 	}
 	until := db.Now().Add(appliance.DefaultClaimWindow).UnixMilli()
+	secrets := 0
 	for _, id := range ids {
-		if _, err := tx.Exec(`UPDATE phones SET secret = ?, claim_until = ? WHERE id = ? AND secret = ''`, newSecret(), until, id); err != nil {
+		if _, err := tx.Exec(`UPDATE phones SET token = CASE WHEN token = '' THEN ? ELSE token END WHERE id = ?`, newToken(), id); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("give phone %d a report token: %w", id, err)
+		}
+		res, err := tx.Exec(`UPDATE phones SET secret = ?, claim_until = ? WHERE id = ? AND secret = ''`, newSecret(), until, id)
+		if err != nil {
 			tx.Rollback()
 			return fmt.Errorf("give phone %d a secret: %w", id, err)
 		}
+		n, _ := res.RowsAffected()
+		secrets += int(n)
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	db.Logger.Info("gave existing phones their own provisioning secrets; each may fetch its config once without it within the claim window", "phones", len(ids), "claim_window", appliance.DefaultClaimWindow.String())
+	if secrets > 0 {
+		db.Logger.Info("gave existing phones their own provisioning secrets; each may fetch its config once without it within the claim window", "phones", secrets, "claim_window", appliance.DefaultClaimWindow.String())
+	}
 	return nil
 }
 
@@ -518,8 +528,8 @@ func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int6
 
 // refreshVersions recomputes the config version and the ready problems of
 // every touched phone. A phone whose version moved becomes pending (or
-// stays new if it never fetched; or becomes synced again if it already
-// holds that version).
+// stays new if it never fetched; or becomes synced or fetched again if it
+// already holds that version), and its timeline gets a new change.
 func (tx *Tx) refreshVersions() error {
 	ids := make([]int64, 0, len(tx.touched))
 	for id := range tx.touched {
@@ -529,8 +539,10 @@ func (tx *Tx) refreshVersions() error {
 	settings := tx.db.Settings()
 	for _, id := range ids {
 		var mac, old, fetched, state, oldProblems string
-		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state, problems FROM phones WHERE id = ?`, id).
-			Scan(&mac, &old, &fetched, &state, &oldProblems)
+		var applied bool // the phone reported applying the version it fetched
+		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state, problems,
+			confirms = 1 AND applied_at IS NOT NULL AND applied_at >= last_fetch_at FROM phones WHERE id = ?`, id).
+			Scan(&mac, &old, &fetched, &state, &oldProblems, &applied)
 		if err == sql.ErrNoRows {
 			continue // deleted in this transaction
 		} else if err != nil {
@@ -559,12 +571,18 @@ func (tx *Tx) refreshVersions() error {
 		next := state
 		switch {
 		case state == appliance.SyncNew:
+		case v == fetched && applied:
+			next = appliance.SyncSynced // back to what the phone has applied
 		case v == fetched:
-			next = appliance.SyncSynced
+			next = appliance.SyncFetched
 		default:
 			next = appliance.SyncPending
 		}
-		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ?, problems = ? WHERE id = ?`, v, next, string(problems), id); err != nil {
+		// A new version awaits no report until the phone is told or fetches.
+		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ?, problems = ?, report_due = NULL WHERE id = ?`, v, next, string(problems), id); err != nil {
+			return err
+		}
+		if err := tx.addChange(id, v); err != nil {
 			return err
 		}
 		tx.changed = append(tx.changed, mac)

@@ -79,7 +79,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 8 {
+	if v, err := db.SchemaVersion(); err != nil || v != 9 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")
@@ -571,7 +571,7 @@ func TestRecordFetch_SyncStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := state()
-	if s.State != appliance.SyncSynced || s.FetchedVersion != v1 || s.LastFetchIP != "10.0.0.9" || s.SIPAddress != "10.0.0.9:5060" || s.LastFetchAt == nil {
+	if s.State != appliance.SyncFetched || s.FetchedVersion != v1 || s.LastFetchIP != "10.0.0.9" || s.SIPAddress != "10.0.0.9:5060" || s.LastFetchAt == nil {
 		t.Fatalf("after fetch %+v", s)
 	}
 	name := "Desk"
@@ -585,7 +585,7 @@ func TestRecordFetch_SyncStates(t *testing.T) {
 		t.Fatalf("stale fetch %+v", s)
 	}
 	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: state().ConfigVersion, IP: "10.0.0.9"})
-	if s := state(); s.State != appliance.SyncSynced {
+	if s := state(); s.State != appliance.SyncFetched || s.StateText() != "fetched (phone does not confirm)" {
 		t.Fatalf("fresh fetch %+v", s)
 	}
 	wantErr(t, svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000099"}), appliance.ENOTFOUND, "mac")
@@ -630,8 +630,8 @@ func TestRecordNotify_States(t *testing.T) {
 	// A fetch that beat the NOTIFY's answer wins.
 	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: v, IP: "10.0.0.5"})
 	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: "001565000001", Version: v, Status: 200, Reason: "OK"})
-	if s := get(); s.State != appliance.SyncSynced {
-		t.Fatalf("notify overwrote synced: %+v", s)
+	if s := get(); s.State != appliance.SyncFetched {
+		t.Fatalf("notify overwrote fetched: %+v", s)
 	}
 	wantErr(t, svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: "001565000099"}), appliance.ENOTFOUND, "mac")
 }
@@ -714,7 +714,7 @@ func TestRecordFetch_GroupCommit(t *testing.T) {
 		t.Fatalf("%d not found", notFound)
 	}
 	for _, m := range macs {
-		if p, _ := svc.Phones.FindPhone(ctx, m); p.Sync.State != appliance.SyncSynced {
+		if p, _ := svc.Phones.FindPhone(ctx, m); p.Sync.State != appliance.SyncFetched {
 			t.Fatalf("%s: %+v", m, p.Sync)
 		}
 	}

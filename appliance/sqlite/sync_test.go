@@ -1,0 +1,210 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/appliance/sqlite"
+)
+
+// clockDB opens a store whose clock the test moves.
+func clockDB(t *testing.T) (*sqlite.DB, func(time.Duration)) {
+	t.Helper()
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"))
+	db.Events = appliance.NewEventBus(nil)
+	db.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// TestSync_ReportsMakeSynced walks a phone that reports through SPEC §6:
+// fetched → synced only on its report, registration per account, a
+// report that does not come making it stuck, and its timeline.
+func TestSync_ReportsMakeSynced(t *testing.T) {
+	ctx := context.Background()
+	db, advance := clockDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	mustExt(t, svc, "1002", "Bob")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	sync := func() appliance.SyncStatus {
+		t.Helper()
+		p, err := svc.Phones.FindPhone(ctx, p.MAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Sync
+	}
+	report := func(event, user string) error {
+		return svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: event, IP: "10.0.0.7", MAC: p.MAC, User: user})
+	}
+	fetch := func() {
+		t.Helper()
+		if err := svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: sync().ConfigVersion, IP: "10.0.0.7", Auth: appliance.AuthSecret}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Token == "" || len(p.Token) < 20 {
+		t.Fatalf("token %q", p.Token)
+	}
+
+	// Wrong tokens, events and MACs change nothing.
+	for _, bad := range []appliance.Report{
+		{Token: "nope", Event: appliance.ReportProvisioned},
+		{Token: p.Token, Event: "rebooted"},
+		{Token: p.Token, Event: appliance.ReportProvisioned, MAC: "001565000002"},
+		{Token: p.Token, Event: appliance.ReportProvisioned, MAC: "garbage"},
+		{Token: "", Event: appliance.ReportProvisioned},
+	} {
+		wantErr(t, svc.Sync.RecordReport(ctx, bad), appliance.ENOTFOUND, "token")
+	}
+	if s := sync(); s.Confirms || s.LastReportAt != nil || s.SIPAddress != "" {
+		t.Fatalf("a refused report changed the phone: %+v", s)
+	}
+
+	// A report before any fetch: the phone confirms, but is not synced.
+	if err := report(appliance.ReportProvisioned, ""); err != nil {
+		t.Fatal(err)
+	}
+	if s := sync(); s.State != appliance.SyncNew || !s.Confirms || s.SIPAddress != "10.0.0.7:5060" {
+		t.Fatalf("report before fetch: %+v", s)
+	}
+	fetch()
+	if s := sync(); s.State != appliance.SyncFetched || s.StateText() != "fetched" {
+		t.Fatalf("fetch: %+v", s)
+	}
+	advance(time.Second)
+	if err := report(appliance.ReportProvisioned, ""); err != nil {
+		t.Fatal(err)
+	}
+	if s := sync(); s.State != appliance.SyncSynced || s.AppliedAt == nil {
+		t.Fatalf("report after fetch: %+v", s)
+	}
+	for _, tc := range []struct {
+		event, user string
+		want        map[string]string
+	}{
+		{appliance.ReportRegistered, "1001", map[string]string{"1": "registered"}},
+		{appliance.ReportRegisterFail, "1001", map[string]string{"1": "failed"}},
+		{appliance.ReportRegistered, "", map[string]string{"1": "registered"}}, // one account: no user needed
+		{appliance.ReportRegistered, "9999", map[string]string{"1": "registered"}},
+		{appliance.ReportUnregistered, "1001", map[string]string{"1": "unknown"}},
+		{appliance.ReportRegistered, "1001", map[string]string{"1": "registered"}},
+	} {
+		if err := report(tc.event, tc.user); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for k, r := range sync().Registration {
+			got[k] = r.State
+		}
+		if len(got) != len(tc.want) || got["1"] != tc.want["1"] {
+			t.Fatalf("%s %q: registration %v, want %v", tc.event, tc.user, got, tc.want)
+		}
+	}
+
+	// An edit: pending → notified → fetched → (no report) stuck.
+	name := "Desk"
+	if _, err := svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := sync().ConfigVersion
+	if s := sync(); s.State != appliance.SyncPending {
+		t.Fatalf("edit: %+v", s)
+	}
+	advance(time.Second)
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: v2, Status: 200, Reason: "OK"})
+	if s := sync(); s.State != appliance.SyncNotified {
+		t.Fatalf("notify: %+v", s)
+	}
+	fetch()
+	advance(appliance.StuckAfter - time.Millisecond)
+	if macs, err := svc.Sync.MarkStuck(ctx); err != nil || len(macs) != 0 {
+		t.Fatalf("stuck too early: %v %v", macs, err)
+	}
+	advance(time.Second)
+	if macs, err := svc.Sync.MarkStuck(ctx); err != nil || len(macs) != 1 || sync().State != appliance.SyncStuck {
+		t.Fatalf("not stuck: %v %v %+v", macs, err, sync())
+	}
+	// The late report still counts.
+	if err := report(appliance.ReportProvisioned, ""); err != nil {
+		t.Fatal(err)
+	}
+	if s := sync(); s.State != appliance.SyncSynced {
+		t.Fatalf("late report: %+v", s)
+	}
+
+	tl, err := svc.Sync.Timeline(ctx, p.MAC)
+	if err != nil || len(tl) < 2 {
+		t.Fatalf("timeline %+v %v", tl, err)
+	}
+	c := tl[0]
+	if c.Version != v2 || c.TriggeredAt == nil || c.Trigger != "check-sync: 200 OK" || c.FetchedAt == nil || c.AppliedAt == nil || c.Outcome != "" {
+		t.Fatalf("newest change %+v", c)
+	}
+	if !c.ChangedAt.Before(*c.TriggeredAt) || c.FetchedAt.Before(*c.TriggeredAt) || !c.AppliedAt.After(*c.FetchedAt) {
+		t.Fatalf("steps out of order %+v", c)
+	}
+	if tl[1].RegisteredAt == nil || tl[1].AppliedAt == nil {
+		t.Fatalf("first change %+v", tl[1])
+	}
+	counts, err := svc.Sync.CountStates(ctx)
+	if err != nil || counts["synced"] != 1 || counts["stuck"] != 0 || len(counts) != len(appliance.SyncStates) {
+		t.Fatalf("counts %v %v", counts, err)
+	}
+}
+
+// TestSync_NonReportingPhoneNeverStuck: a phone whose firmware never
+// reports stays "fetched (phone does not confirm)".
+func TestSync_NonReportingPhoneNeverStuck(t *testing.T) {
+	ctx := context.Background()
+	db, advance := clockDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: p.Sync.ConfigVersion, IP: "10.0.0.7"})
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: p.Sync.ConfigVersion, Status: 200, Reason: "OK"})
+	advance(2 * appliance.StuckAfter)
+	if macs, _ := svc.Sync.MarkStuck(ctx); len(macs) != 0 {
+		t.Fatalf("stuck: %v", macs)
+	}
+	got, _ := svc.Phones.FindPhone(ctx, p.MAC)
+	if got.Sync.StateText() != "fetched (phone does not confirm)" || !got.Sync.Settled() {
+		t.Fatalf("%+v", got.Sync)
+	}
+}
+
+// TestSync_TokenRotatesWithSecret: the previous token reports until the
+// phone fetches with its new secret.
+func TestSync_TokenRotatesWithSecret(t *testing.T) {
+	ctx := context.Background()
+	db, _ := clockDB(t)
+	svc := db.Services()
+	p := mustPhone(t, svc, "001565000001", "T46G", "")
+	old := p.Token
+	p, err := svc.Phones.RotateSecret(ctx, p.MAC)
+	if err != nil || p.Token == old || p.PrevToken != old {
+		t.Fatalf("rotate: %+v %v", p, err)
+	}
+	if err := svc.Sync.RecordReport(ctx, appliance.Report{Token: old, Event: appliance.ReportIPChanged, IP: "10.0.0.8"}); err != nil {
+		t.Fatal(err)
+	}
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: p.Sync.ConfigVersion, Auth: appliance.AuthSecret})
+	wantErr(t, svc.Sync.RecordReport(ctx, appliance.Report{Token: old, Event: appliance.ReportIPChanged}), appliance.ENOTFOUND, "token")
+	if err := svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: appliance.ReportIPChanged, IP: "10.0.0.9"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.Phones.FindPhone(ctx, p.MAC)
+	if got.Sync.SIPAddress != "10.0.0.9:5060" {
+		t.Fatalf("address %q", got.Sync.SIPAddress)
+	}
+}
