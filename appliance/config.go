@@ -86,6 +86,24 @@ func HashConfig(c *PhoneConfig) (string, error) {
 	return hex.EncodeToString(sum[:8]), nil
 }
 
+// AccountsHash is a short hash of what the phone's accounts register with
+// (user, auth name, password, server, transport, per account index): a
+// phone applying a file where it changed re-registers those accounts, and
+// its registration reports confirm the change (SPEC §6). Settings supply
+// the default registrar.
+func (c *PhoneConfig) AccountsHash() string {
+	h := sha256.New()
+	for _, a := range c.Accounts {
+		e := a.Extension
+		server := e.SIPServer
+		if server == "" {
+			server = c.Settings.Registrar
+		}
+		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%s\x00%s\x00", a.Index, e.Number, e.AuthUser, a.Password, server, e.Transport)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
 // BuildAccounts numbers the distinct extensions of a layout in order of
 // first appearance (account.1, account.2…) and resolves each line key's
 // account index. layout must be sorted by position; ext returns the

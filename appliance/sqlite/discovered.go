@@ -251,10 +251,13 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 	// Fetching the current version makes the phone fetched (synced once it
 	// reports; a re-fetch of what it has applied keeps it synced); an older
 	// version (a fetch that raced an edit) leaves it pending. A phone that
-	// reports must report within StuckAfter of fetching a change.
+	// reports, fetching a change to its accounts, must report their
+	// registration within the report timeout; other changes a Yealink
+	// applies without a word (setup_autop_finish is sent after power-on
+	// provisioning only), so no report is awaited for them.
 	current := `? = config_version AND NOT (state = 'synced' AND fetched_version = ?)`
 	state := `CASE WHEN ` + current + ` THEN 'fetched' WHEN state = 'new' THEN 'pending' ELSE state END`
-	due := `CASE WHEN confirms = 1 AND ` + current + ` THEN ? ELSE report_due END`
+	due := `CASE WHEN ` + current + ` THEN CASE WHEN confirms = 1 AND accounts_hash != fetched_accounts_hash THEN ? END ELSE report_due END`
 	// The SIP address becomes the fetch's IP and the configured phone
 	// port, unless a PnP SUBSCRIBE or DHCP already told the port for
 	// this very IP.
@@ -270,9 +273,10 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 		last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
 		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END,
 		claim_until = CASE WHEN ? THEN NULL ELSE claim_until END, prev_secret = CASE WHEN ? THEN '' ELSE prev_secret END,
-		prev_token = CASE WHEN ? THEN '' ELSE prev_token END WHERE id = ?`,
-		f.Version, f.Version, f.Version, f.Version, f.Version, tx.now+appliance.StuckAfter.Milliseconds(),
-		tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, withSecret, id)
+		prev_token = CASE WHEN ? THEN '' ELSE prev_token END,
+		fetched_accounts_hash = CASE WHEN ? = config_version THEN accounts_hash ELSE fetched_accounts_hash END WHERE id = ?`,
+		f.Version, f.Version, f.Version, f.Version, f.Version, tx.now+tx.db.ReportTimeout.Milliseconds(),
+		tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, withSecret, f.Version, id)
 	if err != nil {
 		return false, err
 	}
@@ -328,7 +332,7 @@ func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult
 			// A phone that reports must do so within StuckAfter.
 			set = `state = CASE WHEN ` + waiting + ` THEN 'notified' ELSE state END,
 				report_due = CASE WHEN confirms = 1 AND state != 'synced' AND config_version = ? THEN ? ELSE report_due END`
-			args = []any{n.Version, n.Version, n.Version, tx.now + appliance.StuckAfter.Milliseconds()}
+			args = []any{n.Version, n.Version, n.Version, tx.now + tx.db.ReportTimeout.Milliseconds()}
 		case n.Status == 0 && n.Reason == "":
 			set = `state = CASE WHEN ` + waiting + ` THEN 'unreachable' ELSE state END,
 				report_due = CASE WHEN ` + waiting + ` THEN NULL ELSE report_due END`

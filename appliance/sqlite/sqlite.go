@@ -55,6 +55,10 @@ type DB struct {
 	// default (*appliance.PhoneConfig).Problems. cmd/provbox wires the
 	// vendor's, which adds the files the phone will ask for.
 	Check func(*appliance.PhoneConfig) []string
+	// ReportTimeout is how long a phone that reports has to report after
+	// it was told to sync or fetched an account change, before it is
+	// stuck (default appliance.StuckAfter).
+	ReportTimeout time.Duration
 
 	w *sql.DB // one writer connection, BEGIN IMMEDIATE
 	r *sql.DB // query-only readers
@@ -83,6 +87,9 @@ func dsn(path string, extra string) string {
 func (db *DB) Open() error {
 	if db.Path == "" {
 		return errors.New("open db: path required")
+	}
+	if db.ReportTimeout <= 0 {
+		db.ReportTimeout = appliance.StuckAfter
 	}
 	if db.Now == nil {
 		db.Now = time.Now
@@ -538,11 +545,11 @@ func (tx *Tx) refreshVersions() error {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	settings := tx.db.Settings()
 	for _, id := range ids {
-		var mac, old, fetched, state, oldProblems string
+		var mac, old, fetched, state, oldProblems, oldAccounts string
 		var applied bool // the phone reported applying the version it fetched
-		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state, problems,
+		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state, problems, accounts_hash,
 			confirms = 1 AND applied_at IS NOT NULL AND applied_at >= last_fetch_at FROM phones WHERE id = ?`, id).
-			Scan(&mac, &old, &fetched, &state, &oldProblems, &applied)
+			Scan(&mac, &old, &fetched, &state, &oldProblems, &oldAccounts, &applied)
 		if err == sql.ErrNoRows {
 			continue // deleted in this transaction
 		} else if err != nil {
@@ -560,9 +567,10 @@ func (tx *Tx) refreshVersions() error {
 		if err != nil {
 			return err
 		}
+		accounts := cfg.AccountsHash()
 		if v == old {
-			if string(problems) != oldProblems {
-				if _, err := tx.exec(`UPDATE phones SET problems = ? WHERE id = ?`, string(problems), id); err != nil {
+			if string(problems) != oldProblems || accounts != oldAccounts {
+				if _, err := tx.exec(`UPDATE phones SET problems = ?, accounts_hash = ? WHERE id = ?`, string(problems), accounts, id); err != nil {
 					return err
 				}
 			}
@@ -579,7 +587,8 @@ func (tx *Tx) refreshVersions() error {
 			next = appliance.SyncPending
 		}
 		// A new version awaits no report until the phone is told or fetches.
-		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ?, problems = ?, report_due = NULL WHERE id = ?`, v, next, string(problems), id); err != nil {
+		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ?, problems = ?, accounts_hash = ?, report_due = NULL WHERE id = ?`,
+			v, next, string(problems), accounts, id); err != nil {
 			return err
 		}
 		if err := tx.addChange(id, v); err != nil {

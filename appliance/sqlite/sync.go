@@ -71,17 +71,19 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 				learned = state == appliance.SyncPending || state == appliance.SyncUnreachable
 			}
 		}
-		switch r.Event {
-		case appliance.ReportProvisioned:
-			// Synced only after fetching the current version: a report
-			// of a round that got an older file (or none) moves nothing.
-			if fetchedAt.Valid && fetched == config {
-				set += `, state = 'synced', applied_at = ?, report_due = NULL`
-				args = append(args, tx.now)
-				if err := tx.changeStep(id, config, `applied_at = COALESCE(applied_at, ?), outcome = ''`, tx.now); err != nil {
-					return err
-				}
+		// A report that the phone acted on a file — provisioning finished,
+		// or an account (re)registered, failed or went — after it fetched
+		// the current version makes it synced. One from a round that got
+		// an older file (or none) moves nothing; an IP change proves no
+		// file was applied.
+		if r.Event != appliance.ReportIPChanged && fetchedAt.Valid && fetched == config {
+			set += `, state = 'synced', applied_at = ?, report_due = NULL`
+			args = append(args, tx.now)
+			if err := tx.changeStep(id, config, `applied_at = COALESCE(applied_at, ?), outcome = ''`, tx.now); err != nil {
+				return err
 			}
+		}
+		switch r.Event {
 		case appliance.ReportRegistered, appliance.ReportRegisterFail, appliance.ReportUnregistered:
 			if err := tx.recordRegistration(id, config, r); err != nil {
 				return err

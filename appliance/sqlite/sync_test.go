@@ -112,34 +112,57 @@ func TestSync_ReportsMakeSynced(t *testing.T) {
 		}
 	}
 
-	// An edit: pending → notified → fetched → (no report) stuck.
+	// An edit the phone applies without a word (a name, a line key): no
+	// report is awaited, it is never stuck.
 	name := "Desk"
 	if _, err := svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name}); err != nil {
 		t.Fatal(err)
 	}
-	v2 := sync().ConfigVersion
 	if s := sync(); s.State != appliance.SyncPending {
 		t.Fatalf("edit: %+v", s)
 	}
-	advance(time.Second)
-	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: v2, Status: 200, Reason: "OK"})
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: sync().ConfigVersion, Status: 200, Reason: "OK"})
 	if s := sync(); s.State != appliance.SyncNotified {
 		t.Fatalf("notify: %+v", s)
 	}
 	fetch()
+	advance(2 * appliance.StuckAfter)
+	if macs, err := svc.Sync.MarkStuck(ctx); err != nil || len(macs) != 0 || sync().State != appliance.SyncFetched {
+		t.Fatalf("a change without a report made it stuck: %v %v %+v", macs, err, sync())
+	}
+
+	// Told, but never fetched: stuck.
+	alice := mustFindExt(t, svc, "1001")
+	pw := "new-password"
+	if _, err := svc.Extensions.UpdateExtension(ctx, alice.ID, appliance.ExtensionUpdate{Password: &pw}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := sync().ConfigVersion
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: v2, Status: 200, Reason: "OK"})
+	advance(appliance.StuckAfter + time.Second)
+	if macs, _ := svc.Sync.MarkStuck(ctx); len(macs) != 1 || sync().State != appliance.SyncStuck {
+		t.Fatalf("notified, no fetch: %v %+v", macs, sync())
+	}
+	// It fetches the account change at last: its registration report is
+	// awaited.
+	fetch()
+	if s := sync(); s.State != appliance.SyncFetched {
+		t.Fatalf("fetch after stuck: %+v", s)
+	}
 	advance(appliance.StuckAfter - time.Millisecond)
 	if macs, err := svc.Sync.MarkStuck(ctx); err != nil || len(macs) != 0 {
 		t.Fatalf("stuck too early: %v %v", macs, err)
 	}
 	advance(time.Second)
 	if macs, err := svc.Sync.MarkStuck(ctx); err != nil || len(macs) != 1 || sync().State != appliance.SyncStuck {
-		t.Fatalf("not stuck: %v %v %+v", macs, err, sync())
+		t.Fatalf("account change without a report not stuck: %v %v %+v", macs, err, sync())
 	}
 	// The late report still counts.
-	if err := report(appliance.ReportProvisioned, ""); err != nil {
+	advance(time.Second)
+	if err := report(appliance.ReportRegistered, "1001"); err != nil {
 		t.Fatal(err)
 	}
-	if s := sync(); s.State != appliance.SyncSynced {
+	if s := sync(); s.State != appliance.SyncSynced || s.Registration["1"].State != "registered" {
 		t.Fatalf("late report: %+v", s)
 	}
 
@@ -148,14 +171,15 @@ func TestSync_ReportsMakeSynced(t *testing.T) {
 		t.Fatalf("timeline %+v %v", tl, err)
 	}
 	c := tl[0]
-	if c.Version != v2 || c.TriggeredAt == nil || c.Trigger != "check-sync: 200 OK" || c.FetchedAt == nil || c.AppliedAt == nil || c.Outcome != "" {
+	if c.Version != v2 || c.TriggeredAt == nil || c.Trigger != "check-sync: 200 OK" || c.FetchedAt == nil || c.AppliedAt == nil ||
+		c.RegisteredAt == nil || c.Outcome != "" {
 		t.Fatalf("newest change %+v", c)
 	}
-	if !c.ChangedAt.Before(*c.TriggeredAt) || c.FetchedAt.Before(*c.TriggeredAt) || !c.AppliedAt.After(*c.FetchedAt) {
+	if c.ChangedAt.After(*c.TriggeredAt) || c.FetchedAt.Before(*c.TriggeredAt) || !c.AppliedAt.After(*c.FetchedAt) {
 		t.Fatalf("steps out of order %+v", c)
 	}
-	if tl[1].RegisteredAt == nil || tl[1].AppliedAt == nil {
-		t.Fatalf("first change %+v", tl[1])
+	if tl[1].FetchedAt == nil || tl[1].AppliedAt != nil || len(tl) != 3 || tl[2].AppliedAt == nil {
+		t.Fatalf("earlier changes %+v", tl)
 	}
 	counts, err := svc.Sync.CountStates(ctx)
 	if err != nil || counts["synced"] != 1 || counts["stuck"] != 0 || len(counts) != len(appliance.SyncStates) {
@@ -207,4 +231,19 @@ func TestSync_TokenRotatesWithSecret(t *testing.T) {
 	if got.Sync.SIPAddress != "10.0.0.9:5060" {
 		t.Fatalf("address %q", got.Sync.SIPAddress)
 	}
+}
+
+func mustFindExt(t *testing.T, svc appliance.Services, number string) *appliance.Extension {
+	t.Helper()
+	list, err := svc.Extensions.FindExtensions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list {
+		if e.Number == number {
+			return e
+		}
+	}
+	t.Fatalf("no extension %s", number)
+	return nil
 }

@@ -14,6 +14,11 @@ ALTER TABLE phones ADD COLUMN confirms INTEGER NOT NULL DEFAULT 0;
 -- version; the last report of any kind.
 ALTER TABLE phones ADD COLUMN applied_at INTEGER;
 ALTER TABLE phones ADD COLUMN last_report_at INTEGER;
+-- A hash of what the phone's accounts register with (AccountsHash), now
+-- and in the version it last fetched: a fetch that changes them makes the
+-- phone re-register, and its registration reports confirm the change.
+ALTER TABLE phones ADD COLUMN accounts_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE phones ADD COLUMN fetched_accounts_hash TEXT NOT NULL DEFAULT '';
 -- Unix ms by which a phone that confirms must report, else it is stuck;
 -- NULL: no report awaited.
 ALTER TABLE phones ADD COLUMN report_due INTEGER;
