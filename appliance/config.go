@@ -35,6 +35,14 @@ type Settings struct {
 	PickupPrefix     string `json:"pickup_prefix"` // directed pickup code before a BLF's extension ("**")
 	NotifyRate       int    `json:"notify_rate"`
 	PhoneSIPPort     int    `json:"phone_sip_port"`
+	// SyncTrigger is how phones are told to sync: TriggerNotify (SIP
+	// check-sync; configs set sip.trust_ctrl = 0) or TriggerActionURI
+	// (HTTPS GET of the phone's Action URI; configs keep sip.trust_ctrl = 1
+	// and allow only BoxIP to send it). Empty is TriggerNotify.
+	SyncTrigger string `json:"sync_trigger"`
+	// BoxIP is the IPv4 address phones see provbox's requests come from
+	// (features.action_uri_limit_ip).
+	BoxIP string `json:"box_ip"`
 	// PhoneAdminPassword is the web admin password every provisioned phone
 	// gets (user "admin"): provisioning.phone_admin_password, else the one
 	// the store generated once for this installation.

@@ -147,6 +147,13 @@ type YealinkPhone struct {
 	// ProvUsername and ProvPassword are the phone's own: its MAC and its
 	// secret, which open its file only.
 	ProvUsername, ProvPassword string
+	// ReportURL is the base of the phone's action URLs, ending in '/':
+	// <ServerURL>ev/<token>/ (SPEC §6).
+	ReportURL string
+	// ActionURI: provbox triggers syncs through the phone's Action URI
+	// from BoxIP, so SIP stays restricted to the registrar (trust_ctrl).
+	ActionURI bool
+	BoxIP     string
 }
 
 // YealinkAccount is one account.N block.
@@ -194,6 +201,11 @@ func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
 	if s.SecureURL != "" {
 		v.ServerURL = s.SecureURL
 	}
+	if cfg.Phone.Token == "" {
+		return nil, fmt.Errorf("render %s: the phone has no report token", cfg.Phone.MAC)
+	}
+	v.ReportURL = v.ServerURL + "ev/" + cfg.Phone.Token + "/"
+	v.ActionURI, v.BoxIP = s.SyncTrigger == appliance.TriggerActionURI, s.BoxIP
 	if cfg.Secret == "" {
 		// Every phone has one from the moment it is added.
 		return nil, fmt.Errorf("render %s: the phone has no provisioning secret", cfg.Phone.MAC)

@@ -28,13 +28,16 @@ const testAdminPassword = "k7Q2m9XvR4tZp8Wd"
 // testSecret stands for the phone's own provisioning secret.
 const testSecret = "Ph9nSecr3tHxQ7wKe4ZtB2mD"
 
+// testToken stands for the phone's report token.
+const testToken = "tK3n0fTh1sPh0neAbCdEf"
+
 func phoneConfig(model string, accounts []appliance.Account, keys []appliance.LineKey) *appliance.PhoneConfig {
 	m, ok := appliance.LookupModel("Yealink", model)
 	if !ok {
 		panic(model)
 	}
 	return &appliance.PhoneConfig{
-		Phone:    appliance.Phone{MAC: "001565aabbcc", Name: "Front desk", Manufacturer: "Yealink", Model: model},
+		Phone:    appliance.Phone{MAC: "001565aabbcc", Name: "Front desk", Manufacturer: "Yealink", Model: model, Token: testToken},
 		Model:    m,
 		Accounts: accounts,
 		LineKeys: keys,
@@ -42,6 +45,12 @@ func phoneConfig(model string, accounts []appliance.Account, keys []appliance.Li
 			PhoneAdminPassword: testAdminPassword},
 		Secret: testSecret,
 	}
+}
+
+// accts2 is Alice and Bob as accounts 1 and 2.
+func accts2() []appliance.Account {
+	accounts, _, _ := goldenFixture()
+	return accounts
 }
 
 // goldenFixture is the layout every model's golden holds: two accounts (the
@@ -126,6 +135,12 @@ func goldenCases() map[string]*appliance.PhoneConfig {
 	})
 	noPickup.Settings.PickupPrefix = ""
 	cases["T46U-no-pickup-prefix"] = noPickup
+	actionURI := phoneConfig("T46U", accts2(), []appliance.LineKey{
+		{Position: 1, Type: "account", Value: "1001", Label: "Alice", Line: 1},
+		{Position: 2, Type: "account", Value: "1002", Label: "Bob", Line: 2},
+	})
+	actionURI.Settings.SyncTrigger, actionURI.Settings.BoxIP = appliance.TriggerActionURI, "10.0.0.2"
+	cases["T46U-action-uri"] = actionURI
 	return cases
 }
 
@@ -206,6 +221,9 @@ var yealinkParams = []struct {
 	{regexp.MustCompile(`^linekey\.\d+\.(type|value|label|line|extension|pickup_value)$`), "reference §3; audit §1"},
 	{regexp.MustCompile(`^features\.pickup\.direct_pickup_(enable|code)$`), "audit §1 (FP t46u/y000000000108.cfg l.1702-1704)"},
 	{regexp.MustCompile(`^sip\.(notify_reboot_enable|trust_ctrl)$`), "reference §5; audit §2"},
+	{regexp.MustCompile(`^account\.\d+\.sip_trust_ctrl$`), "reference §5 (pre-V80/V81 name; Yealink FAQ 559 says V81)"},
+	{regexp.MustCompile(`^action_url\.(setup_autop_finish|registered|register_failed|unregistered|ip_change)$`), "audit, Confirmed after the audit; T2/T4/T5 guide p.444 (t21pe2 manual p.450), T27G guide p.492"},
+	{regexp.MustCompile(`^features\.(action_uri\.enable|action_uri_limit_ip|show_action_uri_option|direct_ip_call_enable)$`), "audit §2 (T21P E2 guide p.459-465; t40g p.523); Yealink FAQ 559 (direct IP calls with trust_ctrl)"},
 	{regexp.MustCompile(`^(static\.)?security\.user_password$`), "reference §4; WZ v86 base.tpl"},
 	{regexp.MustCompile(`^(static\.)?auto_provision\.pnp_enable$`), "reference §4; audit §3 (WZ base.tpl writes 0)"},
 	{regexp.MustCompile(`^(static\.)?auto_provision\.server\.(url|username|password)$`), "reference §4; audit §1 (both names for a mixed fleet)"},
@@ -264,9 +282,45 @@ func checkYealinkFile(t *testing.T, b []byte, cfg *appliance.PhoneConfig) {
 	} else if _, ok := settings["static.trusted_certificates.url"]; ok {
 		t.Error("a CA URL without provbox's CA")
 	}
+	report := cfg.Settings.ProvisioningURL
+	if cfg.Settings.SecureURL != "" {
+		report = cfg.Settings.SecureURL
+	}
+	report += "ev/" + cfg.Phone.Token + "/"
+	trust := "0"
+	if cfg.Settings.SyncTrigger == appliance.TriggerActionURI {
+		trust = "1"
+		for k, want := range map[string]string{"features.action_uri_limit_ip": cfg.Settings.BoxIP, "features.show_action_uri_option": "0",
+			"features.action_uri.enable": "1", "features.direct_ip_call_enable": "0"} {
+			if settings[k] != want {
+				t.Errorf("%s = %q, want %q", k, settings[k], want)
+			}
+		}
+		for _, a := range cfg.Accounts {
+			if got := get("account.%d.sip_trust_ctrl", a.Index); got != "1" {
+				t.Errorf("account.%d.sip_trust_ctrl = %q", a.Index, got)
+			}
+		}
+	} else if _, ok := settings["features.action_uri_limit_ip"]; ok {
+		t.Error("Action URI settings with the notify trigger")
+	}
+	for k, want := range map[string]string{
+		"action_url.setup_autop_finish": report + "provisioned?mac=$mac&ip=$ip&model=$model&firmware=$firmware",
+		"action_url.registered":         report + "registered?mac=$mac&ip=$ip&user=$active_user",
+		"action_url.register_failed":    report + "register_failed?mac=$mac&ip=$ip&user=$active_user",
+		"action_url.unregistered":       report + "unregistered?mac=$mac&ip=$ip&user=$active_user",
+		"action_url.ip_change":          report + "ip_change?mac=$mac&ip=$ip",
+	} {
+		if settings[k] != want {
+			t.Errorf("%s = %q, want %q", k, settings[k], want)
+		}
+		if len(want) > 511 {
+			t.Errorf("%s is %d characters; a Yealink takes 511", k, len(want))
+		}
+	}
 	for k, want := range map[string]string{
 		"sip.notify_reboot_enable":              "0",
-		"sip.trust_ctrl":                        "0",
+		"sip.trust_ctrl":                        trust,
 		"static.auto_provision.pnp_enable":      "0",
 		"auto_provision.pnp_enable":             "0",
 		"static.auto_provision.server.url":      serverURL,

@@ -92,7 +92,7 @@ func TestResolve_KnownPhoneConfirmsSync(t *testing.T) {
 		}
 	}
 	p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc")
-	if p.Sync.State != appliance.SyncSynced || p.Sync.FetchedVersion != p.Sync.ConfigVersion || p.Sync.LastFetchIP != "10.0.0.50" || p.Sync.LastFetchUA != req.UA {
+	if p.Sync.State != appliance.SyncFetched || p.Sync.FetchedVersion != p.Sync.ConfigVersion || p.Sync.LastFetchIP != "10.0.0.50" || p.Sync.LastFetchUA != req.UA {
 		t.Fatalf("sync %+v", p.Sync)
 	}
 	// The store's version is the hash of the rendered file.
@@ -278,7 +278,7 @@ func TestResolve_TemplateOverrideRefreshesVersions(t *testing.T) {
 		}
 		read(t, f)
 		p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc")
-		if p.Sync.State != appliance.SyncSynced || p.Sync.ConfigVersion != f.Version {
+		if p.Sync.State != appliance.SyncFetched || p.Sync.ConfigVersion != f.Version {
 			t.Fatalf("after fetch: %+v, served %s", p.Sync, f.Version)
 		}
 		return p

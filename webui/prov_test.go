@@ -67,7 +67,7 @@ func TestProv_KnownPhone(t *testing.T) {
 	}
 	var sync appliance.Phone
 	ts.call(t, "GET", "/api/v1/phones/001565aabbcc", nil, 200, &sync)
-	if etag := r.Header.Get("ETag"); etag != `"`+sync.Sync.ConfigVersion+`"` || sync.Sync.State != "synced" || sync.Sync.LastFetchUA != yealinkUA || sync.Sync.LastFetchIP != "127.0.0.1" {
+	if etag := r.Header.Get("ETag"); etag != `"`+sync.Sync.ConfigVersion+`"` || sync.Sync.State != "fetched" || sync.Sync.LastFetchUA != yealinkUA || sync.Sync.LastFetchIP != "127.0.0.1" {
 		t.Fatalf("etag %s, sync %+v", etag, sync.Sync)
 	}
 	// HEAD: headers, no body (the claim window was used by the first
