@@ -19,6 +19,7 @@ const (
 	metricRequests      = "provbox_http_requests_total"
 	metricDuration      = "provbox_http_request_duration_seconds"
 	metricDroppedEvents = "provbox_event_bus_dropped_total"
+	metricPhones        = "provbox_phones"
 )
 
 type metrics struct {
@@ -29,7 +30,7 @@ type metrics struct {
 
 // newMetrics registers the server's metrics on reg. A registry shared with
 // an earlier Server keeps the collectors it already has.
-func newMetrics(reg *prometheus.Registry, dropped func() float64, logger *slog.Logger) *metrics {
+func newMetrics(reg *prometheus.Registry, dropped func() float64, states func() (map[string]int, error), logger *slog.Logger) *metrics {
 	m := &metrics{registry: reg}
 	m.requests = register(reg, logger, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metricRequests,
@@ -45,7 +46,32 @@ func newMetrics(reg *prometheus.Registry, dropped func() float64, logger *slog.L
 		Name: metricDroppedEvents,
 		Help: "Events the event bus dropped because a subscriber was slow.",
 	}, dropped))
+	if states != nil {
+		register(reg, logger, &phoneStates{desc: prometheus.NewDesc(metricPhones,
+			"Phones by sync state (stuck: told to sync, or fetched an account change, and no report within a minute).",
+			[]string{"state"}, nil), count: states, logger: logger})
+	}
 	return m
+}
+
+// phoneStates counts the phones per sync state at scrape time.
+type phoneStates struct {
+	desc   *prometheus.Desc
+	count  func() (map[string]int, error)
+	logger *slog.Logger
+}
+
+func (c *phoneStates) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *phoneStates) Collect(ch chan<- prometheus.Metric) {
+	counts, err := c.count()
+	if err != nil {
+		c.logger.Warn("metrics: phone states", "err", err)
+		return
+	}
+	for state, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
+	}
 }
 
 func register[C prometheus.Collector](reg *prometheus.Registry, logger *slog.Logger, c C) C {

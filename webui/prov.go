@@ -59,6 +59,35 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, f.Name, f.ModTime, f.Content)
 }
 
+// handleReport takes a phone's report: an action URL its config gave it,
+// /prov/ev/<token>/<event>?mac=$mac&ip=$ip&user=$active_user... (SPEC §6).
+// The phone ignores the answer; 204 when taken, 404 — changing nothing —
+// for a token no phone has, an unknown event or another phone's MAC.
+func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rep := appliance.Report{
+		Token: r.PathValue("token"), Event: r.PathValue("event"), IP: remoteIP(r),
+		MAC: q.Get("mac"), User: q.Get("user"), Model: q.Get("model"), Firmware: q.Get("firmware"),
+	}
+	// A variable the phone did not fill in stays "$name" (it replaces
+	// plain text): treat it as absent.
+	for _, v := range []*string{&rep.MAC, &rep.User, &rep.Model, &rep.Firmware} {
+		if strings.HasPrefix(*v, "$") {
+			*v = ""
+		}
+	}
+	if err := s.Services.Sync.RecordReport(r.Context(), rep); err != nil {
+		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		s.logger().Error("phone report", "event", rep.Event, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -144,6 +173,22 @@ func (s *Server) handlePhoneSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeJSON(w, http.StatusOK, p.Sync)
+}
+
+// handlePhoneTimeline answers the phone's last changes, newest first: when
+// each was made, triggered, fetched, applied and registered.
+func (s *Server) handlePhoneTimeline(w http.ResponseWriter, r *http.Request) {
+	mac, err := pathMAC(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tl, err := s.Services.Sync.Timeline(r.Context(), mac)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, tl)
 }
 
 // handlePhoneResync asks the sync loop for a check-sync NOTIFY now; the

@@ -279,7 +279,7 @@ func TestSyncAndResync(t *testing.T) {
 	ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil)
 	ts.call(t, "POST", "/api/v1/phones/001565aabbcc/resync", nil, 202, nil)
 	e := <-sub.C
-	if e.Type == appliance.EventAccessChanged { // the fetch used the claim window
+	for e.Type == appliance.EventAccessChanged || e.Type == appliance.EventFetched { // the fetch (it used the claim window)
 		e = <-sub.C
 	}
 	if e.Type != appliance.EventResync || len(e.MACs) != 1 || e.MACs[0] != "001565aabbcc" {
@@ -287,4 +287,59 @@ func TestSyncAndResync(t *testing.T) {
 	}
 	ts.call(t, "POST", "/api/v1/phones/001565000000/resync", nil, 404, nil)
 	ts.call(t, "GET", "/api/v1/phones/zz/sync", nil, 400, nil)
+}
+
+// TestProv_Reports: the phone's action URLs, as its config writes them,
+// make it synced after a fetch and set its registration; a wrong token,
+// event or MAC gets 404 and changes nothing.
+func TestProv_Reports(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}, 20)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	cfg := string(ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil).Body)
+	urls := map[string]string{}
+	for _, line := range strings.Split(cfg, "\n") {
+		if k, v, ok := strings.Cut(line, " = "); ok && strings.HasPrefix(k, "action_url.") {
+			// As the phone does: variables replaced as plain text.
+			v = strings.NewReplacer("$mac", "001565aabbcc", "$ip", "127.0.0.1", "$model", "SIP-T46G", "$firmware", "28.83.0.35", "$active_user", "1001").Replace(v)
+			urls[strings.TrimPrefix(k, "action_url.")] = strings.TrimPrefix(v, "http://10.0.0.2:8080")
+		}
+	}
+	if len(urls) != 5 {
+		t.Fatalf("action URLs %v", urls)
+	}
+	token := strings.Split(urls["registered"], "/")[3]
+	for _, bad := range []string{
+		"/prov/ev/wrongtoken/provisioned",
+		"/prov/ev/" + token + "/rebooted",
+		"/prov/ev/" + token + "/provisioned?mac=001565000001",
+	} {
+		if r := ts.get(t, "GET", bad, yealinkUA, nil); r.Status != 404 {
+			t.Fatalf("%s: %d", bad, r.Status)
+		}
+	}
+	var p appliance.Phone
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc", nil, 200, &p)
+	if p.Sync.Confirms || p.Sync.State != appliance.SyncFetched {
+		t.Fatalf("a refused report changed the phone: %+v", p.Sync)
+	}
+	for _, ev := range []string{"setup_autop_finish", "registered"} {
+		if r := ts.get(t, "GET", urls[ev], yealinkUA, nil); r.Status != 204 {
+			t.Fatalf("%s: %d %s", ev, r.Status, r.Body)
+		}
+	}
+	var st appliance.SyncStatus
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc/sync", nil, 200, &st)
+	if st.State != appliance.SyncSynced || st.AppliedAt == nil || st.Registration["1"].State != "registered" || !st.Confirms {
+		t.Fatalf("sync %+v", st)
+	}
+	var tl []appliance.Change
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc/timeline", nil, 200, &tl)
+	if len(tl) == 0 || tl[0].FetchedAt == nil || tl[0].AppliedAt == nil || tl[0].RegisteredAt == nil {
+		t.Fatalf("timeline %+v", tl)
+	}
+	m := ts.get(t, "GET", "/metrics", "", nil)
+	if !strings.Contains(string(m.Body), `provbox_phones{state="synced"} 1`) || !strings.Contains(string(m.Body), `provbox_phones{state="stuck"} 0`) {
+		t.Fatalf("metrics lack phone states:\n%s", m.Body)
+	}
 }

@@ -60,6 +60,7 @@ type phoneRow struct {
 type phonesData struct {
 	Q      string
 	Phones []phoneRow
+	Stuck  []*appliance.Phone // phones whose report did not come in time, whatever the search
 }
 
 func (s *Server) handlePhonesUI(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +89,17 @@ func (s *Server) handlePhonesUI(w http.ResponseWriter, r *http.Request) {
 		}
 		row.LineKeys = len(layout)
 		d.Phones = append(d.Phones, row)
+	}
+	if q != "" {
+		if phones, err = s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	for _, ph := range phones {
+		if ph.Sync.State == appliance.SyncStuck {
+			d.Stuck = append(d.Stuck, ph)
+		}
 	}
 	s.render(w, r, http.StatusOK, "phones.html", &page{Title: "Phones", Active: "phones", Flash: flashOf(w, r), Data: d})
 }
@@ -504,6 +516,30 @@ func (s *Server) handleLayoutUI(w http.ResponseWriter, r *http.Request) {
 
 // ---- /phones/{mac} -----------------------------------------------------------
 
+// registrations lists the phone's reported registrations by account
+// index, naming each account's extension (accounts number the distinct
+// account keys of the layout in order, as configs does).
+func registrations(ph *appliance.Phone, layout []appliance.LayoutEntry) []accountReg {
+	var numbers []string
+	seen := map[int64]bool{}
+	for _, e := range layout {
+		if e.Type == appliance.KeyAccount && !seen[e.KeyID] {
+			seen[e.KeyID] = true
+			numbers = append(numbers, e.Value)
+		}
+	}
+	var out []accountReg
+	for k, r := range ph.Sync.Registration {
+		a := accountReg{Account: k, State: r.State}
+		if i, err := strconv.Atoi(k); err == nil && i >= 1 && i <= len(numbers) {
+			a.User = numbers[i-1]
+		}
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i].Account) < len(out[j].Account) || len(out[i].Account) == len(out[j].Account) && out[i].Account < out[j].Account })
+	return out
+}
+
 type phoneData struct {
 	Phone       *appliance.Phone
 	Location    *appliance.Location
@@ -519,6 +555,15 @@ type phoneData struct {
 	ConfigErr     string
 	ClaimOpen     bool   // the phone may fetch its config once without its secret now
 	ClaimWindow   string // provisioning.claim_window as an admin reads it
+	Timeline      []appliance.Change
+	Registration  []accountReg // by account index
+}
+
+// accountReg is one account's reported registration, for the page.
+type accountReg struct {
+	Account string
+	User    string // the extension number, when the account is on the phone
+	State   string
 }
 
 func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
@@ -540,6 +585,11 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Layout = layout
+	if d.Timeline, err = s.Services.Sync.Timeline(ctx, ph.MAC); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d.Registration = registrations(ph, layout)
 	accounts := map[int64]bool{}
 	for _, e := range layout {
 		if e.Type == appliance.KeyAccount {

@@ -248,7 +248,15 @@ func (s *Server) Handler() http.Handler {
 			s.csvMaxBody = max(csvMaxBody, s.MaxBody)
 		}
 		s.auth = newAuthCache(authCacheTTL, authCacheSize)
-		s.metrics = newMetrics(s.Registry, s.droppedEvents, s.Logger)
+		var states func() (map[string]int, error)
+		if s.Services.Sync != nil {
+			states = func() (map[string]int, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				return s.Services.Sync.CountStates(ctx)
+			}
+		}
+		s.metrics = newMetrics(s.Registry, s.droppedEvents, states, s.Logger)
 		s.handler = s.instrument(s.guard(s.routes()))
 	})
 	return s.handler
@@ -309,6 +317,7 @@ func (s *Server) routes() http.Handler {
 
 	api("GET /api/v1/phones/{mac}/config", s.handlePhoneConfig)
 	api("GET /api/v1/phones/{mac}/sync", s.handlePhoneSync)
+	api("GET /api/v1/phones/{mac}/timeline", s.handlePhoneTimeline)
 	api("POST /api/v1/phones/{mac}/resync", s.handlePhoneResync)
 	api("POST /api/v1/phones/{mac}/claim", s.handlePhoneClaim)
 	api("GET /api/v1/phones/{mac}/secret", s.handlePhoneSecret)
@@ -317,8 +326,10 @@ func (s *Server) routes() http.Handler {
 	api("POST /api/v1/discovered/{mac}/adopt", s.handleAdoptDiscovered)
 	s.routesLeases(api) // api_leases.go: /leases, /reservations
 
-	// Files for phones; GET also answers HEAD.
+	// Files for phones; GET also answers HEAD. The phones' own reports
+	// (their action URLs): /prov/ev/<token>/<event>.
 	mux.HandleFunc("GET /prov/", s.handleProv)
+	mux.HandleFunc("GET /prov/ev/{token}/{event}", s.handleReport)
 
 	api("GET /api/v1/keys", s.handleListKeys)
 	api("POST /api/v1/keys", s.handleCreateKey)

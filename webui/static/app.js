@@ -10,11 +10,22 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (s) {
           if (!s) { return; }
-          el.textContent = s.state;
+          el.textContent = s.state === "fetched" && !s.confirms ? "fetched (phone does not confirm)" : s.state;
           el.className = "badge " + s.state;
           var detail = document.querySelector("[data-sync-detail='" + el.dataset.syncMac + "']");
           if (detail) {
-            detail.textContent = s.last_notify_result ? "last NOTIFY: " + s.last_notify_result : "";
+            detail.textContent = s.last_notify_result ? "last trigger: " + s.last_notify_result : "";
+          }
+          var reg = document.querySelector("[data-registration-mac='" + el.dataset.syncMac + "']");
+          if (reg && s.registration && Object.keys(s.registration).length) {
+            reg.textContent = "";
+            Object.keys(s.registration).sort().forEach(function (k) {
+              var b = document.createElement("span");
+              b.className = "badge reg-" + s.registration[k].state;
+              b.textContent = "account " + k + ": " + s.registration[k].state;
+              reg.appendChild(b);
+              reg.appendChild(document.createTextNode(" "));
+            });
           }
           // The ready checks: the list of what the phone still needs.
           var box = document.querySelector("[data-problems-mac='" + el.dataset.syncMac + "']");
@@ -32,7 +43,49 @@
         .catch(function () {});
     });
   }
+  // The timeline of a phone's changes, redrawn from the API.
+  var timeline = document.querySelector("[data-timeline-mac]");
+  function when(t) {
+    if (!t) { return "—"; }
+    var d = new Date(t), p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
+  function refreshTimeline() {
+    fetch("/api/v1/phones/" + timeline.dataset.timelineMac + "/timeline", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (list) {
+        if (!list || !list.length) { return; }
+        var body = timeline.querySelector("tbody");
+        body.textContent = "";
+        list.forEach(function (c) {
+          var tr = document.createElement("tr");
+          [when(c.changed_at), when(c.triggered_at), when(c.fetched_at), when(c.applied_at), when(c.registered_at)].forEach(function (v, i) {
+            var td = document.createElement("td");
+            td.textContent = v;
+            if (i === 1 && c.trigger) {
+              var hint = document.createElement("span");
+              hint.className = "hint";
+              hint.textContent = c.trigger;
+              td.appendChild(document.createElement("br"));
+              td.appendChild(hint);
+            }
+            tr.appendChild(td);
+          });
+          var td = document.createElement("td");
+          if (c.outcome) {
+            var b = document.createElement("span");
+            b.className = "badge " + c.outcome;
+            b.textContent = c.outcome;
+            td.appendChild(b);
+          }
+          tr.appendChild(td);
+          body.appendChild(tr);
+        });
+      })
+      .catch(function () {});
+  }
   if (badges.length) { setInterval(refresh, 2000); }
+  if (timeline) { setInterval(refreshTimeline, 2000); }
   // Confirm before destructive actions.
   document.querySelectorAll("form[data-confirm]").forEach(function (f) {
     f.addEventListener("submit", function (e) {
