@@ -12,31 +12,55 @@ import (
 // Coalescing is a per-phone throttle with a window: a change to a phone
 // that was not notified within the window is sent at once (an edit reaches
 // the phone in milliseconds); changes arriving within the window after a
-// NOTIFY are gathered into one more NOTIFY at the window's end. Pacing
-// spaces NOTIFY starts at least 1/rate apart across all phones, so a bulk
-// change (one key on 1,000 phones) never floods the LAN.
+// NOTIFY are gathered into one more NOTIFY at the window's end.
+//
+// Pacing has two limits. The told window: at most `told` phones have been
+// told to sync and not fetched yet (fetched releases a phone, so does a
+// trigger that failed, and a phone silent for toldTimeout); a bulk change
+// (one key on 1,000 phones) therefore never has more than that many phones
+// fetching at once, however fast they answer. And a ceiling on the rate:
+// trigger starts are at least 1/rate apart across all phones.
 type scheduler struct {
 	window   time.Duration // coalescing window (500 ms)
-	interval time.Duration // 1/rate between NOTIFY starts
+	interval time.Duration // 1/rate between trigger starts
+	limit    int           // the told window: phones told and not fetched, at most
 
-	lastSent map[string]time.Time // start of the last NOTIFY per phone
+	lastSent map[string]time.Time // start of the last trigger per phone
 	due      map[string]time.Time // phones waiting, with the earliest time they may go
 	force    map[string]bool      // an admin's resync: send whatever the state
-	nextSlot time.Time            // pacing: the earliest start of the next NOTIFY
+	told     map[string]time.Time // phones told and not fetched yet, since when
+	nextSlot time.Time            // pacing: the earliest start of the next trigger
 }
 
-func newScheduler(window time.Duration, rate int) *scheduler {
+// toldTimeout frees the place of a phone that was told but neither
+// fetched nor failed: it may have fetched over a path we did not see, or
+// be slow; the store's stuck rule reports it.
+const toldTimeout = 10 * time.Second
+
+func newScheduler(window time.Duration, rate, told int) *scheduler {
 	if rate <= 0 {
-		rate = 50
+		rate = 500
+	}
+	if told <= 0 {
+		told = 100
 	}
 	return &scheduler{
 		window:   window,
 		interval: time.Second / time.Duration(rate),
+		limit:    told,
 		lastSent: map[string]time.Time{},
 		due:      map[string]time.Time{},
 		force:    map[string]bool{},
+		told:     map[string]time.Time{},
 	}
 }
+
+// release frees mac's place in the told window: it fetched, or its
+// trigger failed.
+func (s *scheduler) release(mac string) { delete(s.told, mac) }
+
+// telling is how many phones are told and not fetched.
+func (s *scheduler) telling() int { return len(s.told) }
 
 // add schedules a NOTIFY for mac.
 func (s *scheduler) add(mac string, now time.Time, force bool) {
@@ -70,8 +94,13 @@ func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) 
 		}
 		return ready[i] < ready[j]
 	})
+	for mac, at := range s.told {
+		if now.Sub(at) >= toldTimeout {
+			delete(s.told, mac)
+		}
+	}
 	for _, mac := range ready {
-		if s.nextSlot.After(now) {
+		if s.nextSlot.After(now) || len(s.told) >= s.limit {
 			break
 		}
 		if want != nil && !want(mac, s.force[mac]) {
@@ -87,6 +116,7 @@ func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) 
 		macs = append(macs, mac)
 		force = append(force, s.force[mac])
 		s.lastSent[mac] = now
+		s.told[mac] = now
 		delete(s.due, mac)
 		delete(s.force, mac)
 	}
@@ -95,6 +125,8 @@ func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) 
 }
 
 // next returns when take may have work next, and false when nothing waits.
+// With the told window full, that is when its oldest place times out (a
+// fetch or a failure, which frees one sooner, wakes the loop anyway).
 func (s *scheduler) next() (time.Time, bool) {
 	var first time.Time
 	for _, at := range s.due {
@@ -107,6 +139,17 @@ func (s *scheduler) next() (time.Time, bool) {
 	}
 	if s.nextSlot.After(first) {
 		first = s.nextSlot
+	}
+	if len(s.told) >= s.limit {
+		var oldest time.Time
+		for _, at := range s.told {
+			if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+		}
+		if free := oldest.Add(toldTimeout); free.After(first) {
+			first = free
+		}
 	}
 	return first, true
 }

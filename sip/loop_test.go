@@ -52,7 +52,7 @@ func TestScheduler_CoalesceAndPace(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newScheduler(ms(500), tc.rate)
+			s := newScheduler(ms(500), tc.rate, 1000)
 			for _, st := range tc.steps {
 				for _, m := range st.add {
 					s.add(m, at(st.at), false)
@@ -68,7 +68,7 @@ func TestScheduler_CoalesceAndPace(t *testing.T) {
 
 func TestScheduler_NextAndForce(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	s := newScheduler(ms(500), 50)
+	s := newScheduler(ms(500), 50, 1000)
 	if _, ok := s.next(); ok {
 		t.Fatal("idle scheduler has work")
 	}
@@ -88,7 +88,7 @@ func TestScheduler_NextAndForce(t *testing.T) {
 func TestScheduler_BulkDuration(t *testing.T) {
 	for _, rate := range []int{50, 1000} {
 		t0 := time.Unix(1000, 0)
-		s := newScheduler(ms(500), rate)
+		s := newScheduler(ms(500), rate, 1000)
 		for i := 0; i < 1000; i++ {
 			s.add(fmt.Sprint(i), t0, false)
 		}
@@ -112,7 +112,7 @@ func TestScheduler_BulkDuration(t *testing.T) {
 // Phones that need no NOTIFY cost neither a pacing slot nor a window.
 func TestScheduler_SkippedPhonesCostNothing(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	s := newScheduler(ms(500), 10) // 100 ms apart
+	s := newScheduler(ms(500), 10, 1000) // 100 ms apart
 	for i := 0; i < 100; i++ {
 		s.add(fmt.Sprint("new", i), t0, false)
 	}
@@ -125,5 +125,40 @@ func TestScheduler_SkippedPhonesCostNothing(t *testing.T) {
 	s.add("new1", t0.Add(ms(200)), false)
 	if got, _ := s.take(t0.Add(ms(200)), nil); !reflect.DeepEqual(got, []string{"new1"}) {
 		t.Fatalf("after skip: %v", got)
+	}
+}
+
+// TestScheduler_ToldWindow: at most limit phones told and not fetched;
+// a fetch (release) or the timeout frees a place.
+func TestScheduler_ToldWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := newScheduler(ms(500), 1000, 2) // starts 1 ms apart
+	for _, m := range []string{"a", "b", "c", "d"} {
+		s.add(m, t0, false)
+	}
+	for _, st := range []struct {
+		at      time.Duration
+		release []string
+		want    []string
+		telling int
+	}{
+		{0, nil, []string{"a"}, 1},
+		{ms(1), nil, []string{"b"}, 2},
+		{ms(2), nil, nil, 2}, // full
+		{ms(3), []string{"a"}, []string{"c"}, 2},
+		{ms(4), []string{"x"}, nil, 2},               // not told: frees nothing
+		{toldTimeout + ms(1), nil, []string{"d"}, 2}, // b timed out; c was told at 3 ms
+		{toldTimeout + ms(3), nil, nil, 1},
+	} {
+		for _, m := range st.release {
+			s.release(m)
+		}
+		got, _ := s.take(t0.Add(st.at), nil)
+		if !reflect.DeepEqual(got, st.want) || s.telling() != st.telling {
+			t.Fatalf("at %v: got %v (telling %d), want %v (%d)", st.at, got, s.telling(), st.want, st.telling)
+		}
+	}
+	if n, ok := s.next(); ok {
+		t.Fatalf("nothing due, next %v", n)
 	}
 }

@@ -88,11 +88,18 @@ func (s *Server) Notify(ctx context.Context, mac string) (appliance.NotifyResult
 		res.Reason = "no SIP address known yet (the phone has not fetched its config, sent a PnP SUBSCRIBE or taken a DHCP lease)"
 		return res, s.Services.Sync.RecordNotify(ctx, res)
 	}
+	start := time.Now()
+	if s.Trigger != nil {
+		res = s.Trigger(ctx, p)
+		res.MAC, res.Version = p.MAC, p.Sync.ConfigVersion
+		s.Logger.Info("sync triggered", "via", res.Via, "mac", p.MAC, "to", p.Sync.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
+		return res, s.Services.Sync.RecordNotify(context.WithoutCancel(ctx), res)
+	}
 	user := p.MAC
 	if cfg, err := s.Services.Phones.PhoneConfig(ctx, p.MAC); err == nil && len(cfg.Accounts) > 0 {
 		user = cfg.Accounts[0].Extension.Number
 	}
-	start := time.Now()
+	res.Via = appliance.TriggerNotify
 	res.Status, res.Reason = s.send(ctx, user, p.Sync.SIPAddress)
 	s.Logger.Info("check-sync sent", "mac", p.MAC, "to", p.Sync.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
 	return res, s.Services.Sync.RecordNotify(context.WithoutCancel(ctx), res)

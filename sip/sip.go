@@ -50,11 +50,19 @@ type Server struct {
 	Logger          *slog.Logger
 	ProvisioningURL func() string // the URL PnP hands out
 
-	NotifyRate    int           // NOTIFYs per second, at most (default 50)
+	NotifyRate    int           // triggers per second, at most (default 500)
 	Rate          func() int    // when set, read before each round: the rate can change while running
+	NotifyWindow  int           // phones told to sync and not fetched yet, at most (default 100)
 	NotifyTimeout time.Duration // give up on an answer after this (default 8 s)
 	Coalesce      time.Duration // coalescing window (default 500 ms)
 	Loop          bool          // run the sync loop (serve: yes; `provbox resync`: no)
+	// Trigger, when set, tells a phone to sync instead of a check-sync
+	// NOTIFY (sip.sync_trigger = "action_uri": package actionuri). It
+	// answers the outcome to record.
+	Trigger func(ctx context.Context, p *appliance.Phone) appliance.NotifyResult
+	// StuckEvery is how often the loop marks phones whose report is
+	// overdue as stuck (default 1 s).
+	StuckEvery time.Duration
 
 	PnP          bool   // answer multicast plug-and-play
 	PnPInterface string // interface to join 224.0.1.75 on ("" = any)
@@ -80,7 +88,13 @@ func (s *Server) Open() error {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	if s.NotifyRate <= 0 {
-		s.NotifyRate = 50
+		s.NotifyRate = 500
+	}
+	if s.NotifyWindow <= 0 {
+		s.NotifyWindow = 100
+	}
+	if s.StuckEvery <= 0 {
+		s.StuckEvery = time.Second
 	}
 	if s.NotifyTimeout <= 0 {
 		s.NotifyTimeout = 8 * time.Second
@@ -294,9 +308,10 @@ func (s *Server) handleDatagram(ctx context.Context, b []byte, from *net.UDPAddr
 	})
 }
 
-// run is the sync loop: events in, NOTIFYs out, coalesced and paced.
+// run is the sync loop: events in, triggers out, coalesced and paced;
+// every StuckEvery it marks the phones whose report is overdue as stuck.
 func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
-	sch := newScheduler(s.Coalesce, s.NotifyRate)
+	sch := newScheduler(s.Coalesce, s.NotifyRate, s.NotifyWindow)
 	if macs, err := s.Services.Sync.PendingPhones(ctx); err != nil {
 		s.Logger.Error("sync: pending phones", "err", err)
 	} else {
@@ -307,8 +322,12 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 			s.Logger.Info("sync: notifying phones that changed while provbox was down", "phones", len(macs))
 		}
 	}
+	// Triggers that did not get a 2xx free their place in the told window.
+	failed := make(chan string, 1024)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	stuck := time.NewTicker(s.StuckEvery)
+	defer stuck.Stop()
 	for {
 		if s.Rate != nil {
 			if r := s.Rate(); r > 0 && time.Second/time.Duration(r) != sch.interval {
@@ -318,7 +337,7 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 		now := time.Now()
 		macs, _ := sch.take(now, func(mac string, force bool) bool { return s.wants(ctx, mac, force) })
 		for _, m := range macs {
-			s.dispatch(ctx, m)
+			s.dispatch(ctx, m, failed)
 		}
 		wait := time.Hour
 		if next, ok := sch.next(); ok {
@@ -338,12 +357,26 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 			if !ok {
 				return
 			}
-			if e.Type == appliance.EventAccessChanged {
-				continue // who may fetch changed, not what: nothing to send
+			switch e.Type {
+			case appliance.EventAccessChanged, appliance.EventStuck:
+				// who may fetch changed, or a report is late: nothing to send
+			case appliance.EventFetched:
+				for _, m := range e.MACs {
+					sch.release(m)
+				}
+			default:
+				now := time.Now()
+				for _, m := range e.MACs {
+					sch.add(m, now, e.Type == appliance.EventResync)
+				}
 			}
-			now := time.Now()
-			for _, m := range e.MACs {
-				sch.add(m, now, e.Type == appliance.EventResync)
+		case m := <-failed:
+			sch.release(m)
+		case <-stuck.C:
+			if macs, err := s.Services.Sync.MarkStuck(ctx); err != nil && ctx.Err() == nil {
+				s.Logger.Error("sync: marking stuck phones", "err", err)
+			} else if len(macs) > 0 {
+				s.Logger.Warn("sync: phones did not fetch or report in time after a change", "phones", len(macs), "first", macs[0])
 			}
 		case <-timer.C:
 		}
@@ -361,11 +394,12 @@ func (s *Server) wants(ctx context.Context, mac string, force bool) bool {
 	if err != nil || !p.Sync.HasFetched() {
 		return false
 	}
-	return force || p.Sync.State != appliance.SyncSynced && p.Sync.SIPAddress != ""
+	return force || p.Sync.FetchedVersion != p.Sync.ConfigVersion && p.Sync.SIPAddress != ""
 }
 
-// dispatch sends one NOTIFY in the background (at most 256 at once).
-func (s *Server) dispatch(ctx context.Context, mac string) {
+// dispatch triggers one phone in the background (at most 256 at once); a
+// trigger without a 2xx answer sends the MAC to failed.
+func (s *Server) dispatch(ctx context.Context, mac string, failed chan<- string) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -375,8 +409,15 @@ func (s *Server) dispatch(ctx context.Context, mac string) {
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.sem }()
-		if _, err := s.Notify(ctx, mac); err != nil && ctx.Err() == nil {
-			s.Logger.Error("sync: notify", "mac", mac, "err", err)
+		res, err := s.Notify(ctx, mac)
+		if err != nil && ctx.Err() == nil {
+			s.Logger.Error("sync: trigger", "mac", mac, "err", err)
+		}
+		if res.Status < 200 || res.Status >= 300 {
+			select {
+			case failed <- mac:
+			case <-ctx.Done():
+			}
 		}
 	}()
 }
