@@ -60,7 +60,14 @@ type SIPConfig struct {
 	Listen       string `toml:"listen"`        // host:port, or "off"
 	Registrar    string `toml:"registrar"`     // default sip_server of new extensions
 	PhonePort    int    `toml:"phone_port"`    // a phone's SIP port when only its IP is known
-	NotifyRate   int    `toml:"notify_rate"`   // check-sync NOTIFYs per second, at most
+	NotifyRate   int    `toml:"notify_rate"`   // triggers per second, at most (a ceiling)
+	NotifyWindow int    `toml:"notify_window"` // phones told to sync and not fetched yet, at most
+	SyncTrigger  string `toml:"sync_trigger"`  // "notify" (SIP check-sync) or "action_uri" (HTTPS GET to the phone)
+	// ActionURIPort is the phones' HTTPS port the action_uri trigger calls.
+	ActionURIPort int `toml:"action_uri_port"`
+	// ReportTimeout is how long a phone that reports has, once told to
+	// sync (or given an account change), before it is stuck.
+	ReportTimeout string `toml:"report_timeout"`
 	PnP          bool   `toml:"pnp"`           // answer SIP plug-and-play
 	PnPInterface string `toml:"pnp_interface"` // default: the default route's
 	PickupPrefix string `toml:"pickup_prefix"` // directed-pickup code before a BLF's extension ("**"); "" none
@@ -115,13 +122,23 @@ func DefaultConfig() Config {
 		SIP: SIPConfig{
 			Listen:       ":5060",
 			PhonePort:    5060,
-			NotifyRate:   50,
-			PickupPrefix: "**",
+			NotifyRate:    500,
+			NotifyWindow:  100,
+			SyncTrigger:   "notify",
+			ActionURIPort: 443,
+			ReportTimeout: "60s",
+			PickupPrefix:  "**",
 			PnP:          true,
 		},
 		Provisioning: ProvisioningConfig{MissLimit: 20, ClaimWindow: "24h"},
 		DHCP:         DHCPConfig{LeaseTime: "24h", Option66: "http", ConflictCheck: true},
 	}
+}
+
+// ReportDuration returns sip.report_timeout; Validate has checked it.
+func (c *Config) ReportDuration() time.Duration {
+	d, _ := time.ParseDuration(c.SIP.ReportTimeout)
+	return d
 }
 
 // ClaimDuration returns provisioning.claim_window; Validate has checked it.
@@ -225,7 +242,19 @@ func (c *Config) Validate() error {
 		bad("sip.phone_port", "%d is outside 1-65535", p)
 	}
 	if n := c.SIP.NotifyRate; n < 1 || n > 10000 {
-		bad("sip.notify_rate", "%d is outside 1-10000 (NOTIFYs per second)", n)
+		bad("sip.notify_rate", "%d is outside 1-10000 (triggers per second)", n)
+	}
+	if n := c.SIP.NotifyWindow; n < 1 || n > 10000 {
+		bad("sip.notify_window", "%d is outside 1-10000 (phones told to sync and not fetched yet)", n)
+	}
+	if t := c.SIP.SyncTrigger; t != "notify" && t != "action_uri" {
+		bad("sip.sync_trigger", "%q: want \"notify\" (SIP check-sync) or \"action_uri\" (HTTPS GET to the phone)", t)
+	}
+	if p := c.SIP.ActionURIPort; p < 1 || p > 65535 {
+		bad("sip.action_uri_port", "%d is outside 1-65535", p)
+	}
+	if d, err := time.ParseDuration(c.SIP.ReportTimeout); err != nil || d < time.Second || d > time.Hour {
+		bad("sip.report_timeout", "%q: want a duration from 1s to 1h, such as \"60s\"", c.SIP.ReportTimeout)
 	}
 	if r := checkInterface(c.SIP.PnPInterface); r != "" {
 		bad("sip.pnp_interface", "%s", r)

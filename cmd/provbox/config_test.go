@@ -47,7 +47,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("empty file:\n got %+v\nwant %+v", *cfg, want)
 	}
 	if cfg.HTTP.Listen != ":8080" || cfg.TFTP.Listen != ":69" || cfg.SIP.Listen != ":5060" ||
-		cfg.DHCP.Interface != "" || cfg.SIP.NotifyRate != 50 || cfg.SIP.PhonePort != 5060 || !cfg.SIP.PnP ||
+		cfg.DHCP.Interface != "" || cfg.SIP.NotifyRate != 500 || cfg.SIP.NotifyWindow != 100 || cfg.SIP.SyncTrigger != "notify" || cfg.SIP.PhonePort != 5060 || !cfg.SIP.PnP ||
 		cfg.Provisioning.MissLimit != 20 || cfg.LeaseDuration() != 24*time.Hour || cfg.LogLevel != "info" {
 		t.Fatalf("defaults differ from SPEC §2: %+v", cfg)
 	}
@@ -74,6 +74,10 @@ listen = ":5062"
 registrar = "pbx.example.com:5070"
 phone_port = 5061
 notify_rate = 100
+notify_window = 20
+sync_trigger = "action_uri"
+action_uri_port = 8443
+report_timeout = "30s"
 pnp = false
 pnp_interface = "eth1"
 pickup_prefix = "*8"
@@ -105,7 +109,7 @@ conflict_check = false
 		HTTP:         HTTPConfig{Listen: "192.168.1.2:8081", PublicURL: "https://prov.example.com/prov/"},
 		HTTPS:        HTTPSConfig{Listen: ":9443", CertFile: "/etc/provbox/cert.pem", KeyFile: "/etc/provbox/key.pem"},
 		TFTP:         TFTPConfig{Listen: "off"},
-		SIP: SIPConfig{Listen: ":5062", Registrar: "pbx.example.com:5070", PhonePort: 5061, NotifyRate: 100,
+		SIP: SIPConfig{Listen: ":5062", Registrar: "pbx.example.com:5070", PhonePort: 5061, NotifyRate: 100, NotifyWindow: 20, SyncTrigger: "action_uri", ActionURIPort: 8443, ReportTimeout: "30s",
 			PnP: false, PnPInterface: "eth1", PickupPrefix: "*8"},
 		Provisioning: ProvisioningConfig{ClaimWindow: "2h", Open: true, MissLimit: 0},
 		DHCP: DHCPConfig{Interface: "eth0", RangeStart: "192.168.1.100", RangeEnd: "192.168.1.200",
@@ -149,6 +153,10 @@ func TestConfigErrors(t *testing.T) {
 		{"phone port big", "[sip]\nphone_port = 65536\n", nil, []string{"sip.phone_port"}},
 		{"notify rate 0", "[sip]\nnotify_rate = 0\n", nil, []string{"sip.notify_rate", "1-10000"}},
 		{"notify rate big", "[sip]\nnotify_rate = 10001\n", nil, []string{"sip.notify_rate"}},
+		{"notify window 0", "[sip]\nnotify_window = 0\n", nil, []string{"sip.notify_window", "1-10000"}},
+		{"unknown trigger", "[sip]\nsync_trigger = \"http\"\n", nil, []string{"sip.sync_trigger", "action_uri"}},
+		{"action uri port", "[sip]\naction_uri_port = 70000\n", nil, []string{"sip.action_uri_port", "1-65535"}},
+		{"report timeout", "[sip]\nreport_timeout = \"2h\"\n", nil, []string{"sip.report_timeout", "1s to 1h"}},
 		{"pickup prefix", "[sip]\npickup_prefix = \"*8x\"\n", nil, []string{"sip.pickup_prefix", "feature code"}},
 		{"pnp interface", "[sip]\npnp_interface = \"eth0/x\"\n", nil, []string{"sip.pnp_interface"}},
 		{"miss limit", "[provisioning]\nmiss_limit = -1\n", nil, []string{"provisioning.miss_limit"}},

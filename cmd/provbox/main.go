@@ -252,6 +252,7 @@ func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*sqlite.DB, err
 	}
 	db := sqlite.NewDB(path)
 	db.Logger = logger.With("component", "sqlite")
+	db.ReportTimeout = cfg.ReportDuration()
 	// The same config versions and ready checks as serve computes.
 	useRenderer(db, newRenderer(cfg.ResolveDataDir(g.data)))
 	if err := db.Open(); err != nil {

@@ -43,7 +43,8 @@ func cmdResync(ctx context.Context, g globalFlags, all bool, macs []string, stdo
 	if err != nil {
 		return err
 	}
-	s := &sipserver.Server{Addr: "0.0.0.0:0", Services: svc, Logger: newLogger(stderr, "error", true), NotifyRate: cfg.SIP.NotifyRate}
+	s := &sipserver.Server{Addr: "0.0.0.0:0", Services: svc, Logger: newLogger(stderr, "error", true), NotifyRate: cfg.SIP.NotifyRate,
+		Trigger: trigger(cfg, db, newLogger(stderr, "error", true))}
 	if err := s.Open(); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/term"
 
+	"github.com/provbox/provbox/actionuri"
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
 	"github.com/provbox/provbox/configs"
@@ -82,6 +83,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	db := sqlite.NewDB(dbPath)
 	db.Logger = logger.With("component", "sqlite")
 	db.Events = bus
+	db.ReportTimeout = cfg.ReportDuration()
 	renderer := newRenderer(dataDir)
 	useRenderer(db, renderer)
 	for _, dir := range []string{filepath.Join(dataDir, "firmware"), filepath.Join(dataDir, "templates", "yealink")} {
@@ -205,6 +207,8 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
 			NotifyRate:      cfg.SIP.NotifyRate,
 			Rate:            func() int { return db.Settings().NotifyRate },
+			NotifyWindow:    cfg.SIP.NotifyWindow,
+			Trigger:         trigger(cfg, db, logger),
 			Loop:            true,
 			PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
 			PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
@@ -297,12 +301,21 @@ func settle(ctx context.Context, db *sqlite.DB, cfg *Config, b bound, logger *sl
 		ProvisioningURL: publicURL,
 		Registrar:       cfg.SIP.Registrar,
 		NotifyRate:      cfg.SIP.NotifyRate,
+		SyncTrigger:     appliance.TriggerNotify,
 		PhoneSIPPort:    cfg.SIP.PhonePort,
 		PickupPrefix:    cfg.SIP.PickupPrefix,
 		// Empty: the store's generated one is in force.
 		PhoneAdminPassword: cfg.Provisioning.PhoneAdminPassword,
 		ClaimWindow:        cfg.ClaimDuration(),
 		OpenProvisioning:   cfg.Provisioning.Open,
+	}
+	if cfg.SIP.SyncTrigger == "action_uri" {
+		s.SyncTrigger = appliance.TriggerActionURI
+		// The phones allow Action URI requests from this address only.
+		s.BoxIP = boxIP(publicURL)
+		if s.BoxIP == "" {
+			logger.Warn("sip.sync_trigger = action_uri, but the box's IPv4 address is unknown: phones will refuse its requests; set http.public_url to http://<this box's IPv4>:<port>/prov/")
+		}
 	}
 	if b.https != 0 {
 		// Phones move to HTTPS on the host they bootstrapped from; with
@@ -489,4 +502,28 @@ func adminURL(listen string, port int) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// trigger is the sync loop's way to tell a phone to sync: nil for the SIP
+// check-sync NOTIFY, or the Action URI client.
+func trigger(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Context, *appliance.Phone) appliance.NotifyResult {
+	if cfg.SIP.SyncTrigger != "action_uri" {
+		return nil
+	}
+	c := &actionuri.Client{Port: cfg.SIP.ActionURIPort, Password: func() string { return db.Settings().PhoneAdminPassword },
+		Logger: logger.With("component", "actionuri")}
+	return c.Trigger
+}
+
+// boxIP is the IPv4 address phones see provbox at: the public URL's host
+// when it is one (loopback too: a lab on one machine), else the default
+// interface's address.
+func boxIP(publicURL string) string {
+	if ip := net.ParseIP(hostOfURL(publicURL)); ip != nil && ip.To4() != nil {
+		return ip.String()
+	}
+	if ip, err := defaultIPv4(); err == nil && ip != nil {
+		return ip.String()
+	}
+	return ""
 }

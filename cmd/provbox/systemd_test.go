@@ -354,7 +354,7 @@ func TestDiffConfig(t *testing.T) {
 		t.Fatalf("%d applied + %d restart != %d keys", len(applied), len(restart), len(b))
 	}
 	// The sockets, the state directory, and every [dhcp] key (more may come).
-	wantRestart := []string{"allowed_hosts", "data_dir", "http.listen", "https.cert_file", "https.key_file", "https.listen", "sip.listen", "sip.pnp", "sip.pnp_interface", "tftp.listen"}
+	wantRestart := []string{"allowed_hosts", "data_dir", "http.listen", "https.cert_file", "https.key_file", "https.listen", "sip.action_uri_port", "sip.listen", "sip.notify_window", "sip.pnp", "sip.pnp_interface", "sip.report_timeout", "sip.sync_trigger", "tftp.listen"}
 	for k := range b {
 		if strings.HasPrefix(k, "dhcp.") {
 			wantRestart = append(wantRestart, k)
