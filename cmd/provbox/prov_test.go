@@ -96,7 +96,7 @@ func TestProvisioningRealClients(t *testing.T) {
 			}
 			var p appliance.Phone
 			a.must("GET", "/api/v1/phones/"+mac, nil, 200, &p)
-			if p.Sync.State != appliance.SyncSynced || p.Sync.FetchedVersion != configs.HashFile(want) {
+			if p.Sync.State != appliance.SyncFetched || p.Sync.FetchedVersion != configs.HashFile(want) {
 				t.Errorf("sync after fetch: %+v", p.Sync)
 			}
 			// The model file too.
