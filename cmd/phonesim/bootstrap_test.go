@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -189,6 +190,7 @@ func (s *provServer) config(w http.ResponseWriter, mac string) {
 ## provbox
 account.1.user_name = %s
 static.auto_provision.pnp_enable = 0
+sip.notify_reboot_enable = 0
 static.trusted_certificates.url = %s/prov/ca.crt
 static.security.trust_certificates = %s
 static.security.ca_cert = 2
@@ -216,6 +218,7 @@ func TestBootstrap(t *testing.T) {
 		etag     string
 		errStage string // an error line follows, of this stage
 		err      string // … holding this
+		trigger  string // of a fetch line; "" is check-sync
 	}
 	tests := []struct {
 		name      string
@@ -240,11 +243,13 @@ func TestBootstrap(t *testing.T) {
 			secure:  []string{"", mac + ":s3cret-A", "", mac + ":s3cret-B"},
 		},
 		{
+			// The phone never took a config: it still has the factory
+			// notify_reboot_enable = 1, so the check-sync reboots it.
 			name: "claim window closed: 401 at boot, no credentials to retry with",
 			srv:  &provServer{claimOpen: false, trust: "1", passwords: []string{"s3cret-A"}},
 			boot: want{status: 401, auth: "none", errStage: "boot", err: "HTTP 401"},
 			refetches: []want{
-				{status: 401, auth: "none", errStage: "fetch", err: "HTTP 401"},
+				{status: 401, auth: "none", errStage: "fetch", err: "HTTP 401", trigger: "reboot"},
 			},
 			exit:   1,
 			failed: 1,
@@ -295,7 +300,7 @@ func TestBootstrap(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			ev, done, stderr := startRun(t, ctx, "-first-mac", mac, "-ip-base", ipBase, "-sip-port", strconv.Itoa(port),
-				"-prov", srv.plain.URL+"/prov/")
+				"-prov", srv.plain.URL+"/prov/", "-reboot-time", "50ms")
 
 			check := func(line event, w want) {
 				t.Helper()
@@ -306,6 +311,9 @@ func TestBootstrap(t *testing.T) {
 				if line.num("status") != float64(w.status) || line.str("url") != base+mac+".cfg" ||
 					line["tls"] != w.tls || line.str("auth") != w.auth || line.str("etag") != w.etag {
 					t.Errorf("%s line %v, want %+v", line.str("event"), line, w)
+				}
+				if trigger := cmp.Or(w.trigger, "check-sync"); line.str("event") == "fetch" && line.str("trigger") != trigger {
+					t.Errorf("fetch line %v, want trigger %s", line, trigger)
 				}
 			}
 			checkErr := func(stage string, w want) {
@@ -412,8 +420,18 @@ func TestReadConfig(t *testing.T) {
 			"static.trusted_certificates.url = http://10.0.0.2:8080/prov/ca.crt\n" +
 			"static.security.trust_certificates = 1\n", true, map[string]string{
 			keyServerURL: "https://10.0.0.2:8443/prov/", keyUsername: "001565aabbcc", keyPassword: "s3cret = A",
-			keyCAURL: "http://10.0.0.2:8080/prov/ca.crt", keyTrustCerts: "1",
+			keyCAURL: "http://10.0.0.2:8080/prov/ca.crt", keyTrustCerts: "1", "account.1.user_name": "1001",
 		}},
+		{"with and without static., the later line wins", "#!version:1.0.0.1\n" +
+			"auto_provision.server.url = http://old/\nstatic.auto_provision.server.url = http://new/\n" +
+			"static.security.user_password = admin:pw\n", true,
+			map[string]string{keyServerURL: "http://new/", keyUserPassword: "admin:pw"}},
+		{"behaviour keys kept, others dropped", "#!version:1.0.0.1\n" +
+			"sip.notify_reboot_enable = 0\nsip.trust_ctrl = 1\naction_url.setup_autop_finish = http://p/r?m=$mac\n" +
+			"action_url.off_hook = http://p/x\naccount.16.sip_server.1.port = 5062\naccount.17.enable = 1\n" +
+			"account.1.label = Alice\nlinekey.1.type = 15\nfeatures.action_uri_limit_ip = 10.0.0.*\n", true,
+			map[string]string{keyNotifyReboot: "0", keyTrustCtrl: "1", "action_url.setup_autop_finish": "http://p/r?m=$mac",
+				"account.16.sip_server.1.port": "5062", keyActionURILimitIP: "10.0.0.*"}},
 		{"CRLF, %NULL% kept, blank left out", "#!version:1.0.0.1\r\nstatic.auto_provision.server.username = %NULL%\r\n" +
 			"static.auto_provision.server.password =\r\n", true, map[string]string{keyUsername: nullValue}},
 		{"commented out", "#!version:1.0.0.1\n#static.auto_provision.server.password = x\n", true, map[string]string{}},

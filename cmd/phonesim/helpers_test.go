@@ -68,7 +68,8 @@ func newCfgServer(t *testing.T, notFound ...string) *cfgServer {
 		s.fetches[mac] = append(s.fetches[mac], fetchSeen{ip: host, ua: r.UserAgent(), etag: etag})
 		s.mu.Unlock()
 		w.Header().Set("ETag", etag)
-		fmt.Fprintf(w, "#!version:1.0.0.1\naccount.1.user_name = %s\n", mac)
+		// notify_reboot_enable = 0: a check-sync re-fetches (factory 1 would reboot).
+		fmt.Fprintf(w, "#!version:1.0.0.1\naccount.1.user_name = %s\nsip.notify_reboot_enable = 0\n", mac)
 	}))
 	t.Cleanup(s.Close)
 	return s

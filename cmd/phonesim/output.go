@@ -29,8 +29,9 @@ type bootEvent struct {
 	ETag    string  `json:"etag"`
 	Bytes   int64   `json:"bytes"`
 	URL     string  `json:"url"`
-	TLS     bool    `json:"tls"`  // https, the server's certificate verified
-	Auth    string  `json:"auth"` // what the request that got status carried: "none" or "basic"
+	TLS     bool    `json:"tls"`     // https, the server's certificate verified
+	Auth    string  `json:"auth"`    // what the request that got status carried: "none" or "basic"
+	Applied bool    `json:"applied"` // status 200 and a body unlike the last one applied (MD5)
 }
 
 type notifyEvent struct {
@@ -42,6 +43,10 @@ type notifyEvent struct {
 	EventHeader string `json:"event_header"`
 	RequestURI  string `json:"request_uri"`
 	From        string `json:"from"` // source host:port of the datagram
+	// Action is what the phone does about a new check-sync (refetch,
+	// reboot, ignore: sip.notify_reboot_enable); empty on a retransmission
+	// and while the phone is still booting.
+	Action string `json:"action,omitempty"`
 }
 
 type requestEvent struct {
@@ -63,11 +68,63 @@ type fetchEvent struct {
 	Status        int     `json:"status"`
 	ETag          string  `json:"etag"`
 	Bytes         int64   `json:"bytes"`
-	AfterNotifyMs float64 `json:"after_notify_ms"`
-	CallID        string  `json:"call_id"`
+	AfterNotifyMs float64 `json:"after_notify_ms"` // since the NOTIFY (or Action URI request) that caused it
+	CallID        string  `json:"call_id"`         // the check-sync's; empty after an Action URI request
 	URL           string  `json:"url"`
 	TLS           bool    `json:"tls"`
 	Auth          string  `json:"auth"`
+	Trigger       string  `json:"trigger"` // check-sync, action_uri or reboot
+	Applied       bool    `json:"applied"`
+}
+
+type rebootEvent struct {
+	Event  string `json:"event"` // "reboot"
+	MAC    string `json:"mac"`
+	At     int64  `json:"at"`
+	Reason string `json:"reason"`            // check-sync or action_uri
+	CallID string `json:"call_id,omitempty"` // the check-sync's
+}
+
+type reportEvent struct {
+	Event   string  `json:"event"` // "report": an action URL GET
+	MAC     string  `json:"mac"`
+	At      int64   `json:"at"`
+	Name    string  `json:"name"` // setup_autop_finish, registered, register_failed, unregistered
+	Account int     `json:"account,omitempty"`
+	URL     string  `json:"url"`
+	Status  int     `json:"status"` // 0: not sent, or no answer
+	Ms      float64 `json:"ms"`
+	Lost    bool    `json:"lost,omitempty"` // dropped by -max-reports, not sent
+	Error   string  `json:"error,omitempty"`
+}
+
+type registerEvent struct {
+	Event   string  `json:"event"` // "register": the outcome of one REGISTER (with its digest retry)
+	MAC     string  `json:"mac"`
+	At      int64   `json:"at"`
+	Account int     `json:"account"`
+	User    string  `json:"user"`
+	Status  int     `json:"status"` // the final response; 0: no answer within -register-timeout
+	Ms      float64 `json:"ms"`
+	Error   string  `json:"error,omitempty"`
+}
+
+type refusedEvent struct {
+	Event  string `json:"event"` // "refused": a SIP request dropped unanswered
+	MAC    string `json:"mac"`
+	At     int64  `json:"at"`
+	From   string `json:"from"`
+	Method string `json:"method"`
+	Reason string `json:"reason"` // trust_ctrl
+}
+
+type actionURIEvent struct {
+	Event  string `json:"event"` // "action_uri"
+	MAC    string `json:"mac"`
+	At     int64  `json:"at"`
+	Key    string `json:"key"`
+	From   string `json:"from"`
+	Status int    `json:"status"`
 }
 
 type pnpEvent struct {
@@ -82,7 +139,7 @@ type errorEvent struct {
 	Event string `json:"event"` // "error"
 	MAC   string `json:"mac,omitempty"`
 	At    int64  `json:"at"`
-	Stage string `json:"stage"` // bind, pnp, boot, fetch, config, ca, sip
+	Stage string `json:"stage"` // bind, web, pnp, boot, fetch, config, ca, sip
 	Error string `json:"error"`
 }
 
@@ -116,6 +173,16 @@ type summaryEvent struct {
 	NotifyToFetchMsP50  float64 `json:"notify_to_fetch_ms_p50"`
 	NotifyToFetchMsP99  float64 `json:"notify_to_fetch_ms_p99"`
 	NotifyToFetchMsMax  float64 `json:"notify_to_fetch_ms_max"`
+	Reports             int64   `json:"reports"`        // action URL GETs sent
+	ReportsLost         int64   `json:"reports_lost"`   // dropped by -max-reports
+	ReportsFailed       int64   `json:"reports_failed"` // sent, but no answer or not 2xx
+	Registrations       int64   `json:"registrations"`  // REGISTERs answered 2xx
+	RegisterFailed      int64   `json:"register_failed"`
+	Reboots             int64   `json:"reboots"`
+	Applied             int64   `json:"applied"` // fetched files applied (new MD5)
+	Skipped             int64   `json:"skipped"` // fetched files equal to the last applied (MD5)
+	Refused             int64   `json:"refused"` // SIP requests dropped by trust_ctrl
+	ActionURI           int64   `json:"action_uri"`
 	PeakRSSKB           int64   `json:"peak_rss_kb"`
 	UptimeMs            float64 `json:"uptime_ms"`
 	GoroutinesAtSummary int     `json:"goroutines"`

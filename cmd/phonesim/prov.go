@@ -18,14 +18,15 @@ import (
 	"sync"
 )
 
-// The config keys a phone keeps from the files it fetches (see the package
-// comment for their sources).
+// The provisioning keys a phone keeps from the files it fetches (see the
+// package comment for their sources), canonical: without "static."
+// (canonicalKey). settings.go has the others.
 const (
-	keyServerURL  = "static.auto_provision.server.url"
-	keyUsername   = "static.auto_provision.server.username"
-	keyPassword   = "static.auto_provision.server.password"
-	keyCAURL      = "static.trusted_certificates.url"
-	keyTrustCerts = "static.security.trust_certificates"
+	keyServerURL  = "auto_provision.server.url"
+	keyUsername   = "auto_provision.server.username"
+	keyPassword   = "auto_provision.server.password"
+	keyCAURL      = "trusted_certificates.url"
+	keyTrustCerts = "security.trust_certificates"
 
 	configHeader = "#!version:1.0.0.1"
 	nullValue    = "%NULL%" // an explicit empty value: clears the setting
@@ -34,11 +35,12 @@ const (
 	maxCAFile    = 5 << 20 // Yealink: a trusted certificate file is at most 5 MB
 )
 
-var provKeys = map[string]bool{keyServerURL: true, keyUsername: true, keyPassword: true, keyCAURL: true, keyTrustCerts: true}
-
 // flash is what a phone keeps from the configs it fetched, as a Yealink
-// keeps it in flash: later fetches use the stored URL, credentials and
-// trusted certificates. The phone's fetchMu guards it.
+// keeps it in flash, across check-syncs and reboots: later fetches use the
+// stored URL, credentials and trusted certificates, and the behaviour
+// settings decide what the phone does (factoryFlash gives their factory
+// values). The phone's roundMu guards it; its other goroutines read the
+// snapshot publish makes.
 type flash struct {
 	serverURL          string // ends in '/'; empty: the boot base (-prov or PnP)
 	username, password string
@@ -46,6 +48,15 @@ type flash struct {
 	caURL              string              // the trusted-certificates URL last downloaded
 	caCerts            []*x509.Certificate // the custom trusted certificates, in download order
 	caKey              [32]byte            // SHA-256 over caCerts' DER: names their shared transport
+
+	notifyReboot int                  // sip.notify_reboot_enable: 0, 1 (factory) or 2
+	trustCtrl    bool                 // sip.trust_ctrl = 1
+	actionURLs   map[string]string    // action_url.<event> → URL with $variables
+	actionURI    actionURIConfig      // features.action_uri*, the admin password
+	accounts     [maxAccounts]account // account.1 … account.16
+
+	applied    bool     // a file has been applied: appliedMD5 is set
+	appliedMD5 [16]byte // MD5 of the last file applied
 }
 
 func (f *flash) hasCredentials() bool { return f.username != "" || f.password != "" }
@@ -91,8 +102,9 @@ func (f *flash) holdsCA(c *x509.Certificate) bool {
 }
 
 // cfgFile is what phonesim reads of a fetched config: whether it starts
-// with the version line, and the values of provKeys in it ("%NULL%" kept
-// as is; a blank value is left out, as a Yealink ignores it).
+// with the version line, and the values of the keys it keeps (settingKey),
+// by canonical name ("%NULL%" kept as is; a blank value is left out, as a
+// Yealink ignores it).
 type cfgFile struct {
 	versioned bool
 	values    map[string]string
@@ -138,17 +150,17 @@ func (c *cfgFile) add(line string, first bool) {
 	if !ok {
 		return
 	}
-	k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-	if provKeys[k] && v != "" {
+	k, v = canonicalKey(strings.TrimSpace(k)), strings.TrimSpace(v)
+	if settingKey(k) && v != "" {
 		c.values[k] = v
 	}
 }
 
-// learn takes a fetched config's provisioning settings into the phone's
-// flash, downloading its trusted certificates when their URL is new. Bad
-// values are reported (stage "config") and skipped; it returns false when
-// the certificate download failed (stage "ca"): the phone could not take
-// the config in full. from is the config's URL, for a relative one.
+// learn takes a fetched config's settings into the phone's flash,
+// downloading its trusted certificates when their URL is new. Bad values
+// are reported (stage "config") and skipped; it returns false when the
+// certificate download failed (stage "ca"): the phone could not take the
+// config in full. from is the config's URL, for a relative one.
 func (s *sim) learn(p *phone, from string, c cfgFile) bool {
 	if !c.versioned {
 		s.fail(p, "config", fmt.Errorf("%s: first line is not %s: settings ignored", from, configHeader))
@@ -179,6 +191,9 @@ func (s *sim) learn(p *phone, from string, c cfgFile) bool {
 		default:
 			s.fail(p, "config", fmt.Errorf("%s = %q: want 0 or 1", keyTrustCerts, v))
 		}
+	}
+	for _, err := range applySettings(f, c.values) {
+		s.fail(p, "config", err)
 	}
 	v, ok := c.values[keyCAURL]
 	if !ok {

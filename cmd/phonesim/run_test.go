@@ -363,6 +363,12 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-duration", "-1s"}, "-duration"},
 		{[]string{"-exit-after-notifies", "-1"}, "-exit-after-notifies"},
 		{[]string{"-model", "T46G\"x"}, "-model"},
+		{[]string{"-reboot-time", "-1s"}, "-reboot-time"},
+		{[]string{"-register-timeout", "0s"}, "-register-timeout"},
+		{[]string{"-max-reports", "-1"}, "-max-reports"},
+		{[]string{"-web-port", "65536"}, "-web-port"},
+		{[]string{"-web-port", "-1"}, "-web-port"},
+		{[]string{"-autop-finish", "sometimes"}, "-autop-finish"},
 		{[]string{"-no-such-flag"}, "-no-such-flag"},
 		{[]string{"stray"}, "stray"},
 	}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,8 +29,9 @@ var (
 )
 
 // phone is one emulated phone. Its fields are set while it boots; after
-// that its reader goroutine owns st, and fetchMu serialises its fetches
-// (and guards what they change: etag and flash).
+// that its reader goroutine owns st, and roundMu serialises its
+// auto-provisioning rounds (and guards what they change: etag and flash).
+// Its other goroutines read live, the flash as of the last round.
 type phone struct {
 	mac  string // 12 lower-case hex digits
 	ip   net.IP
@@ -35,9 +39,19 @@ type phone struct {
 	conn *net.UDPConn
 	base string // boot base URL (-prov or PnP), ends in '/'
 
-	fetchMu sync.Mutex
+	roundMu sync.Mutex
 	etag    string
 	flash   flash
+
+	live atomic.Pointer[live]
+	regs registrations
+
+	// down is set while the phone reboots: it hears nothing. Each reboot
+	// bumps epoch, so the reader forgets the SIP state it held in RAM.
+	down  atomic.Bool
+	epoch atomic.Uint64
+
+	reportsSent atomic.Int64 // action-URL reports so far, for -max-reports
 }
 
 // provBase is the base URL the phone fetches from: the one its configs
@@ -59,17 +73,21 @@ type sim struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	connMu sync.Mutex
-	conns  []*net.UDPConn
-	closed bool
+	webTLS *tls.Config // the phones' web server certificate, with -web-port
 
-	wg sync.WaitGroup // readers and re-fetches
+	connMu  sync.Mutex
+	closers []io.Closer // SIP sockets and web servers
+	closed  bool
+
+	wg sync.WaitGroup // every goroutine a phone starts (spawn)
 
 	statMu          sync.Mutex
 	fetchMs         []float64
 	notifyToFetchMs []float64
 
 	notifies, retransmits, others, refetches, refetchFailed, authRetries atomic.Int64
+	reports, reportsLost, reportsFailed, registrations, registerFailed   atomic.Int64
+	reboots, applied, skipped, refused, actionURI                        atomic.Int64
 }
 
 // localIPKey carries a phone's address to the shared transports' dialer.
@@ -80,13 +98,20 @@ func newSim(cfg *config, out *emitter) (*sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sim{cfg: cfg, out: out, phones: make([]*phone, cfg.n)}
+	s := &sim{cfg: cfg, out: out, phones: make([]*phone, cfg.n), ctx: context.Background()}
+	if cfg.webPort > 0 {
+		if s.webTLS, err = selfSignedTLS(); err != nil {
+			return nil, fmt.Errorf("web server certificate: %w", err)
+		}
+	}
 	for i := range s.phones {
 		mac, err := macAt(cfg.firstMAC, i)
 		if err != nil {
 			return nil, err
 		}
-		s.phones[i] = &phone{mac: mac, ip: ipBytes(ips[i]), st: newSIPState(mac, cfg.model, cfg.firmware)}
+		p := &phone{mac: mac, ip: ipBytes(ips[i]), st: newSIPState(mac, cfg.model, cfg.firmware), flash: factoryFlash()}
+		s.publish(p)
+		s.phones[i] = p
 	}
 	return s, nil
 }
@@ -173,9 +198,10 @@ feed:
 	return int(nOK.Load()), int(nFailed.Load())
 }
 
-// boot binds the phone's SIP socket, finds its base URL (-prov, or PnP),
-// fetches its config and starts its reader. A phone whose fetch failed still
-// listens: a NOTIFY makes it try again.
+// boot binds the phone's SIP socket (and web server), finds its base URL
+// (-prov, or PnP), starts its reader and runs its first auto-provisioning
+// round. A phone whose fetch failed still listens: a NOTIFY makes it try
+// again.
 func (s *sim) boot(p *phone) bootResult {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: p.ip, Port: s.cfg.sipPort})
 	if err != nil {
@@ -188,6 +214,15 @@ func (s *sim) boot(p *phone) bootResult {
 	}
 	p.conn = conn
 	p.base = s.cfg.prov
+	if s.cfg.webPort > 0 {
+		if err := s.startWeb(p); err != nil {
+			if s.ctx.Err() != nil {
+				return bootAborted
+			}
+			s.fail(p, "web", err)
+			return bootFailed
+		}
+	}
 	if s.cfg.pnp != nil {
 		base, err := s.pnp(p)
 		if err != nil {
@@ -200,41 +235,47 @@ func (s *sim) boot(p *phone) bootResult {
 		}
 		p.base = base
 	}
-	r := s.fetch(p)
-	if r.err != nil && s.ctx.Err() != nil {
+	// The reader runs before the first fetch: the REGISTERs that follow it
+	// get their answers through it, and a NOTIFY that arrives meanwhile
+	// waits for the round's lock.
+	s.startReader(p)
+	p.roundMu.Lock()
+	defer p.roundMu.Unlock()
+	switch s.round(p, roundCause{trigger: triggerBoot}) {
+	case roundOK:
+		return bootOK
+	case roundAborted:
 		return bootAborted
 	}
-	res := bootFailed
-	if r.err == nil {
-		s.addFetch(r.dur)
-		s.out.emit(bootEvent{Event: "boot", MAC: p.mac, IP: p.ip.String(), At: now(), FetchMs: ms(r.dur),
-			Status: r.status, ETag: r.etag, Bytes: r.bytes, URL: r.url, TLS: r.tls, Auth: r.auth}, false)
-		if r.status == http.StatusOK {
-			p.etag = r.etag
-			if s.learn(p, r.url, r.cfg) {
-				res = bootOK
-			} else if s.ctx.Err() != nil {
-				return bootAborted
-			}
-		} else {
-			s.fail(p, "boot", fmt.Errorf("GET %s: HTTP %d", r.url, r.status))
-		}
-	} else {
-		s.fail(p, "boot", r.err)
+	return bootFailed
+}
+
+// spawn runs f in a goroutine that run waits for, unless shutdown has
+// begun (then it returns false and f does not run).
+func (s *sim) spawn(f func()) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closed {
+		return false
 	}
-	s.startReader(p)
-	return res
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
 }
 
 func (s *sim) startReader(p *phone) {
-	s.wg.Add(1)
-	go s.reader(p)
+	s.spawn(func() { s.reader(p) })
 }
 
 // reader answers the phone's SIP datagrams until its socket is closed.
+// While the phone reboots it hears nothing; after a reboot it has
+// forgotten which check-syncs it answered (that memory is RAM).
 func (s *sim) reader(p *phone) {
-	defer s.wg.Done()
 	buf := make([]byte, udpBuffer)
+	epoch := p.epoch.Load()
 	for {
 		n, src, err := p.conn.ReadFromUDP(buf)
 		if err != nil {
@@ -244,6 +285,13 @@ func (s *sim) reader(p *phone) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		if p.down.Load() {
+			continue
+		}
+		if e := p.epoch.Load(); e != epoch {
+			p.st.forget()
+			epoch = e
+		}
 		s.dispatch(p, buf[:n], src, time.Now(), true)
 	}
 }
@@ -252,13 +300,19 @@ func (s *sim) reader(p *phone) {
 // phone is still booting (PnP): a check-sync is answered but the boot fetch
 // that follows stands for the re-fetch.
 func (s *sim) dispatch(p *phone, pkt []byte, src *net.UDPAddr, got time.Time, canFetch bool) sipAction {
-	a := p.st.handle(pkt, src.String())
+	l := p.live.Load()
+	from, _ := netip.AddrFromSlice(src.IP)
+	a := p.st.handle(pkt, src.String(), l.allows(from))
 	if a.reply != nil {
 		if _, err := p.conn.WriteToUDP(a.reply, src); err != nil && s.ctx.Err() == nil {
 			s.fail(p, "sip", fmt.Errorf("answering %s from %s: %w", a.method, src, err))
 		}
 	}
 	switch a.kind {
+	case kindRefused:
+		s.refused.Add(1)
+		s.out.emit(refusedEvent{Event: "refused", MAC: p.mac, At: got.UnixNano(), From: src.String(), Method: a.method,
+			Reason: "trust_ctrl"}, false)
 	case kindCheckSync, kindRetransmit:
 		name := "notify"
 		if a.kind == kindRetransmit {
@@ -267,12 +321,24 @@ func (s *sim) dispatch(p *phone, pkt []byte, src *net.UDPAddr, got time.Time, ca
 		} else {
 			s.notifies.Add(1)
 		}
-		s.out.emit(notifyEvent{Event: name, MAC: p.mac, At: got.UnixNano(), CallID: a.callID, CSeq: a.cseq,
-			EventHeader: a.event, RequestURI: a.requestURI, From: src.String()}, false)
+		act := checkSyncAction(l.notifyReboot, a.event)
+		ev := notifyEvent{Event: name, MAC: p.mac, At: got.UnixNano(), CallID: a.callID, CSeq: a.cseq,
+			EventHeader: a.event, RequestURI: a.requestURI, From: src.String()}
 		if a.fetch() && canFetch {
-			s.wg.Add(1)
-			go s.refetch(p, got, a.callID)
+			ev.Action = act.String()
 		}
+		s.out.emit(ev, false)
+		if !a.fetch() || !canFetch {
+			break
+		}
+		switch act {
+		case syncRefetch:
+			s.spawn(func() { s.refetch(p, roundCause{trigger: triggerCheckSync, at: got, callID: a.callID}) })
+		case syncReboot:
+			s.reboot(p, roundCause{trigger: triggerCheckSync, at: got, callID: a.callID})
+		}
+	case kindResponse:
+		p.regs.route(a)
 	case kindNotify, kindOther:
 		s.others.Add(1)
 		s.out.emit(requestEvent{Event: "request", MAC: p.mac, At: got.UnixNano(), Method: a.method, CallID: a.callID,
@@ -281,53 +347,16 @@ func (s *sim) dispatch(p *phone, pkt []byte, src *net.UDPAddr, got time.Time, ca
 	return a
 }
 
-// refetch is the phone's answer to a check-sync: fetch the config again.
-func (s *sim) refetch(p *phone, got time.Time, callID string) {
-	defer s.wg.Done()
-	p.fetchMu.Lock()
-	defer p.fetchMu.Unlock()
-	if s.ctx.Err() != nil {
-		return
-	}
-	r := s.fetch(p)
-	if r.err != nil && s.ctx.Err() != nil {
-		return // shutting down
-	}
-	after := time.Since(got)
-	if r.err != nil {
-		s.refetchFailed.Add(1)
-		s.fail(p, "fetch", r.err)
-	} else {
-		s.addFetch(r.dur)
-		s.statMu.Lock()
-		s.notifyToFetchMs = append(s.notifyToFetchMs, ms(after))
-		s.statMu.Unlock()
-		s.out.emit(fetchEvent{Event: "fetch", MAC: p.mac, At: now(), FetchMs: ms(r.dur), Status: r.status,
-			ETag: r.etag, Bytes: r.bytes, AfterNotifyMs: ms(after), CallID: callID, URL: r.url, TLS: r.tls, Auth: r.auth}, false)
-		if r.status == http.StatusOK {
-			p.etag = r.etag
-			if !s.learn(p, r.url, r.cfg) {
-				s.refetchFailed.Add(1)
-			}
-		} else {
-			s.refetchFailed.Add(1)
-			s.fail(p, "fetch", fmt.Errorf("GET %s: HTTP %d", r.url, r.status))
-		}
-	}
-	if n := s.refetches.Add(1); s.cfg.exitAfter > 0 && n >= int64(s.cfg.exitAfter) {
-		s.cancel(errExitAfter)
-	}
-}
-
 type fetchResult struct {
 	url    string
 	status int
 	etag   string
 	bytes  int64
 	dur    time.Duration
-	tls    bool    // https with the server's certificate verified
-	auth   string  // what the last request carried: "none" or "basic"
-	cfg    cfgFile // the config's provisioning settings, when status is 200
+	tls    bool     // https with the server's certificate verified
+	auth   string   // what the last request carried: "none" or "basic"
+	cfg    cfgFile  // the config's settings, when status is 200
+	md5    [16]byte // of the whole body
 	err    error
 }
 
@@ -366,7 +395,8 @@ func (s *sim) fetch(p *phone) fetchResult {
 		r.err = err
 		return r
 	}
-	body := &countingReader{r: io.LimitReader(resp.Body, maxBody)}
+	sum := md5.New()
+	body := &countingReader{r: io.TeeReader(io.LimitReader(resp.Body, maxBody), sum)}
 	if resp.StatusCode == http.StatusOK {
 		r.cfg, err = readConfig(body)
 	}
@@ -375,6 +405,7 @@ func (s *sim) fetch(p *phone) fetchResult {
 	}
 	resp.Body.Close()
 	r.bytes = body.n
+	sum.Sum(r.md5[:0])
 	r.dur = time.Since(start)
 	if err != nil {
 		r.err = fmt.Errorf("GET %s: reading body: %w", r.url, err)
@@ -494,15 +525,15 @@ func (s *sim) addFetch(d time.Duration) {
 	s.statMu.Unlock()
 }
 
-// track registers a phone's socket for closing at shutdown; false if
-// shutdown has begun.
-func (s *sim) track(c *net.UDPConn) bool {
+// track registers a phone's socket or server for closing at shutdown;
+// false if shutdown has begun.
+func (s *sim) track(c io.Closer) bool {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.closed {
 		return false
 	}
-	s.conns = append(s.conns, c)
+	s.closers = append(s.closers, c)
 	return true
 }
 
@@ -513,7 +544,7 @@ func (s *sim) closeConns() {
 		return
 	}
 	s.closed = true
-	for _, c := range s.conns {
+	for _, c := range s.closers {
 		c.Close()
 	}
 }
@@ -531,6 +562,10 @@ func (s *sim) summary(reason string, ok, failed int, bootTime time.Duration) {
 		Fetches:    len(f),
 		FetchMsP50: percentile(f, 50), FetchMsP99: percentile(f, 99), FetchMsMax: percentile(f, 100),
 		NotifyToFetchMsP50: percentile(nf, 50), NotifyToFetchMsP99: percentile(nf, 99), NotifyToFetchMsMax: percentile(nf, 100),
+		Reports: s.reports.Load(), ReportsLost: s.reportsLost.Load(), ReportsFailed: s.reportsFailed.Load(),
+		Registrations: s.registrations.Load(), RegisterFailed: s.registerFailed.Load(),
+		Reboots: s.reboots.Load(), Applied: s.applied.Load(), Skipped: s.skipped.Load(),
+		Refused: s.refused.Load(), ActionURI: s.actionURI.Load(),
 		PeakRSSKB:           peakRSSKB(),
 		UptimeMs:            ms(time.Since(s.start)),
 		GoroutinesAtSummary: runtime.NumGoroutine(),

@@ -19,11 +19,12 @@ type sipKind int
 
 const (
 	kindIgnore     sipKind = iota // garbage, or a request never answered (ACK)
-	kindResponse                  // a SIP response (to our SUBSCRIBE)
+	kindResponse                  // a SIP response (to our SUBSCRIBE or REGISTER)
 	kindCheckSync                 // a new NOTIFY check-sync: answer 200 and re-fetch
 	kindRetransmit                // a repeated NOTIFY check-sync: answer 200 again, no fetch
 	kindNotify                    // a NOTIFY of another event: answer 200
 	kindOther                     // any other request: answer 405
+	kindRefused                   // a request trust_ctrl drops: no answer, no action
 )
 
 func (k sipKind) String() string {
@@ -40,6 +41,8 @@ func (k sipKind) String() string {
 		return "notify"
 	case kindOther:
 		return "other"
+	case kindRefused:
+		return "refused"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -57,6 +60,7 @@ type sipAction struct {
 	event      string // the Event header as received
 	requestURI string
 	body       []byte
+	challenge  string // a 401's WWW-Authenticate or a 407's Proxy-Authenticate
 }
 
 // fetch reports whether the datagram asks the phone to re-fetch its config.
@@ -89,9 +93,18 @@ func httpUserAgent(model, firmware, mac string) string {
 	return "Yealink SIP-" + model + " " + firmware + " " + macColon(mac)
 }
 
+// forget drops what the phone remembered of check-syncs: after a reboot
+// its RAM is empty.
+func (s *sipState) forget() {
+	s.seen = [recentKeys]string{}
+	s.next = 0
+}
+
 // handle decides what the phone does with one datagram from src (host:port,
-// may be empty). It needs no socket: the caller sends a.reply to src.
-func (s *sipState) handle(pkt []byte, src string) sipAction {
+// may be empty). allowed is false when sip.trust_ctrl refuses requests
+// from src (live.allows); responses are let in all the same, their
+// Call-ID routes them. It needs no socket: the caller sends a.reply to src.
+func (s *sipState) handle(pkt []byte, src string, allowed bool) sipAction {
 	msg, err := sipmsg.ParseMessage(pkt)
 	if err != nil || msg == nil {
 		return sipAction{kind: kindIgnore}
@@ -105,14 +118,21 @@ func (s *sipState) handle(pkt []byte, src string) sipAction {
 		if h := m.CSeq(); h != nil {
 			a.cseq, a.cseqMethod = h.SeqNo, string(h.MethodName)
 		}
+		name := "WWW-Authenticate"
+		if m.StatusCode == 407 {
+			name = "Proxy-Authenticate"
+		}
+		if h := m.GetHeader(name); h != nil {
+			a.challenge = h.Value()
+		}
 		return a
 	case *sipmsg.Request:
-		return s.handleRequest(m, src)
+		return s.handleRequest(m, src, allowed)
 	}
 	return sipAction{kind: kindIgnore}
 }
 
-func (s *sipState) handleRequest(req *sipmsg.Request, src string) sipAction {
+func (s *sipState) handleRequest(req *sipmsg.Request, src string, allowed bool) sipAction {
 	callID, cseq := req.CallID(), req.CSeq()
 	if callID == nil || cseq == nil || req.Via() == nil || req.From() == nil || req.To() == nil ||
 		callID.Value() == "" || cseq.MethodName != req.Method {
@@ -129,6 +149,11 @@ func (s *sipState) handleRequest(req *sipmsg.Request, src string) sipAction {
 		cseqMethod: string(cseq.MethodName),
 		requestURI: req.Recipient.String(),
 		body:       req.Body(),
+	}
+	if !allowed {
+		// trust_ctrl: dropped before anything else, as if never received.
+		a.kind = kindRefused
+		return a
 	}
 	switch req.Method {
 	case sipmsg.ACK:

@@ -107,7 +107,7 @@ func TestHandleSIP(t *testing.T) {
 	var firstReply []byte
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			a := st.handle(s.pkt, "127.0.0.1:5070")
+			a := st.handle(s.pkt, "127.0.0.1:5070", true)
 			if a.kind != s.wantKind || a.fetch() != s.wantFetch {
 				t.Fatalf("kind %v fetch %v; want %v fetch %v", a.kind, a.fetch(), s.wantKind, s.wantFetch)
 			}
@@ -146,12 +146,12 @@ func TestHandleSIPRememberWindow(t *testing.T) {
 	// as new again (a real retransmission comes within 32 s, long before).
 	st := newSIPState("001565aabbcc", "T46G", "28.83.0.35")
 	for i := range recentKeys {
-		if a := st.handle(sipRequest{event: "check-sync", cseq: i + 1}.bytes(), ""); !a.fetch() {
+		if a := st.handle(sipRequest{event: "check-sync", cseq: i + 1}.bytes(), "", true); !a.fetch() {
 			t.Fatalf("cseq %d: no fetch", i+1)
 		}
 	}
 	for i := range recentKeys {
-		if a := st.handle(sipRequest{event: "check-sync", cseq: i + 1}.bytes(), ""); a.fetch() {
+		if a := st.handle(sipRequest{event: "check-sync", cseq: i + 1}.bytes(), "", true); a.fetch() {
 			t.Fatalf("cseq %d again: fetched", i+1)
 		}
 	}
@@ -159,7 +159,7 @@ func TestHandleSIPRememberWindow(t *testing.T) {
 
 func TestReplyRport(t *testing.T) {
 	st := newSIPState("001565aabbcc", "T46G", "28.83.0.35")
-	a := st.handle(sipRequest{event: "check-sync"}.bytes(), "127.0.0.9:40000")
+	a := st.handle(sipRequest{event: "check-sync"}.bytes(), "127.0.0.9:40000", true)
 	res := parseResponse(t, a.reply)
 	via := res.Via()
 	if got, _ := via.Params.Get("rport"); got != "40000" {
