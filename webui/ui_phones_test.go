@@ -525,3 +525,47 @@ func TestUIPhones_CSRF(t *testing.T) {
 		t.Fatalf("a refused form changed something: %+v %+v", phones, layout)
 	}
 }
+
+// TestUIPhones_StuckAndTimeline: a stuck phone is listed first on the
+// Phones page; its page shows the timeline and its registration.
+func TestUIPhones_StuckAndTimeline(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}, 0)
+	ts.db.ReportTimeout = time.Millisecond
+	ext := ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	ctx := t.Context()
+	ts.get(t, "GET", "/prov/001565aabbcc.cfg", yealinkUA, nil)
+	p, _ := ts.svc.Phones.FindPhone(ctx, "001565aabbcc")
+	for _, ev := range []string{appliance.ReportProvisioned, appliance.ReportRegistered} {
+		if err := ts.svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: ev, User: "1001"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t, ts)
+	if body := string(b.get("/phones").Body); strings.Contains(body, "stuck-phones") || !strings.Contains(body, ">synced<") {
+		t.Fatalf("before:\n%s", body)
+	}
+	pw := "new-pw"
+	if _, err := ts.svc.Extensions.UpdateExtension(ctx, ext.ID, appliance.ExtensionUpdate{Password: &pw}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = ts.svc.Phones.FindPhone(ctx, "001565aabbcc")
+	ts.svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: p.Sync.ConfigVersion, Status: 200, Reason: "OK"})
+	time.Sleep(5 * time.Millisecond)
+	if macs, err := ts.svc.Sync.MarkStuck(ctx); err != nil || len(macs) != 1 {
+		t.Fatalf("stuck %v %v", macs, err)
+	}
+	body := string(b.get("/phones").Body)
+	card := between(t, body, `id="stuck-phones"`, `</div>`)
+	if !strings.Contains(card, "1 stuck phone") || !strings.Contains(card, "00:15:65:aa:bb:cc") || !strings.Contains(card, "last trigger: 200 OK") {
+		t.Fatalf("stuck card:\n%s", card)
+	}
+	page := string(b.get("/phones/001565aabbcc").Body)
+	tl := between(t, page, `data-timeline-mac="001565aabbcc"`, `</table>`)
+	if strings.Count(tl, "<tr>") != 3 || !strings.Contains(tl, `<span class="badge stuck">stuck</span>`) || !strings.Contains(tl, "check-sync: 200 OK") {
+		t.Fatalf("timeline:\n%s", tl)
+	}
+	if reg := between(t, page, `data-registration-mac="001565aabbcc"`, `</dd>`); !strings.Contains(reg, "account 1 (1001): registered") {
+		t.Fatalf("registration:\n%s", reg)
+	}
+}
