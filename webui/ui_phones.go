@@ -536,7 +536,9 @@ func registrations(ph *appliance.Phone, layout []appliance.LayoutEntry) []accoun
 		}
 		out = append(out, a)
 	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i].Account) < len(out[j].Account) || len(out[i].Account) == len(out[j].Account) && out[i].Account < out[j].Account })
+	sort.Slice(out, func(i, j int) bool {
+		return len(out[i].Account) < len(out[j].Account) || len(out[i].Account) == len(out[j].Account) && out[i].Account < out[j].Account
+	})
 	return out
 }
 

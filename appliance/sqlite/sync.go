@@ -235,5 +235,3 @@ func (s *SyncService) CountStates(ctx context.Context) (map[string]int, error) {
 	})
 	return out, err
 }
-
-

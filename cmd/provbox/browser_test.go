@@ -93,6 +93,7 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 	// window) and uses the user name and secret from it from then on.
 	var credMu sync.Mutex
 	var cred string
+	var bootReport string
 	fetch := func() {
 		credMu.Lock()
 		args := []string{"-sSf", "--interface", "127.0.0.2", "-A", "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc"}
@@ -108,7 +109,25 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 		s := settingsOf(out)
 		credMu.Lock()
 		cred = s["static.auto_provision.server.username"] + ":" + s["static.auto_provision.server.password"]
+		bootReport = s["action_url.setup_autop_finish"]
 		credMu.Unlock()
+	}
+	// powerOn is the handset's power-on provisioning: a fetch, then its
+	// setup_autop_finish action URL (on this test's server: the config names
+	// the public URL's host).
+	powerOn := func() {
+		fetch()
+		credMu.Lock()
+		u := bootReport
+		credMu.Unlock()
+		i := strings.Index(u, "/prov/ev/")
+		if i < 0 {
+			t.Fatalf("no setup_autop_finish action URL in the config: %q", u)
+		}
+		u = strings.NewReplacer("$mac", mac, "$ip", "127.0.0.2", "$model", "SIP-T46G", "$firmware", "28.83.0.35").Replace(u[i:])
+		if out, err := exec.Command("curl", "-sSf", "--interface", "127.0.0.2", srv.url+u).CombinedOutput(); err != nil {
+			t.Fatalf("handset report: %v %s", err, out)
+		}
 	}
 	fakeHandset(t, "127.0.0.2", phonePort, fetch)
 
@@ -191,8 +210,8 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("f-extension"), "1001"),
 		chromedp.Submit(chromedp.ID("f-mac")),
 		chromedp.WaitVisible(chromedp.ID("config-masked")), settle)
-	// The handset boots and fetches its config: synced.
-	fetch()
+	// The handset boots, fetches its config and reports: synced.
+	powerOn()
 	step("phone-synced", chromedp.Navigate(srv.url+"/phones/"+mac), chromedp.WaitVisible(chromedp.CSS(".badge.synced")), settle)
 	before := text("#config-masked")
 	if strings.Contains(before, "sip-secret-1001") || !strings.Contains(before, "account.1.password = ********") {
@@ -224,11 +243,14 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 		t.Fatalf("config did not change with the layout:\n%s", after)
 	}
 	// The edit sent a check-sync; the handset answered and re-fetched: the
-	// badge, polled by the page, moves to fetched (this handset never
-	// reports, as old firmware: "phone does not confirm").
+	// badge, polled by the page, moves to fetched (a Yealink applies a line
+	// key without a report), and the timeline shows the change.
 	step("phone-resynced", chromedp.WaitVisible(chromedp.CSS(".badge.fetched")), chromedp.Sleep(2500*time.Millisecond))
-	if got := text(".badge.fetched"); got != "fetched (phone does not confirm)" {
+	if got := text(".badge.fetched"); got != "fetched" {
 		t.Fatalf("badge %q", got)
+	}
+	if tl := text("table.timeline tbody"); !strings.Contains(tl, "check-sync: 200 OK") {
+		t.Fatalf("timeline:\n%s", tl)
 	}
 	var sync appliance.SyncStatus
 	a.must("GET", "/api/v1/phones/"+mac+"/sync", nil, 200, &sync)

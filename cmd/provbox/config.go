@@ -68,9 +68,9 @@ type SIPConfig struct {
 	// ReportTimeout is how long a phone that reports has, once told to
 	// sync (or given an account change), before it is stuck.
 	ReportTimeout string `toml:"report_timeout"`
-	PnP          bool   `toml:"pnp"`           // answer SIP plug-and-play
-	PnPInterface string `toml:"pnp_interface"` // default: the default route's
-	PickupPrefix string `toml:"pickup_prefix"` // directed-pickup code before a BLF's extension ("**"); "" none
+	PnP           bool   `toml:"pnp"`           // answer SIP plug-and-play
+	PnPInterface  string `toml:"pnp_interface"` // default: the default route's
+	PickupPrefix  string `toml:"pickup_prefix"` // directed-pickup code before a BLF's extension ("**"); "" none
 }
 
 // ProvisioningConfig is the [provisioning] table.
@@ -120,15 +120,15 @@ func DefaultConfig() Config {
 		HTTPS:        HTTPSConfig{Listen: ":8443"},
 		TFTP:         TFTPConfig{Listen: ":69"},
 		SIP: SIPConfig{
-			Listen:       ":5060",
-			PhonePort:    5060,
+			Listen:        ":5060",
+			PhonePort:     5060,
 			NotifyRate:    500,
 			NotifyWindow:  100,
 			SyncTrigger:   "notify",
 			ActionURIPort: 443,
 			ReportTimeout: "60s",
 			PickupPrefix:  "**",
-			PnP:          true,
+			PnP:           true,
 		},
 		Provisioning: ProvisioningConfig{MissLimit: 20, ClaimWindow: "24h"},
 		DHCP:         DHCPConfig{LeaseTime: "24h", Option66: "http", ConflictCheck: true},

@@ -22,8 +22,8 @@ import (
 type simLine struct {
 	Event, MAC, ETag, Name, From, Reason, Trigger, Key string
 	OK, Failed, Status, Account                        int
-	URL, Auth                                           string
-	TLS, Lost                                           bool
+	URL, Auth                                          string
+	TLS, Lost                                          bool
 }
 
 // simProc is a running phonesim whose lines are collected.

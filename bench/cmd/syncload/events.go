@@ -12,19 +12,23 @@ import (
 )
 
 // event is the part of a phonesim JSON line syncload uses (cmd/phonesim's
-// output.go: boot, notify, retransmit, fetch, error, booted, summary).
+// output.go: boot, notify, retransmit, fetch, report, error, booted,
+// summary).
 type event struct {
-	Event  string `json:"event"`
-	MAC    string `json:"mac"`
-	At     int64  `json:"at"` // Unix nanoseconds, the same clock as time.Now()
-	CallID string `json:"call_id"`
-	ETag   string `json:"etag"`
-	Status int    `json:"status"`
-	Stage  string `json:"stage"`
-	Error  string `json:"error"`
-	Phones int    `json:"phones"`
-	OK     int    `json:"ok"`
-	Failed int    `json:"failed"`
+	Event   string  `json:"event"`
+	MAC     string  `json:"mac"`
+	At      int64   `json:"at"` // Unix nanoseconds, the same clock as time.Now()
+	CallID  string  `json:"call_id"`
+	Name    string  `json:"name"`     // report: the action URL's event
+	FetchMs float64 `json:"fetch_ms"` // fetch: how long it took (it ended at At)
+	Lost    bool    `json:"lost"`     // report: not sent (-max-reports)
+	ETag    string  `json:"etag"`
+	Status  int     `json:"status"`
+	Stage   string  `json:"stage"`
+	Error   string  `json:"error"`
+	Phones  int     `json:"phones"`
+	OK      int     `json:"ok"`
+	Failed  int     `json:"failed"`
 }
 
 // tail follows phonesim's stdout, redirected to a file, and keeps every

@@ -9,11 +9,18 @@
 //	syncload -mode bulk   -api http://127.0.0.1:8080/api/v1 -events sim.jsonl -phones 1000
 //
 // booted waits for phonesim's "booted" line and fails unless every phone
-// booted. edits PATCHes the label of BLF keys that are each attached to one
-// phone, round-robin over those phones every -gap, and matches each edit
-// with the first NOTIFY that phone received after it (and the re-fetch that
-// NOTIFY caused). bulk PATCHes the label of one key on every phone and
-// waits until GET /phones shows them all synced on their new version.
+// booted. edits PATCHes the password of extensions that are each the
+// account of one phone, round-robin over those phones every -gap, and
+// matches each edit with the first NOTIFY that phone received after it,
+// the re-fetch that NOTIFY caused, and the phone's "registered" report
+// after that re-fetch: the moment provbox marks it synced (an account
+// change is what a Yealink confirms without a reboot). bulk makes one edit
+// on every phone: -edit key PATCHes the label of the BLF key on all of them
+// and waits until GET /phones shows them all fetched on their new version
+// (a Yealink applies line keys without a report); -edit password PATCHes
+// the password of the extension on all of them and waits until all are
+// synced. bulk also gives the peak number of phones fetching at once and
+// of phones told and not fetched yet, from the phones' events.
 //
 // Each mode prints human-readable lines on stderr and one result line on
 // stdout, key=value pairs, milliseconds unless named otherwise:
@@ -64,6 +71,7 @@ type options struct {
 	poll    time.Duration
 	label   string
 	verbose bool
+	edit    string // bulk: key or password
 }
 
 func run() error {
@@ -81,6 +89,7 @@ func run() error {
 	flag.Int64Var(&o.keyID, "key", 0, "bulk: the key to edit (0: the BLF key attached to the most phones)")
 	flag.DurationVar(&o.poll, "poll", 250*time.Millisecond, "bulk: GET /phones interval")
 	flag.StringVar(&o.label, "label", "", "printed with the result")
+	flag.StringVar(&o.edit, "edit", "key", "bulk: key (a BLF label: all fetched) or password (the shared extension's: all synced)")
 	flag.BoolVar(&o.verbose, "v", false, "edits: print every edit")
 	flag.Parse()
 	o.pass = os.Getenv("SYNCLOAD_PASSWORD")
@@ -180,6 +189,43 @@ type phone struct {
 	} `json:"sync"`
 }
 
+type extension struct {
+	ID     int64  `json:"id"`
+	Number string `json:"number"`
+}
+
+// extensionsOn maps each extension whose account key is on exactly one
+// phone to that phone, and lists the extension on the most phones.
+func (c *client) extensionsOn() (single map[int64]string, widest extension, on []string, err error) {
+	var exts []extension
+	if err = c.do(http.MethodGet, "/extensions", nil, &exts); err != nil {
+		return
+	}
+	var keys []key
+	if err = c.do(http.MethodGet, "/keys?type=account", nil, &keys); err != nil {
+		return
+	}
+	byNumber := map[string]key{}
+	for _, k := range keys {
+		byNumber[k.Value] = k
+	}
+	single = map[int64]string{}
+	for _, e := range exts {
+		k := byNumber[e.Number]
+		if len(k.AttachedTo) == 1 {
+			single[e.ID] = k.AttachedTo[0]
+		}
+		if len(k.AttachedTo) > len(on) {
+			widest, on = e, k.AttachedTo
+		}
+	}
+	return
+}
+
+func (c *client) setPassword(id int64, pw string) error {
+	return c.do(http.MethodPatch, fmt.Sprintf("/extensions/%d", id), map[string]string{"password": pw}, nil)
+}
+
 func (c *client) phones() ([]phone, error) {
 	var ps []phone
 	err := c.do(http.MethodGet, "/phones", nil, &ps)
@@ -226,7 +272,7 @@ func booted(o *options) error {
 type edit struct {
 	i      int
 	mac    string
-	key    int64
+	ext    int64   // the extension whose password the edit changes
 	at     int64   // just before the PATCH
 	apiMs  float64 // PATCH round trip
 	next   int64   // the next edit of the same phone (0: none)
@@ -234,28 +280,32 @@ type edit struct {
 	callID string
 	fetch  int64 // the re-fetch that NOTIFY caused
 	etag   string
+	synced int64 // the phone's "registered" report after that re-fetch: synced
+}
+
+type target struct {
+	ext int64
+	mac string
 }
 
 func edits(o *options, c *client) error {
 	if o.edits < 1 {
 		return errors.New("-n: want at least 1 edit")
 	}
-	var keys []key
-	if err := c.do(http.MethodGet, "/keys?type=blf", nil, &keys); err != nil {
+	single, _, _, err := c.extensionsOn()
+	if err != nil {
 		return err
 	}
-	var mine []key
-	for _, k := range keys {
-		if len(k.AttachedTo) == 1 {
-			mine = append(mine, k)
-		}
+	var mine []target
+	for id, mac := range single {
+		mine = append(mine, target{id, mac})
 	}
-	sort.Slice(mine, func(i, j int) bool { return mine[i].AttachedTo[0] < mine[j].AttachedTo[0] })
+	sort.Slice(mine, func(i, j int) bool { return mine[i].mac < mine[j].mac })
 	if o.phones > 0 && len(mine) > o.phones {
 		mine = mine[:o.phones]
 	}
 	if len(mine) == 0 {
-		return errors.New("no BLF key attached to exactly one phone")
+		return errors.New("no extension is the account of exactly one phone")
 	}
 	if perPhone := o.gap * time.Duration(len(mine)); perPhone < o.minGap {
 		return fmt.Errorf("-gap %v × %d phones = %v between edits of one phone, below -min-phone-gap %v", o.gap, len(mine), perPhone, o.minGap)
@@ -274,8 +324,8 @@ func edits(o *options, c *client) error {
 		}
 	}
 	for _, k := range mine {
-		if last[k.AttachedTo[0]] == "" {
-			return fmt.Errorf("phone %s (key %d) has not booted in %s", k.AttachedTo[0], k.ID, o.events)
+		if last[k.mac] == "" {
+			return fmt.Errorf("phone %s (extension %d) has not booted in %s", k.mac, k.ext, o.events)
 		}
 	}
 
@@ -283,7 +333,7 @@ func edits(o *options, c *client) error {
 		o.edits, o.gap, len(mine), o.gap*time.Duration(len(mine)))
 	// One warm-up request, so the first edit does not pay for the TCP
 	// connection.
-	if err := c.do(http.MethodGet, fmt.Sprintf("/keys/%d", mine[0].ID), nil, nil); err != nil {
+	if err := c.do(http.MethodGet, fmt.Sprintf("/extensions/%d", mine[0].ext), nil, nil); err != nil {
 		return err
 	}
 	list := make([]*edit, o.edits)
@@ -295,10 +345,10 @@ func edits(o *options, c *client) error {
 			time.Sleep(d)
 		}
 		k := mine[i%len(mine)]
-		e := &edit{i: i, mac: k.AttachedTo[0], key: k.ID}
+		e := &edit{i: i, mac: k.mac, ext: k.ext}
 		t0 := time.Now()
 		e.at = t0.UnixNano()
-		if err := c.setLabel(k.ID, fmt.Sprintf("edit %d-%d", stamp, i)); err != nil {
+		if err := c.setPassword(k.ext, fmt.Sprintf("edit-%d-%d", stamp, i)); err != nil {
 			return fmt.Errorf("edit %d: %w", i, err)
 		}
 		e.apiMs = float64(time.Since(t0)) / 1e6
@@ -317,6 +367,7 @@ func edits(o *options, c *client) error {
 	// before the phone's next edit, and the re-fetch with that Call-ID.
 	match := func(evs []event) (missing int) {
 		byMAC := map[string][]event{}
+		reports := map[string][]event{}
 		fetchByCall := map[string]event{}
 		for _, ev := range evs {
 			switch ev.Event {
@@ -324,6 +375,10 @@ func edits(o *options, c *client) error {
 				byMAC[ev.MAC] = append(byMAC[ev.MAC], ev)
 			case "fetch":
 				fetchByCall[ev.CallID] = ev
+			case "report":
+				if ev.Name == "registered" && !ev.Lost && ev.Status/100 == 2 {
+					reports[ev.MAC] = append(reports[ev.MAC], ev)
+				}
 			}
 		}
 		for _, e := range list {
@@ -340,7 +395,15 @@ func edits(o *options, c *client) error {
 					e.fetch, e.etag = f.At, f.ETag
 				}
 			}
-			if e.fetch == 0 {
+			if e.fetch != 0 && e.synced == 0 {
+				for _, r := range reports[e.mac] {
+					if r.At >= e.fetch && (e.next == 0 || r.At < e.next) {
+						e.synced = r.At
+						break
+					}
+				}
+			}
+			if e.synced == 0 {
 				missing++
 			}
 		}
@@ -352,8 +415,8 @@ func edits(o *options, c *client) error {
 	evs := t.snapshot()
 	match(evs)
 
-	var toNotify, toFetch, api []float64
-	noNotify, noFetch, staleETag := 0, 0, 0
+	var toNotify, toFetch, toSynced, api []float64
+	noNotify, noFetch, noSynced, staleETag := 0, 0, 0, 0
 	held := map[string]string{}
 	for k, v := range last {
 		held[k] = v
@@ -370,6 +433,11 @@ func edits(o *options, c *client) error {
 			continue
 		}
 		toFetch = append(toFetch, msBetween(e.at, e.fetch))
+		if e.synced == 0 {
+			noSynced++
+		} else {
+			toSynced = append(toSynced, msBetween(e.at, e.synced))
+		}
 		stale := ""
 		if e.etag == held[e.mac] {
 			staleETag++
@@ -377,8 +445,8 @@ func edits(o *options, c *client) error {
 		}
 		held[e.mac] = e.etag
 		if o.verbose || stale != "" {
-			fmt.Fprintf(os.Stderr, "  edit %3d %s key %d: notify %+.3f ms, re-fetch %+.3f ms (ETag %s, call %s), api %.3f ms%s\n",
-				e.i, e.mac, e.key, msBetween(e.at, e.notify), msBetween(e.at, e.fetch), e.etag, e.callID, e.apiMs, stale)
+			fmt.Fprintf(os.Stderr, "  edit %3d %s extension %d: notify %+.3f ms, re-fetch %+.3f ms (ETag %s, call %s), synced %+.3f ms, api %.3f ms%s\n",
+				e.i, e.mac, e.ext, msBetween(e.at, e.notify), msBetween(e.at, e.fetch), e.etag, e.callID, msBetween(e.at, e.synced), e.apiMs, stale)
 		}
 	}
 	// Every NOTIFY and retransmission the phones got during the edits: one
@@ -414,16 +482,17 @@ func edits(o *options, c *client) error {
 		fmt.Fprintln(os.Stderr, "syncload: GET /phones:", err)
 	}
 
-	n, f, a := distOf(toNotify), distOf(toFetch), distOf(api)
+	n, f, sy, a := distOf(toNotify), distOf(toFetch), distOf(toSynced), distOf(api)
 	fmt.Fprintf(os.Stderr, "syncload: edit -> NOTIFY received:   p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d of %d)\n", n.p50, n.p99, n.max, n.n, len(list))
 	fmt.Fprintf(os.Stderr, "syncload: edit -> re-fetch done:     p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d of %d)\n", f.p50, f.p99, f.max, f.n, len(list))
+	fmt.Fprintf(os.Stderr, "syncload: edit -> synced (report):   p50 %.2f ms  p99 %.2f ms  max %.2f ms  (%d of %d)\n", sy.p50, sy.p99, sy.max, sy.n, len(list))
 	fmt.Fprintf(os.Stderr, "syncload: PATCH round trip:          p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", a.p50, a.p99, a.max)
-	fmt.Printf("syncload: mode=edits label=%s n=%d phones=%d gap_ms=%.0f matched=%d no_notify=%d no_refetch=%d stale_etag=%d notifies=%d retransmits=%d errors=%d synced_end=%d/%d "+
-		"notify_p50=%.3f notify_p99=%.3f notify_max=%.3f notify_min=%.3f refetch_p50=%.3f refetch_p99=%.3f refetch_max=%.3f api_p50=%.3f api_p99=%.3f api_max=%.3f\n",
-		o.label, len(list), len(mine), float64(o.gap)/1e6, f.n, noNotify, noFetch, staleETag, notifies, retrans, errs, synced, total,
-		n.p50, n.p99, n.max, n.min, f.p50, f.p99, f.max, a.p50, a.p99, a.max)
-	if noNotify > 0 || noFetch > 0 {
-		return fmt.Errorf("%d edits without a NOTIFY, %d without a re-fetch", noNotify, noFetch)
+	fmt.Printf("syncload: mode=edits label=%s n=%d phones=%d gap_ms=%.0f matched=%d no_notify=%d no_refetch=%d no_synced=%d stale_etag=%d notifies=%d retransmits=%d errors=%d synced_end=%d/%d "+
+		"notify_p50=%.3f notify_p99=%.3f notify_max=%.3f notify_min=%.3f refetch_p50=%.3f refetch_p99=%.3f refetch_max=%.3f synced_p50=%.3f synced_p99=%.3f synced_max=%.3f api_p50=%.3f api_p99=%.3f api_max=%.3f\n",
+		o.label, len(list), len(mine), float64(o.gap)/1e6, sy.n, noNotify, noFetch, noSynced, staleETag, notifies, retrans, errs, synced, total,
+		n.p50, n.p99, n.max, n.min, f.p50, f.p99, f.max, sy.p50, sy.p99, sy.max, a.p50, a.p99, a.max)
+	if noNotify > 0 || noFetch > 0 || noSynced > 0 {
+		return fmt.Errorf("%d edits without a NOTIFY, %d without a re-fetch, %d without a report", noNotify, noFetch, noSynced)
 	}
 	return nil
 }
@@ -431,6 +500,9 @@ func edits(o *options, c *client) error {
 // --- bulk ----------------------------------------------------------------------------
 
 func bulk(o *options, c *client) error {
+	if o.edit != "key" && o.edit != "password" {
+		return fmt.Errorf("-edit %q: want key or password", o.edit)
+	}
 	ps, err := c.phones()
 	if err != nil {
 		return err
@@ -438,20 +510,21 @@ func bulk(o *options, c *client) error {
 	if o.phones > 0 && len(ps) != o.phones {
 		return fmt.Errorf("GET /phones lists %d phones, want %d", len(ps), o.phones)
 	}
-	// Every phone synced before the edit (they have all booted).
+	// Every phone holds its current config before the edit (they have all
+	// booted, and any earlier edit has settled).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		notSynced := 0
+		notSettled := 0
 		for _, p := range ps {
-			if p.Sync.State != "synced" {
-				notSynced++
+			if p.Sync.FetchedVersion != p.Sync.ConfigVersion || (p.Sync.State != "synced" && p.Sync.State != "fetched") {
+				notSettled++
 			}
 		}
-		if notSynced == 0 {
+		if notSettled == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d phones not synced before the edit", notSynced, len(ps))
+			return fmt.Errorf("%d of %d phones not settled before the edit", notSettled, len(ps))
 		}
 		time.Sleep(200 * time.Millisecond)
 		if ps, err = c.phones(); err != nil {
@@ -463,12 +536,12 @@ func bulk(o *options, c *client) error {
 		old[p.MAC] = p.Sync.ConfigVersion
 	}
 
-	var k key
-	if o.keyID != 0 {
-		if err := c.do(http.MethodGet, fmt.Sprintf("/keys/%d", o.keyID), nil, &k); err != nil {
-			return err
-		}
-	} else {
+	// What to edit: the BLF key, or the extension, on the most phones.
+	var what string
+	var on []string
+	var apply func(stamp int64) error
+	if o.edit == "key" {
+		var k key
 		var keys []key
 		if err := c.do(http.MethodGet, "/keys?type=blf", nil, &keys); err != nil {
 			return err
@@ -481,13 +554,31 @@ func bulk(o *options, c *client) error {
 		if k.ID == 0 {
 			return errors.New("no BLF key attached to any phone")
 		}
+		what, on = fmt.Sprintf("the label of BLF key %d (%s)", k.ID, k.Value), k.AttachedTo
+		apply = func(stamp int64) error { return c.setLabel(k.ID, fmt.Sprintf("bulk %d", stamp)) }
+	} else {
+		_, ext, phones, err := c.extensionsOn()
+		if err != nil {
+			return err
+		}
+		if ext.ID == 0 {
+			return errors.New("no extension on any phone")
+		}
+		what, on = fmt.Sprintf("the password of extension %s", ext.Number), phones
+		apply = func(stamp int64) error { return c.setPassword(ext.ID, fmt.Sprintf("bulk-%d", stamp)) }
 	}
 	affected := map[string]bool{}
-	for _, m := range k.AttachedTo {
+	for _, m := range on {
 		affected[m] = true
 	}
 	if len(affected) != len(ps) {
-		fmt.Fprintf(os.Stderr, "syncload: key %d is on %d of %d phones\n", k.ID, len(affected), len(ps))
+		fmt.Fprintf(os.Stderr, "syncload: %s is on %d of %d phones\n", what, len(affected), len(ps))
+	}
+	done := func(state string) bool {
+		if o.edit == "key" {
+			return state == "fetched" || state == "synced"
+		}
+		return state == "synced"
 	}
 
 	t, err := openTail(o.events)
@@ -496,16 +587,16 @@ func bulk(o *options, c *client) error {
 	}
 	defer t.close()
 
-	fmt.Fprintf(os.Stderr, "syncload: one edit of key %d (%s %s) on %d phones\n", k.ID, k.Type, k.Value, len(affected))
+	fmt.Fprintf(os.Stderr, "syncload: one edit, %s, on %d phones\n", what, len(affected))
 	t0 := time.Now()
 	at := t0.UnixNano()
-	if err := c.setLabel(k.ID, fmt.Sprintf("bulk %d", t0.Unix())); err != nil {
+	if err := apply(t0.UnixNano()); err != nil {
 		return err
 	}
 	apiMs := float64(time.Since(t0)) / 1e6
 
-	// Poll the API until every affected phone is synced on a new version.
-	var allSynced, lastNotAll time.Duration
+	// Poll the API until every affected phone is done on a new version.
+	var allDone, lastNotAll time.Duration
 	polls := 0
 	var pollMs []float64
 	lastPrint := time.Duration(0)
@@ -518,41 +609,44 @@ func bulk(o *options, c *client) error {
 		polls++
 		pollMs = append(pollMs, float64(time.Since(p0))/1e6)
 		// The snapshot was read between p0 and the answer: a poll that
-		// still shows a phone unsynced bounds the time from below (p0), one
-		// showing all synced from above (its answer).
+		// still shows a phone not done bounds the time from below (p0), one
+		// showing all done from above (its answer).
 		since := p0.Sub(t0)
 		states := map[string]int{}
-		synced := 0
+		n := 0
 		for _, p := range ps {
 			if !affected[p.MAC] {
 				continue
 			}
 			states[p.Sync.State]++
-			if p.Sync.State == "synced" && p.Sync.ConfigVersion != old[p.MAC] && p.Sync.FetchedVersion == p.Sync.ConfigVersion {
-				synced++
+			if done(p.Sync.State) && p.Sync.ConfigVersion != old[p.MAC] && p.Sync.FetchedVersion == p.Sync.ConfigVersion {
+				n++
 			}
 		}
 		end := time.Since(t0)
-		if synced == len(affected) {
-			allSynced = end
+		if n == len(affected) {
+			allDone = end
 			break
 		}
 		lastNotAll = since
 		if end-lastPrint >= time.Second {
 			lastPrint = end
-			fmt.Fprintf(os.Stderr, "syncload:   t=%5.1fs synced(new)=%d states=%v\n", end.Seconds(), synced, states)
+			fmt.Fprintf(os.Stderr, "syncload:   t=%5.1fs done=%d states=%v\n", end.Seconds(), n, states)
 		}
 		if end > o.timeout {
-			return fmt.Errorf("after %v only %d of %d phones synced on the new version (states %v)", o.timeout, synced, len(affected), states)
+			return fmt.Errorf("after %v only %d of %d phones done on the new version (states %v)", o.timeout, n, len(affected), states)
 		}
 		time.Sleep(o.poll)
 	}
-	// The phones' side: the first NOTIFY each got after the edit, and its
-	// first re-fetch bringing a new ETag.
+	// The phones' side: the first NOTIFY each got after the edit, its first
+	// re-fetch bringing a new ETag, and (password) the registered report
+	// after it.
 	time.Sleep(100 * time.Millisecond)
 	evs := t.snapshot()
 	notifyAt := map[string]int64{}
 	fetchAt := map[string]int64{}
+	reportAt := map[string]int64{}
+	var fetching []interval
 	notifies, retrans, errs, staleFetches := 0, 0, 0, 0
 	for _, ev := range evs {
 		if ev.At < at || !affected[ev.MAC] && ev.Event != "error" {
@@ -567,6 +661,7 @@ func bulk(o *options, c *client) error {
 		case "retransmit":
 			retrans++
 		case "fetch":
+			fetching = append(fetching, interval{ev.At - int64(ev.FetchMs*1e6), ev.At})
 			if ev.Status == 200 && ev.ETag != `"`+old[ev.MAC]+`"` {
 				if fetchAt[ev.MAC] == 0 {
 					fetchAt[ev.MAC] = ev.At
@@ -574,31 +669,77 @@ func bulk(o *options, c *client) error {
 			} else {
 				staleFetches++
 			}
+		case "report":
+			if ev.Name == "registered" && fetchAt[ev.MAC] != 0 && reportAt[ev.MAC] == 0 && !ev.Lost {
+				reportAt[ev.MAC] = ev.At
+			}
 		case "error":
 			errs++
 		}
 	}
-	var nt, ft []float64
+	var nt, ft, rt []float64
+	var told []interval
 	for m := range affected {
 		if v := notifyAt[m]; v != 0 {
 			nt = append(nt, msBetween(at, v))
+			if f := fetchAt[m]; f != 0 {
+				told = append(told, interval{v, f})
+			}
 		}
 		if v := fetchAt[m]; v != 0 {
 			ft = append(ft, msBetween(at, v))
 		}
+		if v := reportAt[m]; v != 0 {
+			rt = append(rt, msBetween(at, v))
+		}
 	}
-	n, f, pd := distOf(nt), distOf(ft), distOf(pollMs)
+	n, f, r, pd := distOf(nt), distOf(ft), distOf(rt), distOf(pollMs)
 	rate := math.NaN()
 	if n.n > 1 && n.max > n.min {
 		rate = float64(n.n-1) / ((n.max - n.min) / 1e3)
 	}
-	fmt.Fprintf(os.Stderr, "syncload: PATCH %.0f ms; NOTIFYs %d (first %.0f ms, last %.0f ms after the edit, %.1f/s); re-fetches %d (last %.0f ms); all synced in the API at %.2f s (poll every %v; not yet at %.2f s)\n",
-		apiMs, n.n, n.min, n.max, rate, f.n, f.max, allSynced.Seconds(), o.poll, lastNotAll.Seconds())
-	fmt.Printf("syncload: mode=bulk label=%s phones=%d key=%d api_ms=%.1f notified=%d notifies=%d retransmits=%d errors=%d refetched=%d stale_fetches=%d "+
+	// Done on the phones' clock: the last re-fetch (key) or the last
+	// report (password) — provbox has recorded it before answering it.
+	doneMs := f.max
+	if o.edit == "password" {
+		doneMs = r.max
+		if r.n < len(affected) {
+			doneMs = math.NaN()
+		}
+	}
+	peakFetching, peakTold := peak(fetching), peak(told)
+	fmt.Fprintf(os.Stderr, "syncload: PATCH %.0f ms; NOTIFYs %d (first %.0f ms, last %.0f ms after the edit, %.1f/s); re-fetches %d (last %.0f ms); reports %d (last %.0f ms); all done in the API at %.2f s (poll every %v; not yet at %.2f s); peak fetching %d, peak told and not fetched %d\n",
+		apiMs, n.n, n.min, n.max, rate, f.n, f.max, r.n, r.max, allDone.Seconds(), o.poll, lastNotAll.Seconds(), peakFetching, peakTold)
+	fmt.Printf("syncload: mode=bulk label=%s edit=%s phones=%d api_ms=%.1f notified=%d notifies=%d retransmits=%d errors=%d refetched=%d stale_fetches=%d reported=%d "+
 		"first_notify_ms=%.1f last_notify_ms=%.1f notify_rate=%.1f notify_p50_ms=%.1f last_refetch_ms=%.1f refetch_p50_ms=%.1f refetch_p99_ms=%.1f "+
-		"all_synced_s=%.3f not_all_at_s=%.3f polls=%d poll_p50_ms=%.1f poll_max_ms=%.1f\n",
-		o.label, len(affected), k.ID, apiMs, n.n, notifies, retrans, errs, f.n, staleFetches,
+		"last_report_ms=%.1f report_p50_ms=%.1f report_p99_ms=%.1f done_ms=%.1f all_done_s=%.3f not_all_at_s=%.3f polls=%d poll_p50_ms=%.1f poll_max_ms=%.1f peak_fetching=%d peak_told=%d\n",
+		o.label, o.edit, len(affected), apiMs, n.n, notifies, retrans, errs, f.n, staleFetches, r.n,
 		n.min, n.max, rate, n.p50, f.max, f.p50, f.p99,
-		allSynced.Seconds(), lastNotAll.Seconds(), polls, pd.p50, pd.max)
+		r.max, r.p50, r.p99, doneMs, allDone.Seconds(), lastNotAll.Seconds(), polls, pd.p50, pd.max, peakFetching, peakTold)
 	return nil
+}
+
+// interval is a span of Unix ns [from, to].
+type interval struct{ from, to int64 }
+
+// peak is the most intervals open at one moment.
+func peak(list []interval) int {
+	type edge struct {
+		at int64
+		d  int
+	}
+	edges := make([]edge, 0, 2*len(list))
+	for _, iv := range list {
+		edges = append(edges, edge{iv.from, 1}, edge{iv.to, -1})
+	}
+	// At one instant, ends before starts: touching spans do not overlap.
+	sort.Slice(edges, func(i, j int) bool {
+		return edges[i].at < edges[j].at || edges[i].at == edges[j].at && edges[i].d < edges[j].d
+	})
+	cur, most := 0, 0
+	for _, e := range edges {
+		cur += e.d
+		most = max(most, cur)
+	}
+	return most
 }
