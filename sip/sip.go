@@ -1,20 +1,25 @@
 // Package sip is provbox's SIP side, on github.com/emiago/sipgo: the sync
-// loop that sends a phone a check-sync NOTIFY whenever its config changes,
-// and the SIP plug-and-play responder that tells phones where to provision
+// loop that tells a phone to re-fetch its config whenever it changes, and
+// the SIP plug-and-play responder that tells phones where to provision
 // from.
 //
 // The sync loop subscribes to the store's events. A change goes out at once
-// to a phone not notified within the coalescing window (500 ms); changes
-// inside the window become one more NOTIFY at its end; all NOTIFYs are paced
-// at NotifyRate per second. Each NOTIFY is
+// to a phone not told within the coalescing window (500 ms); changes inside
+// the window become one more trigger at its end. Pacing: at most
+// NotifyWindow phones are told and have not fetched yet (EventFetched, a
+// failed trigger or 10 s of silence free a place), and triggers start at
+// most NotifyRate a second. The trigger is a check-sync NOTIFY
 //
 //	NOTIFY sip:<account.1 user>@<phone ip>:<port> SIP/2.0
 //	Event: check-sync;reboot=false
 //
 // with no body, over UDP from the listening socket, retransmitted as RFC
-// 3261 says until answered or NotifyTimeout passes. The answer is recorded:
-// 2xx makes the phone "notified", silence "unreachable"; its next fetch of
-// the current version makes it "synced" (package configs records that).
+// 3261 says until answered or NotifyTimeout passes — or, with Trigger set,
+// whatever it does (package actionuri: the phone's Action URI). The answer
+// is recorded: 2xx makes the phone "notified", silence "unreachable"; its
+// next fetch of the current version makes it "fetched", and its report
+// after that "synced" (the store). Every StuckEvery the loop asks the store
+// to mark the phones whose report is overdue "stuck".
 //
 // Plug-and-play: a SUBSCRIBE with Event ua-profile, multicast to
 // 224.0.1.75:5060 (joined on PnPInterface) or sent to the listening

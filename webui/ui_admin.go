@@ -695,7 +695,7 @@ func (s *Server) handleSaveSettingsUI(w http.ResponseWriter, r *http.Request) {
 	case after.ProvisioningURL != before.ProvisioningURL || after.Registrar != before.Registrar:
 		msg = fmt.Sprintf("Settings saved. These settings are in every phone's config, so every phone is being resynced (at most %d per second).", after.NotifyRate)
 	case after.NotifyRate != before.NotifyRate:
-		msg = fmt.Sprintf("Pacing saved: at most %d check-sync NOTIFYs per second from now on.", after.NotifyRate)
+		msg = fmt.Sprintf("Pacing saved: at most %d phones told per second from now on.", after.NotifyRate)
 	default:
 		msg = "Settings saved; nothing changed."
 	}

@@ -410,7 +410,7 @@ func changedFlash(what string, before, after *appliance.Phone) string {
 	case after.Sync.State == appliance.SyncNew:
 		return what + " saved. The phone has not fetched its config yet; it gets this one the next time it boots or asks provbox."
 	default:
-		return what + " saved; the phone is being updated (a check-sync was sent) — watch its sync badge."
+		return what + " saved; the phone is being told to fetch it — watch its sync badge."
 	}
 }
 
@@ -690,9 +690,13 @@ func (s *Server) handleResyncUI(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	msg := "Resync: check-sync sent to " + ph.Name + "; it fetches its config again now — watch its sync badge."
+	how := "check-sync"
+	if s.settingsInForce().SyncTrigger == appliance.TriggerActionURI {
+		how = "Action URI request"
+	}
+	msg := "Resync: " + how + " sent to " + ph.Name + "; it fetches its config again now — watch its sync badge."
 	if ph.Sync.SIPAddress == "" {
-		msg = "Resync: check-sync sent to " + ph.Name + " as soon as its address is known (it has not contacted provbox yet)."
+		msg = "Resync: " + how + " sent to " + ph.Name + " as soon as its address is known (it has not contacted provbox yet)."
 	}
 	redirectBack(w, r, "/phones/"+ph.MAC, msg)
 }
