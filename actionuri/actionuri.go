@@ -88,10 +88,10 @@ func (c *Client) init() {
 // Trigger asks the phone to re-provision now and answers the outcome to
 // record: its HTTP status, or Status 0 with an empty Reason when it did not
 // answer (unreachable), or with a Reason when it could not be asked.
-func (c *Client) Trigger(ctx context.Context, p *appliance.Phone) appliance.NotifyResult {
+func (c *Client) Trigger(ctx context.Context, p *appliance.SyncTarget) appliance.NotifyResult {
 	c.init()
-	res := appliance.NotifyResult{MAC: p.MAC, Version: p.Sync.ConfigVersion, Via: appliance.TriggerActionURI}
-	host, _, err := net.SplitHostPort(p.Sync.SIPAddress)
+	res := appliance.NotifyResult{MAC: p.MAC, Version: p.ConfigVersion, Via: appliance.TriggerActionURI}
+	host, _, err := net.SplitHostPort(p.SIPAddress)
 	if err != nil || net.ParseIP(host) == nil {
 		res.Reason = "no address known yet for the phone"
 		return res

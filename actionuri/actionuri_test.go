@@ -31,7 +31,7 @@ func TestTrigger(t *testing.T) {
 	closed := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	phone := &appliance.Phone{MAC: "001565aabbcc", Sync: appliance.SyncStatus{ConfigVersion: "v1", SIPAddress: "127.0.0.1:5060"}}
+	phone := &appliance.SyncTarget{MAC: "001565aabbcc", ConfigVersion: "v1", SIPAddress: "127.0.0.1:5060", HasFetched: true}
 	for _, tc := range []struct {
 		name   string
 		port   int
@@ -52,7 +52,7 @@ func TestTrigger(t *testing.T) {
 			c := &actionuri.Client{Port: tc.port, Password: func() string { return "s3cret" }, Timeout: 150 * time.Millisecond}
 			p := *phone
 			if tc.addr == "-" {
-				p.Sync.SIPAddress = ""
+				p.SIPAddress = ""
 			}
 			res := c.Trigger(context.Background(), &p)
 			if res.Status != tc.want || !strings.Contains(res.Reason, tc.reason) || (tc.reason == "" && res.Reason != "") ||

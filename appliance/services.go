@@ -81,7 +81,24 @@ type SyncService interface {
 	Timeline(ctx context.Context, mac string) ([]Change, error)
 	// CountStates counts the phones in each sync state.
 	CountStates(ctx context.Context) (map[string]int, error)
+	// Target is what the sync loop needs to tell one phone to sync, in
+	// one cheap read (ENOTFOUND).
+	Target(ctx context.Context, mac string) (*SyncTarget, error)
 }
+
+// SyncTarget is a phone as the sync loop sees it: where it is, as whom a
+// check-sync addresses it, and whether it holds its current config.
+type SyncTarget struct {
+	MAC            string
+	ConfigVersion  string
+	FetchedVersion string
+	SIPAddress     string // "ip:port"; empty while unknown
+	User           string // account 1's user (its extension number); empty without accounts
+	HasFetched     bool   // it fetched its config at least once
+}
+
+// Changed reports whether the phone has not fetched its current config.
+func (t *SyncTarget) Changed() bool { return t.FetchedVersion != t.ConfigVersion }
 
 // Report is one call of a phone's action URL: /prov/ev/<Token>/<Event>.
 type Report struct {

@@ -1,7 +1,7 @@
 package sip
 
 import (
-	"sort"
+	"container/heap"
 	"time"
 )
 
@@ -30,6 +30,44 @@ type scheduler struct {
 	force    map[string]bool      // an admin's resync: send whatever the state
 	told     map[string]time.Time // phones told and not fetched yet, since when
 	nextSlot time.Time            // pacing: the earliest start of the next trigger
+	queue    dueQueue             // due, earliest first; entries that no longer match due are skipped
+}
+
+// dueItem is one phone's due time in the queue.
+type dueItem struct {
+	at  time.Time
+	mac string
+}
+
+// dueQueue is a min-heap of due items: earliest first, then by MAC.
+type dueQueue []dueItem
+
+func (q dueQueue) Len() int { return len(q) }
+func (q dueQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	return q[i].mac < q[j].mac
+}
+func (q dueQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *dueQueue) Push(x any)   { *q = append(*q, x.(dueItem)) }
+func (q *dueQueue) Pop() any {
+	old := *q
+	it := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return it
+}
+
+// peek drops stale entries from the top and returns the earliest due one.
+func (s *scheduler) peek() (dueItem, bool) {
+	for len(s.queue) > 0 {
+		it := s.queue[0]
+		if at, ok := s.due[it.mac]; ok && at.Equal(it.at) {
+			return it, true
+		}
+		heap.Pop(&s.queue)
+	}
+	return dueItem{}, false
 }
 
 // toldTimeout frees the place of a phone that was told but neither
@@ -70,6 +108,7 @@ func (s *scheduler) add(mac string, now time.Time, force bool) {
 	}
 	if cur, ok := s.due[mac]; !ok || at.Before(cur) {
 		s.due[mac] = at
+		heap.Push(&s.queue, dueItem{at, mac})
 	}
 	if force {
 		s.force[mac] = true
@@ -79,33 +118,25 @@ func (s *scheduler) add(mac string, now time.Time, force bool) {
 // take returns the phones to notify now (oldest first), as pacing allows,
 // and marks them sent. force tells which were admin resyncs. A due phone
 // for which want says false (already synced, no address) is dropped
-// without spending a pacing slot or opening a coalescing window.
+// without spending a pacing slot or opening a coalescing window. It costs
+// O(log n) per phone taken, and nothing when pacing allows none: the loop
+// calls it after every event.
 func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) (macs []string, force []bool) {
-	var ready []string
-	for mac, at := range s.due {
-		if !at.After(now) {
-			ready = append(ready, mac)
-		}
-	}
-	sort.Slice(ready, func(i, j int) bool {
-		a, b := s.due[ready[i]], s.due[ready[j]]
-		if !a.Equal(b) {
-			return a.Before(b)
-		}
-		return ready[i] < ready[j]
-	})
 	for mac, at := range s.told {
 		if now.Sub(at) >= toldTimeout {
 			delete(s.told, mac)
 		}
 	}
-	for _, mac := range ready {
-		if s.nextSlot.After(now) || len(s.told) >= s.limit {
+	for !s.nextSlot.After(now) && len(s.told) < s.limit {
+		it, ok := s.peek()
+		if !ok || it.at.After(now) {
 			break
 		}
-		if want != nil && !want(mac, s.force[mac]) {
-			delete(s.due, mac)
-			delete(s.force, mac)
+		heap.Pop(&s.queue)
+		mac, f := it.mac, s.force[it.mac]
+		delete(s.due, mac)
+		delete(s.force, mac)
+		if want != nil && !want(mac, f) {
 			continue
 		}
 		slot := s.nextSlot
@@ -114,11 +145,9 @@ func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) 
 		}
 		s.nextSlot = slot.Add(s.interval)
 		macs = append(macs, mac)
-		force = append(force, s.force[mac])
+		force = append(force, f)
 		s.lastSent[mac] = now
 		s.told[mac] = now
-		delete(s.due, mac)
-		delete(s.force, mac)
 	}
 	s.forget(now)
 	return macs, force
@@ -128,15 +157,11 @@ func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) 
 // With the told window full, that is when its oldest place times out (a
 // fetch or a failure, which frees one sooner, wakes the loop anyway).
 func (s *scheduler) next() (time.Time, bool) {
-	var first time.Time
-	for _, at := range s.due {
-		if first.IsZero() || at.Before(first) {
-			first = at
-		}
+	it, ok := s.peek()
+	if !ok {
+		return time.Time{}, false
 	}
-	if first.IsZero() {
-		return first, false
-	}
+	first := it.at
 	if s.nextSlot.After(first) {
 		first = s.nextSlot
 	}

@@ -70,38 +70,43 @@ func localFor(addr string) (string, error) {
 // Yealink reboots on every check-sync.
 const NotSentNeverFetched = "not sent: the phone has never fetched its config (a phone that was never provisioned reboots on check-sync; it fetches its config by itself when it boots)"
 
-// Notify sends one check-sync NOTIFY to the phone now and records the
-// outcome (it is what the sync loop and `provbox resync` call). It returns
+// Notify tells the phone to sync now — a check-sync NOTIFY, or Trigger —
+// and records the outcome (it is what `provbox resync` calls). It returns
 // the result recorded.
 func (s *Server) Notify(ctx context.Context, mac string) (appliance.NotifyResult, error) {
-	p, err := s.Services.Phones.FindPhone(ctx, mac)
+	t, err := s.Services.Sync.Target(ctx, mac)
 	if err != nil {
 		return appliance.NotifyResult{}, err
 	}
-	res := appliance.NotifyResult{MAC: p.MAC, Version: p.Sync.ConfigVersion}
-	if !p.Sync.HasFetched() {
+	return s.notify(ctx, t)
+}
+
+// notify tells one phone, as the sync loop read it, to sync.
+func (s *Server) notify(ctx context.Context, t *appliance.SyncTarget) (appliance.NotifyResult, error) {
+	res := appliance.NotifyResult{MAC: t.MAC, Version: t.ConfigVersion}
+	if !t.HasFetched {
 		// Not recorded: the phone's state and last NOTIFY stay as they are.
 		res.Reason = NotSentNeverFetched
 		return res, nil
 	}
-	if p.Sync.SIPAddress == "" {
+	if t.SIPAddress == "" {
 		res.Reason = "no SIP address known yet (the phone has not fetched its config, sent a PnP SUBSCRIBE or taken a DHCP lease)"
 		return res, s.Services.Sync.RecordNotify(ctx, res)
 	}
 	start := time.Now()
 	if s.Trigger != nil {
-		res = s.Trigger(ctx, p)
-		res.MAC, res.Version = p.MAC, p.Sync.ConfigVersion
-		s.Logger.Info("sync triggered", "via", res.Via, "mac", p.MAC, "to", p.Sync.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
+		res = s.Trigger(ctx, t)
+		res.MAC, res.Version = t.MAC, t.ConfigVersion
+		s.Logger.Info("sync triggered", "via", res.Via, "mac", t.MAC, "to", t.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
 		return res, s.Services.Sync.RecordNotify(context.WithoutCancel(ctx), res)
 	}
-	user := p.MAC
-	if cfg, err := s.Services.Phones.PhoneConfig(ctx, p.MAC); err == nil && len(cfg.Accounts) > 0 {
-		user = cfg.Accounts[0].Extension.Number
+	user := t.User
+	if user == "" {
+		user = t.MAC
 	}
 	res.Via = appliance.TriggerNotify
-	res.Status, res.Reason = s.send(ctx, user, p.Sync.SIPAddress)
-	s.Logger.Info("check-sync sent", "mac", p.MAC, "to", p.Sync.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
+	res.Status, res.Reason = s.send(ctx, user, t.SIPAddress)
+	s.Logger.Info("check-sync sent", "mac", t.MAC, "to", t.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
 	return res, s.Services.Sync.RecordNotify(context.WithoutCancel(ctx), res)
 }
 

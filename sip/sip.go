@@ -64,7 +64,7 @@ type Server struct {
 	// Trigger, when set, tells a phone to sync instead of a check-sync
 	// NOTIFY (sip.sync_trigger = "action_uri": package actionuri). It
 	// answers the outcome to record.
-	Trigger func(ctx context.Context, p *appliance.Phone) appliance.NotifyResult
+	Trigger func(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult
 	// StuckEvery is how often the loop marks phones whose report is
 	// overdue as stuck (default 1 s).
 	StuckEvery time.Duration
@@ -340,9 +340,13 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 			}
 		}
 		now := time.Now()
-		macs, _ := sch.take(now, func(mac string, force bool) bool { return s.wants(ctx, mac, force) })
+		targets := map[string]*appliance.SyncTarget{}
+		macs, _ := sch.take(now, func(mac string, force bool) bool {
+			targets[mac] = s.wants(ctx, mac, force)
+			return targets[mac] != nil
+		})
 		for _, m := range macs {
-			s.dispatch(ctx, m, failed)
+			s.dispatch(ctx, targets[m], failed)
 		}
 		wait := time.Hour
 		if next, ok := sch.next(); ok {
@@ -388,23 +392,26 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	}
 }
 
-// wants reports whether a phone needs a NOTIFY. Never one that has not
-// fetched its config yet: a factory phone reboots on check-sync, and it
-// fetches its config by itself as it boots (audit §2). Otherwise an
-// admin's resync always; a change only while the phone has not fetched it
-// and its address is known (a phone without one stays pending;
-// EventAddressLearned brings it back).
-func (s *Server) wants(ctx context.Context, mac string, force bool) bool {
-	p, err := s.Services.Phones.FindPhone(ctx, mac)
-	if err != nil || !p.Sync.HasFetched() {
-		return false
+// wants returns the phone to tell, or nil when it needs nothing. Never
+// one that has not fetched its config yet: a factory phone reboots on
+// check-sync, and it fetches its config by itself as it boots (audit §2).
+// Otherwise an admin's resync always; a change only while the phone has
+// not fetched it and its address is known (a phone without one stays
+// pending; EventAddressLearned brings it back).
+func (s *Server) wants(ctx context.Context, mac string, force bool) *appliance.SyncTarget {
+	t, err := s.Services.Sync.Target(ctx, mac)
+	if err != nil || !t.HasFetched {
+		return nil
 	}
-	return force || p.Sync.FetchedVersion != p.Sync.ConfigVersion && p.Sync.SIPAddress != ""
+	if force || t.Changed() && t.SIPAddress != "" {
+		return t
+	}
+	return nil
 }
 
-// dispatch triggers one phone in the background (at most 256 at once); a
+// dispatch tells one phone in the background (at most 256 at once); a
 // trigger without a 2xx answer sends the MAC to failed.
-func (s *Server) dispatch(ctx context.Context, mac string, failed chan<- string) {
+func (s *Server) dispatch(ctx context.Context, t *appliance.SyncTarget, failed chan<- string) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -414,13 +421,13 @@ func (s *Server) dispatch(ctx context.Context, mac string, failed chan<- string)
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.sem }()
-		res, err := s.Notify(ctx, mac)
+		res, err := s.notify(ctx, t)
 		if err != nil && ctx.Err() == nil {
-			s.Logger.Error("sync: trigger", "mac", mac, "err", err)
+			s.Logger.Error("sync: trigger", "mac", t.MAC, "err", err)
 		}
 		if res.Status < 200 || res.Status >= 300 {
 			select {
-			case failed <- mac:
+			case failed <- t.MAC:
 			case <-ctx.Done():
 			}
 		}

@@ -247,3 +247,28 @@ func mustFindExt(t *testing.T, svc appliance.Services, number string) *appliance
 	t.Fatalf("no extension %s", number)
 	return nil
 }
+
+// TestSync_Target: the sync loop's one read of a phone.
+func TestSync_Target(t *testing.T) {
+	ctx := context.Background()
+	db, _ := clockDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	mustExt(t, svc, "1002", "Bob")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1002")
+	got, err := svc.Sync.Target(ctx, "00:15:65:00:00:01")
+	if err != nil || got.MAC != p.MAC || got.User != "1002" || got.HasFetched || !got.Changed() || got.SIPAddress != "" {
+		t.Fatalf("%+v %v", got, err)
+	}
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: got.ConfigVersion, IP: "10.0.0.7"})
+	got, _ = svc.Sync.Target(ctx, p.MAC)
+	if !got.HasFetched || got.Changed() || got.SIPAddress != "10.0.0.7:5060" {
+		t.Fatalf("after fetch %+v", got)
+	}
+	bare := mustPhone(t, svc, "001565000002", "T46G", "")
+	if got, _ := svc.Sync.Target(ctx, bare.MAC); got.User != "" {
+		t.Fatalf("no account: %+v", got)
+	}
+	_, err = svc.Sync.Target(ctx, "001565000099")
+	wantErr(t, err, appliance.ENOTFOUND, "mac")
+}

@@ -506,7 +506,7 @@ func isTerminal(w io.Writer) bool {
 
 // trigger is the sync loop's way to tell a phone to sync: nil for the SIP
 // check-sync NOTIFY, or the Action URI client.
-func trigger(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Context, *appliance.Phone) appliance.NotifyResult {
+func trigger(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Context, *appliance.SyncTarget) appliance.NotifyResult {
 	if cfg.SIP.SyncTrigger != "action_uri" {
 		return nil
 	}
