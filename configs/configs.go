@@ -48,6 +48,31 @@ type Renderer struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedTemplate
+
+	// rendered keeps the file Version rendered for each phone, until the
+	// resolver serves it (TakeRendered): a change re-renders every phone it
+	// touches to compute its version, and the fetch that follows need not
+	// render it again. Keyed by MAC, one file each.
+	renderedMu sync.Mutex
+	rendered   map[string]renderedFile
+}
+
+type renderedFile struct {
+	version string
+	body    []byte
+}
+
+// TakeRendered returns, and forgets, the <mac>.cfg Version rendered for the
+// phone if its version is version (the hash of the bytes: the same file).
+func (r *Renderer) TakeRendered(mac, version string) ([]byte, bool) {
+	r.renderedMu.Lock()
+	defer r.renderedMu.Unlock()
+	f, ok := r.rendered[mac]
+	if !ok || f.version != version {
+		return nil, false
+	}
+	delete(r.rendered, mac)
+	return f.body, true
 }
 
 type cachedTemplate struct {
@@ -342,8 +367,18 @@ func (r *Renderer) Version(cfg *appliance.PhoneConfig) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return HashFile(b), nil
+	v := HashFile(b)
+	r.renderedMu.Lock()
+	if r.rendered == nil || len(r.rendered) >= maxRendered {
+		r.rendered = map[string]renderedFile{} // phones deleted, or never fetching: start over
+	}
+	r.rendered[cfg.Phone.MAC] = renderedFile{version: v, body: b}
+	r.renderedMu.Unlock()
+	return v, nil
 }
+
+// maxRendered bounds the files Version keeps for the resolver.
+const maxRendered = 20000
 
 // Problems is the store's ready check (sqlite.DB.Check): the domain's
 // (appliance.PhoneConfig.Problems) and the files the phone will ask for

@@ -506,3 +506,26 @@ func TestRender_RefusesNoAdminPassword(t *testing.T) {
 		t.Fatal("rendered a config that would leave the phone's admin without a password")
 	}
 }
+
+// TestRenderer_TakeRendered: the file Version rendered is handed out once,
+// and only for its own version.
+func TestRenderer_TakeRendered(t *testing.T) {
+	r := &configs.Renderer{}
+	accounts, keys, _ := goldenFixture()
+	cfg := phoneConfig("T46U", accounts, keys[:2])
+	v, err := r.Version(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.TakeRendered(cfg.Phone.MAC, "other"); ok {
+		t.Fatal("handed out for another version")
+	}
+	b, ok := r.TakeRendered(cfg.Phone.MAC, v)
+	want, _ := r.RenderPhoneConfig(cfg)
+	if !ok || !bytes.Equal(b, want) || configs.HashFile(b) != v {
+		t.Fatalf("taken %v, %d bytes", ok, len(b))
+	}
+	if _, ok := r.TakeRendered(cfg.Phone.MAC, v); ok {
+		t.Fatal("handed out twice")
+	}
+}

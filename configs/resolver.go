@@ -361,13 +361,16 @@ func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone
 	if c != nil && c.body != nil && (c.phone == p || c.version == p.Sync.ConfigVersion) {
 		return c.body, c.version, nil
 	}
-	cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
-	if err != nil {
-		return nil, "", err
-	}
-	b, err := r.Renderer.RenderPhoneConfig(cfg)
-	if err != nil {
-		return nil, "", err
+	// The store rendered it to compute its version: the same bytes.
+	b, ok := r.Renderer.TakeRendered(mac, p.Sync.ConfigVersion)
+	if !ok {
+		cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
+		if err != nil {
+			return nil, "", err
+		}
+		if b, err = r.Renderer.RenderPhoneConfig(cfg); err != nil {
+			return nil, "", err
+		}
 	}
 	version := HashFile(b)
 	if version != p.Sync.ConfigVersion {
