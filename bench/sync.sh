@@ -284,7 +284,7 @@ for run in $(seq "$RUNS"); do
 	for edit in key password; do
 		log "2: run $run, $edit"
 		timeout 150 "$SYNCLOAD" -mode bulk -edit "$edit" -api "$API" -events "$WORK/sim2.jsonl" -phones "$BULK_PHONES" \
-			-label "run$run" -poll 100ms -timeout 60s | tee -a "$OUT" >&2 || die "bulk run $run ($edit) failed"
+			-label "run$run" -poll 250ms -timeout 60s | tee -a "$OUT" >&2 || die "bulk run $run ($edit) failed"
 		sleep 1
 	done
 done

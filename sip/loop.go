@@ -70,6 +70,12 @@ func (s *scheduler) peek() (dueItem, bool) {
 	return dueItem{}, false
 }
 
+// burstSlots is how many trigger slots a late wake-up of the loop may
+// catch up (a busy machine wakes it a few ms late; without it the rate
+// would fall below the ceiling). Later than that counts as idle, which
+// earns no credit.
+const burstSlots = 5
+
 // toldTimeout frees the place of a phone that was told but neither
 // fetched nor failed: it may have fetched over a path we did not see, or
 // be slow; the store's stuck rule reports it.
@@ -140,9 +146,9 @@ func (s *scheduler) take(now time.Time, want func(mac string, force bool) bool) 
 			continue
 		}
 		slot := s.nextSlot
-		if slot.Before(now) {
-			slot = now // no burst credit for idle time
-		}
+		if slot.Before(now.Add(-burstSlots * s.interval)) {
+			slot = now // idle: no burst credit
+		} // else a wake-up late by a few slots catches them up
 		s.nextSlot = slot.Add(s.interval)
 		macs = append(macs, mac)
 		force = append(force, f)

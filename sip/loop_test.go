@@ -46,6 +46,11 @@ func TestScheduler_CoalesceAndPace(t *testing.T) {
 			{5000, []string{"b", "c"}, []string{"b"}},
 			{5100, nil, []string{"c"}},
 		}},
+		{"a late wake-up catches up", 10, []step{
+			{0, []string{"a", "b", "c"}, []string{"a"}},
+			{250, nil, []string{"b", "c"}}, // b was due at 100, c at 200
+			{300, []string{"d"}, []string{"d"}},
+		}},
 		{"high rate sends many at once", 1000, []step{
 			{0, []string{"a", "b"}, []string{"a"}},
 			{1, nil, []string{"b"}},
