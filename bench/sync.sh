@@ -297,7 +297,7 @@ stop "$PB3"
 stop "$PS"
 SIM_SUMMARY=$(grep '"event":"summary"' "$WORK/sim2.jsonl" | tail -1)
 for f in "$WORK"/provbox2.log "$WORK"/provbox3.log; do
-	grep -q '"level":"\(WARN\|ERROR\)"' "$f" && { log "$(basename "$f") logged:"; head -5 "$f" >&2; }
+	if grep -q '"level":"\(WARN\|ERROR\)"' "$f"; then log "$(basename "$f") logged:"; head -5 "$f" >&2; fi
 done
 SIM_ERRORS=$(cat "$WORK/sim1.jsonl" "$WORK/sim2.jsonl" | grep -c '"event":"error"' || true)
 

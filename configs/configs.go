@@ -53,14 +53,21 @@ type Renderer struct {
 	// resolver serves it (TakeRendered): a change re-renders every phone it
 	// touches to compute its version, and the fetch that follows need not
 	// render it again. Keyed by MAC, one file each.
-	renderedMu sync.Mutex
-	rendered   map[string]renderedFile
+	renderedMu    sync.Mutex
+	rendered      map[string]renderedFile
+	renderedSwept time.Time
 }
 
 type renderedFile struct {
 	version string
 	body    []byte
+	at      time.Time
 }
+
+// renderedFor is how long a rendered file waits for its phone's fetch: a
+// change's fetches come within seconds; a phone that does not fetch should
+// not keep its file in memory (every start renders every phone).
+const renderedFor = time.Minute
 
 // TakeRendered returns, and forgets, the <mac>.cfg Version rendered for the
 // phone if its version is version (the hash of the bytes: the same file).
@@ -72,6 +79,9 @@ func (r *Renderer) TakeRendered(mac, version string) ([]byte, bool) {
 		return nil, false
 	}
 	delete(r.rendered, mac)
+	if time.Since(f.at) >= renderedFor {
+		return nil, false
+	}
 	return f.body, true
 }
 
@@ -368,11 +378,20 @@ func (r *Renderer) Version(cfg *appliance.PhoneConfig) (string, error) {
 		return "", err
 	}
 	v := HashFile(b)
+	now := time.Now()
 	r.renderedMu.Lock()
 	if r.rendered == nil || len(r.rendered) >= maxRendered {
 		r.rendered = map[string]renderedFile{} // phones deleted, or never fetching: start over
 	}
-	r.rendered[cfg.Phone.MAC] = renderedFile{version: v, body: b}
+	if now.Sub(r.renderedSwept) >= renderedFor {
+		r.renderedSwept = now
+		for mac, f := range r.rendered {
+			if now.Sub(f.at) >= renderedFor {
+				delete(r.rendered, mac)
+			}
+		}
+	}
+	r.rendered[cfg.Phone.MAC] = renderedFile{version: v, body: b, at: now}
 	r.renderedMu.Unlock()
 	return v, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,6 +78,7 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 // serve opens the store and the servers, logs "provbox ready" and runs
 // until ctx is done.
 func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logger *slog.Logger, rl *reloader) error {
+	softMemoryLimit()
 	dataDir := cfg.ResolveDataDir(g.data)
 	dbPath := filepath.Join(dataDir, "provbox.db")
 	bus := appliance.NewEventBus(logger.With("component", "events"))
@@ -526,4 +528,18 @@ func boxIP(publicURL string) string {
 		return ip.String()
 	}
 	return ""
+}
+
+// defaultMemoryLimit is the Go runtime's soft memory limit unless
+// GOMEMLIMIT says otherwise. provbox's live data is small (a few MiB per
+// thousand phones); a burst (1,000 phones fetching over TLS within
+// seconds) leaves tens of MiB of garbage that the default GC pacing (GOGC
+// 100) keeps, and RSS with it, for minutes. Near this limit the GC collects
+// sooner and returns the memory: a Raspberry Pi shares its RAM.
+const defaultMemoryLimit = 40 << 20
+
+func softMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 }
