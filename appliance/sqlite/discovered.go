@@ -330,9 +330,11 @@ func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult
 		switch {
 		case n.Status >= 200 && n.Status < 300:
 			// A phone that reports must do so within StuckAfter.
+			// A phone that has meanwhile fetched it (the fetch can be
+			// recorded before the answer) is not waited for.
 			set = `state = CASE WHEN ` + waiting + ` THEN 'notified' ELSE state END,
-				report_due = CASE WHEN confirms = 1 AND state != 'synced' AND config_version = ? THEN ? ELSE report_due END`
-			args = []any{n.Version, n.Version, n.Version, tx.now + tx.db.ReportTimeout.Milliseconds()}
+				report_due = CASE WHEN confirms = 1 AND ` + waiting + ` THEN ? ELSE report_due END`
+			args = []any{n.Version, n.Version, n.Version, n.Version, tx.now + tx.db.ReportTimeout.Milliseconds()}
 		case n.Status == 0 && n.Reason == "":
 			set = `state = CASE WHEN ` + waiting + ` THEN 'unreachable' ELSE state END,
 				report_due = CASE WHEN ` + waiting + ` THEN NULL ELSE report_due END`

@@ -272,3 +272,28 @@ func TestSync_Target(t *testing.T) {
 	_, err = svc.Sync.Target(ctx, "001565000099")
 	wantErr(t, err, appliance.ENOTFOUND, "mac")
 }
+
+// TestSync_FetchBeforeNotifyAnswer: a phone that fetched before its
+// trigger's answer was recorded is not waited for (never stuck for it).
+func TestSync_FetchBeforeNotifyAnswer(t *testing.T) {
+	ctx := context.Background()
+	db, advance := clockDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: p.Sync.ConfigVersion, IP: "10.0.0.7"})
+	svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: appliance.ReportProvisioned})
+	name := "Desk"
+	svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name})
+	got, _ := svc.Phones.FindPhone(ctx, p.MAC)
+	v := got.Sync.ConfigVersion
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: v, IP: "10.0.0.7"})
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: v, Status: 200, Reason: "OK"})
+	advance(2 * appliance.StuckAfter)
+	if macs, _ := svc.Sync.MarkStuck(ctx); len(macs) != 0 {
+		t.Fatalf("stuck after fetching before the answer: %v", macs)
+	}
+	if got, _ := svc.Phones.FindPhone(ctx, p.MAC); got.Sync.State != appliance.SyncFetched {
+		t.Fatalf("%+v", got.Sync)
+	}
+}
