@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,10 +15,14 @@ import (
 )
 
 func TestTrigger(t *testing.T) {
+	var mu sync.Mutex
 	var got *http.Request
 	status := 200
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r
+		mu.Lock()
+		got = r.Clone(r.Context())
+		status := status
+		mu.Unlock()
 		if status == 0 {
 			time.Sleep(300 * time.Millisecond) // no answer in time
 			return
@@ -48,7 +53,9 @@ func TestTrigger(t *testing.T) {
 		{"no address", port, 200, "-", 0, "no address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
 			got, status = nil, tc.status
+			mu.Unlock()
 			c := &actionuri.Client{Port: tc.port, Password: func() string { return "s3cret" }, Timeout: 150 * time.Millisecond}
 			p := *phone
 			if tc.addr == "-" {
@@ -60,6 +67,9 @@ func TestTrigger(t *testing.T) {
 				t.Fatalf("%+v", res)
 			}
 			if tc.want == 200 {
+				mu.Lock()
+				got := got
+				mu.Unlock()
 				user, pw, ok := got.BasicAuth()
 				if got.URL.Path != "/servlet" || got.URL.Query().Get("key") != "AutoP" || !ok || user != "admin" || pw != "s3cret" {
 					t.Fatalf("request %s %v", got.URL, got.Header)
