@@ -42,6 +42,14 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 	if !known || r.Token == "" || len(r.Token) > 64 {
 		return notFound
 	}
+	// A read first: a flood of made-up tokens costs the writer nothing.
+	var known int
+	if err := s.db.r.QueryRowContext(ctx, `SELECT count(*) FROM phones WHERE token = ? OR prev_token = ? AND prev_token != ''`,
+		r.Token, r.Token).Scan(&known); err != nil {
+		return err
+	} else if known == 0 {
+		return notFound
+	}
 	var mac string
 	var learned bool
 	err := s.db.batch.do(ctx, func(tx *Tx) error {
