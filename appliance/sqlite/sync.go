@@ -43,11 +43,11 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 		return notFound
 	}
 	// A read first: a flood of made-up tokens costs the writer nothing.
-	var known int
+	var holders int
 	if err := s.db.r.QueryRowContext(ctx, `SELECT count(*) FROM phones WHERE token = ? OR prev_token = ? AND prev_token != ''`,
-		r.Token, r.Token).Scan(&known); err != nil {
+		r.Token, r.Token).Scan(&holders); err != nil {
 		return err
-	} else if known == 0 {
+	} else if holders == 0 {
 		return notFound
 	}
 	var mac string
