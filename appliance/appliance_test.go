@@ -342,3 +342,21 @@ func TestEventBus_NeverBlocks(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// TestEventBus_TypeFilter: a subscription for some types gets only those,
+// so a flood of others neither fills its buffer nor counts as drops.
+func TestEventBus_TypeFilter(t *testing.T) {
+	bus := appliance.NewEventBus(nil)
+	only := bus.Subscribe(1, appliance.EventReservationsChanged)
+	all := bus.Subscribe(100)
+	for i := 0; i < 50; i++ {
+		bus.Publish(appliance.Event{Type: appliance.EventFetched, MACs: []string{"001565000001"}})
+	}
+	bus.Publish(appliance.Event{Type: appliance.EventReservationsChanged})
+	if e := <-only.C; e.Type != appliance.EventReservationsChanged {
+		t.Fatalf("filtered subscription got %+v", e)
+	}
+	if len(all.C) != 51 || bus.Dropped() != 0 {
+		t.Fatalf("unfiltered %d, dropped %d", len(all.C), bus.Dropped())
+	}
+}

@@ -78,6 +78,10 @@ type PhoneConfig struct {
 	Settings Settings  `json:"settings"`
 	// Secret is the phone's provisioning secret, which its file carries.
 	Secret string `json:"secret"`
+	// StoredVersion is the config version the store holds for the phone
+	// as this config was read: a renderer computing a new version can tell
+	// whether the file moved.
+	StoredVersion string `json:"-"`
 }
 
 // VersionFunc computes a phone's config version. The default, HashConfig,

@@ -46,9 +46,10 @@ type EventBus struct {
 
 // Subscription receives events on C until Close.
 type Subscription struct {
-	C   <-chan Event
-	c   chan Event
-	bus *EventBus
+	C     <-chan Event
+	c     chan Event
+	bus   *EventBus
+	types map[string]bool // nil: every type
 }
 
 // NewEventBus returns a bus that logs drops to logger.
@@ -59,10 +60,18 @@ func NewEventBus(logger *slog.Logger) *EventBus {
 	return &EventBus{Logger: logger, subs: map[*Subscription]struct{}{}}
 }
 
-// Subscribe returns a subscription with a buffer of n events.
-func (b *EventBus) Subscribe(n int) *Subscription {
+// Subscribe returns a subscription with a buffer of n events, of the given
+// types only (all types when none is given): a subscriber that cares about
+// few events is not flooded by the others (one EventFetched per fetch).
+func (b *EventBus) Subscribe(n int, types ...string) *Subscription {
 	c := make(chan Event, n)
 	s := &Subscription{C: c, c: c, bus: b}
+	if len(types) > 0 {
+		s.types = map[string]bool{}
+		for _, t := range types {
+			s.types[t] = true
+		}
+	}
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
@@ -111,6 +120,9 @@ func (b *EventBus) Publish(e Event) {
 		h(e)
 	}
 	for s := range b.subs {
+		if s.types != nil && !s.types[e.Type] {
+			continue
+		}
 		select {
 		case s.c <- e:
 		default:

@@ -62,16 +62,18 @@ type SyncService interface {
 	// RefreshVersions recomputes the config versions of macs (all phones
 	// when empty): a template override changed what they get.
 	RefreshVersions(ctx context.Context, macs []string) error
-	// PendingPhones lists the phones waiting for a NOTIFY (pending or
-	// unreachable) whose SIP address is known.
+	// PendingPhones lists the phones that fetched before, hold an older
+	// config than their current one, and whose SIP address is known: those
+	// the sync loop tells at start-up.
 	PendingPhones(ctx context.Context) ([]string, error)
 	// RecordReport takes a phone's own report (an action URL it called).
 	// ENOTFOUND, changing nothing, for a token no phone has, an unknown
 	// event, or a MAC that is not the token's phone. "provisioned" after
 	// fetching the current version makes the phone synced; "registered",
 	// "register_failed" and "unregistered" set the registration of the
-	// account whose user name the report carries; every report teaches the
-	// phone's address.
+	// account whose user name the report carries. A report teaches the
+	// address of a phone that has never fetched only: a token is weaker
+	// than a secret, so it may not redirect a provisioned phone's triggers.
 	RecordReport(ctx context.Context, r Report) error
 	// MarkStuck makes stuck the phones that confirm but did not report
 	// within StuckAfter of being told to sync (or of fetching a change by

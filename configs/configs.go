@@ -74,6 +74,7 @@ const renderedFor = time.Minute
 func (r *Renderer) TakeRendered(mac, version string) ([]byte, bool) {
 	r.renderedMu.Lock()
 	defer r.renderedMu.Unlock()
+	r.sweepRenderedLocked(time.Now())
 	f, ok := r.rendered[mac]
 	if !ok || f.version != version {
 		return nil, false
@@ -378,22 +379,41 @@ func (r *Renderer) Version(cfg *appliance.PhoneConfig) (string, error) {
 		return "", err
 	}
 	v := HashFile(b)
+	r.keepRendered(cfg.Phone.MAC, v, b, v != cfg.StoredVersion)
+	return v, nil
+}
+
+// keepRendered keeps a file Version rendered for its phone's fetch when
+// keep (the version moved: the phone is about to be told), and sweeps the
+// files that waited longer than renderedFor. A refresh that moves no
+// version (every start renders every phone) keeps nothing.
+func (r *Renderer) keepRendered(mac, version string, b []byte, keep bool) {
 	now := time.Now()
 	r.renderedMu.Lock()
+	defer r.renderedMu.Unlock()
+	r.sweepRenderedLocked(now)
+	if !keep {
+		delete(r.rendered, mac)
+		return
+	}
 	if r.rendered == nil || len(r.rendered) >= maxRendered {
 		r.rendered = map[string]renderedFile{} // phones deleted, or never fetching: start over
 	}
-	if now.Sub(r.renderedSwept) >= renderedFor {
-		r.renderedSwept = now
-		for mac, f := range r.rendered {
-			if now.Sub(f.at) >= renderedFor {
-				delete(r.rendered, mac)
-			}
+	r.rendered[mac] = renderedFile{version: version, body: b, at: now}
+}
+
+// sweepRenderedLocked drops the files older than renderedFor, at most once
+// per renderedFor/4 (renderedMu held).
+func (r *Renderer) sweepRenderedLocked(now time.Time) {
+	if now.Sub(r.renderedSwept) < renderedFor/4 {
+		return
+	}
+	r.renderedSwept = now
+	for mac, f := range r.rendered {
+		if now.Sub(f.at) >= renderedFor {
+			delete(r.rendered, mac)
 		}
 	}
-	r.rendered[cfg.Phone.MAC] = renderedFile{version: v, body: b, at: now}
-	r.renderedMu.Unlock()
-	return v, nil
 }
 
 // maxRendered bounds the files Version keeps for the resolver.

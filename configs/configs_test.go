@@ -528,4 +528,12 @@ func TestRenderer_TakeRendered(t *testing.T) {
 	if _, ok := r.TakeRendered(cfg.Phone.MAC, v); ok {
 		t.Fatal("handed out twice")
 	}
+	// A refresh that does not move the version keeps nothing.
+	cfg.StoredVersion = v
+	if _, err := r.Version(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.TakeRendered(cfg.Phone.MAC, v); ok {
+		t.Fatal("kept a file whose version did not move")
+	}
 }

@@ -271,7 +271,7 @@ func (s *Server) Open() error {
 	s.done = make(chan struct{})
 	go s.learn.run(s.ctx)
 	if s.Services.Events != nil {
-		sub := s.Services.Events.Subscribe(8)
+		sub := s.Services.Events.Subscribe(8, appliance.EventReservationsChanged)
 		go s.watchReservations(sub)
 	}
 	go func() {

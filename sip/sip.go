@@ -138,7 +138,9 @@ func (s *Server) Open() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.sem = make(chan struct{}, 256)
+	// Enough concurrent triggers for the told window, so the loop does
+	// not wait in dispatch for one to finish.
+	s.sem = make(chan struct{}, max(256, s.NotifyWindow+64))
 
 	s.srv.OnSubscribe(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.handlePnP(ctx, req, req.Source(), tx.Respond)
@@ -168,7 +170,8 @@ func (s *Server) Open() error {
 		}
 	}
 	if s.Loop && s.Services.Events != nil {
-		sub := s.Services.Events.Subscribe(8192)
+		sub := s.Services.Events.Subscribe(8192, appliance.EventPhonesChanged, appliance.EventResync,
+			appliance.EventAddressLearned, appliance.EventFetched)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -333,6 +336,7 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	defer timer.Stop()
 	stuck := time.NewTicker(s.StuckEvery)
 	defer stuck.Stop()
+	sweeping := make(chan struct{}, 1)
 	for {
 		if s.Rate != nil {
 			if r := s.Rate(); r > 0 && time.Second/time.Duration(r) != sch.interval {
@@ -367,8 +371,6 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 				return
 			}
 			switch e.Type {
-			case appliance.EventAccessChanged, appliance.EventStuck:
-				// who may fetch changed, or a report is late: nothing to send
 			case appliance.EventFetched:
 				for _, m := range e.MACs {
 					sch.release(m)
@@ -382,10 +384,20 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 		case m := <-failed:
 			sch.release(m)
 		case <-stuck.C:
-			if macs, err := s.Services.Sync.MarkStuck(ctx); err != nil && ctx.Err() == nil {
-				s.Logger.Error("sync: marking stuck phones", "err", err)
-			} else if len(macs) > 0 {
-				s.Logger.Warn("sync: phones did not fetch or report in time after a change", "phones", len(macs), "first", macs[0])
+			// Off the loop (a write); one sweep at a time.
+			select {
+			case sweeping <- struct{}{}:
+				s.wg.Add(1)
+				go func() {
+					defer s.wg.Done()
+					defer func() { <-sweeping }()
+					if macs, err := s.Services.Sync.MarkStuck(ctx); err != nil && ctx.Err() == nil {
+						s.Logger.Error("sync: marking stuck phones", "err", err)
+					} else if len(macs) > 0 {
+						s.Logger.Warn("sync: phones did not fetch or report in time after a change", "phones", len(macs), "first", macs[0])
+					}
+				}()
+			default:
 			}
 		case <-timer.C:
 		}
@@ -420,15 +432,17 @@ func (s *Server) dispatch(ctx context.Context, t *appliance.SyncTarget, failed c
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer func() { <-s.sem }()
 		res, err := s.notify(ctx, t)
+		<-s.sem
 		if err != nil && ctx.Err() == nil {
 			s.Logger.Error("sync: trigger", "mac", t.MAC, "err", err)
 		}
 		if res.Status < 200 || res.Status >= 300 {
+			// Never blocks the trigger (nor, so, the loop): when the loop is
+			// behind, the told timeout frees the place instead.
 			select {
 			case failed <- t.MAC:
-			case <-ctx.Done():
+			default:
 			}
 		}
 	}()

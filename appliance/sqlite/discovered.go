@@ -249,15 +249,20 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 		return false, err
 	}
 	// Fetching the current version makes the phone fetched (synced once it
-	// reports; a re-fetch of what it has applied keeps it synced); an older
-	// version (a fetch that raced an edit) leaves it pending. A phone that
-	// reports, fetching a change to its accounts, must report their
-	// registration within the report timeout; other changes a Yealink
-	// applies without a word (setup_autop_finish is sent after power-on
-	// provisioning only), so no report is awaited for them.
-	current := `? = config_version AND NOT (state = 'synced' AND fetched_version = ?)`
-	state := `CASE WHEN ` + current + ` THEN 'fetched' WHEN state = 'new' THEN 'pending' ELSE state END`
-	due := `CASE WHEN ` + current + ` THEN CASE WHEN confirms = 1 AND accounts_hash != fetched_accounts_hash THEN ? END ELSE report_due END`
+	// reports); an older version (a fetch that raced an edit) leaves it
+	// pending. Fetching again what it already fetched changes nothing: a
+	// synced phone stays synced, a stuck one stuck, and the report awaited
+	// stays awaited. A phone that reports, fetching a change to its
+	// accounts, must report their registration within the report timeout;
+	// other changes a Yealink applies without a word (setup_autop_finish is
+	// sent after power-on provisioning only), so no report is awaited for
+	// them. After a fetch of another version than the current one, which
+	// accounts the phone holds is unknown (''): no report is awaited then.
+	fresh := `(? = config_version AND (fetched_version != ? OR state NOT IN ('fetched', 'synced', 'stuck')))`
+	state := `CASE WHEN ` + fresh + ` THEN 'fetched' WHEN state = 'new' THEN 'pending' ELSE state END`
+	due := `CASE WHEN ` + fresh + ` THEN CASE WHEN confirms = 1 AND fetched_accounts_hash != '' AND accounts_hash != fetched_accounts_hash
+		THEN ? END ELSE report_due END`
+	held := `CASE WHEN ? = config_version THEN accounts_hash WHEN ? != fetched_version THEN '' ELSE fetched_accounts_hash END`
 	// The SIP address becomes the fetch's IP and the configured phone
 	// port, unless a PnP SUBSCRIBE or DHCP already told the port for
 	// this very IP.
@@ -269,14 +274,14 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 	// window and the secret (and report token) before a rotation are no
 	// longer needed.
 	withSecret := f.Auth == appliance.AuthSecret
-	_, err = tx.exec(`UPDATE phones SET fetched_version = ?, state = `+state+`, report_due = `+due+`,
-		last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
+	v := f.Version
+	_, err = tx.exec(`UPDATE phones SET state = `+state+`, report_due = `+due+`, fetched_accounts_hash = `+held+`,
+		fetched_version = ?, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
 		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END,
 		claim_until = CASE WHEN ? THEN NULL ELSE claim_until END, prev_secret = CASE WHEN ? THEN '' ELSE prev_secret END,
-		prev_token = CASE WHEN ? THEN '' ELSE prev_token END,
-		fetched_accounts_hash = CASE WHEN ? = config_version THEN accounts_hash ELSE fetched_accounts_hash END WHERE id = ?`,
-		f.Version, f.Version, f.Version, f.Version, f.Version, tx.now+tx.db.ReportTimeout.Milliseconds(),
-		tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, withSecret, f.Version, id)
+		prev_token = CASE WHEN ? THEN '' ELSE prev_token END WHERE id = ?`,
+		v, v, v, v, tx.now+tx.db.ReportTimeout.Milliseconds(), v, v,
+		v, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, withSecret, id)
 	if err != nil {
 		return false, err
 	}
@@ -318,34 +323,47 @@ func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult
 	}
 	return s.db.batch.do(ctx, func(tx *Tx) error {
 		var id int64
-		if err := tx.QueryRowContext(tx.ctx, `SELECT id FROM phones WHERE mac = ?`, mac).Scan(&id); err == sql.ErrNoRows {
+		var state, config, fetched string
+		var confirms bool
+		err := tx.QueryRowContext(tx.ctx, `SELECT id, state, config_version, fetched_version, confirms FROM phones WHERE mac = ?`, mac).
+			Scan(&id, &state, &config, &fetched, &confirms)
+		if err == sql.ErrNoRows {
 			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
 		} else if err != nil {
 			return err
 		}
 		// Only a phone still waiting for this version moves: not one that
-		// has meanwhile fetched it, nor one that changed again.
-		waiting := `state NOT IN ('synced', 'fetched') AND config_version = ? AND fetched_version != ?`
-		set, args, outcome := `state = state`, []any{}, `outcome`
+		// has meanwhile fetched it (the fetch can be recorded before the
+		// answer), nor one that changed again.
+		waiting := state != appliance.SyncSynced && state != appliance.SyncFetched && config == n.Version && fetched != n.Version
+		next, setDue, due, outcome := state, false, sql.NullInt64{}, ""
+		keepOutcome := true
 		switch {
 		case n.Status >= 200 && n.Status < 300:
-			// A phone that reports must do so within StuckAfter.
-			// A phone that has meanwhile fetched it (the fetch can be
-			// recorded before the answer) is not waited for.
-			set = `state = CASE WHEN ` + waiting + ` THEN 'notified' ELSE state END,
-				report_due = CASE WHEN confirms = 1 AND ` + waiting + ` THEN ? ELSE report_due END`
-			args = []any{n.Version, n.Version, n.Version, n.Version, tx.now + tx.db.ReportTimeout.Milliseconds()}
+			if waiting {
+				next = appliance.SyncNotified
+				if confirms {
+					// A phone that reports must fetch within the timeout.
+					setDue, due = true, sql.NullInt64{Int64: tx.now + tx.db.ReportTimeout.Milliseconds(), Valid: true}
+				}
+			}
+			keepOutcome = false // answered: whatever happened before, this try got through
 		case n.Status == 0 && n.Reason == "":
-			set = `state = CASE WHEN ` + waiting + ` THEN 'unreachable' ELSE state END,
-				report_due = CASE WHEN ` + waiting + ` THEN NULL ELSE report_due END`
-			args = []any{n.Version, n.Version, n.Version, n.Version}
-			outcome = `'unreachable'`
+			if waiting {
+				next, setDue = appliance.SyncUnreachable, true
+				outcome, keepOutcome = appliance.SyncUnreachable, false
+			}
 		}
-		if _, err := tx.exec(`UPDATE phones SET `+set+`, last_notify_at = ?, last_notify_result = ? WHERE id = ?`,
-			append(args, tx.now, clip(n.Text(), 128), id)...); err != nil {
+		if _, err := tx.exec(`UPDATE phones SET state = ?, report_due = CASE WHEN ? THEN ? ELSE report_due END,
+			last_notify_at = ?, last_notify_result = ? WHERE id = ?`,
+			next, setDue, due, tx.now, clip(n.Text(), 128), id); err != nil {
 			return err
 		}
-		return tx.changeStep(id, n.Version, `triggered_at = ?, trigger = ?, outcome = `+outcome, tx.now, clip(via+": "+n.Text(), 128))
+		set, args := `triggered_at = ?, trigger = ?`, []any{tx.now, clip(via+": "+n.Text(), 128)}
+		if !keepOutcome {
+			set, args = set+`, outcome = ?`, append(args, outcome)
+		}
+		return tx.changeStep(id, n.Version, set, args...)
 	})
 }
 
@@ -382,11 +400,14 @@ func (s *SyncService) LearnAddress(ctx context.Context, macIn, addr, source stri
 	return nil
 }
 
-// PendingPhones lists phones waiting for a NOTIFY with a known address.
+// PendingPhones lists phones that have fetched before, hold an older
+// config than their current one (pending, notified, unreachable, stuck)
+// and whose address is known.
 func (s *SyncService) PendingPhones(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.db.view(ctx, func(q querier) error {
-		rows, err := q.QueryContext(ctx, `SELECT mac FROM phones WHERE state IN ('pending', 'unreachable') AND sip_address != '' ORDER BY mac`)
+		rows, err := q.QueryContext(ctx, `SELECT mac FROM phones
+			WHERE fetched_version != config_version AND last_fetch_at IS NOT NULL AND sip_address != '' ORDER BY mac`)
 		if err != nil {
 			return err
 		}

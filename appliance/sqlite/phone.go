@@ -384,8 +384,9 @@ func phoneConfig(ctx context.Context, q querier, id int64, settings appliance.Se
 		return nil, appliance.Errorf(appliance.ENOTFOUND, "mac", "phone %d not found", id)
 	}
 	p := *list[0]
+	stored := p.Sync.ConfigVersion
 	p.Sync = appliance.SyncStatus{}
-	cfg := &appliance.PhoneConfig{Phone: p, Settings: settings, Secret: p.Secret}
+	cfg := &appliance.PhoneConfig{Phone: p, Settings: settings, Secret: p.Secret, StoredVersion: stored}
 	cfg.Model, _ = appliance.LookupModel(p.Manufacturer, p.Model)
 	if p.LocationID != nil {
 		if cfg.Location, err = findLocation(ctx, q, *p.LocationID); err != nil {

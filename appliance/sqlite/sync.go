@@ -68,10 +68,15 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 				return notFound // the same answer as a wrong token: a report tells nothing
 			}
 		}
-		// Every report teaches the phone's address (as a fetch does), and
-		// that it reports.
+		// Every report teaches that the phone reports. Its address only
+		// while it has never fetched: the token is weaker than the secret
+		// (an action URL can be seen in a log or on plain HTTP), and a
+		// provisioned phone's address moves only with an authenticated
+		// fetch, its lease or (never fetched) PnP — else whoever holds the
+		// token could send its triggers, and with the Action URI the
+		// phones' admin password, anywhere.
 		set, args := `confirms = 1, last_report_at = ?`, []any{tx.now}
-		if ip := net.ParseIP(r.IP); ip != nil {
+		if ip := net.ParseIP(r.IP); ip != nil && !fetchedAt.Valid {
 			prefix := net.JoinHostPort(ip.String(), "")
 			if !strings.HasPrefix(addr, prefix) {
 				set += `, sip_address = ?`
@@ -93,7 +98,7 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 		}
 		switch r.Event {
 		case appliance.ReportRegistered, appliance.ReportRegisterFail, appliance.ReportUnregistered:
-			if err := tx.recordRegistration(id, config, r); err != nil {
+			if err := tx.recordRegistration(id, fetched, r); err != nil {
 				return err
 			}
 		}
@@ -112,6 +117,8 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 // recordRegistration sets the registration of the account whose SIP user
 // name (or auth name) the report carries; a phone with one account may
 // leave the user out. A user the phone has no account for changes nothing.
+// The timeline step goes to version, the one the phone fetched (what it
+// registers with).
 func (tx *Tx) recordRegistration(id int64, version string, r appliance.Report) error {
 	cfg, err := phoneConfig(tx.ctx, tx, id, tx.db.Settings())
 	if err != nil {

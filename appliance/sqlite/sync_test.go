@@ -96,7 +96,8 @@ func TestSync_ReportsMakeSynced(t *testing.T) {
 		{appliance.ReportRegistered, "1001", map[string]string{"1": "registered"}},
 		{appliance.ReportRegisterFail, "1001", map[string]string{"1": "failed"}},
 		{appliance.ReportRegistered, "", map[string]string{"1": "registered"}}, // one account: no user needed
-		{appliance.ReportRegistered, "9999", map[string]string{"1": "registered"}},
+		{appliance.ReportRegisterFail, "1001", map[string]string{"1": "failed"}},
+		{appliance.ReportRegistered, "9999", map[string]string{"1": "failed"}}, // no such account: nothing changes
 		{appliance.ReportUnregistered, "1001", map[string]string{"1": "unknown"}},
 		{appliance.ReportRegistered, "1001", map[string]string{"1": "registered"}},
 	} {
@@ -227,8 +228,10 @@ func TestSync_TokenRotatesWithSecret(t *testing.T) {
 	if err := svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: appliance.ReportIPChanged, IP: "10.0.0.9"}); err != nil {
 		t.Fatal(err)
 	}
+	// The report before the first fetch taught the address; the one after
+	// does not move it (a token may not redirect a provisioned phone).
 	got, _ := svc.Phones.FindPhone(ctx, p.MAC)
-	if got.Sync.SIPAddress != "10.0.0.9:5060" {
+	if got.Sync.SIPAddress != "10.0.0.8:5060" {
 		t.Fatalf("address %q", got.Sync.SIPAddress)
 	}
 }
@@ -295,5 +298,103 @@ func TestSync_FetchBeforeNotifyAnswer(t *testing.T) {
 	}
 	if got, _ := svc.Phones.FindPhone(ctx, p.MAC); got.Sync.State != appliance.SyncFetched {
 		t.Fatalf("%+v", got.Sync)
+	}
+}
+
+// TestSync_AwaitedReports: which fetches await a report (review findings):
+// fetching again what was fetched keeps the awaited report; a fetch of an
+// older version makes the accounts the phone holds unknown, so no report
+// is awaited for the next one.
+func TestSync_AwaitedReports(t *testing.T) {
+	ctx := context.Background()
+	db, advance := clockDB(t)
+	svc := db.Services()
+	alice := mustExt(t, svc, "1001", "Alice")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	cur := func() appliance.SyncStatus {
+		got, _ := svc.Phones.FindPhone(ctx, p.MAC)
+		return got.Sync
+	}
+	fetch := func(v string) {
+		t.Helper()
+		if err := svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: v, IP: "10.0.0.7"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPassword := func(pw string) string {
+		t.Helper()
+		if _, err := svc.Extensions.UpdateExtension(ctx, alice.ID, appliance.ExtensionUpdate{Password: &pw}); err != nil {
+			t.Fatal(err)
+		}
+		return cur().ConfigVersion
+	}
+	fetch(cur().ConfigVersion)
+	svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: appliance.ReportProvisioned})
+
+	// An account change fetched twice: the second fetch keeps the report awaited.
+	v2 := setPassword("pw-2")
+	fetch(v2)
+	fetch(v2)
+	advance(appliance.StuckAfter + time.Second)
+	if macs, _ := svc.Sync.MarkStuck(ctx); len(macs) != 1 {
+		t.Fatalf("a second fetch cancelled the awaited report: %+v", cur())
+	}
+	// Fetching it once more leaves it stuck; the report makes it synced.
+	fetch(v2)
+	if s := cur(); s.State != appliance.SyncStuck {
+		t.Fatalf("re-fetch of a stuck phone: %+v", s)
+	}
+	svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: appliance.ReportRegistered, User: "1001"})
+	if s := cur(); s.State != appliance.SyncSynced {
+		t.Fatalf("%+v", s)
+	}
+
+	// An account change (v3) raced by a name edit (v4): the phone fetched v3,
+	// re-registered for it, and is then told about v4, which changes no
+	// account. Which accounts it holds is unknown after the v3 fetch, so no
+	// report is awaited for v4: fetched, never stuck.
+	v3 := setPassword("pw-3")
+	name := "Desk"
+	svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name})
+	fetch(v3)
+	svc.Sync.RecordReport(ctx, appliance.Report{Token: p.Token, Event: appliance.ReportRegistered, User: "1001"})
+	fetch(cur().ConfigVersion)
+	advance(2 * appliance.StuckAfter)
+	if macs, _ := svc.Sync.MarkStuck(ctx); len(macs) != 0 || cur().State != appliance.SyncFetched {
+		t.Fatalf("raced account change: %v %+v", macs, cur())
+	}
+	tl, _ := svc.Sync.Timeline(ctx, p.MAC)
+	for _, c := range tl {
+		if c.RegisteredAt != nil && (c.FetchedAt == nil || c.RegisteredAt.Before(*c.FetchedAt)) {
+			t.Fatalf("a registration before its fetch: %+v", c)
+		}
+	}
+}
+
+// TestSync_OutcomeOnlyWhenWaiting: no answer to a resync of a phone that
+// holds its config leaves it as it was, without an "unreachable" badge on
+// its change; an answer clears an earlier one.
+func TestSync_OutcomeOnlyWhenWaiting(t *testing.T) {
+	ctx := context.Background()
+	db, _ := clockDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: p.Sync.ConfigVersion, IP: "10.0.0.7"})
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: p.Sync.ConfigVersion})
+	tl, _ := svc.Sync.Timeline(ctx, p.MAC)
+	if got, _ := svc.Phones.FindPhone(ctx, p.MAC); got.Sync.State != appliance.SyncFetched || tl[0].Outcome != "" {
+		t.Fatalf("%+v %+v", got.Sync, tl[0])
+	}
+	name := "Desk"
+	svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name})
+	got, _ := svc.Phones.FindPhone(ctx, p.MAC)
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: got.Sync.ConfigVersion})
+	if tl, _ = svc.Sync.Timeline(ctx, p.MAC); tl[0].Outcome != "unreachable" {
+		t.Fatalf("%+v", tl[0])
+	}
+	svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: p.MAC, Version: got.Sync.ConfigVersion, Status: 200, Reason: "OK"})
+	if tl, _ = svc.Sync.Timeline(ctx, p.MAC); tl[0].Outcome != "" || tl[0].Trigger != "check-sync: 200 OK" {
+		t.Fatalf("%+v", tl[0])
 	}
 }
