@@ -94,20 +94,45 @@ func (s *Server) notify(ctx context.Context, t *appliance.SyncTarget) (appliance
 		return res, s.Services.Sync.RecordNotify(ctx, res)
 	}
 	start := time.Now()
-	if s.Trigger != nil {
-		res = s.Trigger(ctx, t)
-		res.MAC, res.Version = t.MAC, t.ConfigVersion
-		s.Logger.Info("sync triggered", "via", res.Via, "mac", t.MAC, "to", t.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
-		return res, s.Services.Sync.RecordNotify(context.WithoutCancel(ctx), res)
+	res = s.tell(ctx, t)
+	if ctx.Err() != nil {
+		return res, nil // provbox is stopping: the phone did not fail to answer
 	}
+	s.Logger.Info("sync triggered", "via", res.Via, "mac", t.MAC, "to", t.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
+	return res, s.Services.Sync.RecordNotify(context.WithoutCancel(ctx), res)
+}
+
+// tell tries the configured trigger, then the other one when the phone
+// refused or did not answer it: after sip.sync_trigger changed, phones
+// still hold a config made for the other trigger until they fetch the
+// new one (action_uri configs keep trust_ctrl on, which drops provbox's
+// NOTIFY; notify configs leave the Action URI closed).
+func (s *Server) tell(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult {
+	first, other := s.checkSync, s.Fallback
+	if s.Trigger != nil {
+		first, other = s.Trigger, s.checkSync
+	}
+	res := first(ctx, t)
+	if accepted(res) || other == nil || ctx.Err() != nil {
+		return res
+	}
+	if alt := other(ctx, t); accepted(alt) {
+		return alt
+	}
+	return res
+}
+
+func accepted(r appliance.NotifyResult) bool { return r.Status >= 200 && r.Status < 300 }
+
+// checkSync sends the check-sync NOTIFY.
+func (s *Server) checkSync(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult {
 	user := t.User
 	if user == "" {
 		user = t.MAC
 	}
-	res.Via = appliance.TriggerNotify
+	res := appliance.NotifyResult{MAC: t.MAC, Version: t.ConfigVersion, Via: appliance.TriggerNotify}
 	res.Status, res.Reason = s.send(ctx, user, t.SIPAddress)
-	s.Logger.Info("check-sync sent", "mac", t.MAC, "to", t.SIPAddress, "result", res.Text(), "ms", time.Since(start).Milliseconds())
-	return res, s.Services.Sync.RecordNotify(context.WithoutCancel(ctx), res)
+	return res
 }
 
 // send transmits the NOTIFY (retransmitted by the client transaction as

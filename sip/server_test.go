@@ -80,7 +80,7 @@ type fixture struct {
 	srv *Server
 }
 
-func newFixture(t *testing.T, timeout time.Duration) *fixture {
+func newFixture(t *testing.T, timeout time.Duration, opts ...func(*Server)) *fixture {
 	t.Helper()
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"))
 	db.Events = appliance.NewEventBus(nil)
@@ -98,6 +98,9 @@ func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	}
 	s := &Server{Addr: "127.0.0.1:0", Services: svc, Logger: slog.New(slog.DiscardHandler), Loop: true,
 		NotifyTimeout: timeout, ProvisioningURL: func() string { return "http://127.0.0.1:8080/prov/" }}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -356,4 +359,51 @@ func FuzzDatagram(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s.handleDatagram(context.Background(), b, from)
 	})
+}
+
+// TestNotify_FallsBackToTheOtherTrigger: after sip.sync_trigger changed,
+// a phone still holds a config made for the other trigger. A NOTIFY left
+// unanswered (trust_ctrl on) falls back to the Action URI; a refused
+// Action URI falls back to the NOTIFY; both recorded as what got through.
+func TestNotify_FallsBackToTheOtherTrigger(t *testing.T) {
+	ctx := context.Background()
+	ok := func(via string) func(context.Context, *appliance.SyncTarget) appliance.NotifyResult {
+		return func(_ context.Context, t *appliance.SyncTarget) appliance.NotifyResult {
+			return appliance.NotifyResult{MAC: t.MAC, Version: t.ConfigVersion, Via: via, Status: 200, Reason: "OK"}
+		}
+	}
+	refused := func(_ context.Context, t *appliance.SyncTarget) appliance.NotifyResult {
+		return appliance.NotifyResult{MAC: t.MAC, Via: appliance.TriggerActionURI, Status: 403, Reason: "Forbidden"}
+	}
+	for _, tc := range []struct {
+		name              string
+		silent            bool // the phone drops the NOTIFY
+		trigger, fallback func(context.Context, *appliance.SyncTarget) appliance.NotifyResult
+		want              string
+	}{
+		{"notify answered", false, nil, ok(appliance.TriggerActionURI), "check-sync: 200 OK"},
+		{"notify dropped, action uri taken", true, nil, ok(appliance.TriggerActionURI), "action-uri: 200 OK"},
+		{"notify dropped, nothing else", true, nil, nil, "check-sync: no answer"},
+		{"action uri refused, notify answered", false, refused, nil, "check-sync: 200 OK"},
+		{"action uri taken", false, ok(appliance.TriggerActionURI), nil, "action-uri: 200 OK"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// No loop: only this test's Notify tells the phone.
+			f := newFixture(t, 300*time.Millisecond, func(s *Server) { s.Trigger, s.Fallback, s.Loop = tc.trigger, tc.fallback, false })
+			phone := newFakePhone(t, "127.0.0.1", func(int, *sipmsg.Request) int {
+				if tc.silent {
+					return 0
+				}
+				return 200
+			})
+			f.pend(t, phone.addr())
+			res, err := f.srv.Notify(ctx, "001565aabbcc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Via + ": " + res.Text(); got != tc.want {
+				t.Fatalf("%s, want %s", got, tc.want)
+			}
+		})
+	}
 }

@@ -65,6 +65,12 @@ type Server struct {
 	// NOTIFY (sip.sync_trigger = "action_uri": package actionuri). It
 	// answers the outcome to record.
 	Trigger func(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult
+	// Fallback, when set, is tried after a check-sync NOTIFY got no answer
+	// (with Trigger nil): a phone that still holds a config of the
+	// action_uri trigger drops SIP from provbox (trust_ctrl), but takes its
+	// Action URI. With Trigger set, a refused or unanswered Trigger falls
+	// back to the NOTIFY (a phone still holding a notify config).
+	Fallback func(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult
 	// StuckEvery is how often the loop marks phones whose report is
 	// overdue as stuck (default 1 s).
 	StuckEvery time.Duration

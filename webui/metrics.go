@@ -48,7 +48,7 @@ func newMetrics(reg *prometheus.Registry, dropped func() float64, states func() 
 	}, dropped))
 	if states != nil {
 		register(reg, logger, &phoneStates{desc: prometheus.NewDesc(metricPhones,
-			"Phones by sync state (stuck: told to sync, or fetched an account change, and no report within a minute).",
+			"Phones by sync state (stuck: told to sync, or fetched an account change, and no fetch or report within sip.report_timeout).",
 			[]string{"state"}, nil), count: states, logger: logger})
 	}
 	return m

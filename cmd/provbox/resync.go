@@ -44,7 +44,7 @@ func cmdResync(ctx context.Context, g globalFlags, all bool, macs []string, stdo
 		return err
 	}
 	s := &sipserver.Server{Addr: "0.0.0.0:0", Services: svc, Logger: newLogger(stderr, "error", true), NotifyRate: cfg.SIP.NotifyRate,
-		Trigger: trigger(cfg, db, newLogger(stderr, "error", true))}
+		Trigger: trigger(cfg, db, newLogger(stderr, "error", true)), Fallback: fallback(cfg, db, newLogger(stderr, "error", true))}
 	if err := s.Open(); err != nil {
 		return err
 	}

@@ -211,6 +211,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			Rate:            func() int { return db.Settings().NotifyRate },
 			NotifyWindow:    cfg.SIP.NotifyWindow,
 			Trigger:         trigger(cfg, db, logger),
+			Fallback:        fallback(cfg, db, logger),
 			Loop:            true,
 			PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
 			PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
@@ -510,6 +511,18 @@ func isTerminal(w io.Writer) bool {
 // check-sync NOTIFY, or the Action URI client.
 func trigger(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Context, *appliance.SyncTarget) appliance.NotifyResult {
 	if cfg.SIP.SyncTrigger != "action_uri" {
+		return nil
+	}
+	c := &actionuri.Client{Port: cfg.SIP.ActionURIPort, Password: func() string { return db.Settings().PhoneAdminPassword },
+		Logger: logger.With("component", "actionuri")}
+	return c.Trigger
+}
+
+// fallback is the other trigger a phone may still take after
+// sip.sync_trigger changed from action_uri to notify: the Action URI client
+// (with the notify trigger), else nil (the NOTIFY is the built-in one).
+func fallback(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Context, *appliance.SyncTarget) appliance.NotifyResult {
+	if cfg.SIP.SyncTrigger == "action_uri" {
 		return nil
 	}
 	c := &actionuri.Client{Port: cfg.SIP.ActionURIPort, Password: func() string { return db.Settings().PhoneAdminPassword },

@@ -18,11 +18,16 @@
           }
           var reg = document.querySelector("[data-registration-mac='" + el.dataset.syncMac + "']");
           if (reg && s.registration && Object.keys(s.registration).length) {
+            // Keep the extension each account showed ("account 1 (1001)").
+            var users = {};
+            reg.querySelectorAll("[data-account]").forEach(function (b) { users[b.dataset.account] = b.dataset.user; });
             reg.textContent = "";
-            Object.keys(s.registration).sort().forEach(function (k) {
+            Object.keys(s.registration).sort(function (a, b) { return a - b; }).forEach(function (k) {
               var b = document.createElement("span");
               b.className = "badge reg-" + s.registration[k].state;
-              b.textContent = "account " + k + ": " + s.registration[k].state;
+              b.dataset.account = k;
+              b.dataset.user = users[k] || "";
+              b.textContent = "account " + k + (users[k] ? " (" + users[k] + ")" : "") + ": " + s.registration[k].state;
               reg.appendChild(b);
               reg.appendChild(document.createTextNode(" "));
             });
