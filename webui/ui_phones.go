@@ -517,22 +517,14 @@ func (s *Server) handleLayoutUI(w http.ResponseWriter, r *http.Request) {
 // ---- /phones/{mac} -----------------------------------------------------------
 
 // registrations lists the phone's reported registrations by account
-// index, naming each account's extension (accounts number the distinct
-// account keys of the layout in order, as configs does).
-func registrations(ph *appliance.Phone, layout []appliance.LayoutEntry) []accountReg {
-	var numbers []string
-	seen := map[int64]bool{}
-	for _, e := range layout {
-		if e.Type == appliance.KeyAccount && !seen[e.KeyID] {
-			seen[e.KeyID] = true
-			numbers = append(numbers, e.Value)
-		}
-	}
+// index, naming each account's extension (accounts numbered as configs
+// numbers them: appliance.BuildAccounts).
+func registrations(ph *appliance.Phone, accounts []appliance.Account) []accountReg {
 	var out []accountReg
 	for k, r := range ph.Sync.Registration {
 		a := accountReg{Account: k, State: r.State}
-		if i, err := strconv.Atoi(k); err == nil && i >= 1 && i <= len(numbers) {
-			a.User = numbers[i-1]
+		if i, err := strconv.Atoi(k); err == nil && i >= 1 && i <= len(accounts) {
+			a.User = accounts[i-1].Extension.Number
 		}
 		out = append(out, a)
 	}
@@ -591,15 +583,23 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	d.Registration = registrations(ph, layout)
-	accounts := map[int64]bool{}
+	// The layout's account keys are the extensions (their numbers are the
+	// keys' values), numbered as the phone's accounts.
+	accounts, _ := appliance.BuildAccounts(layout, func(id int64) *appliance.Extension {
+		for _, e := range layout {
+			if e.KeyID == id {
+				return &appliance.Extension{ID: id, Number: e.Value}
+			}
+		}
+		return nil
+	})
+	d.Accounts = len(accounts)
+	d.Registration = registrations(ph, accounts)
 	for _, e := range layout {
 		if e.Type == appliance.KeyAccount {
-			accounts[e.KeyID] = true
 			d.AccountKeys++
 		}
 	}
-	d.Accounts = len(accounts)
 	switch {
 	case s.Files == nil:
 		d.ConfigErr = "The config preview is not available on this server."

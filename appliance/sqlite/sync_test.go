@@ -33,7 +33,7 @@ func TestSync_ReportsMakeSynced(t *testing.T) {
 	ctx := context.Background()
 	db, advance := clockDB(t)
 	svc := db.Services()
-	mustExt(t, svc, "1001", "Alice")
+	alice := mustExt(t, svc, "1001", "Alice")
 	mustExt(t, svc, "1002", "Bob")
 	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
 	sync := func() appliance.SyncStatus {
@@ -133,7 +133,6 @@ func TestSync_ReportsMakeSynced(t *testing.T) {
 	}
 
 	// Told, but never fetched: stuck.
-	alice := mustFindExt(t, svc, "1001")
 	pw := "new-password"
 	if _, err := svc.Extensions.UpdateExtension(ctx, alice.ID, appliance.ExtensionUpdate{Password: &pw}); err != nil {
 		t.Fatal(err)
@@ -234,21 +233,6 @@ func TestSync_TokenRotatesWithSecret(t *testing.T) {
 	if got.Sync.SIPAddress != "10.0.0.8:5060" {
 		t.Fatalf("address %q", got.Sync.SIPAddress)
 	}
-}
-
-func mustFindExt(t *testing.T, svc appliance.Services, number string) *appliance.Extension {
-	t.Helper()
-	list, err := svc.Extensions.FindExtensions(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range list {
-		if e.Number == number {
-			return e
-		}
-	}
-	t.Fatalf("no extension %s", number)
-	return nil
 }
 
 // TestSync_Target: the sync loop's one read of a phone.

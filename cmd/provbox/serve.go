@@ -513,9 +513,7 @@ func trigger(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Conte
 	if cfg.SIP.SyncTrigger != "action_uri" {
 		return nil
 	}
-	c := &actionuri.Client{Port: cfg.SIP.ActionURIPort, Password: func() string { return db.Settings().PhoneAdminPassword },
-		Logger: logger.With("component", "actionuri")}
-	return c.Trigger
+	return actionURI(cfg, db, logger)
 }
 
 // fallback is the other trigger a phone may still take after
@@ -525,6 +523,12 @@ func fallback(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Cont
 	if cfg.SIP.SyncTrigger == "action_uri" {
 		return nil
 	}
+	return actionURI(cfg, db, logger)
+}
+
+// actionURI is the Action URI trigger: the phones' HTTPS port and admin
+// password.
+func actionURI(cfg *Config, db *sqlite.DB, logger *slog.Logger) func(context.Context, *appliance.SyncTarget) appliance.NotifyResult {
 	c := &actionuri.Client{Port: cfg.SIP.ActionURIPort, Password: func() string { return db.Settings().PhoneAdminPassword },
 		Logger: logger.With("component", "actionuri")}
 	return c.Trigger
