@@ -343,6 +343,7 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	stuck := time.NewTicker(s.StuckEvery)
 	defer stuck.Stop()
 	sweeping := make(chan struct{}, 1)
+	targets := map[string]*appliance.SyncTarget{} // what take's wants read, per round
 	for {
 		if s.Rate != nil {
 			if r := s.Rate(); r > 0 && time.Second/time.Duration(r) != sch.interval {
@@ -350,7 +351,7 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 			}
 		}
 		now := time.Now()
-		targets := map[string]*appliance.SyncTarget{}
+		clear(targets)
 		macs, _ := sch.take(now, func(mac string, force bool) bool {
 			targets[mac] = s.wants(ctx, mac, force)
 			return targets[mac] != nil
