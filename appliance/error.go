@@ -14,6 +14,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credentials
 	ETOOMANY      = "too_many"     // the requester is refused for a while (rate limit)
 	EFORBIDDEN    = "forbidden"    // authenticated, but the request may not be made (CSRF)
+	EUNAVAILABLE  = "unavailable"  // the store cannot take writes now (disk full, read-only); reads go on
 	EINTERNAL     = "internal"     // a bug or an I/O failure; details are logged, not shown
 )
 

@@ -63,6 +63,9 @@ type LeaseService interface {
 	SetReservation(ctx context.Context, mac, ip string) (*Reservation, error)
 	// DeleteReservation drops mac's reservation. Errors: ENOTFOUND.
 	DeleteReservation(ctx context.Context, mac string) error
+	// PhoneLeased reports whether ip is bound, unexpired, to the MAC of a
+	// provisioned phone (the failure guard never refuses such an address).
+	PhoneLeased(ctx context.Context, ip string) (bool, error)
 	// SetServing records the interface this process serves DHCP on (""
 	// when it stops), so the admin pages can tell whether DHCP is on;
 	// Serving returns it. Neither is stored.

@@ -27,7 +27,9 @@ type Resolver struct {
 	Renderer    *Renderer
 	Settings    func() appliance.Settings
 	FirmwareDir string
-	Misses      *MissLimiter
+	// Guard counts misses and wrong secrets per address and protocol and
+	// refuses an address that makes too many (nil: never).
+	Guard *appliance.Guard
 	// CACert gives the PEM of provbox's CA certificate, served as ca.crt
 	// (nil or empty: 404, e.g. with the admin's own certificate).
 	CACert func() []byte
@@ -107,7 +109,7 @@ func identify(req Requester, name string) Requester {
 const CACertFile = "ca.crt"
 
 func (r *Resolver) resolve(ctx context.Context, path string, req Requester, cred credentials) (*appliance.ServedFile, error) {
-	if r.Misses != nil && !r.Misses.Allowed(missKey(req)) {
+	if r.Guard.Wait(proto(req), req.IP) > 0 {
 		return nil, appliance.Errorf(appliance.ETOOMANY, "file", "too many requests for unknown files from %s; try again later", req.IP)
 	}
 	name := CleanName(path)
@@ -207,13 +209,16 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester,
 			req.MAC = mac
 			r.discover(ctx, req)
 		}
-		// Over HTTP the first request of a phone that has its secret comes
-		// without it (a client sends credentials after the 401 challenge):
-		// only wrong credentials count as guesses. TFTP carries none.
-		if cred.ok || req.Source == "tftp" {
-			r.miss(req, name)
-		}
+		// Every refusal counts, with or without credentials and for a known
+		// or an unknown MAC alike (so the guard tells nothing about which
+		// MACs are phones). Over HTTP a phone's first request comes without
+		// its secret (a client sends credentials after the 401 challenge);
+		// the proven secret that follows takes that failure back.
+		r.miss(req, name)
 		return nil, unauthorized(name)
+	}
+	if auth == appliance.AuthSecret || auth == appliance.AuthPrevSecret {
+		r.Guard.Succeed(proto(req), req.IP)
 	}
 	b, version, err := r.phoneFile(ctx, mac, p, c, gen)
 	if err != nil {
@@ -577,110 +582,19 @@ func (r *Resolver) firmware(name string, req Requester) (*appliance.ServedFile, 
 	return &appliance.ServedFile{Name: name, Size: fi.Size(), ModTime: fi.ModTime(), Content: f, Closer: f}, nil
 }
 
-// missKey counts misses per address and protocol: a spoofable UDP (TFTP)
+// proto is the guard protocol a request came over: a spoofable UDP (TFTP)
 // miss never refuses the same address over HTTP.
-func missKey(req Requester) string { return req.Source + " " + req.IP }
+func proto(req Requester) string {
+	if req.Source == "tftp" {
+		return appliance.ProtoTFTP
+	}
+	return appliance.ProtoHTTP
+}
 
 func (r *Resolver) miss(req Requester, name string) {
 	r.Logger.Info("unknown or refused file", "file", strings.ToValidUTF8(fmt.Sprintf("%.128q", name), ""), "ip", req.IP, "source", req.Source)
-	if r.Misses != nil && r.Misses.Miss(missKey(req)) {
-		r.Logger.Warn("refusing address for a while: too many requests for unknown files (MAC guessing?)",
-			"ip", req.IP, "limit_per_minute", r.Misses.limit(), "refused_for", r.Misses.block().String())
+	if r.Guard.Fail(proto(req), req.IP) {
+		r.Logger.Warn("refusing address for a while: too many requests for unknown files or wrong secrets (MAC guessing?)",
+			"ip", req.IP, "source", req.Source, "limit_per_minute", r.Guard.CurrentLimit())
 	}
-}
-
-// MissLimiter counts requests for unknown files per address; an address
-// with more than Limit misses within a minute is refused for Block.
-type MissLimiter struct {
-	Limit int           // misses per minute; 0 disables; SetLimit once in use
-	Block time.Duration // default 10 minutes
-	Now   func() time.Time
-
-	mu    sync.Mutex
-	addrs map[string]*missCount
-}
-
-type missCount struct {
-	window  time.Time
-	n       int
-	blocked time.Time // refused until
-}
-
-func (l *MissLimiter) now() time.Time {
-	if l.Now == nil {
-		return time.Now()
-	}
-	return l.Now()
-}
-
-// SetLimit changes Limit while the limiter is in use (a config reload).
-func (l *MissLimiter) SetLimit(n int) {
-	l.mu.Lock()
-	l.Limit = n
-	l.mu.Unlock()
-}
-
-func (l *MissLimiter) limit() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.Limit
-}
-
-func (l *MissLimiter) block() time.Duration {
-	if l.Block == 0 {
-		return 10 * time.Minute
-	}
-	return l.Block
-}
-
-// Allowed reports whether addr may be served now.
-func (l *MissLimiter) Allowed(addr string) bool {
-	if l == nil {
-		return true
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.Limit <= 0 {
-		return true
-	}
-	c := l.addrs[addr]
-	return c == nil || !l.now().Before(c.blocked)
-}
-
-// Miss counts one miss for addr and reports whether the address just
-// became refused (so the caller logs it once).
-func (l *MissLimiter) Miss(addr string) bool {
-	if l == nil {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.Limit <= 0 {
-		return false
-	}
-	now := l.now()
-	if l.addrs == nil {
-		l.addrs = map[string]*missCount{}
-	}
-	if len(l.addrs) > 10000 {
-		for a, c := range l.addrs {
-			if now.Sub(c.window) > time.Minute && !now.Before(c.blocked) {
-				delete(l.addrs, a)
-			}
-		}
-	}
-	c := l.addrs[addr]
-	if c == nil {
-		c = &missCount{window: now}
-		l.addrs[addr] = c
-	}
-	if now.Sub(c.window) >= time.Minute {
-		c.window, c.n = now, 0
-	}
-	c.n++
-	if c.n > l.Limit && !now.Before(c.blocked) {
-		c.blocked = now.Add(l.block())
-		return true
-	}
-	return false
 }

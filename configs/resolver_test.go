@@ -52,7 +52,7 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 	os.Mkdir(filepath.Join(fw, "sub"), 0o755)
 	return &fixture{db: db, svc: svc, fwDir: fw, resolver: &configs.Resolver{
 		Services: svc, Renderer: r, Settings: db.Settings, FirmwareDir: fw,
-		Misses: &configs.MissLimiter{Limit: missLimit}, Logger: slog.New(slog.DiscardHandler),
+		Guard: &appliance.Guard{Limit: missLimit}, Logger: slog.New(slog.DiscardHandler),
 	}}
 }
 
@@ -186,31 +186,6 @@ func TestResolve_UnknownPhoneDiscoveredAndLimited(t *testing.T) {
 		t.Fatalf("other address refused: %v", err)
 	} else {
 		f.Close()
-	}
-}
-
-func TestMissLimiter_Window(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := &configs.MissLimiter{Limit: 2, Block: time.Minute, Now: func() time.Time { return now }}
-	if l.Miss("a") || l.Miss("a") || !l.Allowed("a") {
-		t.Fatal("refused within the limit")
-	}
-	if !l.Miss("a") || l.Allowed("a") {
-		t.Fatal("not refused past the limit")
-	}
-	if l.Miss("a") {
-		t.Fatal("logged twice")
-	}
-	now = now.Add(61 * time.Second)
-	if !l.Allowed("a") {
-		t.Fatal("still refused after the block")
-	}
-	off := &configs.MissLimiter{}
-	for i := 0; i < 100; i++ {
-		off.Miss("b")
-	}
-	if !off.Allowed("b") {
-		t.Fatal("limit 0 refused")
 	}
 }
 

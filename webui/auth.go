@@ -51,6 +51,10 @@ func (s *Server) authenticate(r *http.Request) (*appliance.User, error) {
 		}
 		return &appliance.User{ID: sess.UserID, Name: sess.UserName}, nil
 	}
+	ip := remoteIP(r)
+	if wait := s.Guard.Wait(appliance.ProtoHTTP, ip); wait > 0 {
+		return nil, appliance.Errorf(appliance.ETOOMANY, "", "too many wrong passwords from %s; try again in %d minute(s)", ip, int(wait.Minutes())+1)
+	}
 	if u := s.auth.get(name, password); u != nil {
 		return u, nil
 	}
@@ -63,13 +67,23 @@ func (s *Server) authenticate(r *http.Request) (*appliance.User, error) {
 		case appliance.EUNAUTHORIZED, appliance.ENOTFOUND, appliance.EINVALID:
 			// Whatever was wrong with the name or password, the answer is
 			// the same 401.
-			s.logger().Info("http login failed", "user", name, "remote", r.RemoteAddr)
+			s.failed(ip)
+			s.logger().Info("http login failed", "user", clipText(name, 64), "remote", r.RemoteAddr)
 			return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "wrong user name or password")
 		}
 		return nil, err
 	}
 	s.auth.put(name, password, u)
 	return u, nil
+}
+
+// failed counts a wrong secret from ip on the Guard, and logs once when
+// the address becomes refused.
+func (s *Server) failed(ip string) {
+	if s.Guard.Fail(appliance.ProtoHTTP, ip) {
+		s.logger().Warn("refusing address for a while: too many wrong passwords or codes", "ip", ip,
+			"limit_per_minute", s.Guard.CurrentLimit())
+	}
 }
 
 // authCache remembers successful logins by name and a hash of the password

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 )
@@ -52,6 +53,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusConflict
 	case appliance.EFORBIDDEN:
 		status = http.StatusForbidden
+	case appliance.ETOOMANY:
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", retryAfter(s.Guard.Wait(appliance.ProtoHTTP, remoteIP(r))))
+	case appliance.EUNAVAILABLE:
+		status = http.StatusInsufficientStorage
 	default:
 		s.logger().Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
@@ -62,6 +68,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Field: appliance.ErrorField(err),
 		Line:  appliance.ErrorLine(err),
 	})
+}
+
+// retryAfter is a Retry-After value in whole seconds, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 // readJSON decodes the request body, limited to MaxBody, into v: one JSON

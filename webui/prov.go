@@ -34,8 +34,8 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="provbox provisioning"`)
 			http.Error(w, "authorization required", http.StatusUnauthorized)
 		case appliance.ETOOMANY:
-			w.Header().Set("Retry-After", "600")
-			http.Error(w, "too many requests for unknown files; try again later", http.StatusTooManyRequests)
+			w.Header().Set("Retry-After", retryAfter(s.Guard.Wait(appliance.ProtoHTTP, req.IP)))
+			http.Error(w, "too many requests for unknown files or with wrong secrets; try again later", http.StatusTooManyRequests)
 		default:
 			s.logger().Error("provisioning file", "path", name, "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)

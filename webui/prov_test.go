@@ -24,7 +24,8 @@ func MustOpenProvServer(tb testing.TB, settings appliance.Settings, missLimit in
 	os.MkdirAll(fw, 0o755)
 	os.WriteFile(filepath.Join(fw, "T46-28.86.0.10.rom"), []byte("rom"), 0o644)
 	ts := MustOpenServer(tb, func(s *webui.Server) {
-		resolver = &configs.Resolver{Renderer: &configs.Renderer{}, FirmwareDir: fw, Misses: &configs.MissLimiter{Limit: missLimit}, Logger: s.Logger}
+		s.Guard = &appliance.Guard{Limit: missLimit}
+		resolver = &configs.Resolver{Renderer: &configs.Renderer{}, FirmwareDir: fw, Guard: s.Guard, Logger: s.Logger}
 		s.Files = resolver
 	})
 	resolver.Services = ts.svc
@@ -131,14 +132,19 @@ func TestProv_UnknownPhoneDiscoveredAndAdopted(t *testing.T) {
 		t.Fatalf("adopted phone's file: %d", r.Status)
 	}
 	ts.call(t, "POST", "/api/v1/discovered/001565999999/adopt", nil, 404, nil)
-	// Guessing secrets: past 3 wrong ones, 429 even for a real file.
-	for _, m := range []string{"001565000001", "001565000002", "001565000003", "001565000004"} {
+	// Guessing secrets: past 3 wrong ones (the first refusal above was
+	// one), 429 even for a real file with its secret, and for the API
+	// from the same address: one guard for every secret.
+	var sec struct{ Username, Password string }
+	ts.call(t, "GET", "/api/v1/phones/001565112233/secret", nil, 200, &sec)
+	for _, m := range []string{"001565000001", "001565000002", "001565000003"} {
 		ts.send(t, request{method: "GET", path: "/prov/" + m + ".cfg", user: m, pass: "guess"})
 	}
-	r := ts.getAs(t, "GET", "/prov/001565112233.cfg", "001565112233")
+	r := ts.send(t, request{method: "GET", path: "/prov/001565112233.cfg", user: sec.Username, pass: sec.Password})
 	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("after guessing: %d", r.Status)
 	}
+	ts.call(t, "GET", "/api/v1/phones", nil, http.StatusTooManyRequests, nil)
 	if n := strings.Count(ts.logs.String(), "refusing address"); n != 1 {
 		t.Fatalf("refusal logged %d times", n)
 	}

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/provbox/provbox/appliance"
@@ -243,53 +242,6 @@ func safeNext(next string) string {
 	return next
 }
 
-// loginLimiter refuses an address after too many failed logins.
-type loginLimiter struct {
-	mu    sync.Mutex
-	fails map[string][]time.Time
-}
-
-const (
-	loginFailLimit  = 5
-	loginFailWindow = 5 * time.Minute
-)
-
-// wait returns how long addr must wait before trying again (0: may try).
-func (l *loginLimiter) wait(addr string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	recent := l.prune(addr, now)
-	if len(recent) < loginFailLimit {
-		return 0
-	}
-	return recent[0].Add(loginFailWindow).Sub(now)
-}
-
-func (l *loginLimiter) fail(addr string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fails == nil {
-		l.fails = map[string][]time.Time{}
-	}
-	if len(l.fails) > 10000 {
-		clear(l.fails)
-	}
-	l.fails[addr] = append(l.prune(addr, now), now)
-}
-
-func (l *loginLimiter) prune(addr string, now time.Time) []time.Time {
-	var keep []time.Time
-	for _, t := range l.fails[addr] {
-		if now.Sub(t) < loginFailWindow {
-			keep = append(keep, t)
-		}
-	}
-	if l.fails != nil {
-		l.fails[addr] = keep
-	}
-	return keep
-}
-
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	if s.needUsers(r) {
 		http.Redirect(w, r, "/setup", http.StatusSeeOther)
@@ -305,15 +257,16 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ip := remoteIP(r)
 	p := &page{Title: "Log in", Form: url.Values{"username": {r.PostFormValue("username")}, "next": {r.PostFormValue("next")}}}
-	if wait := s.logins.wait(ip, time.Now()); wait > 0 {
+	if wait := s.Guard.Wait(appliance.ProtoHTTP, ip); wait > 0 {
 		p.Flash, p.FlashError = fmt.Sprintf("Too many failed logins from %s. Try again in %d minute(s).", ip, int(wait.Minutes())+1), true
+		w.Header().Set("Retry-After", retryAfter(wait))
 		s.render(w, r, http.StatusTooManyRequests, "login.html", p)
 		return
 	}
 	u, err := s.Services.Users.Authenticate(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
 	if err != nil {
-		s.logins.fail(ip, time.Now())
-		s.logger().Info("login failed", "user", r.PostFormValue("username"), "remote", r.RemoteAddr)
+		s.failed(ip)
+		s.logger().Info("login failed", "user", clipText(r.PostFormValue("username"), 64), "remote", r.RemoteAddr)
 		p.Flash, p.FlashError = "Wrong user name or password.", true
 		s.render(w, r, http.StatusUnauthorized, "login.html", p)
 		return
@@ -353,14 +306,15 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := remoteIP(r)
 	p := &page{Title: "Set up provbox", Form: url.Values{"username": {r.PostFormValue("username")}}, Errors: map[string]string{}, SetupCodeMissing: s.SetupCode == ""}
-	if wait := s.logins.wait(ip, time.Now()); wait > 0 {
+	if wait := s.Guard.Wait(appliance.ProtoHTTP, ip); wait > 0 {
 		p.Flash, p.FlashError = "Too many wrong codes. Try again later.", true
+		w.Header().Set("Retry-After", retryAfter(wait))
 		s.render(w, r, http.StatusTooManyRequests, "setup.html", p)
 		return
 	}
 	code := strings.TrimSpace(r.PostFormValue("code"))
 	if s.SetupCode == "" || subtle.ConstantTimeCompare([]byte(code), []byte(s.SetupCode)) != 1 {
-		s.logins.fail(ip, time.Now())
+		s.failed(ip)
 		p.Errors["code"] = "wrong setup code; it is in the log of provbox serve (journalctl -u provbox)"
 		s.render(w, r, http.StatusForbidden, "setup.html", p)
 		return

@@ -119,14 +119,20 @@ func TestUI_SessionCookieFlags(t *testing.T) {
 }
 
 func TestUI_LoginThrottled(t *testing.T) {
-	ts := MustOpenServer(t)
+	ts := MustOpenServer(t, func(s *webui.Server) { s.Guard = &appliance.Guard{Limit: 5} })
 	anon := &browser{t: t, ts: ts, hc: &http.Client{}}
-	var last int
-	for i := 0; i < 7; i++ {
-		last = anon.post("/login", url.Values{"username": {adminName}, "password": {"nope"}}).Status
+	for i := range 6 { // the 6th failure refuses the address
+		if st := anon.post("/login", url.Values{"username": {adminName}, "password": {"nope"}}).Status; st != http.StatusUnauthorized {
+			t.Fatalf("failed login %d: %d", i+1, st)
+		}
 	}
-	if last != http.StatusTooManyRequests {
-		t.Fatalf("7th failed login: %d", last)
+	r := anon.post("/login", url.Values{"username": {adminName}, "password": {"nope"}})
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("7th failed login: %d %v", r.Status, r.Header)
+	}
+	// API Basic from the same address is refused too, without a bcrypt.
+	if r := ts.send(t, request{method: "GET", path: "/api/v1/phones", user: adminName, pass: adminPassword}); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("API Basic with the right password: %d", r.Status)
 	}
 	// Even the right password waits now.
 	if r := anon.post("/login", url.Values{"username": {adminName}, "password": {adminPassword}}); r.Status != http.StatusTooManyRequests {

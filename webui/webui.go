@@ -80,6 +80,11 @@ type Server struct {
 	// admin pages, API and /metrics answer others 421 (DNS rebinding).
 	// nil: every Host is accepted.
 	HostAllowed func(host string) bool
+	// Guard counts wrong secrets (login form, API Basic, setup code; the
+	// file resolver counts the phones' own on the same Guard) and refuses
+	// an address past its limit with 429. nil: NewServer's default, 20 a
+	// minute.
+	Guard *appliance.Guard
 
 	csvMaxBody int64 // CSV import limit; tests lower it
 
@@ -94,7 +99,6 @@ type Server struct {
 	tlsLn  net.Listener
 	tlsSrv *http.Server
 
-	logins   loginLimiter
 	tmplOnce sync.Once
 	tmpl     map[string]*template.Template
 	tmplErr  error
@@ -246,6 +250,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		if s.csvMaxBody <= 0 {
 			s.csvMaxBody = max(csvMaxBody, s.MaxBody)
+		}
+		if s.Guard == nil {
+			s.Guard = &appliance.Guard{Limit: 20}
 		}
 		s.auth = newAuthCache(authCacheTTL, authCacheSize)
 		var states func() (map[string]int, error)

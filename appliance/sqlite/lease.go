@@ -31,6 +31,17 @@ func (s *LeaseService) Serving() string {
 
 var _ appliance.LeaseService = (*LeaseService)(nil)
 
+// PhoneLeased reports whether ip is bound, unexpired, to a provisioned
+// phone's MAC.
+func (s *LeaseService) PhoneLeased(ctx context.Context, ip string) (bool, error) {
+	var n int
+	err := s.db.view(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, `SELECT count(*) FROM leases l JOIN phones p ON p.mac = l.mac
+			WHERE l.ip = ? AND l.state = 'bound' AND l.expires_at > ?`, ip, s.db.Now().UnixMilli()).Scan(&n)
+	})
+	return n > 0, err
+}
+
 // FindLeases lists every stored lease by address.
 func (s *LeaseService) FindLeases(ctx context.Context) ([]*appliance.Lease, error) {
 	out := []*appliance.Lease{}

@@ -32,8 +32,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
-	"github.com/provbox/provbox/configs"
 )
 
 // reloader re-reads the config file on SIGHUP and applies what can change
@@ -71,7 +71,7 @@ func (r *reloader) logger(w io.Writer, text bool) *slog.Logger {
 // live is what a reload changes in a running serve.
 type live struct {
 	db     *sqlite.DB
-	misses *configs.MissLimiter
+	guard  *appliance.Guard
 	bound  bound   // the bound ports, for the derived public URLs
 	cfg    *Config // in force
 	logger *slog.Logger
@@ -114,8 +114,8 @@ func (r *reloader) reload(ctx context.Context, l live) (*Config, error) {
 			return nil, err
 		}
 	}
-	if l.misses != nil {
-		l.misses.SetLimit(eff.Provisioning.MissLimit)
+	if l.guard != nil {
+		l.guard.SetLimit(eff.Provisioning.MissLimit)
 	}
 	if len(restart) > 0 {
 		logger.Warn("config reload: these keys take effect only after a restart (systemctl restart provbox)",

@@ -140,14 +140,24 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		return err
 	}
 
+	// One failure guard for every secret and every miss (SPEC §9): the
+	// login form, API Basic, the setup code, phones' secrets, unknown
+	// files. A known phone's DHCP-leased address is never refused.
+	guard := &appliance.Guard{Limit: cfg.Provisioning.MissLimit, Exempt: func(ip string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ok, err := svc.Leases.PhoneLeased(ctx, ip)
+		return err == nil && ok
+	}}
+
 	// One resolver for /prov/ and TFTP: the same bytes, the same fetch
-	// records, the same MAC-guessing limit.
+	// records, the same guard.
 	resolver := &configs.Resolver{
 		Services:    svc,
 		Renderer:    renderer,
 		Settings:    db.Settings,
 		FirmwareDir: filepath.Join(dataDir, "firmware"),
-		Misses:      &configs.MissLimiter{Limit: cfg.Provisioning.MissLimit},
+		Guard:       guard,
 		CACert:      caPEM,
 		Logger:      logger.With("component", "prov"),
 	}
@@ -164,6 +174,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	srv.Files = resolver
 	srv.Settings = db.Settings
 	srv.HostAllowed = webui.HostSet(names)
+	srv.Guard = guard
 	if tlsCert != nil {
 		srv.TLSAddr, srv.TLSCert = cfg.HTTPS.Listen, tlsCert
 	}
@@ -276,7 +287,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	// systemd (issue 7; systemd.go, reload.go). Every listener is bound by
 	// now (open new ones above this): READY=1, watchdog pings, SIGHUP
 	// reloads; STOPPING=1 once ctx is done.
-	go rl.run(ctx, live{db: db, misses: resolver.Misses, bound: b, cfg: cfg, logger: logger})
+	go rl.run(ctx, live{db: db, guard: guard, bound: b, cfg: cfg, logger: logger})
 	defer notifySystemd(ctx, logger, "serving http "+addr+", tftp "+tftpAddr+", sip "+sipAddr+", dhcp "+dhcpIface,
 		func(context.Context) error { _, err := db.SchemaVersion(); return err })()
 	<-ctx.Done()

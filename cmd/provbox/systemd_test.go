@@ -16,14 +16,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/provbox/provbox/configs"
 )
 
 // startServeWith starts provbox with exactly args and the extra environment
@@ -377,34 +375,6 @@ func TestDiffConfig(t *testing.T) {
 	// --data wins over data_dir: a changed data_dir then needs nothing.
 	if _, restart := diffConfig(&running, &Config{DataDir: "/elsewhere"}, "/data"); slices.Contains(restart, "data_dir") {
 		t.Errorf("data_dir named though --data is given")
-	}
-}
-
-// TestMissLimiterSetLimit: the limit changes while requests count misses
-// (run with -race).
-func TestMissLimiterSetLimit(t *testing.T) {
-	l := &configs.MissLimiter{Limit: 1000}
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range 200 {
-				addr := fmt.Sprintf("10.0.%d.%d", i, j%7)
-				l.Miss(addr)
-				l.Allowed(addr)
-			}
-		}()
-	}
-	for n := range 50 {
-		l.SetLimit(n)
-	}
-	wg.Wait()
-	l.SetLimit(1)
-	l.Miss("192.0.2.1")
-	l.Miss("192.0.2.1")
-	if l.Allowed("192.0.2.1") {
-		t.Error("limit 1: a second miss within the minute is still allowed")
 	}
 }
 
