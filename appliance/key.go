@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 )
 
 // Key types ("button configurations").
@@ -46,6 +47,26 @@ type KeyFilter struct {
 	Label    string
 	Q        string
 	Attached *bool
+}
+
+// MaxSearch is the longest search term accepted (SPEC §9).
+const MaxSearch = 256
+
+// Validate refuses search terms over MaxSearch characters.
+func (f KeyFilter) Validate() error {
+	for _, t := range []struct{ field, v string }{{"type", f.Type}, {"value", f.Value}, {"label", f.Label}, {"q", f.Q}} {
+		if err := checkSearch(t.field, t.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSearch(field, v string) error {
+	if n := utf8.RuneCountInString(v); n > MaxSearch {
+		return Errorf(EINVALID, field, "search term too long (%d characters, at most %d)", n, MaxSearch)
+	}
+	return nil
 }
 
 // KeyService manages keys. Errors: EINVALID, ENOTFOUND, ECONFLICT (account

@@ -194,6 +194,9 @@ type PhoneFilter struct {
 	Q string
 }
 
+// Validate refuses a search term over MaxSearch characters.
+func (f PhoneFilter) Validate() error { return checkSearch("q", f.Q) }
+
 // PhoneService manages phones and their layouts. Errors: EINVALID,
 // ENOTFOUND, ECONFLICT (duplicate MAC).
 type PhoneService interface {

@@ -10,6 +10,9 @@ type User struct {
 	ID        int64     `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// Stamp changes whenever the password does (a digest of its hash, never
+	// the hash): a cached login is trusted only while the stamp holds.
+	Stamp string `json:"-"`
 }
 
 // UserService manages admins. Passwords are stored as bcrypt hashes.
@@ -18,6 +21,13 @@ type User struct {
 type UserService interface {
 	FindUsers(ctx context.Context) ([]*User, error)
 	CreateUser(ctx context.Context, name, password string) (*User, error)
+	// CreateFirstUser creates an admin only while there is none, atomically
+	// (the first-run setup code makes one admin, however many race for
+	// it). Errors: ECONFLICT when an admin exists.
+	CreateFirstUser(ctx context.Context, name, password string) (*User, error)
+	// FindUser returns an admin by name (with its Stamp). Errors: ENOTFOUND.
+	FindUser(ctx context.Context, name string) (*User, error)
+	// SetPassword changes a password and ends every session of that admin.
 	SetPassword(ctx context.Context, name, password string) error
 	DeleteUser(ctx context.Context, name string) error
 	// Authenticate checks a name and password; a wrong pair is EUNAUTHORIZED

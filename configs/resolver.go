@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/provbox/provbox/appliance"
@@ -564,7 +565,9 @@ func (r *Resolver) firmware(name string, req Requester) (*appliance.ServedFile, 
 		return nil, notFound(name)
 	}
 	defer root.Close()
-	f, err := root.Open(name)
+	// O_NONBLOCK: opening a FIFO (or a device) must not hang the request;
+	// anything but a regular file is refused below.
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			r.Logger.Warn("firmware refused", "file", name, "ip", req.IP, "err", err)
@@ -575,6 +578,9 @@ func (r *Resolver) firmware(name string, req Requester) (*appliance.ServedFile, 
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
+		if err == nil {
+			r.Logger.Warn("firmware refused: not a regular file", "file", name, "mode", fi.Mode().Type().String())
+		}
 		r.miss(req, name)
 		return nil, notFound(name)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,6 +51,9 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 	os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("outside"), 0o644)
 	os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(fw, "link.rom"))
 	os.Mkdir(filepath.Join(fw, "sub"), 0o755)
+	if err := syscall.Mkfifo(filepath.Join(fw, "fifo.rom"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return &fixture{db: db, svc: svc, fwDir: fw, resolver: &configs.Resolver{
 		Services: svc, Renderer: r, Settings: db.Settings, FirmwareDir: fw,
 		Guard: &appliance.Guard{Limit: missLimit}, Logger: slog.New(slog.DiscardHandler),
@@ -119,6 +123,7 @@ func TestResolve_Files(t *testing.T) {
 		{"T46-28.86.0.10.rom", "firmware-bytes"},
 		{"link.rom", ""}, // symlink out of the firmware folder
 		{"sub", ""},      // a directory
+		{"fifo.rom", ""}, // a FIFO: refused at once, not a hung read
 		{"nope.rom", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

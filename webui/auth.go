@@ -11,8 +11,8 @@ import (
 )
 
 // A successful Basic login is remembered this long, so that a script making
-// many calls pays for bcrypt once rather than on every request. A changed
-// password or a deleted admin therefore keeps working for at most this long.
+// many calls pays for bcrypt once rather than on every request; each use
+// still checks that the admin's password has not changed since.
 const (
 	authCacheTTL  = 60 * time.Second
 	authCacheSize = 256
@@ -55,11 +55,18 @@ func (s *Server) authenticate(r *http.Request) (*appliance.User, error) {
 	if wait := s.Guard.Wait(appliance.ProtoHTTP, ip); wait > 0 {
 		return nil, appliance.Errorf(appliance.ETOOMANY, "", "too many wrong passwords from %s; try again in %d minute(s)", ip, int(wait.Minutes())+1)
 	}
-	if u := s.auth.get(name, password); u != nil {
-		return u, nil
-	}
 	if s.Services.Users == nil {
 		return nil, appliance.Errorf(appliance.EINTERNAL, "", "no user service")
+	}
+	if u := s.auth.get(name, password); u != nil {
+		// Trusted only while the password is the one it was checked
+		// against (a point read, not a bcrypt): a changed password or a
+		// deleted admin ends cached logins at once, even when the change
+		// came from the CLI in another process.
+		if cur, err := s.Services.Users.FindUser(r.Context(), name); err == nil && cur.Stamp == u.Stamp {
+			return u, nil
+		}
+		s.auth.drop(name, password)
 	}
 	u, err := s.Services.Users.Authenticate(r.Context(), name, password)
 	if err != nil {
@@ -126,6 +133,13 @@ func (c *authCache) get(name, password string) *appliance.User {
 	}
 	u := *e.user
 	return &u
+}
+
+func (c *authCache) drop(name, password string) {
+	k := authCacheKey{name, sha256.Sum256([]byte(password))}
+	c.mu.Lock()
+	delete(c.entries, k)
+	c.mu.Unlock()
 }
 
 func (c *authCache) put(name, password string, u *appliance.User) {

@@ -75,4 +75,14 @@ func TestAuth_Cached(t *testing.T) {
 	if r := ts.send(t, request{method: "GET", path: "/api/v1/phones", user: "bob", pass: adminPassword}); r.Status != 401 {
 		t.Fatalf("bob with admin's password: status %d", r.Status)
 	}
+	// A changed password ends bob's cached login at once (SPEC §9).
+	if err := ts.svc.Users.SetPassword(context.Background(), "bob", "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.send(t, request{method: "GET", path: "/api/v1/phones", user: "bob", pass: "another password"}); r.Status != 401 {
+		t.Fatalf("bob's old password after the change: status %d", r.Status)
+	}
+	if r := ts.send(t, request{method: "GET", path: "/api/v1/phones", user: "bob", pass: "a brand new password"}); r.Status != 200 {
+		t.Fatalf("bob's new password: status %d", r.Status)
+	}
 }

@@ -122,7 +122,7 @@ func jsonError(err error) error {
 		if u, uerr := strconv.Unquote(name); uerr == nil {
 			name = u
 		}
-		return appliance.Errorf(appliance.EINVALID, name, "unknown field")
+		return appliance.Errorf(appliance.EINVALID, appliance.Clip(name), "unknown field")
 	default:
 		return appliance.Errorf(appliance.EINVALID, "body", "cannot read JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}

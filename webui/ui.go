@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 	"time"
 
 	"github.com/provbox/provbox/appliance"
@@ -234,10 +235,22 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 	})
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: a local path only,
+// with no scheme, host, backslash or control character (browsers drop a
+// TAB or newline and read "/\t/evil.example" as "//evil.example").
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/phones"
+	const home = "/phones"
+	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return home
+	}
+	for _, c := range next {
+		if c < 0x20 || c == 0x7f || c == '\\' || unicode.IsControl(c) || unicode.IsSpace(c) {
+			return home
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return home
 	}
 	return next
 }
@@ -325,7 +338,12 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "setup.html", p)
 		return
 	}
-	u, err := s.Services.Users.CreateUser(r.Context(), strings.TrimSpace(r.PostFormValue("username")), pw)
+	u, err := s.Services.Users.CreateFirstUser(r.Context(), strings.TrimSpace(r.PostFormValue("username")), pw)
+	if appliance.ErrorCode(err) == appliance.ECONFLICT && appliance.ErrorField(err) == "name" && !s.needUsers(r) {
+		// Another request used the code first: one admin only.
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		p.Errors, p.Flash = formErrors(err)
 		if f := appliance.ErrorField(err); f == "name" {

@@ -795,8 +795,15 @@ func (s *Server) handleSetPasswordUI(w http.ResponseWriter, r *http.Request) {
 		s.usersPage(w, r, statusOf(err), p)
 		return
 	}
+	// The change ended every session of that admin (SPEC §9); one who
+	// changed their own password gets a fresh session in this browser.
+	if sess := sessionFrom(r); sess != nil && sess.UserName == name {
+		if token, _, err := s.Services.Sessions.CreateSession(r.Context(), sess.UserID); err == nil {
+			s.setSessionCookie(w, r, token)
+		}
+	}
 	s.logger().Info("admin password changed in the browser", "user", name, "by", sessionFrom(r).UserName)
-	redirectBack(w, r, "/users", "Password of "+name+" changed.")
+	redirectBack(w, r, "/users", "Password of "+name+" changed; its other sessions have ended.")
 }
 
 func (s *Server) handleDeleteUserUI(w http.ResponseWriter, r *http.Request) {

@@ -274,3 +274,32 @@ func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
 	tb.Cleanup(func() { s.Close() })
 	return &testServer{Server: s, db: db, svc: db.Services(), logs: &syncBuffer{}}
 }
+
+// TestUI_LoginRedirectLocalOnly: after login, next= leads only to a local
+// path (SPEC §9); anything else goes to /phones.
+func TestUI_LoginRedirectLocalOnly(t *testing.T) {
+	ts := MustOpenServer(t)
+	for _, tc := range []struct{ next, want string }{
+		{"/keys?q=a", "/keys?q=a"},
+		{"/phones/001565aabbcc", "/phones/001565aabbcc"},
+		{"", "/phones"},
+		{"//evil.example/x", "/phones"},
+		{"/\\evil.example", "/phones"},
+		{"/\t/evil.example/pwned", "/phones"},
+		{"/\n/evil.example", "/phones"},
+		{"/\x00x", "/phones"},
+		{"https://evil.example/", "/phones"},
+		{"javascript:alert(1)", "/phones"},
+		{"evil.example", "/phones"},
+		{"/ /evil.example", "/phones"},
+		{"/\u2028/evil.example", "/phones"},
+	} {
+		t.Run(strconv.Quote(tc.next), func(t *testing.T) {
+			anon := &browser{t: t, ts: ts, hc: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+			r := anon.post("/login", url.Values{"username": {adminName}, "password": {adminPassword}, "next": {tc.next}})
+			if r.Status != http.StatusSeeOther || r.Header.Get("Location") != tc.want {
+				t.Fatalf("%d Location %q, want %q", r.Status, r.Header.Get("Location"), tc.want)
+			}
+		})
+	}
+}

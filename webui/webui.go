@@ -371,7 +371,7 @@ func (s *Server) routes() http.Handler {
 			s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.Method + " is not allowed here"})
 			return
 		}
-		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.URL.Path})
+		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + appliance.Clip(r.URL.Path)})
 	}))
 
 	// Browsers attach cached Basic credentials to cross-site requests too;

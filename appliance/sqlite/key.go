@@ -57,6 +57,9 @@ const keyTypeOrder = `CASE k.type WHEN 'account' THEN 0 WHEN 'blf' THEN 1 WHEN '
 
 // FindKeys lists keys matching f (substring matches, case-insensitive).
 func (s *KeyService) FindKeys(ctx context.Context, f appliance.KeyFilter) (out []*appliance.Key, err error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
 	var where []string
 	var args []any
 	if f.Type != "" {

@@ -109,6 +109,9 @@ func findPhone(ctx context.Context, q querier, mac string) (*appliance.Phone, er
 
 // FindPhones lists phones by name.
 func (s *PhoneService) FindPhones(ctx context.Context, f appliance.PhoneFilter) (out []*appliance.Phone, err error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
 	where, args := "", []any{}
 	if q := strings.TrimSpace(f.Q); q != "" {
 		like := containing(q)

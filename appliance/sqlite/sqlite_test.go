@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -479,8 +480,23 @@ func TestUsers(t *testing.T) {
 			t.Fatalf("%v: %v", pair, err)
 		}
 	}
+	// A password change ends the admin's sessions and changes its stamp.
+	before, err := u.FindUser(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := db.Services().Sessions.CreateSession(ctx, before.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := u.SetPassword(ctx, "admin", "battery staple"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := db.Services().Sessions.FindSession(ctx, token, time.Hour); appliance.ErrorCode(err) == "" {
+		t.Fatal("the session outlived the password change")
+	}
+	if after, err := u.FindUser(ctx, "admin"); err != nil || after.Stamp == before.Stamp || after.Stamp == "" {
+		t.Fatalf("stamp %q → %v, %v", before.Stamp, after, err)
 	}
 	if _, err := u.Authenticate(ctx, "admin", "battery staple"); err != nil {
 		t.Fatal(err)
@@ -493,6 +509,33 @@ func TestUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, u.DeleteUser(ctx, "admin"), appliance.ENOTFOUND, "name")
+}
+
+// TestCreateFirstUser: racing first-run setups create one admin (SPEC §9).
+func TestCreateFirstUser(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	u := db.Services().Users
+	var wg sync.WaitGroup
+	var made atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := u.CreateFirstUser(ctx, fmt.Sprintf("racer%d", i), "correct horse")
+			switch appliance.ErrorCode(err) {
+			case "":
+				made.Add(1)
+			case appliance.ECONFLICT:
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if users, _ := u.FindUsers(ctx); made.Load() != 1 || len(users) != 1 {
+		t.Fatalf("%d created, %d admins", made.Load(), len(users))
+	}
 }
 
 func TestBackup(t *testing.T) {

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"fmt"
 	"time"
@@ -56,6 +58,16 @@ func hashPassword(pw string) (string, error) {
 
 // CreateUser adds an admin.
 func (s *UserService) CreateUser(ctx context.Context, name, password string) (*appliance.User, error) {
+	return s.create(ctx, name, password, false)
+}
+
+// CreateFirstUser adds an admin only while there is none: the INSERT and
+// its condition are one statement in the one writer's transaction.
+func (s *UserService) CreateFirstUser(ctx context.Context, name, password string) (*appliance.User, error) {
+	return s.create(ctx, name, password, true)
+}
+
+func (s *UserService) create(ctx context.Context, name, password string, first bool) (*appliance.User, error) {
 	if err := appliance.ValidateUserName(name); err != nil {
 		return nil, err
 	}
@@ -63,13 +75,20 @@ func (s *UserService) CreateUser(ctx context.Context, name, password string) (*a
 	if err != nil {
 		return nil, err
 	}
-	u := &appliance.User{Name: name}
+	u := &appliance.User{Name: name, Stamp: stamp(h)}
 	err = s.db.update(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)`, name, h, tx.now)
+		query := `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)`
+		if first {
+			query = `INSERT INTO users (name, password_hash, created_at) SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM users)`
+		}
+		res, err := tx.exec(query, name, h, tx.now)
 		if isUnique(err) {
 			return appliance.Errorf(appliance.ECONFLICT, "name", "user %q already exists", name)
 		} else if err != nil {
 			return fmt.Errorf("insert user: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return appliance.Errorf(appliance.ECONFLICT, "name", "an admin already exists; log in instead")
 		}
 		u.ID, _ = res.LastInsertId()
 		u.CreatedAt = time.UnixMilli(tx.now).UTC()
@@ -81,7 +100,32 @@ func (s *UserService) CreateUser(ctx context.Context, name, password string) (*a
 	return u, nil
 }
 
-// SetPassword changes an admin's password.
+// stamp is a digest of a password hash: it changes with the password and
+// tells nothing about it.
+func stamp(hash string) string {
+	sum := sha256.Sum256([]byte("provbox-stamp:" + hash))
+	return hex.EncodeToString(sum[:8])
+}
+
+// FindUser returns an admin by name.
+func (s *UserService) FindUser(ctx context.Context, name string) (*appliance.User, error) {
+	var u appliance.User
+	var hash string
+	var at int64
+	err := s.db.view(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at FROM users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &hash, &at)
+	})
+	if err == sql.ErrNoRows {
+		return nil, appliance.Errorf(appliance.ENOTFOUND, "name", "no user %q", name)
+	} else if err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.Stamp = time.UnixMilli(at).UTC(), stamp(hash)
+	return &u, nil
+}
+
+// SetPassword changes an admin's password and ends the admin's sessions
+// in the same transaction.
 func (s *UserService) SetPassword(ctx context.Context, name, password string) error {
 	h, err := hashPassword(password)
 	if err != nil {
@@ -95,7 +139,8 @@ func (s *UserService) SetPassword(ctx context.Context, name, password string) er
 		if n, _ := res.RowsAffected(); n == 0 {
 			return appliance.Errorf(appliance.ENOTFOUND, "name", "no user %q", name)
 		}
-		return nil
+		_, err = tx.exec(`DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)`, name)
+		return err
 	})
 }
 
@@ -137,6 +182,6 @@ func (s *UserService) Authenticate(ctx context.Context, name, password string) (
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 		return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "wrong user name or password")
 	}
-	u.CreatedAt = time.UnixMilli(at).UTC()
+	u.CreatedAt, u.Stamp = time.UnixMilli(at).UTC(), stamp(hash)
 	return &u, nil
 }
