@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ const PnPGroup = "224.0.1.75:5060"
 // pnpRequest is what a PnP SUBSCRIBE tells about the phone.
 type pnpRequest struct {
 	MAC, Vendor, Model, Version string
-	Contact                     string // ip:port the phone wants the NOTIFY at
+	Contact                     string // ip:port of its Contact (its host must be the source's)
 	Event                       string // the Event header as sent
 }
 
@@ -109,15 +110,17 @@ func contactHeader(host string, port int) *sipmsg.ContactHeader {
 }
 
 // pnpNotify is the NOTIFY in the subscription's dialog (same Call-ID, tags
-// swapped) carrying the provisioning URL, sent to the phone's Contact.
-func pnpNotify(req *sipmsg.Request, ok *sipmsg.Response, p *pnpRequest, provURL, local string) (*sipmsg.Request, error) {
-	if p.Contact == "" || req.Contact() == nil {
+// swapped) carrying the provisioning URL, sent to target ("ip:port", the
+// SUBSCRIBE's source) with the Contact's user in its Request-URI; local is
+// our "ip:port" as the phone reaches us.
+func pnpNotify(req *sipmsg.Request, ok *sipmsg.Response, p *pnpRequest, provURL, target, local string) (*sipmsg.Request, error) {
+	if req.Contact() == nil {
 		return nil, errors.New("the SUBSCRIBE has no Contact")
 	}
 	if ok.To() == nil || req.From() == nil || req.CallID() == nil {
 		return nil, errors.New("incomplete dialog headers")
 	}
-	host, port, err := splitAddr(p.Contact)
+	host, port, err := splitAddr(target)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +128,8 @@ func pnpNotify(req *sipmsg.Request, ok *sipmsg.Response, p *pnpRequest, provURL,
 	if err != nil {
 		return nil, err
 	}
-	target := sipmsg.Uri{Scheme: "sip", User: req.Contact().Address.User, Host: host, Port: port}
-	n := sipmsg.NewRequest(sipmsg.NOTIFY, target)
+	uri := sipmsg.Uri{Scheme: "sip", User: req.Contact().Address.User, Host: host, Port: port}
+	n := sipmsg.NewRequest(sipmsg.NOTIFY, uri)
 	via := &sipmsg.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: lhost, Port: lport, Params: sipmsg.NewParams()}
 	via.Params.Add("branch", sipmsg.GenerateBranch())
 	via.Params.Add("rport", "")
@@ -145,12 +148,51 @@ func pnpNotify(req *sipmsg.Request, ok *sipmsg.Response, p *pnpRequest, provURL,
 	ct := sipmsg.ContentTypeHeader("application/url")
 	n.AppendHeader(&ct)
 	n.SetBody([]byte(provURL))
+	// The transport sends it (and its retransmissions) to target itself.
+	n.SetDestination(target)
 	return n, nil
 }
 
-// handlePnP answers a PnP SUBSCRIBE: respond(200 OK), then the NOTIFY with
-// the URL (retransmitted until answered), and records the phone: a known
-// phone's SIP address is learned, an unknown one is discovered.
+// pnpSource checks that a PnP SUBSCRIBE names its own source: the Contact
+// host is the datagram's source IP (a literal address, never a name), and
+// that address is one a NOTIFY may go to (unicast, with a port). It returns
+// the source IP. Anyone can put any Contact in a SUBSCRIBE; answering it
+// would let them move a known phone's SIP address and make provbox send
+// NOTIFYs at a third party (review findings 4 and 5). A forged source
+// address only ever gets its answers at that address.
+func pnpSource(p *pnpRequest, source string) (netip.Addr, error) {
+	src, err := netip.ParseAddrPort(source)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("source %q is not ip:port", source)
+	}
+	ip := src.Addr().Unmap()
+	if src.Port() == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return ip, fmt.Errorf("source %s is not a unicast address", source)
+	}
+	if p.Contact == "" {
+		return ip, errors.New("no Contact")
+	}
+	host, _, err := net.SplitHostPort(p.Contact)
+	if err != nil {
+		return ip, fmt.Errorf("Contact %q: %w", p.Contact, err)
+	}
+	c, err := netip.ParseAddr(host)
+	if err != nil {
+		return ip, fmt.Errorf("Contact host %q is not an IP address", host)
+	}
+	if c.Unmap() != ip {
+		return ip, fmt.Errorf("Contact host %s is not the source address %s", c, ip)
+	}
+	return ip, nil
+}
+
+// handlePnP answers a PnP SUBSCRIBE from source ("ip:port" of the
+// datagram) whose Contact host is that source address: respond(200 OK),
+// then the NOTIFY with the URL to source (one RFC 3261 transaction,
+// retransmitted until answered or NotifyTimeout), and records the phone: a
+// known phone's SIP address is learned, an unknown one is discovered. A
+// SUBSCRIBE whose Contact is elsewhere, or past a limit (pnplimit.go), is
+// dropped: no answer, nothing recorded, a rate-limited log line.
 func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source string, respond func(*sipmsg.Response) error) {
 	p, err := parsePnP(req)
 	if err != nil {
@@ -162,54 +204,77 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 		respond(res)
 		return
 	}
-	// Our address as the phone reaches us, for the Contact of both answers.
+	ip, err := pnpSource(p, source)
+	if err != nil {
+		s.dropped.Warn("pnp: SUBSCRIBE dropped: its Contact is not its source address", "mac", p.MAC, "from", source,
+			"contact", p.Contact, "err", err, "dropped", s.pnpLimit.dropForged())
+		return
+	}
+	release, reason := s.pnpLimit.acquire(ip)
+	if release == nil {
+		s.dropped.Warn("pnp: SUBSCRIBE dropped: rate limit", "reason", reason, "mac", p.MAC, "from", source,
+			"dropped", s.pnpLimit.count(reason))
+		return
+	}
+	notifying := false
+	defer func() {
+		if !notifying {
+			release()
+		}
+	}()
+	// Our address as the phone reaches us, for the Contact of both
+	// messages and the NOTIFY's Via.
 	var local string
 	if lip, err := localFor(source); err == nil {
 		local = net.JoinHostPort(lip, strconv.Itoa(s.port))
 	}
 	ok := pnpOK(req, local)
 	if err := respond(ok); err != nil {
-		s.Logger.Warn("pnp: answer failed", "mac", p.MAC, "err", err)
+		s.dropped.Warn("pnp: answer failed", "mac", p.MAC, "from", source, "err", err)
 		return
 	}
 	provURL := ""
 	if s.ProvisioningURL != nil {
 		provURL = s.ProvisioningURL()
 	}
-	s.Logger.Info("pnp SUBSCRIBE answered", "mac", p.MAC, "vendor", p.Vendor, "model", p.Model, "contact", p.Contact, "from", source, "url", provURL)
+	// Rate-limited: a flood of forged sources gets this far (at most
+	// PnPRate a second); "provisioning URL delivered" is the line that
+	// says a phone took it.
+	s.dropped.Info("pnp SUBSCRIBE answered", "mac", p.MAC, "vendor", p.Vendor, "model", p.Model, "from", source, "url", provURL)
 	s.recordPnP(ctx, p, source)
-	lip, err := localFor(p.Contact)
+	n, err := pnpNotify(req, ok, p, provURL, source, local)
 	if err != nil {
-		s.Logger.Warn("pnp: cannot reach the phone's Contact", "mac", p.MAC, "contact", p.Contact, "err", err)
-		return
-	}
-	n, err := pnpNotify(req, ok, p, provURL, net.JoinHostPort(lip, strconv.Itoa(s.port)))
-	if err != nil {
-		s.Logger.Warn("pnp: no NOTIFY", "mac", p.MAC, "err", err)
+		s.dropped.Warn("pnp: no NOTIFY", "mac", p.MAC, "err", err)
 		return
 	}
 	n.Laddr = s.laddr
+	notifying = true
 	go func() {
+		// Its place in PnPInFlight is given back when the transaction
+		// ends: answered, or NotifyTimeout (sipgo then terminates it and
+		// retransmits nothing more). Nothing here sends it again.
+		defer release()
 		ctx, cancel := context.WithTimeout(ctx, s.NotifyTimeout)
 		defer cancel()
 		res, err := s.client.Do(ctx, n)
 		switch {
 		case err != nil:
-			s.Logger.Warn("pnp: NOTIFY not answered", "mac", p.MAC, "contact", p.Contact, "err", err)
+			s.dropped.Warn("pnp: NOTIFY not answered", "mac", p.MAC, "to", source, "err", err)
 		case res.StatusCode >= 300:
-			s.Logger.Warn("pnp: NOTIFY refused", "mac", p.MAC, "status", res.StatusCode, "reason", res.Reason)
+			s.dropped.Warn("pnp: NOTIFY refused", "mac", p.MAC, "to", source, "status", res.StatusCode, "reason", res.Reason)
 		default:
-			s.Logger.Info("pnp: provisioning URL delivered", "mac", p.MAC, "url", provURL)
+			s.Logger.Info("pnp: provisioning URL delivered", "mac", p.MAC, "to", source, "url", provURL)
 		}
 	}()
 }
 
+// recordPnP records what a SUBSCRIBE from source (checked by pnpSource)
+// tells: a known phone's SIP address is source (the store decides whether
+// PnP may change it); an unknown phone is discovered at the source IP.
 func (s *Server) recordPnP(ctx context.Context, p *pnpRequest, source string) {
 	if _, err := s.Services.Phones.FindPhone(ctx, p.MAC); err == nil {
-		if p.Contact != "" {
-			if err := s.Services.Sync.LearnAddress(ctx, p.MAC, p.Contact, "pnp"); err != nil {
-				s.Logger.Warn("pnp: address not learned", "mac", p.MAC, "contact", p.Contact, "err", err)
-			}
+		if err := s.Services.Sync.LearnAddress(ctx, p.MAC, source, "pnp"); err != nil {
+			s.dropped.Warn("pnp: address not learned", "mac", p.MAC, "from", source, "err", err)
 		}
 		return
 	}
@@ -217,9 +282,6 @@ func (s *Server) recordPnP(ctx context.Context, p *pnpRequest, source string) {
 		return
 	}
 	ip, _, _ := net.SplitHostPort(source)
-	if h, _, err := net.SplitHostPort(p.Contact); err == nil && net.ParseIP(h) != nil {
-		ip = h
-	}
 	d := appliance.Discovered{MAC: p.MAC, Vendor: p.Vendor, Model: p.Model, Firmware: p.Version, IP: ip, Source: "pnp", UserAgent: userAgent(p)}
 	if err := s.Services.Discovery.RecordDiscovered(ctx, d); err != nil {
 		s.Logger.Warn("pnp: not recorded", "mac", p.MAC, "err", err)

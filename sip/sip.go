@@ -23,10 +23,18 @@
 //
 // Plug-and-play: a SUBSCRIBE with Event ua-profile, multicast to
 // 224.0.1.75:5060 (joined on PnPInterface) or sent to the listening
-// address, gets 200 OK and then a NOTIFY in its dialog with Content-Type
-// application/url and the provisioning URL. Anything else gets a correct
-// answer (OPTIONS 200, other methods 405) or, when unparseable, is dropped
-// with a rate-limited log line.
+// address, whose Contact host is the datagram's source address, gets 200
+// OK and then a NOTIFY in its dialog with Content-Type application/url and
+// the provisioning URL, sent to that source (IP and port). The NOTIFY is
+// one RFC 3261 non-INVITE transaction, ended by its answer or
+// NotifyTimeout. The phone is recorded: a known phone's address learned,
+// an unknown one discovered. A SUBSCRIBE whose Contact is anywhere else
+// is dropped, unanswered and unrecorded; so is one past a limit, modelled
+// on Kamailio's pike: PnPPerSource answers per source a minute, PnPRate a
+// second in total, PnPInFlight NOTIFYs waiting for an answer (one per
+// source). Anything else gets a correct answer (OPTIONS 200, other methods
+// 405) or, when unparseable, is dropped. Drops are counted and logged
+// rate-limited.
 package sip
 
 import (
@@ -78,6 +86,12 @@ type Server struct {
 	PnP          bool   // answer multicast plug-and-play
 	PnPInterface string // interface to join 224.0.1.75 on ("" = any)
 	PnPAddr      string // group address, default 224.0.1.75:5060 (tests use other ports)
+	// PnP limits (pnplimit.go; zero: the default). A SUBSCRIBE past one of
+	// them is dropped unanswered, like one whose Contact is not its source.
+	PnPPerSource int // SUBSCRIBEs answered per source IP a minute (DefaultPnPPerSource, 5)
+	PnPRate      int // SUBSCRIBEs answered a second, all sources together (DefaultPnPRate, 20)
+	PnPInFlight  int // PnP NOTIFYs waiting for their answer, at most; one per source (DefaultPnPInFlight, 32)
+	PnPSources   int // source addresses the per-source limit remembers, at most (DefaultPnPSources, 10,000)
 
 	conn    net.PacketConn
 	mconn   net.PacketConn
@@ -90,6 +104,8 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	sem     chan struct{}
+
+	pnpLimit *pnpLimiter
 }
 
 // Open binds the UDP socket (and the PnP group), then serves and runs the
@@ -116,6 +132,7 @@ func (s *Server) Open() error {
 	if s.PnPAddr == "" {
 		s.PnPAddr = PnPGroup
 	}
+	s.pnpLimit = s.pnpLimits()
 	rl := slog.New(newRateLimited(s.Logger.Handler(), 5))
 	s.dropped = rl
 	lc := net.ListenConfig{Control: controlUnicast}

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-
 )
 
 // startServeWith starts provbox with exactly args and the extra environment
