@@ -21,6 +21,12 @@ type Discovered struct {
 	Seen      int       `json:"seen"`
 }
 
+// Limits of the Discovered list (SPEC §9).
+const (
+	MaxDiscovered       = 10000
+	DiscoveredPerMinute = 60
+)
+
 // Fetch is one file a phone fetched (the confirmation half of the sync loop).
 type Fetch struct {
 	MAC     string
@@ -46,8 +52,15 @@ const (
 type DiscoveryService interface {
 	// RecordDiscovered upserts d by MAC (vendor/model/firmware only
 	// overwrite when known). Known phones are ignored.
+	// Under abuse (SPEC §9) at most DiscoveredPerMinute new MACs a minute
+	// are recorded per source address (more are dropped, nil error), and
+	// at most MaxDiscovered are kept, the least recently seen dropped.
 	RecordDiscovered(ctx context.Context, d Discovered) error
+	// FindDiscovered lists every discovered phone, most recently seen first.
 	FindDiscovered(ctx context.Context) ([]*Discovered, error)
+	// PageDiscovered lists one page of them (offset, at most limit) and
+	// how many there are in all.
+	PageDiscovered(ctx context.Context, offset, limit int) ([]*Discovered, int, error)
 	// AdoptDiscovered creates a phone from a discovered one (the phone's
 	// fields override what was detected; extension as in CreatePhone) and
 	// removes it from the list.

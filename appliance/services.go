@@ -51,9 +51,10 @@ type SyncService interface {
 	// keep the state and record the status.
 	RecordNotify(ctx context.Context, n NotifyResult) error
 	// LearnAddress records where a phone receives SIP ("ip:port"), learned
-	// from a PnP SUBSCRIBE or a DHCP lease (source). When the address is new
-	// and the phone waits for a NOTIFY (pending or unreachable),
-	// EventAddressLearned is published.
+	// from a PnP SUBSCRIBE or a DHCP lease (source). PnP ("pnp") never
+	// replaces the address of a phone that has fetched its config. When the
+	// address is new and the phone waits for a NOTIFY (pending or
+	// unreachable), EventAddressLearned is published.
 	LearnAddress(ctx context.Context, mac, addr, source string) error
 	// ConsumeClaim closes the phone's claim window if it is open now and
 	// reports whether it was: the one fetch without a secret it allowed

@@ -176,6 +176,20 @@ func queryBool(r *http.Request, name string) (value, set bool, err error) {
 	return b, true, nil
 }
 
+// queryInt parses an optional non-negative integer query parameter (def
+// when absent), at most max.
+func queryInt(r *http.Request, name string, def, max int) (int, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 0 || n > max {
+		return 0, appliance.Errorf(appliance.EINVALID, name, "%q is not a whole number from 0 to %d", raw, max)
+	}
+	return n, nil
+}
+
 // nonNil makes list answers "[]" rather than "null".
 func nonNil[T any](xs []T) []T {
 	if xs == nil {

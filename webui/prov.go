@@ -3,6 +3,7 @@ package webui
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/provbox/provbox/appliance"
@@ -117,14 +118,30 @@ func (s *Server) handlePhoneConfig(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
+// handleListDiscovered answers a page of discovered phones, most recently
+// seen first: ?offset= (default 0) and ?limit= (default and at most 1,000);
+// X-Total-Count says how many there are in all.
 func (s *Server) handleListDiscovered(w http.ResponseWriter, r *http.Request) {
-	list, err := s.Services.Discovery.FindDiscovered(r.Context())
+	offset, err := queryInt(r, "offset", 0, appliance.MaxDiscovered)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	limit, err := queryInt(r, "limit", discoveredAPILimit, discoveredAPILimit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	list, total, err := s.Services.Discovery.PageDiscovered(r.Context(), offset, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	s.writeJSON(w, http.StatusOK, nonNil(list))
 }
+
+const discoveredAPILimit = 1000
 
 // adoptInput is the optional body of POST /discovered/{mac}/adopt: what the
 // admin sets on the new phone; detected vendor and model fill the blanks.

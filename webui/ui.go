@@ -13,8 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 	"time"
+	"unicode"
 
 	"github.com/provbox/provbox/appliance"
 )

@@ -553,8 +553,13 @@ func (s *Server) handleDeleteLocationUI(w http.ResponseWriter, r *http.Request) 
 // statusOf is the status of a page re-rendered for a failed form: 409 for
 // a conflict (a duplicate name), else 400.
 func statusOf(err error) int {
-	if appliance.ErrorCode(err) == appliance.ECONFLICT {
+	switch appliance.ErrorCode(err) {
+	case appliance.ECONFLICT:
 		return http.StatusConflict
+	case appliance.EUNAVAILABLE:
+		return http.StatusInsufficientStorage
+	case appliance.EINTERNAL:
+		return http.StatusInternalServerError
 	}
 	return http.StatusBadRequest
 }

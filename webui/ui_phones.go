@@ -728,11 +728,37 @@ type discoveredRow struct {
 
 var discoverySources = map[string]string{"http": "HTTP fetch", "tftp": "TFTP fetch", "dhcp": "DHCP lease", "pnp": "SIP PnP"}
 
+// discoveredData is one page of the Discovered list.
+type discoveredData struct {
+	Rows               []discoveredRow
+	Total, First, Last int // rows First..Last (1-based) of Total
+	PrevPage, NextPage int // 0: none
+}
+
+const discoveredPageSize = 100
+
 func (s *Server) handleDiscoveredUI(w http.ResponseWriter, r *http.Request) {
-	list, err := s.Services.Discovery.FindDiscovered(r.Context())
+	pageNo, err := queryInt(r, "page", 1, appliance.MaxDiscovered)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	pageNo = max(pageNo, 1)
+	list, total, err := s.Services.Discovery.PageDiscovered(r.Context(), (pageNo-1)*discoveredPageSize, discoveredPageSize)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	d := &discoveredData{Total: total}
+	if len(list) > 0 {
+		d.First = (pageNo-1)*discoveredPageSize + 1
+		d.Last = d.First + len(list) - 1
+	}
+	if pageNo > 1 {
+		d.PrevPage = pageNo - 1
+	}
+	if pageNo*discoveredPageSize < total {
+		d.NextPage = pageNo + 1
 	}
 	rows := make([]discoveredRow, 0, len(list))
 	for _, d := range list {
@@ -743,5 +769,6 @@ func (s *Server) handleDiscoveredUI(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, discoveredRow{Discovered: d, Supported: err == nil, Source: src})
 	}
-	s.render(w, r, http.StatusOK, "discovered.html", &page{Title: "Discovered phones", Active: "discovered", Flash: flashOf(w, r), Data: rows})
+	d.Rows = rows
+	s.render(w, r, http.StatusOK, "discovered.html", &page{Title: "Discovered phones", Active: "discovered", Flash: flashOf(w, r), Data: d})
 }

@@ -85,6 +85,9 @@ type Server struct {
 	// an address past its limit with 429. nil: NewServer's default, 20 a
 	// minute.
 	Guard *appliance.Guard
+	// Health reports why the appliance cannot work now (the database
+	// cannot be written): /healthz answers 503 with it. nil: always ok.
+	Health func(ctx context.Context) error
 
 	csvMaxBody int64 // CSV import limit; tests lower it
 
@@ -291,6 +294,14 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if s.Health != nil {
+			if err := s.Health(r.Context()); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(err.Error() + "\n"))
+				return
+			}
+		}
 		w.Write([]byte("ok\n"))
 	})
 	// /metrics is open like /healthz so Prometheus scrapes without

@@ -33,7 +33,9 @@ func clip(s string, n int) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-// RecordDiscovered upserts a phone seen on the network.
+// RecordDiscovered upserts a phone seen on the network. A new MAC from a
+// source address that brought DiscoveredPerMinute new ones within the last
+// minute is dropped; past MaxDiscovered rows, the least recently seen go.
 func (s *DiscoveryService) RecordDiscovered(ctx context.Context, d appliance.Discovered) error {
 	mac, err := appliance.ParseMAC(d.MAC)
 	if err != nil {
@@ -42,10 +44,20 @@ func (s *DiscoveryService) RecordDiscovered(ctx context.Context, d appliance.Dis
 	if d.Vendor == "" {
 		d.Vendor = appliance.VendorByMAC(mac)
 	}
+	ip := clip(d.IP, 64)
 	return s.db.update(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM phones WHERE mac = ?`, mac).Scan(&n); err != nil || n > 0 {
+		var known, seen int
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM phones WHERE mac = ?), (SELECT count(*) FROM discovered WHERE mac = ?)`, mac, mac).Scan(&known, &seen); err != nil || known > 0 {
 			return err
+		}
+		if seen == 0 {
+			var recent int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM discovered WHERE ip = ? AND first_seen > ?`, ip, tx.now-time.Minute.Milliseconds()).Scan(&recent); err != nil {
+				return err
+			}
+			if recent >= appliance.DiscoveredPerMinute {
+				return nil
+			}
 		}
 		_, err := tx.exec(`INSERT INTO discovered (mac, vendor, model, firmware, ip, source, user_agent, first_seen, last_seen)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -55,20 +67,41 @@ func (s *DiscoveryService) RecordDiscovered(ctx context.Context, d appliance.Dis
 				firmware = CASE WHEN excluded.firmware != '' THEN excluded.firmware ELSE firmware END,
 				user_agent = CASE WHEN excluded.user_agent != '' THEN excluded.user_agent ELSE user_agent END,
 				ip = excluded.ip, source = excluded.source, last_seen = excluded.last_seen, seen = seen + 1`,
-			mac, clip(d.Vendor, 32), clip(d.Model, 32), clip(d.Firmware, 64), clip(d.IP, 64), clip(d.Source, 8), clip(d.UserAgent, 256), tx.now, tx.now)
+			mac, clip(d.Vendor, 32), clip(d.Model, 32), clip(d.Firmware, 64), ip, clip(d.Source, 8), clip(d.UserAgent, 256), tx.now, tx.now)
 		if err != nil {
 			return fmt.Errorf("record discovered: %w", err)
 		}
-		return nil
+		if seen == 0 {
+			_, err = tx.exec(`DELETE FROM discovered WHERE mac IN (SELECT mac FROM discovered ORDER BY last_seen, mac
+				LIMIT max(0, (SELECT count(*) FROM discovered) - ?))`, s.db.maxDiscovered())
+		}
+		return err
 	})
+}
+
+func (db *DB) maxDiscovered() int {
+	if db.MaxDiscovered > 0 {
+		return db.MaxDiscovered
+	}
+	return appliance.MaxDiscovered
 }
 
 // FindDiscovered lists phones seen, most recent first.
 func (s *DiscoveryService) FindDiscovered(ctx context.Context) ([]*appliance.Discovered, error) {
+	list, _, err := s.PageDiscovered(ctx, 0, appliance.MaxDiscovered*2)
+	return list, err
+}
+
+// PageDiscovered lists phones seen, most recent first, from offset.
+func (s *DiscoveryService) PageDiscovered(ctx context.Context, offset, limit int) ([]*appliance.Discovered, int, error) {
 	out := []*appliance.Discovered{}
+	var total int
 	err := s.db.view(ctx, func(q querier) error {
+		if err := q.QueryRowContext(ctx, `SELECT count(*) FROM discovered`).Scan(&total); err != nil {
+			return err
+		}
 		rows, err := q.QueryContext(ctx, `SELECT mac, vendor, model, firmware, ip, source, user_agent, first_seen, last_seen, seen
-			FROM discovered ORDER BY last_seen DESC, mac`)
+			FROM discovered ORDER BY last_seen DESC, mac LIMIT ? OFFSET ?`, max(limit, 0), max(offset, 0))
 		if err != nil {
 			return err
 		}
@@ -84,7 +117,19 @@ func (s *DiscoveryService) FindDiscovered(ctx context.Context) ([]*appliance.Dis
 		}
 		return rows.Err()
 	})
-	return out, err
+	return out, total, err
+}
+
+// findDiscovered returns one discovered phone, or nil.
+func (s *DiscoveryService) findDiscovered(ctx context.Context, mac string) (*appliance.Discovered, error) {
+	var d appliance.Discovered
+	err := s.db.view(ctx, func(q querier) error {
+		return q.QueryRowContext(ctx, `SELECT mac, vendor, model, ip FROM discovered WHERE mac = ?`, mac).Scan(&d.MAC, &d.Vendor, &d.Model, &d.IP)
+	})
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	return &d, err
 }
 
 // AdoptDiscovered turns a discovered phone into a provisioned one.
@@ -93,15 +138,9 @@ func (s *DiscoveryService) AdoptDiscovered(ctx context.Context, macIn string, in
 	if err != nil {
 		return nil, err
 	}
-	var d *appliance.Discovered
-	list, err := s.FindDiscovered(ctx)
+	d, err := s.findDiscovered(ctx, mac)
 	if err != nil {
 		return nil, err
-	}
-	for _, x := range list {
-		if x.MAC == mac {
-			d = x
-		}
 	}
 	if d == nil {
 		return nil, appliance.Errorf(appliance.ENOTFOUND, "mac", "%s has not been discovered", appliance.FormatMAC(mac))
@@ -380,10 +419,13 @@ func (s *SyncService) LearnAddress(ctx context.Context, macIn, addr, source stri
 	var waiting bool
 	err = s.db.update(ctx, func(tx *Tx) error {
 		var old, state string
-		if err := tx.QueryRowContext(ctx, `SELECT sip_address, state FROM phones WHERE mac = ?`, mac).Scan(&old, &state); err != nil {
+		var fetched bool
+		if err := tx.QueryRowContext(ctx, `SELECT sip_address, state, last_fetch_at IS NOT NULL FROM phones WHERE mac = ?`, mac).Scan(&old, &state, &fetched); err != nil {
 			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
 		}
-		if old == addr {
+		// PnP is unauthenticated UDP: it may teach a new phone where it
+		// is, never move one that has fetched its config (SPEC §6).
+		if old == addr || (source == "pnp" && fetched) {
 			return nil
 		}
 		waiting = state == appliance.SyncPending || state == appliance.SyncUnreachable

@@ -59,6 +59,9 @@ type DB struct {
 	// it was told to sync or fetched an account change, before it is
 	// stuck (default appliance.StuckAfter).
 	ReportTimeout time.Duration
+	// MaxDiscovered bounds the Discovered list (default
+	// appliance.MaxDiscovered; tests lower it).
+	MaxDiscovered int
 
 	w *sql.DB // one writer connection, BEGIN IMMEDIATE
 	r *sql.DB // query-only readers
@@ -69,6 +72,7 @@ type DB struct {
 	batch    batcher                     // group commit of fetch and NOTIFY records
 	dhcp     string                      // the interface DHCP is served on (LeaseService.Serving)
 	adminPW  string                      // the phones' admin password generated for this installation
+	write    writeState                  // the last storage failure of a write (health.go)
 }
 
 // NewDB returns a store for the file at path; call Open.
@@ -446,20 +450,21 @@ type Tx struct {
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return db.storage(fmt.Errorf("begin: %w", err))
 	}
 	tx := &Tx{Tx: sqlTx, db: db, ctx: ctx, now: db.Now().UnixMilli(), touched: map[int64]bool{}}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
-		return err
+		return db.storage(err)
 	}
 	if err := tx.refreshVersions(); err != nil {
 		sqlTx.Rollback()
-		return err
+		return db.storage(err)
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return db.storage(fmt.Errorf("commit: %w", err))
 	}
+	db.wrote()
 	if len(tx.changed) > 0 && db.Events != nil {
 		db.Events.Publish(appliance.Event{Type: appliance.EventPhonesChanged, MACs: tx.changed})
 	}

@@ -80,7 +80,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 9 {
+	if v, err := db.SchemaVersion(); err != nil || v != 10 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")
@@ -557,6 +557,51 @@ func TestBackup(t *testing.T) {
 	}
 }
 
+// TestDiscovery_Limits: one source records at most 60 new MACs a minute,
+// and the list keeps the most recently seen MaxDiscovered (SPEC §9).
+func TestDiscovery_Limits(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	now := time.Unix(1_800_000_000, 0)
+	db.Now = func() time.Time { return now }
+	db.MaxDiscovered = 100
+	svc := db.Services()
+	record := func(mac int, ip string) {
+		t.Helper()
+		if err := svc.Discovery.RecordDiscovered(ctx, appliance.Discovered{MAC: fmt.Sprintf("001565%06x", mac), IP: ip, Source: "http"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 70 {
+		record(i, "10.0.0.40")
+	}
+	if _, total, _ := svc.Discovery.PageDiscovered(ctx, 0, 10); total != 60 {
+		t.Fatalf("one source, 70 new MACs in a minute: %d recorded, want 60", total)
+	}
+	record(1, "10.0.0.40") // a MAC already listed is still updated
+	record(500, "10.0.0.41")
+	now = now.Add(61 * time.Second)
+	record(600, "10.0.0.40")
+	page, total, err := svc.Discovery.PageDiscovered(ctx, 0, 2)
+	if err != nil || total != 62 || len(page) != 2 || page[0].MAC != "001565000258" {
+		t.Fatalf("page %v total %d: %v", page, total, err)
+	}
+	// Past the cap the least recently seen go.
+	for i := range 60 {
+		now = now.Add(time.Second)
+		record(1000+i, fmt.Sprintf("10.0.1.%d", i))
+	}
+	list, _ := svc.Discovery.FindDiscovered(ctx)
+	if len(list) != 100 || list[0].MAC != fmt.Sprintf("001565%06x", 1059) {
+		t.Fatalf("%d rows, newest %s", len(list), list[0].MAC)
+	}
+	for _, d := range list {
+		if d.MAC == "001565000000" {
+			t.Fatal("the least recently seen row was kept")
+		}
+	}
+}
+
 func TestDiscovery_RecordAdopt(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
@@ -691,13 +736,21 @@ func TestLearnAddress(t *testing.T) {
 	for _, bad := range []string{"10.0.0.5", "host:5060", "10.0.0.5:0", "10.0.0.5:x"} {
 		wantErr(t, svc.Sync.LearnAddress(ctx, "001565000001", bad, "pnp"), appliance.EINVALID, "addr")
 	}
-	if err := svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "pnp"); err != nil {
+	// PnP (unauthenticated UDP) never moves a phone that has fetched; a
+	// DHCP lease does.
+	if err := svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.99:5060", "pnp"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := svc.Phones.FindPhone(ctx, "001565000001"); p.Sync.SIPAddress != "" || len(drain(sub)) != 0 {
+		t.Fatalf("PnP moved a phone that has fetched to %q", p.Sync.SIPAddress)
+	}
+	if err := svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "dhcp"); err != nil {
 		t.Fatal(err)
 	}
 	if macs := drain(sub); len(macs) != 1 {
 		t.Fatalf("events %v", macs)
 	}
-	svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "pnp")
+	svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "dhcp")
 	if macs := drain(sub); len(macs) != 0 {
 		t.Fatalf("same address published again: %v", macs)
 	}
@@ -717,6 +770,14 @@ func TestLearnAddress(t *testing.T) {
 	pending, err := svc.Sync.PendingPhones(ctx)
 	if err != nil || len(pending) != 1 || pending[0] != "001565000001" {
 		t.Fatalf("pending %v %v", pending, err)
+	}
+	// A phone that never fetched learns its address from PnP.
+	mustPhone(t, svc, "001565000002", "T46G", "")
+	if err := svc.Sync.LearnAddress(ctx, "001565000002", "10.0.0.7:5060", "pnp"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := svc.Phones.FindPhone(ctx, "001565000002"); p.Sync.SIPAddress != "10.0.0.7:5060" {
+		t.Fatalf("a new phone did not learn from PnP: %q", p.Sync.SIPAddress)
 	}
 }
 
