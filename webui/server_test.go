@@ -1,11 +1,15 @@
 package webui_test
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/webui"
@@ -214,5 +218,56 @@ func TestUnknownEndpoint(t *testing.T) {
 				t.Errorf("Allow %q, want %q", got, tc.allow)
 			}
 		})
+	}
+}
+
+// TestServer_ConnectionLimits: past MaxConnsPerIP a client's connection is
+// closed at once, other clients go on, and a closed connection gives its
+// place back (SPEC §9: descriptors for the rest of the process).
+func TestServer_ConnectionLimits(t *testing.T) {
+	ts := MustOpenServer(t, func(s *webui.Server) { s.MaxConnsPerIP = 3 })
+	addr := strings.TrimPrefix(ts.URL(), "http://")
+	dial := func(local string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 2 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	closed := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	}
+	var held []net.Conn
+	for range 3 {
+		held = append(held, dial("127.0.0.1")) // half-open: no request sent
+	}
+	if c := dial("127.0.0.1"); !closed(c) {
+		t.Fatal("a 4th connection from the same address was held")
+	}
+	// Another client is served meanwhile.
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	res, err := other.Get(ts.URL() + "/healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("another client: %v %v", res, err)
+	}
+	res.Body.Close()
+	held[0].Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c := dial("127.0.0.1")
+		if !closed(c) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection did not give its place back")
+		}
+	}
+	if !strings.Contains(ts.logs.String(), "http connection refused: too many connections") {
+		t.Error("refusal not logged")
 	}
 }

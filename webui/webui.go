@@ -85,6 +85,10 @@ type Server struct {
 	// an address past its limit with 429. nil: NewServer's default, 20 a
 	// minute.
 	Guard *appliance.Guard
+	// MaxConns and MaxConnsPerIP bound the connections the HTTP and HTTPS
+	// listeners hold (listen.go); 0: the descriptor limit less a reserve,
+	// and DefaultMaxConnsPerIP.
+	MaxConns, MaxConnsPerIP int
 	// Health reports why the appliance cannot work now (the database
 	// cannot be written): /healthz answers 503 with it. nil: always ok.
 	Health func(ctx context.Context) error
@@ -96,6 +100,7 @@ type Server struct {
 	metrics *metrics
 	auth    *authCache
 
+	limits *connLimits
 	mu     sync.Mutex
 	ln     net.Listener
 	srv    *http.Server
@@ -132,6 +137,13 @@ func (s *Server) Open() error {
 	if err != nil {
 		return fmt.Errorf("http: listen on %s: %w", s.Addr, err)
 	}
+	if s.limits == nil {
+		s.limits = newConnLimits(s.MaxConns, s.MaxConnsPerIP)
+	}
+	refused := func(ip string) {
+		s.logger().Warn("http connection refused: too many connections", "ip", ip, "per_ip", s.limits.perIP, "total", s.limits.max)
+	}
+	ln = newLimitListener(ln, s.limits, refused)
 	if s.TLSAddr != "" {
 		if s.TLSCert == nil {
 			ln.Close()
@@ -142,6 +154,7 @@ func (s *Server) Open() error {
 			ln.Close()
 			return fmt.Errorf("https: listen on %s: %w", s.TLSAddr, err)
 		}
+		tln = newLimitListener(tln, s.limits, refused)
 		s.tlsLn = tln
 		s.tlsSrv = s.newHTTPServer(h)
 		s.tlsSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.TLSCert}

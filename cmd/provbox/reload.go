@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
@@ -59,13 +60,15 @@ func newReloader(g globalFlags, sf *serveFlags, set map[string]bool, cfg *Config
 }
 
 // logger returns the structured logger on w (as newLogger) at the level a
-// reload can change.
+// reload can change, rate-limited per kind and in bytes (logbudget.go).
 func (r *reloader) logger(w io.Writer, text bool) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: r.level}
+	w = &byteBudget{w: w, max: logBytesPerMinute, text: text, now: time.Now}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if text {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(newKindLimited(h, logKindPerMinute, time.Now))
 }
 
 // live is what a reload changes in a running serve.

@@ -175,6 +175,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	srv.Settings = db.Settings
 	srv.HostAllowed = webui.HostSet(names)
 	srv.Guard = guard
+	srv.Health = db.Writable
 	if tlsCert != nil {
 		srv.TLSAddr, srv.TLSCert = cfg.HTTPS.Listen, tlsCert
 	}
