@@ -1,6 +1,8 @@
 // Command tftpload is the TFTP load generator of bench/prov.sh, on the
-// github.com/pin/tftp/v3 client: it downloads N files, C at a time, checks
-// every byte count (and, with -sha256, the content), and prints one line:
+// own small RFC 1350/2347/2348/2349 client: it downloads N files, C at a
+// time, each worker from its own loopback address (127.0.1.x, as C phones
+// would: servers limit transfers per client address), checks every byte
+// count (and, with -sha256, the content), and prints one line:
 //
 //	tftpload: label=provbox n=1000 c=50 blksize=512 ok=1000 errors=0 secs=0.61 fetches_per_s=1639.3 p50=28.1ms p99=47.9ms MB_per_s=8.4
 //
@@ -14,6 +16,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,8 +30,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pin/tftp/v3"
 )
 
 func main() {
@@ -97,16 +98,14 @@ func run() error {
 		targets[i] = t
 	}
 
-	client, err := tftp.NewClient(*addr)
+	server, err := net.ResolveUDPAddr("udp4", *addr)
 	if err != nil {
 		return err
 	}
-	client.SetTimeout(*pktTimeout)
-	client.SetRetries(*retries)
-	if *blksize > 0 {
-		client.SetBlockSize(*blksize)
+	client := &client{server: server, timeout: *pktTimeout, retries: *retries, blksize: *blksize, tsize: *tsize}
+	if *conc > 250 {
+		return errors.New("-c: at most 250 (one loopback address each)")
 	}
-	client.RequestTSize(*tsize)
 
 	var next atomic.Int64
 	lat := make([][]time.Duration, *conc)
@@ -126,7 +125,7 @@ func run() error {
 				}
 				t := targets[i%len(targets)]
 				t0 := time.Now()
-				got, err := fetch(client, t)
+				got, err := fetch(client, net.IPv4(127, 0, 1, byte(w+1)), t)
 				d := time.Since(t0)
 				if err != nil {
 					errCount.Add(1)
@@ -169,19 +168,16 @@ func run() error {
 	return nil
 }
 
-// fetch downloads one file and checks its size (and sha256 when known).
-func fetch(c *tftp.Client, t target) (int64, error) {
-	wt, err := c.Receive(t.name, "octet")
-	if err != nil {
-		return 0, err
-	}
+// fetch downloads one file from local and checks its size (and sha256
+// when known).
+func fetch(c *client, local net.IP, t target) (int64, error) {
 	var h hash.Hash
 	var w io.Writer = io.Discard
 	if t.sum != nil {
 		h = sha256.New()
 		w = h
 	}
-	got, err := wt.WriteTo(w)
+	got, err := c.receive(local, t.name, w)
 	if err != nil {
 		return got, err
 	}
@@ -192,6 +188,84 @@ func fetch(c *tftp.Client, t target) (int64, error) {
 		return got, errors.New("content differs (sha256)")
 	}
 	return got, nil
+}
+
+// client is a TFTP read client (octet mode, optional blksize and tsize).
+type client struct {
+	server  *net.UDPAddr
+	timeout time.Duration
+	retries int
+	blksize int
+	tsize   bool
+}
+
+// receive reads name from the server into w, from a socket bound to local.
+func (c *client) receive(local net.IP, name string, w io.Writer) (int64, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local})
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	rrq := append([]byte{0, 1}, name+"\x00octet\x00"...)
+	if c.blksize > 0 {
+		rrq = append(rrq, fmt.Sprintf("blksize\x00%d\x00", c.blksize)...)
+	}
+	if c.tsize {
+		rrq = append(rrq, "tsize\x000\x00"...)
+	}
+	last, to := rrq, c.server // what to send again on a timeout, and where
+	bs := 512
+	var want uint16 = 1
+	var total int64
+	buf := make([]byte, 65536)
+	tries := 0
+	if _, err := conn.WriteToUDP(last, to); err != nil {
+		return 0, err
+	}
+	for {
+		conn.SetReadDeadline(time.Now().Add(c.timeout))
+		n, from, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			if tries++; tries >= c.retries {
+				return total, fmt.Errorf("timeout waiting for block %d", want)
+			}
+			conn.WriteToUDP(last, to)
+			continue
+		}
+		if n < 4 || !from.IP.Equal(c.server.IP) || (to != c.server && from.Port != to.Port) {
+			continue
+		}
+		to = from // the server's transfer port (TID)
+		switch op := binary.BigEndian.Uint16(buf); op {
+		case 5:
+			return total, fmt.Errorf("error %d: %s", binary.BigEndian.Uint16(buf[2:]), bytes.TrimRight(buf[4:n], "\x00"))
+		case 6: // OACK
+			opts := strings.Split(string(bytes.TrimRight(buf[2:n], "\x00")), "\x00")
+			for i := 0; i+1 < len(opts); i += 2 {
+				if strings.EqualFold(opts[i], "blksize") {
+					fmt.Sscan(opts[i+1], &bs)
+				}
+			}
+			last, tries = []byte{0, 4, 0, 0}, 0
+			conn.WriteToUDP(last, to)
+		case 3:
+			block := binary.BigEndian.Uint16(buf[2:])
+			if block != want {
+				conn.WriteToUDP(last, to) // a duplicate: acknowledge again
+				continue
+			}
+			if _, err := w.Write(buf[4:n]); err != nil {
+				return total, err
+			}
+			total += int64(n - 4)
+			last, tries = []byte{0, 4, byte(block >> 8), byte(block)}, 0
+			conn.WriteToUDP(last, to)
+			if n-4 < bs {
+				return total, nil
+			}
+			want++
+		}
+	}
 }
 
 func readList(path, suffix string) ([]string, error) {
