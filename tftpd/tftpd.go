@@ -23,7 +23,10 @@
 //     (8) per client address. A request over either limit is answered at
 //     once with TFTP error 0 "server busy …" from the server's port (pin
 //     then sends its own error 1 from the transfer's port; clients act on
-//     the first) and counted by Refused. The file is not resolved.
+//     the first) and counted by Refused. The file is not resolved. The
+//     server-port copy goes at most 3 times a second per address, so a
+//     flood with a forged source gets about one small packet back per
+//     request, not two.
 //   - The limits are counted in the read handler, which pin calls after it
 //     has opened the transfer's socket: a refused request holds that socket
 //     only until the handler returns, at once. Refusing earlier, in a
@@ -56,6 +59,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -94,6 +98,7 @@ type Server struct {
 	done    chan struct{}
 	limit   *limiter
 	logs    *logLimiter
+	copies  copyLimiter
 	served  atomic.Int64
 	failed  atomic.Int64
 	refused atomic.Int64
@@ -217,6 +222,24 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	return err
 }
 
+// copyLimiter allows the server-port copy of an error packet 3 times a
+// second per address (bounded: past 4096 addresses it starts afresh).
+type copyLimiter struct {
+	mu     sync.Mutex
+	window time.Time
+	n      map[string]int
+}
+
+func (c *copyLimiter) allow(ip string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.window) >= time.Second || len(c.n) > 4096 {
+		c.window, c.n = now, map[string]int{}
+	}
+	c.n[ip]++
+	return c.n[ip] <= 3
+}
+
 // accessViolationText is the message of the refusal of a file that needs
 // a secret (TFTP carries none): the same for a known and an unknown MAC.
 const accessViolationText = "access violation: this file needs the phone's secret; fetch it over HTTP(S)"
@@ -227,8 +250,12 @@ const accessViolationText = "access violation: this file needs the phone's secre
 // error 1 from the transfer's own port afterwards; clients take the first
 // error they get (tftp-hpa and curl accept the server's first reply from
 // any port), so they see this one.
+//
+// The copy is sent at most 3 times a second per address: a flood with a
+// forged source would otherwise get two error packets per request back at
+// its victim (pin's alone is one).
 func (s *Server) sendError(addr net.UDPAddr, code byte, text string) {
-	if addr.IP == nil {
+	if addr.IP == nil || !s.copies.allow(addr.IP.String(), time.Now()) {
 		return
 	}
 	pkt := make([]byte, 0, 5+len(text))

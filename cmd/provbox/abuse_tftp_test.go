@@ -58,7 +58,7 @@ func TestAbuseTFTP(t *testing.T) {
 	logsBefore := len(strings.Split(srv.logs.String(), "\n"))
 
 	// The flood.
-	var sent, busy, otherErrors, dataPackets atomic.Int64
+	var sent, busy, busyCopies, otherErrors, dataPackets atomic.Int64
 	stop := make(chan struct{})
 	var floodWG, readWG sync.WaitGroup
 	rrq := append([]byte{0, 1}, model+"\x00octet\x00"...)
@@ -88,13 +88,14 @@ func TestAbuseTFTP(t *testing.T) {
 						}
 					}
 					switch {
-					case n >= 4 && buf[1] == 5 && buf[3] == 0 && bytes.Contains(buf[4:n], []byte("server busy")):
-						// From the server's port; pin's error 1 from the
-						// transfer's port follows (counted below).
+					case n >= 4 && buf[1] == 5 && bytes.Contains(buf[4:n], []byte("server busy")):
+						// Error 0 from the server's port (at most 3 a
+						// second per address) or pin's error 1 from the
+						// transfer's port: one of them per refusal.
 						if from.(*net.UDPAddr).Port == server.Port {
-							busy.Add(1)
+							busyCopies.Add(1)
 						} else {
-							otherErrors.Add(1)
+							busy.Add(1)
 						}
 					case n >= 4 && buf[1] == 5:
 						otherErrors.Add(1)
@@ -221,8 +222,8 @@ func TestAbuseTFTP(t *testing.T) {
 			tftpLines = append(tftpLines, l)
 		}
 	}
-	t.Logf("flood %.1f s: %d RRQs from %d addresses; back: %d busy errors, %d other errors, %d DATA",
-		floodTime.Seconds(), sent.Load(), sources, busy.Load(), otherErrors.Load(), dataPackets.Load())
+	t.Logf("flood %.1f s: %d RRQs from %d addresses; back: %d busy errors (+%d copies from the server's port), %d other errors, %d DATA",
+		floodTime.Seconds(), sent.Load(), sources, busy.Load(), busyCopies.Load(), otherErrors.Load(), dataPackets.Load())
 	t.Logf("fds: %d before, max %d during, %d after; /healthz %d ok %d failed, API %d ok %d failed, slowest round %v",
 		baseFDs, maxFDs.Load(), afterFDs, healthOK.Load(), healthFail.Load(), apiOK.Load(), apiFail.Load(), time.Duration(slowest.Load()).Round(time.Millisecond))
 	t.Logf("legitimate fetches: %v; log: %d lines during the flood, %d about tftp", fetched, len(lines), len(tftpLines))
@@ -247,6 +248,11 @@ func TestAbuseTFTP(t *testing.T) {
 	// a loaded machine).
 	if accepted := int64(sources * 8 * (int(flood/(5*time.Second)) + 2)); busy.Load() < (sent.Load()-accepted)*9/10 {
 		t.Errorf("%d busy errors for %d RRQs (at most %d accepted)", busy.Load(), sent.Load(), accepted)
+	}
+	// The server-port copy goes at most 3 times a second per address (a
+	// forged source gets one packet per request back, not two).
+	if max := int64(sources * 3 * (int(floodTime/time.Second) + 2)); busyCopies.Load() > max {
+		t.Errorf("%d server-port copies of busy errors, want at most %d", busyCopies.Load(), max)
 	}
 	if healthFail.Load() > 0 || apiFail.Load() > 0 || healthOK.Load() < 10 {
 		t.Errorf("/healthz %d ok %d failed, API %d ok %d failed", healthOK.Load(), healthFail.Load(), apiOK.Load(), apiFail.Load())

@@ -80,7 +80,7 @@ type ProvisioningConfig struct {
 	ClaimWindow string `toml:"claim_window"`
 	// Open turns per-phone secrets off (a lab setting; warned at start).
 	Open      bool `toml:"open"`
-	MissLimit int  `toml:"miss_limit"` // unknown-file fetches per minute per address
+	MissLimit int  `toml:"miss_limit"` // failures (wrong secrets, unknown files) a minute per address
 	// Username and Password were one shared pair for every phone; per-phone
 	// secrets replaced them. Read only to say so.
 	Username string `toml:"username,removed"`
