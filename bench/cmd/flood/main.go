@@ -419,4 +419,6 @@ func pct(d []time.Duration, p int) time.Duration {
 	return s[min(i, len(s)-1)]
 }
 
-func fmtDur(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
