@@ -270,5 +270,8 @@ func (s *Server) handlePhoneClaim(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// A factory-reset phone fetching with a stale secret may have been
+	// refused meanwhile: its next fetch must not meet that refusal.
+	s.Guard.Forgive(p.Sync.LastFetchIP)
 	s.writeJSON(w, http.StatusOK, p.Sync)
 }

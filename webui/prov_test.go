@@ -349,3 +349,29 @@ func TestProv_Reports(t *testing.T) {
 		t.Fatalf("metrics lack phone states:\n%s", m.Body)
 	}
 }
+
+// TestProv_ClaimForgives: reopening a phone's claim forgets the failures
+// of the address it last fetched from (a factory-reset phone tried its
+// stale secret and was refused meanwhile).
+func TestProv_ClaimForgives(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{}, 1)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	ctx := context.Background()
+	p, err := ts.svc.Phones.FindPhone(ctx, "001565aabbcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: p.Sync.ConfigVersion, IP: "10.9.9.9", Auth: appliance.AuthSecret}); err != nil {
+		t.Fatal(err)
+	}
+	ts.Server.Guard.Fail(appliance.ProtoHTTP, "10.9.9.9")
+	ts.Server.Guard.Fail(appliance.ProtoHTTP, "10.9.9.9")
+	if ts.Server.Guard.Wait(appliance.ProtoHTTP, "10.9.9.9") == 0 {
+		t.Fatal("not refused")
+	}
+	ts.call(t, "POST", "/api/v1/phones/001565aabbcc/claim", nil, 200, nil)
+	if ts.Server.Guard.Wait(appliance.ProtoHTTP, "10.9.9.9") != 0 {
+		t.Fatal("still refused after the claim was reopened")
+	}
+}

@@ -648,6 +648,7 @@ func (s *Server) handleClaimUI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.Guard.Forgive(p.Sync.LastFetchIP) // as handlePhoneClaim
 	redirectBack(w, r, "/phones/"+ph.MAC, "Claim reopened: until "+p.Sync.ClaimOpenUntil.Local().Format("Jan 2 15:04")+
 		", "+ph.Name+" may fetch its config once without its secret. Reboot the phone (or reset it to factory settings) so it fetches it now.")
 }

@@ -26,6 +26,12 @@ func TestLeases_SaveFindReopen(t *testing.T) {
 	if err := svc.Leases.SaveLeases(ctx, bound, old, conflict); err != nil {
 		t.Fatal(err)
 	}
+	// The failure guard never refuses a provisioned phone's leased address.
+	for ip, want := range map[string]bool{"10.0.0.20": true, "10.0.0.3": false, "10.0.0.100": false, "10.0.0.99": false} {
+		if got, err := svc.Leases.PhoneLeased(ctx, ip); err != nil || got != want {
+			t.Errorf("PhoneLeased(%s) = %v, %v; want %v", ip, got, err, want)
+		}
+	}
 	if bound.MAC != "001565aabbcc" || bound.Phone != "001565aabbcc" || !bound.UpdatedAt.Equal(now) {
 		t.Fatalf("saved: %+v", bound)
 	}
