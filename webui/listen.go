@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Descriptors (SPEC §9): the HTTP listeners hold at most MaxConns
@@ -38,9 +39,25 @@ func defaultMaxConns() int {
 type connLimits struct {
 	max, perIP int
 
-	mu   sync.Mutex
-	n    int
-	byIP map[string]int
+	mu     sync.Mutex
+	n      int
+	byIP   map[string]int
+	logged map[string]time.Time // refusals logged, once a minute per address
+}
+
+// logRefusal reports whether a refusal of ip should be logged: once a
+// minute per address.
+func (c *connLimits) logRefusal(ip string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.logged == nil || len(c.logged) > 4096 {
+		c.logged = map[string]time.Time{}
+	}
+	if t, ok := c.logged[ip]; ok && now.Sub(t) < time.Minute {
+		return false
+	}
+	c.logged[ip] = now
+	return true
 }
 
 func newConnLimits(max, perIP int) *connLimits {

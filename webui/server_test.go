@@ -267,7 +267,7 @@ func TestServer_ConnectionLimits(t *testing.T) {
 			t.Fatal("a closed connection did not give its place back")
 		}
 	}
-	if !strings.Contains(ts.logs.String(), "http connection refused: too many connections") {
+	if !strings.Contains(ts.logs.String(), "http connections refused: too many connections") {
 		t.Error("refusal not logged")
 	}
 }

@@ -141,7 +141,9 @@ func (s *Server) Open() error {
 		s.limits = newConnLimits(s.MaxConns, s.MaxConnsPerIP)
 	}
 	refused := func(ip string) {
-		s.logger().Warn("http connection refused: too many connections", "ip", ip, "per_ip", s.limits.perIP, "total", s.limits.max)
+		if s.limits.logRefusal(ip, time.Now()) {
+			s.logger().Warn("http connections refused: too many connections (logged once a minute per address)", "ip", ip, "per_ip", s.limits.perIP, "total", s.limits.max)
+		}
 	}
 	ln = newLimitListener(ln, s.limits, refused)
 	if s.TLSAddr != "" {
