@@ -124,19 +124,28 @@ func (g *Guard) Wait(proto, ip string) time.Duration {
 		return 0
 	}
 	wait := c.blocked.Sub(now)
-	recent := now.Sub(c.exemptAt) < time.Minute
 	g.mu.Unlock()
-	if recent || g.exempt(ip) {
-		// A phone that got its lease after its address was refused.
-		g.mu.Lock()
-		c.blocked, c.n, c.exemptAt = time.Time{}, 0, now
-		g.mu.Unlock()
+	if g.spared(c, ip, now) { // a phone that got its lease after its address was refused
 		return 0
 	}
 	return wait
 }
 
-func (g *Guard) exempt(ip string) bool { return g.Exempt != nil && g.Exempt(ip) }
+// spared reports whether ip is Exempt, and then clears its count and any
+// refusal. A yes is trusted for a minute without asking Exempt (which may
+// read the store) again. Called without g.mu.
+func (g *Guard) spared(c *guardCount, ip string, now time.Time) bool {
+	g.mu.Lock()
+	recent := now.Sub(c.exemptAt) < time.Minute
+	g.mu.Unlock()
+	if !recent && (g.Exempt == nil || !g.Exempt(ip)) {
+		return false
+	}
+	g.mu.Lock()
+	c.blocked, c.n, c.exemptAt = time.Time{}, 0, now
+	g.mu.Unlock()
+	return true
+}
 
 // Fail counts one failure of ip over proto and reports whether the
 // address is refused from now on (true once, when it becomes refused, so
@@ -182,12 +191,8 @@ func (g *Guard) Fail(proto, ip string) bool {
 		g.mu.Unlock()
 		return false
 	}
-	recent := now.Sub(c.exemptAt) < time.Minute
 	g.mu.Unlock()
-	if recent || g.exempt(ip) {
-		g.mu.Lock()
-		c.n, c.exemptAt = 0, now
-		g.mu.Unlock()
+	if g.spared(c, ip, now) {
 		return false
 	}
 	g.mu.Lock()

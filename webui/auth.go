@@ -75,7 +75,7 @@ func (s *Server) authenticate(r *http.Request) (*appliance.User, error) {
 			// Whatever was wrong with the name or password, the answer is
 			// the same 401.
 			s.failed(ip)
-			s.logger().Info("http login failed", "user", clipText(name, 64), "remote", r.RemoteAddr)
+			s.logger().Info("http login failed", "user", appliance.Clip(name), "remote", r.RemoteAddr)
 			return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "wrong user name or password")
 		}
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/provbox/provbox/appliance"
 )
 
 // guard applies the two rules of SPEC §4 that come before routing:
@@ -31,7 +33,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		host := hostOnly(r.Host)
 		if s.HostAllowed != nil && !s.HostAllowed(host) {
-			http.Error(w, "misdirected request: this server does not answer to the name "+strconv.Quote(clipText(host, 100))+
+			http.Error(w, "misdirected request: this server does not answer to the name "+strconv.Quote(appliance.Clip(host))+
 				" (add it to allowed_hosts in the config file if it is one of its names)", http.StatusMisdirectedRequest)
 			return
 		}
@@ -59,14 +61,6 @@ func hostOnly(h string) string {
 func isLoopback(ip string) bool {
 	a := net.ParseIP(ip)
 	return a != nil && a.IsLoopback()
-}
-
-// clipText cuts s to n bytes for quoting in a message.
-func clipText(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // HostSet returns a HostAllowed that accepts the names names() gives (host

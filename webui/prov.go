@@ -265,13 +265,23 @@ func (s *Server) handlePhoneClaim(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	p, err := s.Services.Phones.OpenClaim(r.Context(), mac)
+	p, err := s.reopenClaim(r, mac)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	// A factory-reset phone fetching with a stale secret may have been
-	// refused meanwhile: its next fetch must not meet that refusal.
-	s.Guard.Forgive(p.Sync.LastFetchIP)
 	s.writeJSON(w, http.StatusOK, p.Sync)
+}
+
+// reopenClaim reopens phone mac's claim window and forgives the failures
+// of the address it last fetched from: a factory-reset phone fetching with
+// a stale secret may have been refused meanwhile, and its next fetch must
+// not meet that refusal.
+func (s *Server) reopenClaim(r *http.Request, mac string) (*appliance.Phone, error) {
+	p, err := s.Services.Phones.OpenClaim(r.Context(), mac)
+	if err != nil {
+		return nil, err
+	}
+	s.Guard.Forgive(p.Sync.LastFetchIP)
+	return p, nil
 }

@@ -279,7 +279,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	u, err := s.Services.Users.Authenticate(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"))
 	if err != nil {
 		s.failed(ip)
-		s.logger().Info("login failed", "user", clipText(r.PostFormValue("username"), 64), "remote", r.RemoteAddr)
+		s.logger().Info("login failed", "user", appliance.Clip(r.PostFormValue("username")), "remote", r.RemoteAddr)
 		p.Flash, p.FlashError = "Wrong user name or password.", true
 		s.render(w, r, http.StatusUnauthorized, "login.html", p)
 		return

@@ -643,12 +643,11 @@ func (s *Server) handleClaimUI(w http.ResponseWriter, r *http.Request) {
 	if ph == nil {
 		return
 	}
-	p, err := s.Services.Phones.OpenClaim(r.Context(), ph.MAC)
+	p, err := s.reopenClaim(r, ph.MAC)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.Guard.Forgive(p.Sync.LastFetchIP) // as handlePhoneClaim
 	redirectBack(w, r, "/phones/"+ph.MAC, "Claim reopened: until "+p.Sync.ClaimOpenUntil.Local().Format("Jan 2 15:04")+
 		", "+ph.Name+" may fetch its config once without its secret. Reboot the phone (or reset it to factory settings) so it fetches it now.")
 }

@@ -124,8 +124,7 @@ func TestAbusePnP(t *testing.T) {
 	const mac = "001565aabbcc"
 	a.must("POST", "/api/v1/phones", map[string]any{"mac": mac, "model": "T46G", "extension": "1001"}, 201, nil)
 	user, pass := a.secret(mac)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.150")}}).DialContext}}
+	hc := clientFrom("127.0.0.150")
 	req, _ := http.NewRequest("GET", srv.url+"/prov/"+mac+".cfg", nil)
 	req.SetBasicAuth(user, pass)
 	req.Header.Set("User-Agent", "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc")
