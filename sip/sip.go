@@ -133,7 +133,7 @@ func (s *Server) Open() error {
 		s.PnPAddr = PnPGroup
 	}
 	s.pnpLimit = s.pnpLimits()
-	rl := slog.New(newRateLimited(s.Logger.Handler(), 5))
+	rl := slog.New(appliance.LogLimit(s.Logger.Handler(), 5, time.Now))
 	s.dropped = rl
 	lc := net.ListenConfig{Control: controlUnicast}
 	conn, err := lc.ListenPacket(context.Background(), "udp4", s.Addr)

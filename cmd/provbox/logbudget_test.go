@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/provbox/provbox/appliance"
 )
 
 // TestLogBudget: a flood of one kind keeps perMinute lines of it, other
@@ -21,7 +23,7 @@ func TestLogBudget(t *testing.T) {
 		if text {
 			h = slog.NewTextHandler(w, nil)
 		}
-		log := slog.New(newKindLimited(h, 50, clock))
+		log := slog.New(appliance.LogLimit(h, 50, clock))
 		for i := range 10000 {
 			log.Info("unknown or refused file", "i", i, "ip", "10.0.0.9")
 		}

@@ -68,7 +68,7 @@ func (r *reloader) logger(w io.Writer, text bool) *slog.Logger {
 	if text {
 		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(newKindLimited(h, logKindPerMinute, time.Now))
+	return slog.New(appliance.LogLimit(h, logKindPerMinute, time.Now))
 }
 
 // live is what a reload changes in a running serve.
