@@ -5,61 +5,6 @@ import (
 	"time"
 )
 
-// limiter bounds the transfers in flight, in total and per client address.
-// A slot is taken in the read handler before the file is resolved and given
-// back when the handler returns (pin/tftp's ReadFrom returns once the
-// transfer has ended, served or failed).
-type limiter struct {
-	max, perClient int
-
-	mu    sync.Mutex
-	total int
-	byIP  map[string]int // only addresses with a transfer in flight
-}
-
-func newLimiter(max, perClient int) *limiter {
-	return &limiter{max: max, perClient: perClient, byIP: map[string]int{}}
-}
-
-// Which limit refused a request.
-const (
-	limitTotal  = "total"
-	limitClient = "client"
-)
-
-// acquire takes a slot for ip. It returns a release function (safe to call
-// more than once) or, when a limit is reached, nil and the limit's name.
-func (l *limiter) acquire(ip string) (release func(), refusedBy string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.byIP[ip] >= l.perClient {
-		return nil, limitClient
-	}
-	if l.total >= l.max {
-		return nil, limitTotal
-	}
-	l.total++
-	l.byIP[ip]++
-	var once sync.Once
-	return func() { once.Do(func() { l.release(ip) }) }, ""
-}
-
-func (l *limiter) release(ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if l.byIP[ip]--; l.byIP[ip] <= 0 {
-		delete(l.byIP, ip)
-	}
-}
-
-// inFlight returns the transfers in flight, in total and for ip.
-func (l *limiter) inFlight(ip string) (total, client int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total, l.byIP[ip]
-}
-
 // logLimiter lets through at most burst lines of each kind per window (a
 // minute), so that no flood of requests can make the log grow with it. The
 // lines it drops are counted; the next line of that kind written carries

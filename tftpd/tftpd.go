@@ -96,7 +96,7 @@ type Server struct {
 	conn    net.PacketConn
 	srv     *tftp.Server
 	done    chan struct{}
-	limit   *limiter
+	limit   *appliance.Slots
 	logs    *logLimiter
 	copies  copyLimiter
 	served  atomic.Int64
@@ -116,7 +116,7 @@ func (s *Server) Open() error {
 	// conn stays a *net.UDPConn: pin needs one for IP_PKTINFO (see the
 	// package documentation).
 	s.conn = conn
-	s.limit = newLimiter(orDefault(s.MaxTransfers, DefaultMaxTransfers), orDefault(s.MaxPerClient, DefaultMaxPerClient))
+	s.limit = appliance.NewSlots(orDefault(s.MaxTransfers, DefaultMaxTransfers), orDefault(s.MaxPerClient, DefaultMaxPerClient))
 	s.logs = newLogLimiter(time.Minute)
 	s.srv = tftp.NewServer(s.read, nil)
 	s.srv.SetBlockSize(orDefault(s.BlockSize, 1468))
@@ -168,7 +168,7 @@ func (s *Server) Active() int {
 	if s.limit == nil {
 		return 0
 	}
-	n, _ := s.limit.inFlight("")
+	n, _ := s.limit.InFlight("")
 	return n
 }
 
@@ -192,11 +192,11 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	}
 	// pin opened this transfer's socket already; a refusal returns at once
 	// and pin closes it.
-	release, by := s.limit.acquire(ip)
+	release, by := s.limit.Take(ip)
 	if release == nil {
 		s.refused.Add(1)
 		busy := errBusyTotal
-		if by == limitClient {
+		if by == appliance.SlotsClient {
 			busy = errBusyClient
 		}
 		s.sendError(addr, 0, busy.text)

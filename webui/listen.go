@@ -7,6 +7,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/provbox/provbox/appliance"
 )
 
 // Descriptors (SPEC §9): the HTTP listeners hold at most MaxConns
@@ -35,14 +37,23 @@ func defaultMaxConns() int {
 	return max(int(rl.Cur)-fdReserve, 64)
 }
 
-// connLimits is shared by the HTTP and HTTPS listeners.
+// connLimits is shared by the HTTP and HTTPS listeners: the slots, and
+// which refused addresses were logged.
 type connLimits struct {
-	max, perIP int
+	*appliance.Slots
 
 	mu     sync.Mutex
-	n      int
-	byIP   map[string]int
 	logged map[string]time.Time // refusals logged, once a minute per address
+}
+
+func newConnLimits(max, perIP int) *connLimits {
+	if max <= 0 {
+		max = defaultMaxConns()
+	}
+	if perIP <= 0 {
+		perIP = DefaultMaxConnsPerIP
+	}
+	return &connLimits{Slots: appliance.NewSlots(max, perIP)}
 }
 
 // logRefusal reports whether a refusal of ip should be logged: once a
@@ -58,36 +69,6 @@ func (c *connLimits) logRefusal(ip string, now time.Time) bool {
 	}
 	c.logged[ip] = now
 	return true
-}
-
-func newConnLimits(max, perIP int) *connLimits {
-	if max <= 0 {
-		max = defaultMaxConns()
-	}
-	if perIP <= 0 {
-		perIP = DefaultMaxConnsPerIP
-	}
-	return &connLimits{max: max, perIP: perIP, byIP: map[string]int{}}
-}
-
-func (c *connLimits) take(ip string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n >= c.max || c.byIP[ip] >= c.perIP {
-		return false
-	}
-	c.n++
-	c.byIP[ip]++
-	return true
-}
-
-func (c *connLimits) give(ip string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n--
-	if c.byIP[ip]--; c.byIP[ip] <= 0 {
-		delete(c.byIP, ip)
-	}
 }
 
 // limitListener applies connLimits to a listener.
@@ -118,14 +99,15 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-		if !l.limits.take(ip) {
+		release, _ := l.limits.Take(ip)
+		if release == nil {
 			c.Close()
 			if l.refused != nil {
 				l.refused(ip)
 			}
 			continue
 		}
-		return &limitConn{Conn: c, release: func() { l.limits.give(ip) }}, nil
+		return &limitConn{Conn: c, release: release}, nil
 	}
 }
 
@@ -138,12 +120,11 @@ func (l *limitListener) Close() error {
 
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	release func() // safe to call more than once
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.release()
 	return err
 }

@@ -140,9 +140,10 @@ func (s *Server) Open() error {
 	if s.limits == nil {
 		s.limits = newConnLimits(s.MaxConns, s.MaxConnsPerIP)
 	}
+	total, perIP := s.limits.Max()
 	refused := func(ip string) {
 		if s.limits.logRefusal(ip, time.Now()) {
-			s.logger().Warn("http connections refused: too many connections (logged once a minute per address)", "ip", ip, "per_ip", s.limits.perIP, "total", s.limits.max)
+			s.logger().Warn("http connections refused: too many connections (logged once a minute per address)", "ip", ip, "per_ip", perIP, "total", total)
 		}
 	}
 	ln = newLimitListener(ln, s.limits, refused)
