@@ -144,6 +144,19 @@ type stats struct {
 	answers                   map[string]int64
 }
 
+// send sends one HTTP request of the flood and counts its answer.
+func (s *stats) send(hc *http.Client, req *http.Request) {
+	s.sent.Add(1)
+	res, err := hc.Do(req)
+	if err != nil {
+		s.answer("error")
+		return
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	s.answer(strconv.Itoa(res.StatusCode))
+}
+
 func (s *stats) answer(k string) {
 	s.mu.Lock()
 	s.answers[k]++
@@ -231,15 +244,7 @@ func floodGuess(c config, stop chan struct{}, st *stats) {
 					req, _ = http.NewRequest("GET", c.httpURL+"/prov/"+c.phone+".cfg", nil)
 					req.SetBasicAuth(c.phone, fmt.Sprintf("guess-%d", g))
 				}
-				st.sent.Add(1)
-				res, err := hc.Do(req)
-				if err != nil {
-					st.answer("error")
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				st.answer(strconv.Itoa(res.StatusCode))
+				st.send(hc, req)
 			}
 		}()
 	}
@@ -258,15 +263,7 @@ func floodDiscover(c config, stop chan struct{}, st *stats) {
 				mac := fmt.Sprintf("0015%02x%06x", 0x70+w, i&0xffffff)
 				req, _ := http.NewRequest("GET", c.httpURL+"/prov/"+mac+".boot", nil)
 				req.Header.Set("User-Agent", "Yealink SIP-T46G 28.83.0.35 "+mac)
-				st.sent.Add(1)
-				res, err := hc.Do(req)
-				if err != nil {
-					st.answer("error")
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				st.answer(strconv.Itoa(res.StatusCode))
+				st.send(hc, req)
 			}
 		}()
 	}
