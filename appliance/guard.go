@@ -15,10 +15,11 @@ import (
 //   - Per protocol: a TFTP (UDP, spoofable) miss never refuses the same
 //     address over HTTP, so forged datagrams cannot lock a phone out.
 //   - Per prefix: IPv6 addresses count per /64 (one host has them all).
-//   - Globally: past Global failures a minute over all addresses (guessing
-//     from many addresses), an address is refused at its second failure in
-//     the minute, which slows a distributed guess to a trickle while
-//     addresses that make no mistakes are never touched.
+//   - Globally: past Global failures a minute over all addresses of a
+//     protocol (guessing from many addresses), an address is refused at its
+//     second failure in the minute over that protocol, which slows a
+//     distributed guess to a trickle while addresses that make no mistakes
+//     are never touched.
 //   - Exempt (a known phone's DHCP-leased address) is never refused.
 //
 // For example, with Limit 20, the 21st wrong password from 10.0.0.9 within
@@ -27,7 +28,7 @@ import (
 type Guard struct {
 	Limit  int                  // failures a minute per address and protocol; 0 turns the guard off
 	Block  time.Duration        // how long an address is refused; default 10 minutes
-	Global int                  // failures a minute over all addresses before the strict rule; default 10×Limit
+	Global int                  // failures a minute over all addresses of a protocol before the strict rule; default 10×Limit
 	Exempt func(ip string) bool // never refused (asked only when an address would be)
 	Now    func() time.Time
 	// MaxTracked bounds the addresses remembered (default 10,000); past
@@ -36,8 +37,15 @@ type Guard struct {
 
 	mu     sync.Mutex
 	addrs  map[guardKey]*guardCount
-	window time.Time // start of the global minute
-	total  int       // failures in the global minute
+	totals map[string]*guardTotal // per protocol: the global budget
+}
+
+// guardTotal counts one protocol's failures over all addresses in a
+// minute: per protocol, so that forged TFTP misses cannot make HTTP
+// stricter.
+type guardTotal struct {
+	window time.Time
+	n      int
 }
 
 type guardKey struct {
@@ -164,10 +172,18 @@ func (g *Guard) Fail(proto, ip string) bool {
 		return false
 	}
 	now := g.now()
-	if now.Sub(g.window) >= time.Minute {
-		g.window, g.total = now, 0
+	if g.totals == nil {
+		g.totals = map[string]*guardTotal{}
 	}
-	g.total++
+	t := g.totals[proto]
+	if t == nil {
+		t = &guardTotal{}
+		g.totals[proto] = t
+	}
+	if now.Sub(t.window) >= time.Minute {
+		t.window, t.n = now, 0
+	}
+	t.n++
 	global := g.Global
 	if global <= 0 {
 		global = 10 * g.Limit
@@ -186,7 +202,7 @@ func (g *Guard) Fail(proto, ip string) bool {
 		c.window, c.n = now, 0
 	}
 	c.n++
-	over := c.n > g.Limit || (g.total > global && c.n > 1)
+	over := c.n > g.Limit || (t.n > global && c.n > 1)
 	if !over || now.Before(c.blocked) {
 		g.mu.Unlock()
 		return false
@@ -217,8 +233,8 @@ func (g *Guard) Succeed(proto, ip string) {
 	defer g.mu.Unlock()
 	if c := g.addrs[guardKey{proto, p}]; c != nil && c.n > 0 {
 		c.n--
-		if g.total > 0 {
-			g.total--
+		if t := g.totals[proto]; t != nil && t.n > 0 {
+			t.n--
 		}
 	}
 }

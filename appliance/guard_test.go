@@ -72,6 +72,12 @@ func TestGuard(t *testing.T) {
 			{proto: H, ip: "10.0.1.4", fail: true, refused: true},
 			{proto: H, ip: "10.0.1.5"}, // made no mistake: untouched
 		}},
+		{"forged TFTP misses spend only TFTP's global budget", 5, 3, "", []step{
+			{proto: T, ip: "10.0.2.1", fail: true}, {proto: T, ip: "10.0.2.2", fail: true}, {proto: T, ip: "10.0.2.3", fail: true},
+			{proto: T, ip: "10.0.2.4", fail: true},
+			{proto: H, ip: "10.0.2.9", fail: true}, {proto: H, ip: "10.0.2.9", fail: true}, // a typo twice
+			{proto: H, ip: "10.0.2.9"},
+		}},
 		{"limit 0 is off", 0, 0, "", []step{
 			{proto: H, ip: "10.0.0.1", fail: true}, {proto: H, ip: "10.0.0.1", fail: true}, {proto: H, ip: "10.0.0.1"},
 		}},
