@@ -1,6 +1,7 @@
 package appliance_test
 
 import (
+	"github.com/provbox/provbox/configs"
 	"strings"
 	"testing"
 
@@ -86,7 +87,7 @@ func TestNormalizeModel(t *testing.T) {
 		{"", "", "", "model"},
 		{"Polycom", "VVX400", "", "manufacturer"},
 	} {
-		m, err := appliance.NormalizeModel(tc.mf, tc.model)
+		m, err := configs.MustCatalog().Normalize(tc.mf, tc.model)
 		wantField(t, err, tc.field)
 		if tc.field == "" && (m.Name != tc.want || m.Manufacturer != "Yealink") {
 			t.Errorf("NormalizeModel(%q,%q) = %+v", tc.mf, tc.model, m)
@@ -97,7 +98,7 @@ func TestNormalizeModel(t *testing.T) {
 	}
 	// The issue's minimum list, with key counts from the reference.
 	for name, keys := range map[string]int{"T41S": 15, "T42S": 15, "T46G": 27, "T46S": 27, "T46U": 27, "T48G": 29, "T48S": 29, "T48U": 29, "T53W": 21, "T54W": 27, "T57W": 29, "T58": 27} {
-		if m, ok := appliance.LookupModel("Yealink", name); !ok || m.LineKeys != keys {
+		if m, ok := configs.MustCatalog().Lookup("Yealink", name); !ok || m.LineKeys != keys {
 			t.Errorf("%s: %+v %v", name, m, ok)
 		}
 	}
@@ -290,7 +291,7 @@ func TestParseCSV_Errors(t *testing.T) {
 		{"bad quote", "mac,model\n\"001565000001,T46G\n", 2, "csv"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := appliance.ParseCSV(strings.NewReader(tc.csv))
+			_, err := appliance.ParseCSV(strings.NewReader(tc.csv), configs.MustCatalog())
 			if appliance.ErrorLine(err) != tc.line || appliance.ErrorField(err) != tc.field {
 				t.Fatalf("got %v (line %d field %q), want line %d field %q", err, appliance.ErrorLine(err), appliance.ErrorField(err), tc.line, tc.field)
 			}
@@ -303,7 +304,7 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add("mac,model\n001565000001,T41S\n")
 	f.Add("\ufeffMAC,Model\n0015.6500.0001,sip-t54w\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		rows, err := appliance.ParseCSV(strings.NewReader(s))
+		rows, err := appliance.ParseCSV(strings.NewReader(s), configs.MustCatalog())
 		if err != nil {
 			if appliance.ErrorCode(err) == appliance.EINVALID && appliance.ErrorLine(err) < 1 {
 				t.Fatalf("invalid without a line: %v", err)
@@ -313,7 +314,7 @@ func FuzzParseCSV(f *testing.F) {
 		// What parses is clean: canonical MACs, supported models, valid keys,
 		// no control characters anywhere a config could see them.
 		for _, r := range rows {
-			if _, err := r.Phone.Normalize(); err != nil {
+			if _, err := r.Phone.Normalize(configs.MustCatalog()); err != nil {
 				t.Fatalf("accepted bad phone %+v: %v", r.Phone, err)
 			}
 			for _, k := range r.Keys {
@@ -385,7 +386,7 @@ func TestCSVFormulas(t *testing.T) {
 	if strings.Contains(b.String(), "'plain") || strings.Contains(b.String(), "'102") {
 		t.Errorf("a plain cell was changed:\n%s", b.String())
 	}
-	out, err := appliance.ParseCSV(strings.NewReader(b.String()))
+	out, err := appliance.ParseCSV(strings.NewReader(b.String()), configs.MustCatalog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +405,7 @@ func TestCSVFormulas(t *testing.T) {
 // the user sent (SPEC §9), here a 1 MB CSV column name.
 func TestErrorQuotesClipped(t *testing.T) {
 	huge := strings.Repeat("a", 1<<20)
-	_, err := appliance.ParseCSV(strings.NewReader("mac,model," + huge + "\n"))
+	_, err := appliance.ParseCSV(strings.NewReader("mac,model,"+huge+"\n"), configs.MustCatalog())
 	if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), strings.Repeat("a", 100)+"…") {
 		t.Fatalf("error of %d bytes: %.300s", len(err.Error()), err)
 	}

@@ -60,6 +60,7 @@ type Account struct {
 // and Line, the account index it uses (the extension's for account keys,
 // 1 otherwise).
 type LineKey struct {
+	Module   int    `json:"module"` // 0 the phone's own line keys, N expansion module N
 	Position int    `json:"position"`
 	Type     string `json:"type"`
 	Value    string `json:"value"`
@@ -70,12 +71,15 @@ type LineKey struct {
 // PhoneConfig is everything a phone's generated files depend on. Two equal
 // PhoneConfigs render to the same bytes.
 type PhoneConfig struct {
-	Phone    Phone     `json:"phone"` // without Sync
-	Model    Model     `json:"model"`
-	Location *Location `json:"location"`
-	Accounts []Account `json:"accounts"`
-	LineKeys []LineKey `json:"line_keys"`
-	Settings Settings  `json:"settings"`
+	Phone Phone `json:"phone"` // without Sync
+	Model Model `json:"model"`
+	// Module is the expansion module type of the model (zero when it takes
+	// none); Phone.ExpansionModules of them are chained.
+	Module   ExpansionModule `json:"module"`
+	Location *Location       `json:"location"`
+	Accounts []Account       `json:"accounts"`
+	LineKeys []LineKey       `json:"line_keys"`
+	Settings Settings        `json:"settings"`
 	// Secret is the phone's provisioning secret, which its file carries.
 	Secret string `json:"secret"`
 	// StoredVersion is the config version the store holds for the phone
@@ -118,14 +122,15 @@ func (c *PhoneConfig) AccountsHash() string {
 
 // BuildAccounts numbers the distinct extensions of a layout in order of
 // first appearance (account.1, account.2…) and resolves each line key's
-// account index. layout must be sorted by position; ext returns the
+// account index. layout must be sorted by module and position (SortLayout:
+// the phone's own keys first); ext returns the
 // extension an account key belongs to.
 func BuildAccounts(layout []LayoutEntry, ext func(keyID int64) *Extension) ([]Account, []LineKey) {
 	var accounts []Account
 	index := map[int64]int{}
 	var keys []LineKey
 	for _, e := range layout {
-		lk := LineKey{Position: e.Position, Type: e.Type, Value: e.Value, Label: e.Label, Line: 1}
+		lk := LineKey{Module: e.Module, Position: e.Position, Type: e.Type, Value: e.Value, Label: e.Label, Line: 1}
 		if e.Type == KeyAccount {
 			x := ext(e.KeyID)
 			if x == nil {

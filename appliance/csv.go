@@ -13,8 +13,10 @@ import (
 // CSVColumns are the columns of the phones CSV, in export order. A phone
 // takes one row per line key; its own columns may be left blank on its
 // second and later rows (all but mac, which every row carries). A phone without keys takes one row with the key
-// columns blank.
-var CSVColumns = []string{"mac", "name", "description", "location", "manufacturer", "model", "position", "key_type", "key_value", "key_label"}
+// columns blank. expansion_modules is the phone's number of key modules;
+// module is where a key sits: 0 (or blank) the phone itself, N its
+// expansion module N. Files without these two columns import as before.
+var CSVColumns = []string{"mac", "name", "description", "location", "manufacturer", "model", "expansion_modules", "module", "position", "key_type", "key_value", "key_label"}
 
 // PhoneImport is one phone read from a CSV file (or written to one).
 type PhoneImport struct {
@@ -28,6 +30,7 @@ type PhoneImport struct {
 // the extension number and the label is ignored (it follows the extension).
 type ImportKey struct {
 	Line     int
+	Module   int
 	Position int
 	Type     string
 	Value    string
@@ -59,10 +62,11 @@ type ImportService interface {
 // MaxCSVRows bounds an import.
 const MaxCSVRows = 100000
 
-// ParseCSV reads a phones CSV. The header names the columns (any order,
-// case-insensitive; mac and model are required, unknown columns refused).
-// Errors carry the line and the field.
-func ParseCSV(r io.Reader) ([]PhoneImport, error) {
+// ParseCSV reads a phones CSV, checking models against the catalog. The
+// header names the columns (any order, case-insensitive; mac and model
+// are required, unknown columns refused). Errors carry the line and the
+// field.
+func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
@@ -124,11 +128,15 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 		}
 		p := byMAC[mac]
 		if p == nil {
+			modules, err := csvInt("expansion_modules", get("expansion_modules"))
+			if err != nil {
+				return nil, atLine(err, line)
+			}
 			p = &PhoneImport{Line: line, Location: get("location"), Phone: Phone{
 				MAC: mac, Name: get("name"), Description: get("description"),
-				Manufacturer: get("manufacturer"), Model: get("model"),
+				Manufacturer: get("manufacturer"), Model: get("model"), ExpansionModules: modules,
 			}}
-			if _, err := p.Phone.Normalize(); err != nil {
+			if _, err := p.Phone.Normalize(c); err != nil {
 				return nil, atLine(err, line)
 			}
 			byMAC[mac] = p
@@ -138,13 +146,14 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 			// but may not contradict the first row.
 			for _, f := range []struct{ name, first string }{
 				{"name", p.Phone.Name}, {"description", p.Phone.Description}, {"location", p.Location},
+				{"expansion_modules", strconv.Itoa(p.Phone.ExpansionModules)},
 			} {
 				if v := get(f.name); v != "" && v != f.first {
 					return nil, &Error{Code: EINVALID, Field: f.name, Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), Clip(f.first), p.Line)}
 				}
 			}
 			if v := get("model"); v != "" {
-				if m, err := NormalizeModel(get("manufacturer"), v); err != nil {
+				if m, err := c.Normalize(get("manufacturer"), v); err != nil {
 					return nil, atLine(err, line)
 				} else if m.Name != p.Phone.Model {
 					return nil, &Error{Code: EINVALID, Field: "model", Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), p.Phone.Model, p.Line)}
@@ -152,8 +161,12 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 			}
 		}
 		pos, typ, val, label := get("position"), strings.ToLower(get("key_type")), get("key_value"), get("key_label")
-		if pos == "" && typ == "" && val == "" && label == "" {
+		if pos == "" && typ == "" && val == "" && label == "" && get("module") == "" {
 			continue
+		}
+		module, err := csvInt("module", get("module"))
+		if err != nil {
+			return nil, atLine(err, line)
 		}
 		n, err := strconv.Atoi(pos)
 		if err != nil {
@@ -162,7 +175,7 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 		if label == "" {
 			label = val
 		}
-		k := ImportKey{Line: line, Position: n, Type: typ, Value: val, Label: label}
+		k := ImportKey{Line: line, Module: module, Position: n, Type: typ, Value: val, Label: label}
 		if err := ValidateKeyValue(typ, val); err != nil {
 			return nil, atLine(renameField(err, "key_"), line)
 		}
@@ -178,6 +191,18 @@ func ParseCSV(r io.Reader) ([]PhoneImport, error) {
 		res[i] = *p
 	}
 	return res, nil
+}
+
+// csvInt reads a small count column: blank is 0.
+func csvInt(field, v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 99 {
+		return 0, Errorf(EINVALID, field, "%q is not a number from 0 to 99", v)
+	}
+	return n, nil
 }
 
 // neutralize keeps a spreadsheet from running a cell as a formula (OWASP
@@ -210,14 +235,14 @@ func WriteCSV(w io.Writer, phones []PhoneImport) error {
 		return err
 	}
 	for _, p := range phones {
-		base := []string{p.Phone.MAC, neutralize(p.Phone.Name), neutralize(p.Phone.Description), neutralize(p.Location), p.Phone.Manufacturer, p.Phone.Model}
+		base := []string{p.Phone.MAC, neutralize(p.Phone.Name), neutralize(p.Phone.Description), neutralize(p.Location), p.Phone.Manufacturer, p.Phone.Model, strconv.Itoa(p.Phone.ExpansionModules)}
 		if len(p.Keys) == 0 {
-			if err := cw.Write(append(base, "", "", "", "")); err != nil {
+			if err := cw.Write(append(base, "", "", "", "", "")); err != nil {
 				return err
 			}
 		}
 		for _, k := range p.Keys {
-			row := append(append([]string(nil), base...), strconv.Itoa(k.Position), k.Type, neutralize(k.Value), neutralize(k.Label))
+			row := append(append([]string(nil), base...), strconv.Itoa(k.Module), strconv.Itoa(k.Position), k.Type, neutralize(k.Value), neutralize(k.Label))
 			if err := cw.Write(row); err != nil {
 				return err
 			}

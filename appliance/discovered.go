@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -65,22 +64,4 @@ type DiscoveryService interface {
 	// fields override what was detected; extension as in CreatePhone) and
 	// removes it from the list.
 	AdoptDiscovered(ctx context.Context, mac string, p *Phone, extension string) (*Phone, error)
-}
-
-// Known phone vendors by MAC prefix (OUI), from shared/reference/yealink.md §7.
-var vendorOUIs = map[string]string{
-	"001565": "Yealink", "e434d7": "Yealink", "805ec0": "Yealink", "805e0c": "Yealink", "249ad8": "Yealink",
-	"44dbd2": "Yealink", "644f56": "Yealink", "ec1da9": "Yealink", "3497d7": "Yealink", "b061a9": "Yealink",
-	"c4fc22": "Yealink", "f01653": "Yealink",
-	"0004f2": "Polycom", "64167f": "Polycom", "482567": "Polycom",
-	"000b82": "Grandstream", "c074ad": "Grandstream", "ec74d7": "Grandstream",
-	"00a859": "Fanvil", "0c383e": "Fanvil",
-}
-
-// VendorByMAC returns the phone vendor owning a canonical MAC's prefix, or "".
-func VendorByMAC(mac string) string {
-	if len(mac) < 6 {
-		return ""
-	}
-	return vendorOUIs[strings.ToLower(mac[:6])]
 }

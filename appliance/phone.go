@@ -49,14 +49,17 @@ const (
 
 // Phone is a desk phone the appliance provisions.
 type Phone struct {
-	ID           int64      `json:"id"`
-	MAC          string     `json:"mac"`
-	Name         string     `json:"name"`
-	Description  string     `json:"description"`
-	LocationID   *int64     `json:"location_id"`
-	Manufacturer string     `json:"manufacturer"`
-	Model        string     `json:"model"`
-	Sync         SyncStatus `json:"sync"`
+	ID           int64  `json:"id"`
+	MAC          string `json:"mac"`
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	LocationID   *int64 `json:"location_id"`
+	Manufacturer string `json:"manufacturer"`
+	Model        string `json:"model"`
+	// ExpansionModules is how many key modules are chained to it
+	// (0..the model's MaxModules; their type comes from the catalog).
+	ExpansionModules int        `json:"expansion_modules"`
+	Sync             SyncStatus `json:"sync"`
 	// Secret is the phone's own provisioning password (HTTP Basic, user
 	// name: its MAC), generated when it is added. Never in JSON: the API
 	// shows it only at /phones/{mac}/secret.
@@ -177,13 +180,17 @@ type PhoneUpdate struct {
 	LocationID   *int64  `json:"location_id"`
 	Manufacturer *string `json:"manufacturer"`
 	Model        *string `json:"model"`
+	// ExpansionModules changes the number of chained key modules.
+	ExpansionModules *int `json:"expansion_modules"`
 }
 
-// LayoutEntry places a key at a line-key position. On reads the key's type,
-// value and label come along.
+// LayoutEntry places a key at a line-key position: on the phone itself
+// (Module 0) or on its expansion module Module (1..). On reads the key's
+// type, value and label come along.
 type LayoutEntry struct {
 	Position int    `json:"position"`
 	KeyID    int64  `json:"key_id"`
+	Module   int    `json:"module"`
 	Type     string `json:"type,omitempty"`
 	Value    string `json:"value,omitempty"`
 	Label    string `json:"label,omitempty"`
@@ -226,8 +233,8 @@ type PhoneService interface {
 }
 
 // Normalize canonicalises MAC, name, manufacturer and model and validates
-// the phone. It returns the model's facts.
-func (p *Phone) Normalize() (Model, error) {
+// the phone against the catalog. It returns the model's facts.
+func (p *Phone) Normalize(c *Catalog) (Model, error) {
 	mac, err := ParseMAC(p.MAC)
 	if err != nil {
 		return Model{}, err
@@ -246,11 +253,14 @@ func (p *Phone) Normalize() (Model, error) {
 	if p.LocationID != nil && *p.LocationID <= 0 {
 		p.LocationID = nil
 	}
-	m, err := NormalizeModel(p.Manufacturer, p.Model)
+	m, err := c.Normalize(p.Manufacturer, p.Model)
 	if err != nil {
 		return Model{}, err
 	}
 	p.Manufacturer, p.Model = m.Manufacturer, m.Name
+	if _, _, err := c.Positions(m, p.ExpansionModules); err != nil {
+		return Model{}, err
+	}
 	return m, nil
 }
 
@@ -279,29 +289,60 @@ func (upd PhoneUpdate) Apply(p *Phone) {
 	if upd.Model != nil {
 		p.Model = *upd.Model
 	}
+	if upd.ExpansionModules != nil {
+		p.ExpansionModules = *upd.ExpansionModules
+	}
 }
 
-// ValidateLayout checks a layout against a model: positions within
-// 1..LineKeys and unique, and at least one account key when it holds keys,
-// and no more distinct extensions than the model has accounts. keys gives
-// the type of every key id used (an unknown id is an error). The layout is
-// sorted by position.
-func ValidateLayout(m Model, layout []LayoutEntry, keyType func(id int64) (string, bool)) error {
-	sort.SliceStable(layout, func(i, j int) bool { return layout[i].Position < layout[j].Position })
-	seen := map[int]bool{}
+// ValidateLayout checks a layout against a phone's model and modules:
+// module within 0..modules, positions within the line keys of the phone
+// (module 0) or of its module's keys, unique per module; key types the
+// model supports; at least one account key when it holds keys, and no more
+// distinct extensions than the model has accounts. keyType gives the type
+// of every key id used (an unknown id is an error). The layout is sorted by
+// module, then position.
+func ValidateLayout(c *Catalog, m Model, modules int, layout []LayoutEntry, keyType func(id int64) (string, bool)) error {
+	lineKeys, moduleKeys, err := c.Positions(m, modules)
+	if err != nil {
+		return err
+	}
+	SortLayout(layout)
+	seen := map[Position]bool{}
 	accounts := map[int64]bool{}
 	for i, e := range layout {
 		field := fmt.Sprintf("keys[%d].position", i)
-		if e.Position < 1 || e.Position > m.LineKeys {
-			return Errorf(EINVALID, field, "%d is outside 1..%d, the line keys of the %s", e.Position, m.LineKeys, m.Name)
+		switch {
+		case e.Module < 0 || e.Module > modules:
+			if modules == 0 {
+				return Errorf(EINVALID, fmt.Sprintf("keys[%d].module", i), "%d, but the phone has no expansion module", e.Module)
+			}
+			return Errorf(EINVALID, fmt.Sprintf("keys[%d].module", i), "%d is outside 0..%d, the phone itself and its expansion modules", e.Module, modules)
+		case e.Module == 0 && lineKeys == 0 && (e.Position < 1 || e.Position > m.Accounts):
+			// A phone without line keys (a DECT base, an AX8x) takes its
+			// extensions as accounts 1..Accounts, one per position.
+			return Errorf(EINVALID, field, "%d is outside 1..%d, the accounts of the %s (it has no line keys)", e.Position, m.Accounts, m.Name)
+		case e.Module == 0 && lineKeys > 0 && (e.Position < 1 || e.Position > lineKeys):
+			return Errorf(EINVALID, field, "%d is outside 1..%d, the line keys of the %s", e.Position, lineKeys, m.Name)
+		case e.Module > 0 && (e.Position < 1 || e.Position > moduleKeys):
+			return Errorf(EINVALID, field, "%d is outside 1..%d, the keys of expansion module %d (%s)", e.Position, moduleKeys, e.Module, m.Module)
 		}
-		if seen[e.Position] {
+		pos := Position{e.Module, e.Position}
+		if seen[pos] {
+			if e.Module > 0 {
+				return Errorf(EINVALID, field, "position %d of expansion module %d is used twice", e.Position, e.Module)
+			}
 			return Errorf(EINVALID, field, "position %d is used twice", e.Position)
 		}
-		seen[e.Position] = true
+		seen[pos] = true
 		typ, ok := keyType(e.KeyID)
 		if !ok {
 			return Errorf(EINVALID, fmt.Sprintf("keys[%d].key_id", i), "no key with id %d", e.KeyID)
+		}
+		if lineKeys == 0 && typ != KeyAccount {
+			return Errorf(EINVALID, fmt.Sprintf("keys[%d].key_id", i), "the %s has no line keys, only accounts: a %s key does not fit", m.Name, typ)
+		}
+		if lineKeys > 0 && !m.Supports(typ) {
+			return Errorf(EINVALID, fmt.Sprintf("keys[%d].key_id", i), "the %s has no %s keys", m.Name, typ)
 		}
 		if typ == KeyAccount {
 			accounts[e.KeyID] = true
@@ -314,4 +355,15 @@ func ValidateLayout(m Model, layout []LayoutEntry, keyType func(id int64) (strin
 		return Errorf(EINVALID, "keys", "%d extensions on one phone, but the %s has %d accounts", len(accounts), m.Name, m.Accounts)
 	}
 	return nil
+}
+
+// SortLayout sorts a layout by module, then position: the phone's own
+// keys first, as the phone numbers them.
+func SortLayout(layout []LayoutEntry) {
+	sort.SliceStable(layout, func(i, j int) bool {
+		if layout[i].Module != layout[j].Module {
+			return layout[i].Module < layout[j].Module
+		}
+		return layout[i].Position < layout[j].Position
+	})
 }

@@ -42,6 +42,8 @@ const (
 
 // Renderer renders vendor files from embedded or overriding templates.
 type Renderer struct {
+	// Catalog is the model catalog (nil: the embedded one).
+	Catalog *appliance.Catalog
 	// TemplateDir holds overrides: <TemplateDir>/yealink/mac.cfg.tmpl. Empty:
 	// embedded templates only.
 	TemplateDir string
@@ -173,7 +175,13 @@ type YealinkPhone struct {
 	Accounts                    []YealinkAccount
 	UnusedAccounts              []int // account indexes to disable
 	LineKeys                    []YealinkLineKey
-	PickupPrefix                string // directed-pickup code of BLF keys ("" none)
+	// Modules are the chained expansion modules, each with every key up
+	// to the module's count (expansion_module.N.key.M.*).
+	Modules      []YealinkModule
+	PickupPrefix string // directed-pickup code of BLF keys ("" none)
+	// AdminUserPrefix is "admin:" (user:password), or "" for a model with
+	// the catalog's plain_admin_password quirk.
+	AdminUserPrefix string
 	AdminPassword               string // the phones' web admin password (user admin)
 	// ServerURL is where the phone provisions from next: the HTTPS URL
 	// once it trusts provbox's CA, else the bootstrap URL.
@@ -200,8 +208,15 @@ type YealinkAccount struct {
 	Port, Transport                        int
 }
 
-// YealinkLineKey is one linekey.P block; unused positions have Type 0 and
-// "%NULL%" values.
+// YealinkModule is one expansion module: its index (1..), type and keys.
+type YealinkModule struct {
+	Index int
+	Name  string // "EXP50"
+	Keys  []YealinkLineKey
+}
+
+// YealinkLineKey is one linekey.P (or expansion_module.N.key.P) block;
+// unused positions have Type 0 and "%NULL%" values.
 type YealinkLineKey struct {
 	Position                                   int
 	Type                                       int
@@ -220,7 +235,7 @@ const null = "%NULL%"
 // yealinkPhone builds the template data of a phone.
 func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
 	m := cfg.Model
-	if m.LineKeys == 0 {
+	if m.Name == "" || m.Accounts == 0 {
 		return nil, fmt.Errorf("render %s: unsupported model %s %s", cfg.Phone.MAC, cfg.Phone.Manufacturer, cfg.Phone.Model)
 	}
 	s := cfg.Settings
@@ -233,6 +248,10 @@ func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
 		MAC: cfg.Phone.MAC, MACColons: appliance.FormatMAC(cfg.Phone.MAC), Model: m.Name, Name: cfg.Phone.Name,
 		LineKeyCount: m.LineKeys, PickupPrefix: s.PickupPrefix, AdminPassword: s.PhoneAdminPassword,
 		ServerURL: s.ProvisioningURL, CACertURL: s.CACertURL, ProvUsername: cfg.Phone.MAC, ProvPassword: cfg.Secret,
+		AdminUserPrefix: "admin:",
+	}
+	if m.Has(appliance.QuirkPlainAdminPassword) {
+		v.AdminUserPrefix = ""
 	}
 	if s.SecureURL != "" {
 		v.ServerURL = s.SecureURL
@@ -265,21 +284,40 @@ func yealinkPhone(cfg *appliance.PhoneConfig) (*YealinkPhone, error) {
 	for i := len(cfg.Accounts) + 1; i <= m.Accounts; i++ {
 		v.UnusedAccounts = append(v.UnusedAccounts, i)
 	}
-	byPos := map[int]appliance.LineKey{}
+	byPos := map[appliance.Position]appliance.LineKey{}
 	for _, k := range cfg.LineKeys {
-		byPos[k.Position] = k
+		byPos[appliance.Position{Module: k.Module, Position: k.Position}] = k
 	}
-	for p := 1; p <= m.LineKeys; p++ {
-		k, ok := byPos[p]
-		if !ok {
-			v.LineKeys = append(v.LineKeys, YealinkLineKey{Position: p, Line: null, Value: null, Label: null, Extension: null, PickupValue: null})
-			continue
+	// Every position up to the counts, unused ones as type 0, so a removed
+	// key disappears from the phone (SPEC §5).
+	keys := func(module, count int) ([]YealinkLineKey, error) {
+		var out []YealinkLineKey
+		for p := 1; p <= count; p++ {
+			k, ok := byPos[appliance.Position{Module: module, Position: p}]
+			if !ok {
+				out = append(out, YealinkLineKey{Position: p, Line: null, Value: null, Label: null, Extension: null, PickupValue: null})
+				continue
+			}
+			lk, err := yealinkLineKey(p, k, v.Accounts, s.PickupPrefix)
+			if err != nil {
+				return nil, fmt.Errorf("render %s: %w", cfg.Phone.MAC, err)
+			}
+			out = append(out, lk)
 		}
-		lk, err := yealinkLineKey(p, k, v.Accounts, s.PickupPrefix)
-		if err != nil {
-			return nil, fmt.Errorf("render %s: %w", cfg.Phone.MAC, err)
+		return out, nil
+	}
+	var err error
+	if v.LineKeys, err = keys(0, m.LineKeys); err != nil {
+		return nil, err
+	}
+	if cfg.Module.Keys > 0 {
+		for n := 1; n <= cfg.Phone.ExpansionModules; n++ {
+			mk, err := keys(n, cfg.Module.Keys)
+			if err != nil {
+				return nil, err
+			}
+			v.Modules = append(v.Modules, YealinkModule{Index: n, Name: cfg.Module.Name, Keys: mk})
 		}
-		v.LineKeys = append(v.LineKeys, lk)
 	}
 	return v, nil
 }
@@ -355,7 +393,7 @@ func (r *Renderer) RenderPhoneConfig(cfg *appliance.PhoneConfig) ([]byte, error)
 // RenderModelFile renders a Yealink model file such as y000000000028.cfg,
 // or returns ok false when no supported model uses that name.
 func (r *Renderer) RenderModelFile(file string, s appliance.Settings) ([]byte, bool, error) {
-	models := yealinkModelsByFile(file)
+	models := yealinkModelsByFile(r.catalog(), file)
 	if len(models) == 0 {
 		return nil, false, nil
 	}
@@ -424,14 +462,24 @@ const maxRendered = 20000
 // that provbox could not serve: its model file y0000000000XX.cfg.
 func (r *Renderer) Problems(cfg *appliance.PhoneConfig) []string {
 	out := cfg.Problems()
-	file := YealinkModelFile(cfg.Model.Name)
+	file := YealinkModelFile(cfg.Model)
 	if file == "" {
-		return append(out, fmt.Sprintf("the %s asks for a model file provbox does not know (no Yealink device id for it)", cfg.Phone.Model))
+		// No source gives its device id: its request for a model file gets
+		// 404, which Yealink phones tolerate (they go on to <mac>.cfg).
+		return out
 	}
 	if _, _, err := r.RenderModelFile(file, cfg.Settings); err != nil {
 		out = append(out, fmt.Sprintf("the %s asks for its model file %s, which provbox cannot serve: %v", cfg.Model.Name, file, err))
 	}
 	return out
+}
+
+// catalog returns the renderer's catalog, the embedded one by default.
+func (r *Renderer) catalog() *appliance.Catalog {
+	if r.Catalog != nil {
+		return r.Catalog
+	}
+	return MustCatalog()
 }
 
 // HashFile returns the version string of a file's bytes.

@@ -91,9 +91,11 @@ type credentials struct {
 }
 
 // identify fills in who is asking from the User-Agent, falling back to the
-// MAC in the file name (TFTP has no User-Agent). Only needed off the hot
-// path: a known phone's <mac>.cfg names its phone.
-func identify(req Requester, name string) Requester {
+// MAC in the file name (TFTP has no User-Agent), and names the model as the
+// catalog does ("SIP-T58V" → T58) and the vendor by MAC prefix when the
+// User-Agent did not. Only needed off the hot path: a known phone's
+// <mac>.cfg names its phone.
+func identify(c *appliance.Catalog, req Requester, name string) Requester {
 	id := ParseUserAgent(req.UA)
 	id.UA, id.IP, id.Source = req.UA, req.IP, req.Source
 	if id.MAC == "" {
@@ -101,6 +103,20 @@ func identify(req Requester, name string) Requester {
 			id.MAC, _ = appliance.ParseMAC(m[1])
 		} else if m := macBootRe.FindStringSubmatch(name); m != nil {
 			id.MAC, _ = appliance.ParseMAC(m[1])
+		}
+	}
+	if id.Vendor == "" && id.MAC != "" {
+		id.Vendor = c.VendorByMAC(id.MAC)
+	}
+	if id.Vendor == "" && id.Model == "" {
+		// A model file names its models: y000000000108.cfg is a T46U.
+		if models := yealinkModelsByFile(c, strings.ToLower(name)); len(models) == 1 {
+			id.Vendor, id.Model = "Yealink", models[0]
+		}
+	}
+	if id.Vendor != "" && id.Model != "" {
+		if m, ok := c.ByUserAgent(id.Vendor, id.Model); ok {
+			id.Model = m.Name
 		}
 	}
 	return id
@@ -130,7 +146,7 @@ func (r *Resolver) resolve(ctx context.Context, path string, req Requester, cred
 		}
 		return nil, notFound(name)
 	}
-	req = identify(req, name)
+	req = identify(r.Renderer.catalog(), req, name)
 	switch {
 	case modelRe.MatchString(name), macBootRe.MatchString(name):
 		r.discover(ctx, req)
@@ -164,11 +180,11 @@ func (r *Resolver) RenderFile(ctx context.Context, macIn, name string) ([]byte, 
 	if name == "" || strings.EqualFold(name, mac+".cfg") {
 		return r.Renderer.RenderPhoneConfig(cfg)
 	}
-	if strings.EqualFold(name, YealinkModelFile(cfg.Model.Name)) {
+	if strings.EqualFold(name, YealinkModelFile(cfg.Model)) {
 		b, _, err := r.Renderer.RenderModelFile(strings.ToLower(name), r.settings())
 		return b, err
 	}
-	return nil, appliance.Errorf(appliance.ENOTFOUND, "file", "%q is not a file of phone %s (try %s.cfg or %s)", name, appliance.FormatMAC(mac), mac, YealinkModelFile(cfg.Model.Name))
+	return nil, appliance.Errorf(appliance.ENOTFOUND, "file", "%q is not a file of phone %s (try %s.cfg or %s)", name, appliance.FormatMAC(mac), mac, YealinkModelFile(cfg.Model))
 }
 
 func (r *Resolver) settings() appliance.Settings {
@@ -539,12 +555,12 @@ func (r *Resolver) recordDiscovered(ctx context.Context, req Requester) {
 	}
 	if req.Vendor == "" && req.UA != "" {
 		mac := req.MAC
-		req = identify(req, "")
+		req = identify(r.Renderer.catalog(), req, "")
 		req.MAC = mac
 	}
 	vendor := req.Vendor
 	if vendor == "" {
-		vendor = appliance.VendorByMAC(req.MAC)
+		vendor = r.Renderer.catalog().VendorByMAC(req.MAC)
 	}
 	d := appliance.Discovered{MAC: req.MAC, Vendor: vendor, Model: req.Model, Firmware: req.Firmware, IP: req.IP, Source: req.Source, UserAgent: req.UA}
 	if err := r.Services.Discovery.RecordDiscovered(ctx, d); err != nil {

@@ -30,7 +30,7 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	r := &configs.Renderer{}
-	db := sqlite.NewDB(filepath.Join(dir, "provbox.db"))
+	db := sqlite.NewDB(filepath.Join(dir, "provbox.db"), configs.MustCatalog())
 	db.Version = r.Version
 	if err := db.Open(); err != nil {
 		t.Fatal(err)

@@ -32,8 +32,12 @@ var uaPatterns = []uaPattern{
 	// Yealink SIP VP-T49G … / Yealink SIP-T56A 58.80.0.25 001565f429a4 /
 	// SIP-T38G  38.70… (double space)
 	{"Yealink", regexp.MustCompile(`(?i)^\s*yealink\s+sip(?:\s+vp)?-(\w+)\s+([\d.]+)` + uaMAC + `\s*$`)},
-	// Yealink W52P … / W52P 25.30.0.2 <mac> / VP530 …
-	{"Yealink", regexp.MustCompile(`(?i)^\s*(?:yealink\s+)?(w\d\dp|vp530p?)\s+([\d.]+)` + uaMAC + `\s*$`)},
+	// DECT bases and AX phones name themselves without "SIP-": Yealink
+	// W70B 146.87.0.15 80:5e:0c:1d:65:4e, Yealink W90DM …, Yealink AX86R …
+	// (Wazo v87/common.py _UA_REGEX_LIST)
+	{"Yealink", regexp.MustCompile(`(?i)^\s*yealink\s+(w\d\d[a-z]{0,2}|ax\d\d[a-z]?|vp530p?)\s+([\d.]+)` + uaMAC + `\s*$`)},
+	// W52P 25.30.0.2 <mac> / VP530 … (no vendor word)
+	{"Yealink", regexp.MustCompile(`(?i)^\s*(w\d\dp|vp530p?)\s+([\d.]+)` + uaMAC + `\s*$`)},
 	// old firmware without MAC: Yealink-T46G 28.71.0.81 28.1.0.128.0.0.0
 	{"Yealink", regexp.MustCompile(`(?i)^\s*yealink-(\w+)\s+([\d.]+)(?:\s+[\d.]+)?()\s*$`)},
 	// FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application

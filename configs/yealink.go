@@ -1,34 +1,9 @@
 package configs
 
-// Yealink facts from shared/reference/yealink.md.
+import "github.com/provbox/provbox/appliance"
 
-// yealinkDeviceIDs maps a model to its model-file id: the phone fetches
-// y0000000000XX.cfg with XX = the id (reference §1, device-id table). Every
-// id matches a FusionPBX template directory and boot file (audit §1),
-// T48G's 035 included (FusionPBX t48g/y000000000035.cfg).
-var yealinkDeviceIDs = map[string]string{
-	"T40P": "054",
-	"T41P": "036",
-	"T41S": "068",
-	"T42G": "029",
-	"T42S": "067",
-	"T42U": "116",
-	"T43U": "107",
-	"T44W": "174",
-	"T46G": "028",
-	"T46S": "066",
-	"T46U": "108",
-	"T48G": "035",
-	"T48S": "065",
-	"T48U": "109",
-	"T53":  "095",
-	"T53W": "095",
-	"T54S": "070",
-	"T54W": "096",
-	"T57W": "097",
-	"T58":  "058",
-	"T58W": "150",
-}
+// Yealink file facts from shared/reference/yealink.md; the model facts
+// are in catalog/yealink.toml.
 
 // parkSlot is the rendering type of a park key whose value is a slot.
 const parkSlot = "park_slot"
@@ -49,23 +24,23 @@ var yealinkKeyCodes = map[string]int{
 // account.N.sip_server.M.transport_type (V81+) for these three.
 var yealinkTransports = map[string]int{"udp": 0, "tcp": 1, "tls": 2}
 
-// YealinkModelFile returns the model file name for a model
-// ("y000000000028.cfg" for the T46G), or "" for an unknown model.
-func YealinkModelFile(model string) string {
-	id, ok := yealinkDeviceIDs[model]
-	if !ok {
+// YealinkModelFile returns a model's common file name
+// ("y000000000028.cfg" for the T46G): y000000000 + its catalog device id,
+// or "" when no source gives one.
+func YealinkModelFile(m appliance.Model) string {
+	if m.DeviceID == "" {
 		return ""
 	}
-	return "y000000000" + id + ".cfg"
+	return "y000000000" + m.DeviceID + ".cfg"
 }
 
-// yealinkModelsByFile is the inverse of YealinkModelFile (a file may serve
-// several models: T53 and T53W share 095).
-func yealinkModelsByFile(file string) []string {
+// yealinkModelsByFile lists the catalog models whose common file is file
+// (a file may serve several: T53 and T53W share 095).
+func yealinkModelsByFile(c *appliance.Catalog, file string) []string {
 	var out []string
-	for m := range yealinkDeviceIDs {
-		if YealinkModelFile(m) == file {
-			out = append(out, m)
+	for _, m := range c.Models() {
+		if m.Manufacturer == "Yealink" && YealinkModelFile(m) == file {
+			out = append(out, m.Name)
 		}
 	}
 	return out

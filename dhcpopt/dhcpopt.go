@@ -85,8 +85,11 @@ type Server struct {
 	Port              int           // server port; 0: 67
 
 	Services appliance.Services // Leases (required), Settings, Sync, Discovery, Events
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Catalog knows the phone vendors' MAC prefixes (PhonesOnly, and the
+	// vendor recorded under Discovered); nil: option 60 only.
+	Catalog *appliance.Catalog
+	Logger  *slog.Logger
+	Now     func() time.Time
 
 	mu       sync.Mutex // guards pool
 	pool     *pool

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/provbox/provbox/configs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,7 +279,7 @@ func (d *dhclient) kill() {
 
 func findLeases(t *testing.T, path string) map[string]*appliance.Lease {
 	t.Helper()
-	db := sqlite.NewDB(path)
+	db := sqlite.NewDB(path, configs.MustCatalog())
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}

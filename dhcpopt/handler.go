@@ -84,7 +84,7 @@ func (s *Server) filterPhones(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		return resp, false
 	}
 	mac := macOf(req)
-	if PhoneVendor(mac, req.ClassIdentifier()) == "" {
+	if PhoneVendor(s.Catalog, mac, req.ClassIdentifier()) == "" {
 		s.logs.info(s.Logger, "notphone:"+mac, "dhcp: ignoring a client that is not a phone (dhcp.phones_only)",
 			"mac", appliance.FormatMAC(mac), "vendor_class", clean(req.ClassIdentifier()), "hostname", clean(req.HostName()))
 		return nil, true
@@ -214,7 +214,7 @@ func (s *Server) request(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		s.logs.warn(s.Logger, "save", "dhcp: cannot store a lease; not acknowledging it", "ip", a.String(), "err", err)
 		return nil, true
 	}
-	s.learn.add(learnItem{mac: mac, ip: a.String(), vendor: PhoneVendor(mac, vendor), phone: rec.Phone})
+	s.learn.add(learnItem{mac: mac, ip: a.String(), vendor: PhoneVendor(s.Catalog, mac, vendor), phone: rec.Phone})
 	s.Logger.Debug("dhcp lease", "mac", appliance.FormatMAC(mac), "ip", a.String(), "hostname", hostname, "vendor", vendor)
 	return s.ack(req, resp, a, s.LeaseTime), false
 }
@@ -386,13 +386,15 @@ var vendorClasses = []struct{ match, vendor string }{
 	{"htek", "Htek"}, {"avaya", "Avaya"}, {"alcatel", "Alcatel-Lucent"},
 }
 
-// PhoneVendor names the phone vendor of a client from its MAC prefix
-// (appliance.VendorByMAC) or its option 60, or "" for anything else.
+// PhoneVendor names the phone vendor of a client from its MAC prefix (the
+// catalog's; c may be nil) or its option 60, or "" for anything else.
 // Cisco counts only with a phone in the class ("Cisco Systems, Inc. IP
 // Phone CP-7940G"), not for its switches and access points.
-func PhoneVendor(mac, class string) string {
-	if v := appliance.VendorByMAC(mac); v != "" {
-		return v
+func PhoneVendor(c *appliance.Catalog, mac, class string) string {
+	if c != nil {
+		if v := c.VendorByMAC(mac); v != "" {
+			return v
+		}
 	}
 	lc := strings.ToLower(class)
 	for _, vc := range vendorClasses {

@@ -2,6 +2,7 @@ package dhcpopt
 
 import (
 	"context"
+	"github.com/provbox/provbox/configs"
 	"net"
 	"path/filepath"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 func openStore(t *testing.T, path string) *sqlite.DB {
 	t.Helper()
-	db := sqlite.NewDB(path)
+	db := sqlite.NewDB(path, configs.MustCatalog())
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"github.com/provbox/provbox/configs"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -82,7 +83,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, timeout time.Duration, opts ...func(*Server)) *fixture {
 	t.Helper()
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"))
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"), configs.MustCatalog())
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
@@ -345,7 +346,7 @@ func FuzzDatagram(f *testing.F) {
 	f.Add([]byte(subscribe("sip:MAC001565f4f9e1@224.0.1.75", yealinkEvent)))
 	f.Add([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n"))
 	f.Add([]byte{0xff, 0xfe})
-	db := sqlite.NewDB(filepath.Join(f.TempDir(), "provbox.db"))
+	db := sqlite.NewDB(filepath.Join(f.TempDir(), "provbox.db"), configs.MustCatalog())
 	if err := db.Open(); err != nil {
 		f.Fatal(err)
 	}

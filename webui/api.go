@@ -39,7 +39,9 @@ type phoneInput struct {
 	LocationID   *int64 `json:"location_id"`
 	Manufacturer string `json:"manufacturer"`
 	Model        string `json:"model"`
-	Extension    string `json:"extension"` // number whose account key goes to positions 1 and 2
+	// ExpansionModules is how many key modules are chained (default 0).
+	ExpansionModules int    `json:"expansion_modules"`
+	Extension        string `json:"extension"` // number whose account key goes to positions 1 and 2
 }
 
 type keyInput struct {
@@ -231,7 +233,7 @@ func (s *Server) handleCreatePhone(w http.ResponseWriter, r *http.Request) {
 	}
 	ph, err := s.Services.Phones.CreatePhone(r.Context(), &appliance.Phone{
 		MAC: in.MAC, Name: in.Name, Description: in.Description, LocationID: in.LocationID,
-		Manufacturer: in.Manufacturer, Model: in.Model,
+		Manufacturer: in.Manufacturer, Model: in.Model, ExpansionModules: in.ExpansionModules,
 	}, in.Extension)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -300,7 +302,8 @@ func (s *Server) handleGetLayout(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, nonNil(layout))
 }
 
-// handleReplaceLayout takes an array of {"position", "key_id"}. The type,
+// handleReplaceLayout takes an array of {"position", "key_id", "module"}
+// (module optional: 0, the phone itself). The type,
 // value and label that GET adds are accepted and ignored, so a client can
 // send back what it read.
 func (s *Server) handleReplaceLayout(w http.ResponseWriter, r *http.Request) {
@@ -318,7 +321,7 @@ func (s *Server) handleReplaceLayout(w http.ResponseWriter, r *http.Request) {
 		layout = []appliance.LayoutEntry{}
 	}
 	for i := range layout {
-		layout[i] = appliance.LayoutEntry{Position: layout[i].Position, KeyID: layout[i].KeyID}
+		layout[i] = appliance.LayoutEntry{Module: layout[i].Module, Position: layout[i].Position, KeyID: layout[i].KeyID}
 	}
 	layout, err = s.Services.Phones.ReplaceLayout(r.Context(), mac, layout)
 	if err != nil {
@@ -356,7 +359,7 @@ func (s *Server) handleImportPhones(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	phones, err := appliance.ParseCSV(http.MaxBytesReader(w, r.Body, s.csvMaxBody))
+	phones, err := appliance.ParseCSV(http.MaxBytesReader(w, r.Body, s.csvMaxBody), s.Catalog)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,7 +1,6 @@
 package webui
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -124,13 +123,6 @@ type option struct {
 	Selected    bool
 }
 
-// layoutRow is one line key's <select>: Name is the form field ("key_3"),
-// Selected the key id chosen ("" for empty).
-type layoutRow struct {
-	Position       int
-	Name, Selected string
-}
-
 type phoneFormData struct {
 	Phone *appliance.Phone // nil when adding
 	Adopt string           // the discovered MAC being adopted, if any
@@ -143,9 +135,15 @@ type phoneFormData struct {
 	HasExtensions          bool
 	// Device Provisioning (editing only).
 	Model    appliance.Model
-	Keys     []option // every button configuration, account keys first
-	Rows     []layoutRow
-	Accounts int // distinct account keys in the saved layout
+	Module   appliance.ExpansionModule // the model's module type, if any
+	Keys     []option                  // every button configuration, account keys first
+	Boards   []keyBoard                // the phone's keys, then each module's
+	Orphans  []keySlot                 // saved keys the model or modules no longer have
+	Slots    []option                  // positions for the new key
+	NewTypes []option                  // key types the model takes
+	Accounts int                       // distinct account keys in the saved layout
+	// ModuleChoices are the expansion_modules values the model takes.
+	ModuleChoices []option
 }
 
 // selectOptions marks the option whose value is sel; a value that is not
@@ -198,10 +196,10 @@ func (s *Server) phoneFormPage(w http.ResponseWriter, r *http.Request, status in
 	} else {
 		d.MAC, d.Name, d.Description = def.Get("mac"), def.Get("name"), def.Get("description")
 		mf, model = def.Get("manufacturer"), def.Get("model")
-		if m, err := appliance.NormalizeModel(mf, model); err == nil {
+		if m, err := s.Catalog.Normalize(mf, model); err == nil {
 			mf, model = m.Manufacturer, m.Name
-		} else if m, err := appliance.NormalizeModel(mf, "T46G"); err == nil {
-			mf = m.Manufacturer // a known vendor ("" is Yealink), the model left to choose
+		} else if name, ok := s.Catalog.Manufacturer(mf); ok {
+			mf = name // a known vendor ("" is the first, Yealink), the model left to choose
 		}
 		if mac, err := appliance.ParseMAC(def.Get("mac")); err == nil && def.Get("mac") != "" {
 			d.Adopt = appliance.FormatMAC(mac)
@@ -225,14 +223,28 @@ func (s *Server) phoneFormPage(w http.ResponseWriter, r *http.Request, status in
 	}
 	d.Locations = selectOptions(d.Locations, p.Val("location_id", loc), "(unknown location)")
 
-	seenMf := map[string]bool{}
-	for _, m := range appliance.Models() {
-		if !seenMf[m.Manufacturer] {
-			seenMf[m.Manufacturer] = true
-			d.Manufacturers = append(d.Manufacturers, option{Value: m.Manufacturer, Text: m.Manufacturer})
-		}
-		d.Models = append(d.Models, option{Value: m.Name, Text: fmt.Sprintf("%s — %d line keys", m.Name, m.LineKeys)})
+	for _, name := range s.Catalog.Manufacturers() {
+		d.Manufacturers = append(d.Manufacturers, option{Value: name, Text: name})
 	}
+	maxModules := 0
+	for _, m := range s.Catalog.Models() {
+		d.Models = append(d.Models, option{Value: m.Name, Text: modelText(m)})
+		maxModules = max(maxModules, m.MaxModules)
+	}
+	modules := "0"
+	if ph != nil {
+		modules = strconv.Itoa(ph.ExpansionModules)
+	} else if v := def.Get("expansion_modules"); v != "" {
+		modules = v
+	}
+	for n := 0; n <= maxModules; n++ {
+		t := strconv.Itoa(n)
+		if n == 0 {
+			t = "none"
+		}
+		d.ModuleChoices = append(d.ModuleChoices, option{Value: strconv.Itoa(n), Text: t})
+	}
+	d.ModuleChoices = selectOptions(d.ModuleChoices, p.Val("expansion_modules", modules), "(not a number)")
 	d.Manufacturers = selectOptions(d.Manufacturers, p.Val("manufacturer", mf), "(not supported)")
 	if p.Val("model", model) == "" {
 		d.Models = append([]option{{Value: "", Text: "(choose the model)"}}, d.Models...)
@@ -274,42 +286,79 @@ func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *pag
 		return false
 	}
 	sort.SliceStable(keys, func(i, j int) bool { return keyRank(keys[i].Type) < keyRank(keys[j].Type) })
+	d.Model, _ = s.Catalog.Lookup(ph.Manufacturer, ph.Model)
+	byID := map[string]*appliance.Key{}
 	d.Keys = []option{{Value: "", Text: "(empty)"}}
 	for _, k := range keys {
-		d.Keys = append(d.Keys, option{Value: strconv.FormatInt(k.ID, 10), Text: keyText(k)})
+		id := strconv.FormatInt(k.ID, 10)
+		byID[id] = k
+		if d.Model.LineKeys == 0 && k.Type != appliance.KeyAccount {
+			continue // accounts only
+		}
+		d.Keys = append(d.Keys, option{Value: id, Text: keyText(k)})
 	}
 	layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
 	if err != nil {
 		s.writeError(w, r, err)
 		return false
 	}
-	saved := map[int]string{}
+	saved := map[string]string{}
 	accounts := map[int64]bool{}
 	for _, e := range layout {
-		saved[e.Position] = strconv.FormatInt(e.KeyID, 10)
+		saved[slotName(e.Module, e.Position)] = strconv.FormatInt(e.KeyID, 10)
 		if e.Type == appliance.KeyAccount {
 			accounts[e.KeyID] = true
 		}
 	}
 	d.Accounts = len(accounts)
-	// After a failed save, a line key the form did not send was empty in
-	// what the admin tried, so it shows empty, not as saved.
+	// After a failed save, a key the form did not send was empty in what
+	// the admin tried, so it shows empty, not as saved.
 	for name := range p.Form {
 		if strings.HasPrefix(name, "key_") {
-			saved = map[int]string{}
+			saved = map[string]string{}
 			break
 		}
 	}
-	d.Model, _ = appliance.LookupModel(ph.Manufacturer, ph.Model)
-	n := d.Model.LineKeys
-	for pos := range saved {
-		n = max(n, pos) // never hide a saved key
+	selected := func(name string) string { return p.Val(name, saved[name]) }
+	m := d.Model
+	if m.LineKeys == 0 {
+		// A DECT base or an AX8x: its extensions are accounts 1..Accounts.
+		m.LineKeys, m.KeysPerPage, m.Columns = m.Accounts, m.Accounts, 1
 	}
-	for pos := 1; pos <= n; pos++ {
-		name := "key_" + strconv.Itoa(pos)
-		d.Rows = append(d.Rows, layoutRow{Position: pos, Name: name, Selected: p.Val(name, saved[pos])})
+	d.Boards = buildBoards(s.Catalog, m, ph.ExpansionModules, selected, byID, p.Errors)
+	d.Slots = slotOptions(d.Boards, p.Val("new_at", ""))
+	d.NewTypes = []option{}
+	for _, t := range appliance.KeyTypes {
+		if d.Model.LineKeys == 0 && t != appliance.KeyAccount || d.Model.LineKeys > 0 && !d.Model.Supports(t) {
+			continue
+		}
+		d.NewTypes = append(d.NewTypes, option{Value: t, Text: funcs["keytype"].(func(string) string)(t)})
 	}
+	d.NewTypes = selectOptions(d.NewTypes, p.Val("new_type", appliance.KeyBLF), "(unknown type)")
+	if x, ok := s.Catalog.ModuleOf(d.Model); ok {
+		d.Module = x
+	}
+	// A saved key beyond what the model and modules have now (a model
+	// changed under it) is listed so it can be cleared.
+	for name, id := range saved {
+		if pos, ok := parseSlotName(name); ok && !onBoards(d.Boards, pos) {
+			d.Orphans = append(d.Orphans, keySlot{Name: name, Module: pos.Module, Position: pos.Position, Selected: p.Val(name, id)})
+		}
+	}
+	sort.Slice(d.Orphans, func(i, j int) bool {
+		return d.Orphans[i].Module < d.Orphans[j].Module || d.Orphans[i].Module == d.Orphans[j].Module && d.Orphans[i].Position < d.Orphans[j].Position
+	})
 	return true
+}
+
+// onBoards reports whether a position is drawn on the boards.
+func onBoards(boards []keyBoard, pos appliance.Position) bool {
+	for _, b := range boards {
+		if b.Module == pos.Module && len(b.Pages) > 0 && pos.Position >= 1 && pos.Position <= b.Pages[len(b.Pages)-1].Last {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) handleNewPhoneUI(w http.ResponseWriter, r *http.Request) {
@@ -327,6 +376,31 @@ func phoneUIStatus(err error) int {
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
+}
+
+// formModules reads the expansion_modules select ("" is 0).
+func formModules(f url.Values) (int, error) {
+	v := strings.TrimSpace(f.Get("expansion_modules"))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, appliance.Errorf(appliance.EINVALID, "expansion_modules", "%q is not a number of modules", v)
+	}
+	return n, nil
+}
+
+// modelText is a model as the model select shows it.
+func modelText(m appliance.Model) string {
+	t := fmt.Sprintf("%s — %d line keys", m.Name, m.LineKeys)
+	if m.LineKeys == 0 {
+		t = fmt.Sprintf("%s — no line keys, %d accounts", m.Name, m.Accounts)
+	}
+	if m.Module != "" {
+		t += fmt.Sprintf(", up to %d %s", m.MaxModules, m.Module)
+	}
+	return t
 }
 
 // formLocation reads the location select: "" is none (0 for an update).
@@ -359,8 +433,13 @@ func (s *Server) handleCreatePhoneUI(w http.ResponseWriter, r *http.Request) {
 		s.phoneFormError(w, r, nil, err)
 		return
 	}
+	modules, err := formModules(f)
+	if err != nil {
+		s.phoneFormError(w, r, nil, err)
+		return
+	}
 	in := &appliance.Phone{MAC: f.Get("mac"), Name: f.Get("name"), Description: f.Get("description"),
-		Manufacturer: f.Get("manufacturer"), Model: f.Get("model")}
+		Manufacturer: f.Get("manufacturer"), Model: f.Get("model"), ExpansionModules: modules}
 	if loc > 0 {
 		in.LocationID = &loc
 	}
@@ -428,63 +507,20 @@ func (s *Server) handleUpdatePhoneUI(w http.ResponseWriter, r *http.Request) {
 	str := func(k string) *string { v := f.Get(k); return &v }
 	upd := appliance.PhoneUpdate{MAC: str("mac"), Name: str("name"), Description: str("description"), LocationID: &loc,
 		Manufacturer: str("manufacturer"), Model: str("model")}
+	if f.Has("expansion_modules") {
+		n, err := formModules(f)
+		if err != nil {
+			s.phoneFormError(w, r, ph, err)
+			return
+		}
+		upd.ExpansionModules = &n
+	}
 	after, err := s.Services.Phones.UpdatePhone(r.Context(), ph.MAC, upd)
 	if err != nil {
 		s.phoneFormError(w, r, ph, err)
 		return
 	}
 	redirectBack(w, r, "/phones/"+after.MAC, changedFlash("Phone "+after.Name, ph, after))
-}
-
-// layoutFromForm reads the line-key selects key_1 … key_N ("" is empty).
-// The entries come sorted by position, so that the domain's keys[i] index
-// names the same entry here.
-func layoutFromForm(f url.Values) ([]appliance.LayoutEntry, error) {
-	layout := []appliance.LayoutEntry{}
-	for name, vals := range f {
-		rest, ok := strings.CutPrefix(name, "key_")
-		if !ok {
-			continue
-		}
-		pos, err := strconv.Atoi(rest)
-		if err != nil {
-			return nil, appliance.Errorf(appliance.EINVALID, "keys", "%q is not a line key", name)
-		}
-		for _, v := range vals {
-			if v = strings.TrimSpace(v); v == "" {
-				continue
-			}
-			id, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return nil, appliance.Errorf(appliance.EINVALID, "keys", "line key %d: %q is not a button configuration", pos, v)
-			}
-			layout = append(layout, appliance.LayoutEntry{Position: pos, KeyID: id})
-		}
-	}
-	sort.SliceStable(layout, func(i, j int) bool { return layout[i].Position < layout[j].Position })
-	return layout, nil
-}
-
-// layoutErrors places a layout error: the whole layout's message on top of
-// Device Provisioning ("keys"), and next to the line key it is about.
-func layoutErrors(err error, layout []appliance.LayoutEntry) map[string]string {
-	var e *appliance.Error
-	msg := appliance.ErrorMessage(err)
-	field := appliance.ErrorField(err)
-	if field != "" && errors.As(err, &e) {
-		msg = e.Message
-	}
-	errs := map[string]string{"keys": msg}
-	if field == "model" {
-		errs["model"] = msg
-	}
-	if rest, ok := strings.CutPrefix(field, "keys["); ok {
-		idx, _, _ := strings.Cut(rest, "]")
-		if i, err := strconv.Atoi(idx); err == nil && i >= 0 && i < len(layout) {
-			errs["key_"+strconv.Itoa(layout[i].Position)] = msg
-		}
-	}
-	return errs
 }
 
 func (s *Server) handleLayoutUI(w http.ResponseWriter, r *http.Request) {
@@ -567,7 +603,7 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &phoneData{Phone: ph, ClaimOpen: ph.ClaimOpen(time.Now()), ClaimWindow: humanDuration(s.settingsInForce().ClaimWindow)}
-	d.Model, _ = appliance.LookupModel(ph.Manufacturer, ph.Model)
+	d.Model, _ = s.Catalog.Lookup(ph.Manufacturer, ph.Model)
 	if ph.LocationID != nil {
 		if l, err := s.Services.Locations.FindLocation(ctx, *ph.LocationID); err == nil {
 			d.Location = l
@@ -762,12 +798,12 @@ func (s *Server) handleDiscoveredUI(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]discoveredRow, 0, len(list))
 	for _, d := range list {
-		_, err := appliance.NormalizeModel(d.Vendor, "T46G")
+		_, supported := s.Catalog.Manufacturer(d.Vendor)
 		src := discoverySources[d.Source]
 		if src == "" {
 			src = d.Source
 		}
-		rows = append(rows, discoveredRow{Discovered: d, Supported: err == nil, Source: src})
+		rows = append(rows, discoveredRow{Discovered: d, Supported: supported, Source: src})
 	}
 	d.Rows = rows
 	s.render(w, r, http.StatusOK, "discovered.html", &page{Title: "Discovered phones", Active: "discovered", Flash: flashOf(w, r), Data: d})

@@ -57,6 +57,8 @@ const shutdownTimeout = 5 * time.Second
 type Server struct {
 	Addr     string // listen address, e.g. ":8080" or "127.0.0.1:0"
 	Services appliance.Services
+	// Catalog is the model catalog the phone pages offer and draw (required).
+	Catalog  *appliance.Catalog
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // metrics registry; nil → NewServer makes one
 	MaxBody  int64                // request body limit; default 1 MiB, CSV import 16 MiB

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/provbox/provbox/configs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -42,7 +43,7 @@ func MustOpenServer(tb testing.TB, options ...func(*webui.Server)) *testServer {
 	if err := copyFile(path, templateDB(tb)); err != nil {
 		tb.Fatal(err)
 	}
-	db := sqlite.NewDB(path)
+	db := sqlite.NewDB(path, configs.MustCatalog())
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
@@ -91,7 +92,7 @@ func templateDB(tb testing.TB) string {
 		if templateDir, templateErr = os.MkdirTemp("", "webui-test-"); templateErr != nil {
 			return
 		}
-		db := sqlite.NewDB(filepath.Join(templateDir, "work.db"))
+		db := sqlite.NewDB(filepath.Join(templateDir, "work.db"), configs.MustCatalog())
 		if templateErr = db.Open(); templateErr != nil {
 			return
 		}

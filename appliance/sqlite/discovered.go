@@ -42,7 +42,7 @@ func (s *DiscoveryService) RecordDiscovered(ctx context.Context, d appliance.Dis
 		return err
 	}
 	if d.Vendor == "" {
-		d.Vendor = appliance.VendorByMAC(mac)
+		d.Vendor = s.db.Catalog.VendorByMAC(mac)
 	}
 	ip := clip(d.IP, 64)
 	return s.db.update(ctx, func(tx *Tx) error {

@@ -59,14 +59,19 @@ func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res 
 	}
 	// Resolve keys first, so that errors name the key's own line.
 	entries := append([]appliance.ImportKey(nil), pi.Keys...)
-	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Position < entries[j].Position })
+	sort.SliceStable(entries, func(i, j int) bool {
+		if entries[i].Module != entries[j].Module {
+			return entries[i].Module < entries[j].Module
+		}
+		return entries[i].Position < entries[j].Position
+	})
 	layout := make([]appliance.LayoutEntry, len(entries))
 	for i, k := range entries {
 		id, err := tx.importKey(k, keys, res)
 		if err != nil {
 			return appliance.AtLine(err, k.Line)
 		}
-		layout[i] = appliance.LayoutEntry{Position: k.Position, KeyID: id}
+		layout[i] = appliance.LayoutEntry{Module: k.Module, Position: k.Position, KeyID: id}
 	}
 	var phone *appliance.Phone
 	existing, err := findPhone(tx.ctx, tx, p.MAC)
@@ -80,7 +85,7 @@ func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res 
 			loc = *p.LocationID
 		}
 		phone, err = tx.updatePhone(p.MAC, appliance.PhoneUpdate{Name: &p.Name, Description: &p.Description,
-			LocationID: &loc, Manufacturer: &p.Manufacturer, Model: &p.Model})
+			LocationID: &loc, Manufacturer: &p.Manufacturer, Model: &p.Model, ExpansionModules: &p.ExpansionModules})
 		if err != nil {
 			return at(err)
 		}
@@ -188,7 +193,7 @@ func (s *ImportService) ExportPhones(ctx context.Context) ([]appliance.PhoneImpo
 				return err
 			}
 			for _, e := range layout {
-				pi.Keys = append(pi.Keys, appliance.ImportKey{Position: e.Position, Type: e.Type, Value: e.Value, Label: e.Label})
+				pi.Keys = append(pi.Keys, appliance.ImportKey{Module: e.Module, Position: e.Position, Type: e.Type, Value: e.Value, Label: e.Label})
 			}
 			out = append(out, pi)
 		}

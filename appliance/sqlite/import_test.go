@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/provbox/provbox/configs"
 	"strings"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 
 func parse(t *testing.T, s string) []appliance.PhoneImport {
 	t.Helper()
-	rows, err := appliance.ParseCSV(strings.NewReader(s))
+	rows, err := appliance.ParseCSV(strings.NewReader(s), configs.MustCatalog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func BenchmarkImport1000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		db := MustOpenDB(b)
 		mustExt(b, db.Services(), "1001", "")
-		rows, _ := appliance.ParseCSV(strings.NewReader(sb.String()))
+		rows, _ := appliance.ParseCSV(strings.NewReader(sb.String()), configs.MustCatalog())
 		if _, err := db.Services().Import.ImportPhones(ctx, rows, false); err != nil {
 			b.Fatal(err)
 		}

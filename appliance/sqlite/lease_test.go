@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"github.com/provbox/provbox/configs"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +66,7 @@ func TestLeases_SaveFindReopen(t *testing.T) {
 	// Leases survive a restart.
 	path := db.Path
 	db.Close()
-	db2 := sqlite.NewDB(path)
+	db2 := sqlite.NewDB(path, configs.MustCatalog())
 	db2.Now = func() time.Time { return now }
 	if err := db2.Open(); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ type PhoneService struct{ db *DB }
 
 var _ appliance.PhoneService = (*PhoneService)(nil)
 
-const phoneCols = `id, mac, name, description, location_id, manufacturer, model, state, config_version, fetched_version,
+const phoneCols = `id, mac, name, description, location_id, manufacturer, model, expansion_modules, state, config_version, fetched_version,
 	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address, problems, secret, prev_secret, claim_until,
 	token, prev_token, confirms, applied_at, last_report_at`
 
@@ -35,7 +35,7 @@ func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*a
 		var loc, fetchAt, notifyAt, claimUntil, appliedAt, reportAt sql.NullInt64
 		var problems string
 		s := &p.Sync
-		if err := rows.Scan(&p.ID, &p.MAC, &p.Name, &p.Description, &loc, &p.Manufacturer, &p.Model, &s.State, &s.ConfigVersion,
+		if err := rows.Scan(&p.ID, &p.MAC, &p.Name, &p.Description, &loc, &p.Manufacturer, &p.Model, &p.ExpansionModules, &s.State, &s.ConfigVersion,
 			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress, &problems,
 			&p.Secret, &p.PrevSecret, &claimUntil, &p.Token, &p.PrevToken, &s.Confirms, &appliedAt, &reportAt); err != nil {
 			return nil, err
@@ -139,7 +139,8 @@ func (s *PhoneService) FindPhone(ctx context.Context, mac string) (out *applianc
 }
 
 // CreatePhone creates a phone, with extension's account key at positions 1
-// and 2 when extension is set.
+// and 2 when extension is set (position 1 only on a model without line
+// keys: there positions are accounts).
 func (s *PhoneService) CreatePhone(ctx context.Context, in *appliance.Phone, extension string) (out *appliance.Phone, err error) {
 	err = s.db.update(ctx, func(tx *Tx) error {
 		out, err = s.createInTx(tx, in, extension)
@@ -152,7 +153,7 @@ func (s *PhoneService) CreatePhone(ctx context.Context, in *appliance.Phone, ext
 }
 
 func (s *PhoneService) createInTx(tx *Tx, in *appliance.Phone, extension string) (*appliance.Phone, error) {
-	p, _, err := tx.createPhone(in)
+	p, m, err := tx.createPhone(in)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +164,13 @@ func (s *PhoneService) createInTx(tx *Tx, in *appliance.Phone, extension string)
 		} else if err != nil {
 			return nil, err
 		}
-		if _, err := tx.replaceLayout(p, []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: e.AccountKey}}); err != nil {
+		layout := []appliance.LayoutEntry{{Position: 1, KeyID: e.AccountKey}, {Position: 2, KeyID: e.AccountKey}}
+		if m.LineKeys < 2 {
+			// A phone without line keys takes its extension as account 1 (a
+			// DECT base); one with one key, once.
+			layout = layout[:1]
+		}
+		if _, err := tx.replaceLayout(p, layout); err != nil {
 			return nil, err
 		}
 	}
@@ -173,7 +180,7 @@ func (s *PhoneService) createInTx(tx *Tx, in *appliance.Phone, extension string)
 func (tx *Tx) createPhone(in *appliance.Phone) (*appliance.Phone, appliance.Model, error) {
 	p := *in
 	p.Sync = appliance.SyncStatus{State: appliance.SyncNew}
-	m, err := p.Normalize()
+	m, err := p.Normalize(tx.db.Catalog)
 	if err != nil {
 		return nil, m, err
 	}
@@ -182,8 +189,8 @@ func (tx *Tx) createPhone(in *appliance.Phone) (*appliance.Phone, appliance.Mode
 	}
 	p.Secret, p.Token = newSecret(), newToken()
 	claim := tx.claimUntil()
-	res, err := tx.exec(`INSERT INTO phones (mac, name, description, location_id, manufacturer, model, state, created_at, updated_at, secret, claim_until, token)
-		VALUES (?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)`, p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, tx.now, p.Secret, claim, p.Token)
+	res, err := tx.exec(`INSERT INTO phones (mac, name, description, location_id, manufacturer, model, expansion_modules, state, created_at, updated_at, secret, claim_until, token)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?)`, p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, p.ExpansionModules, tx.now, tx.now, p.Secret, claim, p.Token)
 	if isUnique(err) {
 		return nil, m, appliance.Errorf(appliance.ECONFLICT, "mac", "phone %s already exists", appliance.FormatMAC(p.MAC))
 	} else if err != nil {
@@ -233,7 +240,7 @@ func (tx *Tx) updatePhone(mac string, upd appliance.PhoneUpdate) (*appliance.Pho
 		p.Name = "" // a blank name becomes the (possibly new) MAC
 	}
 	upd.Apply(p)
-	m, err := p.Normalize()
+	m, err := p.Normalize(tx.db.Catalog)
 	if err != nil {
 		return nil, err
 	}
@@ -244,11 +251,15 @@ func (tx *Tx) updatePhone(mac string, upd appliance.PhoneUpdate) (*appliance.Pho
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.validateLayout(m, layout); err != nil {
-		return nil, appliance.Errorf(appliance.EINVALID, "model", "the %s does not fit this phone's line keys (%s); change the layout first", m.Name, appliance.ErrorMessage(err))
+	if err := tx.validateLayout(m, p.ExpansionModules, layout); err != nil {
+		field := "model"
+		if upd.ExpansionModules != nil && (upd.Model == nil || *upd.Model == m.Name) {
+			field = "expansion_modules"
+		}
+		return nil, appliance.Errorf(appliance.EINVALID, field, "the %s with %d expansion modules does not fit this phone's keys (%s); change the layout first", m.Name, p.ExpansionModules, appliance.ErrorMessage(err))
 	}
-	_, err = tx.exec(`UPDATE phones SET mac = ?, name = ?, description = ?, location_id = ?, manufacturer = ?, model = ?, updated_at = ? WHERE id = ?`,
-		p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, tx.now, p.ID)
+	_, err = tx.exec(`UPDATE phones SET mac = ?, name = ?, description = ?, location_id = ?, manufacturer = ?, model = ?, expansion_modules = ?, updated_at = ? WHERE id = ?`,
+		p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, p.ExpansionModules, tx.now, p.ID)
 	if isUnique(err) {
 		return nil, appliance.Errorf(appliance.ECONFLICT, "mac", "phone %s already exists", appliance.FormatMAC(p.MAC))
 	} else if err != nil {
@@ -275,8 +286,8 @@ func (s *PhoneService) DeletePhone(ctx context.Context, mac string) error {
 
 // loadLayout returns a phone's layout with key details, by position.
 func loadLayout(ctx context.Context, q querier, phoneID int64) ([]appliance.LayoutEntry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT l.position, k.id, k.type, k.value, k.label FROM layout l JOIN keys k ON k.id = l.key_id
-		WHERE l.phone_id = ? ORDER BY l.position`, phoneID)
+	rows, err := q.QueryContext(ctx, `SELECT l.module, l.position, k.id, k.type, k.value, k.label FROM layout l JOIN keys k ON k.id = l.key_id
+		WHERE l.phone_id = ? ORDER BY l.module, l.position`, phoneID)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +295,7 @@ func loadLayout(ctx context.Context, q querier, phoneID int64) ([]appliance.Layo
 	out := []appliance.LayoutEntry{}
 	for rows.Next() {
 		var e appliance.LayoutEntry
-		if err := rows.Scan(&e.Position, &e.KeyID, &e.Type, &e.Value, &e.Label); err != nil {
+		if err := rows.Scan(&e.Module, &e.Position, &e.KeyID, &e.Type, &e.Value, &e.Label); err != nil {
 			return nil, err
 		}
 		out = append(out, e)
@@ -318,7 +329,7 @@ func (s *PhoneService) ReplaceLayout(ctx context.Context, mac string, layout []a
 	return out, err
 }
 
-func (tx *Tx) validateLayout(m appliance.Model, layout []appliance.LayoutEntry) error {
+func (tx *Tx) validateLayout(m appliance.Model, modules int, layout []appliance.LayoutEntry) error {
 	types := map[int64]string{}
 	for _, e := range layout {
 		if _, ok := types[e.KeyID]; ok {
@@ -331,29 +342,40 @@ func (tx *Tx) validateLayout(m appliance.Model, layout []appliance.LayoutEntry) 
 		}
 		types[e.KeyID] = t
 	}
-	return appliance.ValidateLayout(m, layout, func(id int64) (string, bool) {
+	return appliance.ValidateLayout(tx.db.Catalog, m, modules, layout, func(id int64) (string, bool) {
 		t := types[id]
 		return t, t != ""
 	})
 }
 
 func (tx *Tx) replaceLayout(p *appliance.Phone, in []appliance.LayoutEntry) ([]appliance.LayoutEntry, error) {
-	m, ok := appliance.LookupModel(p.Manufacturer, p.Model)
+	m, ok := tx.db.Catalog.Lookup(p.Manufacturer, p.Model)
 	if !ok {
 		return nil, appliance.Errorf(appliance.EINVALID, "model", "%s %s is not supported", p.Manufacturer, p.Model)
 	}
 	layout := make([]appliance.LayoutEntry, len(in))
+	cache := map[string]int64{}
 	for i, e := range in {
-		layout[i] = appliance.LayoutEntry{Position: e.Position, KeyID: e.KeyID}
+		layout[i] = appliance.LayoutEntry{Module: e.Module, Position: e.Position, KeyID: e.KeyID}
+		if e.KeyID == 0 && e.Type != "" {
+			// A key given by type, value and label (typed in the editor, or
+			// sent so by the API): the existing one, else created here, in
+			// the same transaction as the layout.
+			id, err := tx.layoutKey(e, cache)
+			if err != nil {
+				return nil, appliance.Errorf(appliance.ErrorCode(err), fmt.Sprintf("keys[%d].%s", i, strings.TrimPrefix(appliance.ErrorField(err), "key_")), "%s", appliance.ErrorMessage(err))
+			}
+			layout[i].KeyID = id
+		}
 	}
-	if err := tx.validateLayout(m, layout); err != nil {
+	if err := tx.validateLayout(m, p.ExpansionModules, layout); err != nil {
 		return nil, err
 	}
 	if _, err := tx.exec(`DELETE FROM layout WHERE phone_id = ?`, p.ID); err != nil {
 		return nil, fmt.Errorf("clear layout: %w", err)
 	}
 	for _, e := range layout {
-		if _, err := tx.exec(`INSERT INTO layout (phone_id, position, key_id) VALUES (?, ?, ?)`, p.ID, e.Position, e.KeyID); err != nil {
+		if _, err := tx.exec(`INSERT INTO layout (phone_id, module, position, key_id) VALUES (?, ?, ?, ?)`, p.ID, e.Module, e.Position, e.KeyID); err != nil {
 			return nil, fmt.Errorf("insert layout: %w", err)
 		}
 	}
@@ -364,6 +386,20 @@ func (tx *Tx) replaceLayout(p *appliance.Phone, in []appliance.LayoutEntry) ([]a
 	return loadLayout(tx.ctx, tx, p.ID)
 }
 
+// layoutKey finds, or creates, the key a layout entry names by type,
+// value and label (the label defaults to the value; an account key is its
+// extension's, by number).
+func (tx *Tx) layoutKey(e appliance.LayoutEntry, cache map[string]int64) (int64, error) {
+	k := appliance.ImportKey{Type: strings.ToLower(strings.TrimSpace(e.Type)), Value: strings.TrimSpace(e.Value), Label: strings.TrimSpace(e.Label)}
+	if k.Label == "" {
+		k.Label = k.Value
+	}
+	if err := appliance.ValidateKeyValue(k.Type, k.Value); err != nil {
+		return 0, err
+	}
+	return tx.importKey(k, cache, &appliance.ImportResult{})
+}
+
 // PhoneConfig gathers what a phone's files depend on.
 func (s *PhoneService) PhoneConfig(ctx context.Context, mac string) (out *appliance.PhoneConfig, err error) {
 	err = s.db.view(ctx, func(q querier) error {
@@ -371,14 +407,14 @@ func (s *PhoneService) PhoneConfig(ctx context.Context, mac string) (out *applia
 		if err != nil {
 			return err
 		}
-		out, err = phoneConfig(ctx, q, p.ID, s.db.Settings())
+		out, err = phoneConfig(ctx, q, s.db.Catalog, p.ID, s.db.Settings())
 		return err
 	})
 	return out, err
 }
 
 // phoneConfig builds the config inputs of phone id.
-func phoneConfig(ctx context.Context, q querier, id int64, settings appliance.Settings) (*appliance.PhoneConfig, error) {
+func phoneConfig(ctx context.Context, q querier, catalog *appliance.Catalog, id int64, settings appliance.Settings) (*appliance.PhoneConfig, error) {
 	list, err := findPhones(ctx, q, `WHERE id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -390,7 +426,10 @@ func phoneConfig(ctx context.Context, q querier, id int64, settings appliance.Se
 	stored := p.Sync.ConfigVersion
 	p.Sync = appliance.SyncStatus{}
 	cfg := &appliance.PhoneConfig{Phone: p, Settings: settings, Secret: p.Secret, StoredVersion: stored}
-	cfg.Model, _ = appliance.LookupModel(p.Manufacturer, p.Model)
+	cfg.Model, _ = catalog.Lookup(p.Manufacturer, p.Model)
+	if p.ExpansionModules > 0 {
+		cfg.Module, _ = catalog.ModuleOf(cfg.Model)
+	}
 	if p.LocationID != nil {
 		if cfg.Location, err = findLocation(ctx, q, *p.LocationID); err != nil {
 			return nil, err

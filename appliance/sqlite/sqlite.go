@@ -9,7 +9,7 @@
 // change touches, and only after the commit does it publish one
 // EventPhonesChanged with the phones whose version moved. For example:
 //
-//	db := sqlite.NewDB("/var/lib/provbox/provbox.db")
+//	db := sqlite.NewDB("/var/lib/provbox/provbox.db", configs.MustCatalog())
 //	db.Events = appliance.NewEventBus(logger)
 //	if err := db.Open(); err != nil { … }
 //	svc := db.Services()
@@ -46,7 +46,11 @@ var migrationFS embed.FS
 
 // DB is the SQLite store.
 type DB struct {
-	Path    string
+	Path string
+	// Catalog is the model catalog phones are checked against (required;
+	// package configs loads it).
+	Catalog *appliance.Catalog
+
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Events  *appliance.EventBus
@@ -75,9 +79,10 @@ type DB struct {
 	write    writeState                  // the last storage failure of a write (health.go)
 }
 
-// NewDB returns a store for the file at path; call Open.
-func NewDB(path string) *DB {
-	return &DB{Path: path, Now: time.Now, Version: appliance.HashConfig}
+// NewDB returns a store for the file at path that checks phones against
+// catalog; call Open.
+func NewDB(path string, catalog *appliance.Catalog) *DB {
+	return &DB{Path: path, Catalog: catalog, Now: time.Now, Version: appliance.HashConfig}
 }
 
 func dsn(path string, extra string) string {
@@ -560,7 +565,7 @@ func (tx *Tx) refreshVersions() error {
 		} else if err != nil {
 			return err
 		}
-		cfg, err := phoneConfig(tx.ctx, tx, id, settings)
+		cfg, err := phoneConfig(tx.ctx, tx, tx.db.Catalog, id, settings)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"github.com/provbox/provbox/configs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // MustOpenDB opens a store in a temporary directory with an event bus.
 func MustOpenDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
-	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"))
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog())
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
@@ -76,7 +77,7 @@ func drain(sub *appliance.Subscription) []string {
 
 func TestOpen_MigratesAndReopens(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "provbox.db")
-	db := sqlite.NewDB(path)
+	db := sqlite.NewDB(path, configs.MustCatalog())
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	db = sqlite.NewDB(path)
+	db = sqlite.NewDB(path, configs.MustCatalog())
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -547,7 +548,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, db.Backup(ctx, dest), appliance.ECONFLICT, "file")
-	cp := sqlite.NewDB(dest)
+	cp := sqlite.NewDB(dest, configs.MustCatalog())
 	if err := cp.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -854,7 +855,7 @@ func TestSettingsOverrides(t *testing.T) {
 	}
 	path := db.Path
 	db.Close()
-	db2 := sqlite.NewDB(path)
+	db2 := sqlite.NewDB(path, configs.MustCatalog())
 	if err := db2.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -930,7 +931,7 @@ func TestProblems_FollowTheConfig(t *testing.T) {
 // reopens; the config file's wins while set.
 func TestPhoneAdminPassword(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "provbox.db")
-	db := sqlite.NewDB(path)
+	db := sqlite.NewDB(path, configs.MustCatalog())
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -948,7 +949,7 @@ func TestPhoneAdminPassword(t *testing.T) {
 		t.Fatalf("config file's password not in force: %q", got)
 	}
 	db.Close()
-	db = sqlite.NewDB(path)
+	db = sqlite.NewDB(path, configs.MustCatalog())
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}

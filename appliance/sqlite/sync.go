@@ -120,7 +120,7 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 // The timeline step goes to version, the one the phone fetched (what it
 // registers with).
 func (tx *Tx) recordRegistration(id int64, version string, r appliance.Report) error {
-	cfg, err := phoneConfig(tx.ctx, tx, id, tx.db.Settings())
+	cfg, err := phoneConfig(tx.ctx, tx, tx.db.Catalog, id, tx.db.Settings())
 	if err != nil {
 		return err
 	}

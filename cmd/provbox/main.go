@@ -26,6 +26,7 @@ import (
 
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
+	"github.com/provbox/provbox/configs"
 )
 
 // version is stamped at build time: go build -ldflags "-X main.version=v1.2.3".
@@ -250,11 +251,15 @@ func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*sqlite.DB, err
 			return nil, err
 		}
 	}
-	db := sqlite.NewDB(path)
+	catalog, err := configs.Catalog()
+	if err != nil {
+		return nil, fmt.Errorf("model catalog: %w", err)
+	}
+	db := sqlite.NewDB(path, catalog)
 	db.Logger = logger.With("component", "sqlite")
 	db.ReportTimeout = cfg.ReportDuration()
 	// The same config versions and ready checks as serve computes.
-	useRenderer(db, newRenderer(cfg.ResolveDataDir(g.data)))
+	useRenderer(db, newRenderer(cfg.ResolveDataDir(g.data), catalog))
 	if err := db.Open(); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

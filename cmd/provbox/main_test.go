@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/provbox/provbox/configs"
 	"io"
 	"net"
 	"net/http"
@@ -581,7 +582,7 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Fatalf("%d phones, want %d", len(phones), total)
 		}
 		// Every imported phone came with its whole layout.
-		exported, err := appliance.ParseCSV(bytes.NewReader(a.must("GET", "/api/v1/phones.csv", nil, 200, nil)))
+		exported, err := appliance.ParseCSV(bytes.NewReader(a.must("GET", "/api/v1/phones.csv", nil, 200, nil)), configs.MustCatalog())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/configs"
 )
 
 // cmdPhones imports or exports the phones CSV (format: appliance.ParseCSV).
@@ -51,7 +52,11 @@ func importPhones(ctx context.Context, g globalFlags, file string, dryRun bool, 
 		defer f.Close()
 		r = f
 	}
-	phones, err := appliance.ParseCSV(bufio.NewReader(r))
+	catalog, err := configs.Catalog()
+	if err != nil {
+		return fmt.Errorf("model catalog: %w", err)
+	}
+	phones, err := appliance.ParseCSV(bufio.NewReader(r), catalog)
 	if err != nil {
 		return err
 	}

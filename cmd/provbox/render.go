@@ -19,7 +19,7 @@ func cmdRender(ctx context.Context, g globalFlags, pos []string, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	r := &configs.Resolver{Services: db.Services(), Renderer: newRenderer(cfg.ResolveDataDir(g.data)), Settings: db.Settings}
+	r := &configs.Resolver{Services: db.Services(), Renderer: newRenderer(cfg.ResolveDataDir(g.data), db.Catalog), Settings: db.Settings}
 	name := ""
 	if len(pos) == 2 {
 		name = pos[1]

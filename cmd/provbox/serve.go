@@ -79,14 +79,18 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 // until ctx is done.
 func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logger *slog.Logger, rl *reloader) error {
 	softMemoryLimit()
+	catalog, err := configs.Catalog()
+	if err != nil {
+		return fmt.Errorf("model catalog: %w", err)
+	}
 	dataDir := cfg.ResolveDataDir(g.data)
 	dbPath := filepath.Join(dataDir, "provbox.db")
 	bus := appliance.NewEventBus(logger.With("component", "events"))
-	db := sqlite.NewDB(dbPath)
+	db := sqlite.NewDB(dbPath, catalog)
 	db.Logger = logger.With("component", "sqlite")
 	db.Events = bus
 	db.ReportTimeout = cfg.ReportDuration()
-	renderer := newRenderer(dataDir)
+	renderer := newRenderer(dataDir, catalog)
 	useRenderer(db, renderer)
 	for _, dir := range []string{filepath.Join(dataDir, "firmware"), filepath.Join(dataDir, "templates", "yealink")} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -167,6 +171,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := webui.NewServer()
+	srv.Catalog = catalog
 	srv.Addr = cfg.HTTP.Listen
 	srv.Services = svc
 	srv.Logger = logger.With("component", "webui")
@@ -240,7 +245,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 
 	dhcpIface := "off"
 	if !Off(cfg.DHCP.Interface) {
-		ds := dhcpServer(cfg, svc, logger.With("component", "dhcp"))
+		ds := dhcpServer(cfg, svc, catalog, logger.With("component", "dhcp"))
 		if err := ds.Open(); err != nil {
 			return fmt.Errorf("dhcp on %s: %w", cfg.DHCP.Interface, err)
 		}
@@ -423,7 +428,7 @@ func setupCode() string {
 }
 
 // dhcpServer builds the DHCP server from the [dhcp] config (validated).
-func dhcpServer(cfg *Config, svc appliance.Services, logger *slog.Logger) *dhcpopt.Server {
+func dhcpServer(cfg *Config, svc appliance.Services, catalog *appliance.Catalog, logger *slog.Logger) *dhcpopt.Server {
 	ips := func(list []string) []net.IP {
 		var out []net.IP
 		for _, s := range list {
@@ -433,6 +438,7 @@ func dhcpServer(cfg *Config, svc appliance.Services, logger *slog.Logger) *dhcpo
 	}
 	d := cfg.DHCP
 	s := &dhcpopt.Server{
+		Catalog:           catalog,
 		Interface:         d.Interface,
 		RangeStart:        net.ParseIP(d.RangeStart).To4(),
 		RangeEnd:          net.ParseIP(d.RangeEnd).To4(),
@@ -480,8 +486,8 @@ func pnpInterface(configured string) string {
 
 // newRenderer renders phone files from the embedded templates, or from
 // overrides in <data>/templates/<vendor>/.
-func newRenderer(dataDir string) *configs.Renderer {
-	return &configs.Renderer{TemplateDir: filepath.Join(dataDir, "templates")}
+func newRenderer(dataDir string, catalog *appliance.Catalog) *configs.Renderer {
+	return &configs.Renderer{Catalog: catalog, TemplateDir: filepath.Join(dataDir, "templates")}
 }
 
 // useRenderer makes the store compute what serve and every CLI command

@@ -22,6 +22,7 @@ import (
 
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
+	"github.com/provbox/provbox/configs"
 	"github.com/provbox/provbox/dhcpopt"
 )
 
@@ -76,7 +77,7 @@ func run() error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-	db := sqlite.NewDB(*dbPath)
+	db := sqlite.NewDB(*dbPath, configs.MustCatalog())
 	db.Logger = logger
 	db.Events = appliance.NewEventBus(logger)
 	if err := db.Open(); err != nil {
