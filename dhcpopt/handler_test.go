@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/provbox/provbox/configs"
 	"net"
 	"sort"
 	"sync"
@@ -116,6 +117,7 @@ func newTestServer(t testing.TB, edit ...func(*Server, *fakeLeases)) *testServer
 	clock := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
 	f := newFakeLeases()
 	s := &Server{
+		Catalog:    configs.MustCatalog(),
 		Interface:  "test0",
 		ServerIP:   net.IPv4(10, 0, 0, 1),
 		RangeStart: net.IPv4(10, 0, 0, 100),

@@ -14,6 +14,66 @@ func (ts *testServer) importCSV(tb testing.TB, query, csv string) response {
 		header: map[string]string{"Content-Type": "text/csv"}})
 }
 
+// TestCSV_ExpansionModules: a T54W with two EXP50 modules, keys on the
+// phone and on both modules, imports, exports with its module columns and
+// re-imports to the same; a key past a module's 60, on a third module, or
+// modules on a phone that takes none, is refused naming its line.
+func TestCSV_ExpansionModules(t *testing.T) {
+	t.Parallel()
+	ts := MustOpenServer(t)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustExtension(t, "1002", "Bob")
+	const in = `mac,model,expansion_modules,module,position,key_type,key_value,key_label
+001565000054,T54W,2,0,1,account,1001,
+001565000054,,,0,2,account,1001,
+001565000054,,,1,1,blf,1002,Bob
+001565000054,,,1,60,speed_dial,5551234,Pizza
+001565000054,,,2,1,park,701,Park 1
+001565000054,,,2,60,blf,1003@pbx.example.com,Carol
+`
+	r := ts.importCSV(t, "", in)
+	if r.Status != 200 {
+		t.Fatalf("import: %d %s", r.Status, r.Body)
+	}
+	var p appliance.Phone
+	ts.call(t, "GET", "/api/v1/phones/001565000054", nil, 200, &p)
+	if p.ExpansionModules != 2 {
+		t.Fatalf("expansion_modules %d", p.ExpansionModules)
+	}
+	var layout []appliance.LayoutEntry
+	ts.call(t, "GET", "/api/v1/phones/001565000054/keys", nil, 200, &layout)
+	if len(layout) != 6 || layout[2].Module != 1 || layout[3].Position != 60 || layout[5].Module != 2 || layout[5].Value != "1003@pbx.example.com" {
+		t.Fatalf("layout %+v", layout)
+	}
+	exported := string(ts.call(t, "GET", "/api/v1/phones.csv", nil, 200, nil).Body)
+	for _, want := range []string{"001565000054,001565000054,,,Yealink,T54W,2,1,60,speed_dial,5551234,Pizza", "001565000054,001565000054,,,Yealink,T54W,2,2,1,park,701,Park 1"} {
+		if !strings.Contains(exported, want+"\n") {
+			t.Errorf("export lacks %q:\n%s", want, exported)
+		}
+	}
+	if r := ts.importCSV(t, "", exported); r.Status != 200 {
+		t.Fatalf("re-import: %d %s", r.Status, r.Body)
+	}
+	if again := string(ts.call(t, "GET", "/api/v1/phones.csv", nil, 200, nil).Body); again != exported {
+		t.Errorf("re-export differs:\n%s\n%s", again, exported)
+	}
+	for _, tc := range []struct{ name, csv, want string }{
+		{"past the module", "mac,model,expansion_modules,module,position,key_type,key_value\n001565000055,T54W,1,0,1,account,1001\n001565000055,,,1,61,blf,1002\n", `line 3: position: 61 is outside 1..60, the keys of expansion module 1 (EXP50)`},
+		{"a module it lacks", "mac,model,expansion_modules,module,position,key_type,key_value\n001565000055,T54W,1,0,1,account,1001\n001565000055,,,2,1,blf,1002\n", `line 3: module: 2 is outside 0..1`},
+		{"a phone without modules", "mac,model,expansion_modules\n001565000055,T42U,1\n", `line 2: expansion_modules: 1, but the T42U takes no expansion module`},
+		{"too many modules", "mac,model,expansion_modules\n001565000055,T54W,4\n", `line 2: expansion_modules: 4 is outside 0..3, the EXP50 modules the T54W takes`},
+		{"not a number", "mac,model,expansion_modules\n001565000055,T54W,two\n", `is not a number from 0 to 99`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.importCSV(t, "", tc.csv)
+			if r.Status != 400 || !strings.Contains(string(r.Body), tc.want) {
+				t.Errorf("%d %s, want 400 with %q", r.Status, r.Body, tc.want)
+			}
+		})
+	}
+	ts.call(t, "GET", "/api/v1/phones/001565000055", nil, 404, nil)
+}
+
 func TestCSV_RoundTrip(t *testing.T) {
 	t.Parallel()
 	ts := MustOpenServer(t)
@@ -70,8 +130,8 @@ func TestCSV_RoundTrip(t *testing.T) {
 		t.Fatalf("export header:\n%s", exported)
 	}
 	for _, want := range []string{
-		`001565aabbcc,Front desk,"lobby, left",HQ,Yealink,T46G,3,blf,1002,Bob`,
-		`001565112244,001565112244,,,Yealink,T41P,,,,`,
+		`001565aabbcc,Front desk,"lobby, left",HQ,Yealink,T46G,0,0,3,blf,1002,Bob`,
+		`001565112244,001565112244,,,Yealink,T41P,0,,,,,`,
 	} {
 		if !strings.Contains(exported, want+"\n") {
 			t.Errorf("export lacks %q:\n%s", want, exported)

@@ -2,6 +2,7 @@ package webui_test
 
 import (
 	"errors"
+	"github.com/provbox/provbox/configs"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 func TestServer_OpenClose(t *testing.T) {
 	t.Parallel()
 	s := webui.NewServer()
+	s.Catalog = configs.MustCatalog()
 	s.Addr = "127.0.0.1:0"
 	if s.Port() != 0 || s.URL() != "" {
 		t.Fatalf("before Open: Port %d URL %q", s.Port(), s.URL())
@@ -39,6 +41,7 @@ func TestServer_OpenClose(t *testing.T) {
 
 	// A second server on the same port fails in Open, naming the address.
 	busy := webui.NewServer()
+	busy.Catalog = configs.MustCatalog()
 	busy.Addr = "127.0.0.1:" + strconv.Itoa(s.Port())
 	if err := busy.Open(); err == nil {
 		busy.Close()

@@ -121,6 +121,7 @@ func (s *Server) locationNames(r *http.Request) (map[int64]string, error) {
 type option struct {
 	Value, Text string
 	Selected    bool
+	Label       string // a key's label (the key editor shows it as the phone would)
 }
 
 type phoneFormData struct {
@@ -295,7 +296,7 @@ func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *pag
 		if d.Model.LineKeys == 0 && k.Type != appliance.KeyAccount {
 			continue // accounts only
 		}
-		d.Keys = append(d.Keys, option{Value: id, Text: keyText(k)})
+		d.Keys = append(d.Keys, option{Value: id, Text: keyText(k), Label: k.Label})
 	}
 	layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
 	if err != nil {

@@ -21,9 +21,9 @@ func fieldBlock(t testing.TB, body, name string) string {
 	if i < 0 {
 		t.Fatalf("no field %s in:\n%s", name, body)
 	}
-	start := strings.LastIndex(body[:i], `<div class="field`)
+	start := max(strings.LastIndex(body[:i], `<div class="field`), strings.LastIndex(body[:i], `<div class="slot`))
 	end := len(body)
-	for _, next := range []string{`<div class="field`, `<div class="actions"`} {
+	for _, next := range []string{`<div class="field`, `<div class="slot`, `<div class="actions"`, `</fieldset>`} {
 		if j := strings.Index(body[i:], next); j >= 0 && i+j < end {
 			end = i + j
 		}
@@ -31,7 +31,7 @@ func fieldBlock(t testing.TB, body, name string) string {
 	return body[start:end]
 }
 
-var selectedRe = regexp.MustCompile(`<option value="([^"]*)" selected>`)
+var selectedRe = regexp.MustCompile(`<option value="([^"]*)"[^>]* selected>`)
 
 // selected returns the value of the option chosen in a field's select.
 func selected(t testing.TB, body, name string) string {

@@ -268,6 +268,7 @@ func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
 	}
 	tb.Cleanup(func() { db.Close() })
 	s := webui.NewServer()
+	s.Catalog = configs.MustCatalog()
 	s.Addr, s.Services, s.SetupCode = "127.0.0.1:0", db.Services(), setupCode
 	if err := s.Open(); err != nil {
 		tb.Fatal(err)

@@ -122,7 +122,15 @@ func NewServer() *Server {
 		Logger:   slog.New(slog.DiscardHandler),
 		Registry: prometheus.NewRegistry(),
 		MaxBody:  DefaultMaxBody,
+		Catalog:  emptyCatalog(),
 	}
+}
+
+// emptyCatalog is a catalog without models: a server without one offers
+// no model (cmd/provbox sets the embedded catalog).
+func emptyCatalog() *appliance.Catalog {
+	c, _ := appliance.NewCatalog(nil, nil, nil)
+	return c
 }
 
 // Open binds the listeners now (HTTP, and HTTPS when TLSAddr is set), so

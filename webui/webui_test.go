@@ -55,6 +55,7 @@ func MustOpenServer(tb testing.TB, options ...func(*webui.Server)) *testServer {
 	ts.svc = svc
 
 	s := webui.NewServer()
+	s.Catalog = configs.MustCatalog()
 	s.Addr = "127.0.0.1:0"
 	s.Services = svc
 	s.Logger = slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

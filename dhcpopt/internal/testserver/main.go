@@ -89,6 +89,7 @@ func run() error {
 		return err
 	}
 	srv := &dhcpopt.Server{
+		Catalog:           db.Catalog,
 		Interface:         *iface,
 		RangeStart:        net.ParseIP(*start),
 		RangeEnd:          net.ParseIP(*end),
