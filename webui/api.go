@@ -303,7 +303,10 @@ func (s *Server) handleGetLayout(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleReplaceLayout takes an array of {"position", "key_id", "module"}
-// (module optional: 0, the phone itself). The type,
+// (module optional: 0, the phone itself). An entry without key_id names
+// its key by "type", "value" and "label" (label defaults to the value; an
+// account key by its extension's number): the existing key, else created
+// in the same transaction. Otherwise the type,
 // value and label that GET adds are accepted and ignored, so a client can
 // send back what it read.
 func (s *Server) handleReplaceLayout(w http.ResponseWriter, r *http.Request) {
@@ -321,7 +324,11 @@ func (s *Server) handleReplaceLayout(w http.ResponseWriter, r *http.Request) {
 		layout = []appliance.LayoutEntry{}
 	}
 	for i := range layout {
-		layout[i] = appliance.LayoutEntry{Module: layout[i].Module, Position: layout[i].Position, KeyID: layout[i].KeyID}
+		e := layout[i]
+		if e.KeyID != 0 {
+			e.Type, e.Value, e.Label = "", "", "" // what GET added: the key is key_id
+		}
+		layout[i] = e
 	}
 	layout, err = s.Services.Phones.ReplaceLayout(r.Context(), mac, layout)
 	if err != nil {

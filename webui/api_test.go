@@ -467,3 +467,85 @@ func TestListsAreArrays(t *testing.T) {
 		}
 	}
 }
+
+// TestAPI_ExpansionModules: a T54W with two EXP50 modules gets a full
+// three-panel layout through the API (a key typed by value is created in
+// the same request), its config writes every key of both modules, and the
+// domain refuses what the hardware lacks.
+func TestAPI_ExpansionModules(t *testing.T) {
+	t.Parallel()
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", Registrar: "pbx.example.com"}, 0)
+	alice := ts.mustExtension(t, "1001", "Alice")
+	ts.mustExtension(t, "1002", "Bob")
+	var ph appliance.Phone
+	ts.call(t, "POST", "/api/v1/phones", map[string]any{"mac": "001565000054", "model": "T54W", "expansion_modules": 2, "extension": "1001"}, 201, &ph)
+	if ph.ExpansionModules != 2 {
+		t.Fatalf("created %+v", ph)
+	}
+	blf := ts.mustKey(t, appliance.KeyBLF, "1002", "Bob")
+	layout := []map[string]any{
+		{"position": 1, "key_id": alice.AccountKey},
+		{"position": 2, "key_id": alice.AccountKey, "module": 0},
+		{"position": 1, "key_id": blf.ID, "module": 1},
+		{"position": 60, "module": 1, "type": "speed_dial", "value": "5551234", "label": "Pizza"},
+		{"position": 1, "module": 2, "type": "park", "value": "701"},
+		{"position": 60, "key_id": blf.ID, "module": 2},
+	}
+	var got []appliance.LayoutEntry
+	ts.call(t, "PUT", "/api/v1/phones/001565000054/keys", layout, 200, &got)
+	if len(got) != 6 || got[3].Module != 1 || got[3].Position != 60 || got[3].Type != "speed_dial" || got[3].Label != "Pizza" || got[4].Value != "701" || got[4].Label != "701" {
+		t.Fatalf("layout %+v", got)
+	}
+	cfg := string(ts.call(t, "GET", "/api/v1/phones/001565000054/config", nil, 200, nil).Body)
+	for _, want := range []string{
+		"expansion_module.1.key.1.type = 16\n", "expansion_module.1.key.1.value = 1002\n",
+		"expansion_module.1.key.60.type = 13\n", "expansion_module.1.key.60.label = Pizza\n",
+		"expansion_module.2.key.1.type = 16\n", "expansion_module.2.key.1.value = 701\n",
+		"expansion_module.2.key.2.type = 0\n", "expansion_module.2.key.60.type = 16\n",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q", want)
+		}
+	}
+	if strings.Contains(cfg, "expansion_module.3.") || strings.Contains(cfg, "expansion_module.1.key.61.") {
+		t.Error("config writes a key the phone lacks")
+	}
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		field, msg         string
+	}{
+		{"fewer modules than the layout uses", "PATCH", "/api/v1/phones/001565000054", map[string]any{"expansion_modules": 1}, "expansion_modules", "does not fit this phone's keys"},
+		{"more modules than the model takes", "PATCH", "/api/v1/phones/001565000054", map[string]any{"expansion_modules": 4}, "expansion_modules", "outside 0..3, the EXP50 modules the T54W takes"},
+		{"a module on a phone without", "POST", "/api/v1/phones", map[string]any{"mac": "001565000055", "model": "T33G", "expansion_modules": 1}, "expansion_modules", "the T33G takes no expansion module"},
+		{"a key past the module", "PUT", "/api/v1/phones/001565000054/keys", []map[string]any{{"position": 1, "key_id": alice.AccountKey}, {"position": 61, "key_id": blf.ID, "module": 1}}, "keys[1].position", "61 is outside 1..60"},
+		{"a typed key of a bad value", "PUT", "/api/v1/phones/001565000054/keys", []map[string]any{{"position": 1, "key_id": alice.AccountKey}, {"position": 3, "type": "speed_dial", "value": "abc"}}, "keys[1].value", "is not a dial string"},
+		{"an account key on a DECT base only", "POST", "/api/v1/phones", map[string]any{"mac": "001565000056", "model": "W70B", "expansion_modules": 0, "extension": "1001"}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.field == "" {
+				ts.call(t, tc.method, tc.path, tc.body, 201, nil)
+				return
+			}
+			r := ts.call(t, tc.method, tc.path, tc.body, 400, nil)
+			var e struct{ Error, Field string }
+			mustUnmarshal(t, r.Body, &e)
+			if e.Field != tc.field || !strings.Contains(e.Error, tc.msg) {
+				t.Errorf("%+v, want field %s and %q", e, tc.field, tc.msg)
+			}
+		})
+	}
+	// The DECT base: its extension is account 1; a BLF does not fit.
+	var dect []appliance.LayoutEntry
+	ts.call(t, "GET", "/api/v1/phones/001565000056/keys", nil, 200, &dect)
+	if len(dect) != 1 || dect[0].Position != 1 || dect[0].Type != appliance.KeyAccount {
+		t.Fatalf("W70B layout %+v", dect)
+	}
+	r := ts.call(t, "PUT", "/api/v1/phones/001565000056/keys", []map[string]any{{"position": 1, "key_id": alice.AccountKey}, {"position": 2, "key_id": blf.ID}}, 400, nil)
+	if !strings.Contains(string(r.Body), "no line keys, only accounts") {
+		t.Errorf("BLF on a DECT base: %s", r.Body)
+	}
+	if cfg := string(ts.call(t, "GET", "/api/v1/phones/001565000056/config", nil, 200, nil).Body); strings.Contains(cfg, "linekey.") || !strings.Contains(cfg, "account.1.user_name = 1001\n") || !strings.Contains(cfg, "account.10.enable = 0\n") {
+		t.Errorf("W70B config:\n%s", cfg)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -362,8 +363,13 @@ func (tx *Tx) replaceLayout(p *appliance.Phone, in []appliance.LayoutEntry) ([]a
 			// sent so by the API): the existing one, else created here, in
 			// the same transaction as the layout.
 			id, err := tx.layoutKey(e, cache)
-			if err != nil {
-				return nil, appliance.Errorf(appliance.ErrorCode(err), fmt.Sprintf("keys[%d].%s", i, strings.TrimPrefix(appliance.ErrorField(err), "key_")), "%s", appliance.ErrorMessage(err))
+			var de *appliance.Error
+			if errors.As(err, &de) {
+				c := *de
+				c.Field = fmt.Sprintf("keys[%d].%s", i, strings.TrimPrefix(de.Field, "key_"))
+				return nil, &c
+			} else if err != nil {
+				return nil, err
 			}
 			layout[i].KeyID = id
 		}

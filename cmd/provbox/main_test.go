@@ -319,8 +319,8 @@ func importCSV(round int) []byte {
 	b.WriteString(strings.Join(appliance.CSVColumns, ",") + "\n")
 	for i := 0; i < 1000; i++ {
 		mac := fmt.Sprintf("001565%02x%04x", round, i)
-		fmt.Fprintf(&b, "%s,Desk %d-%d,imported,HQ,Yealink,T46G,1,account,1001,\n", mac, round, i)
-		fmt.Fprintf(&b, "%s,,,,,,2,blf,1002,Bob\n", mac)
+		fmt.Fprintf(&b, "%s,Desk %d-%d,imported,HQ,Yealink,T46G,0,0,1,account,1001,\n", mac, round, i)
+		fmt.Fprintf(&b, "%s,,,,,,,0,2,blf,1002,Bob\n", mac)
 	}
 	return b.Bytes()
 }
@@ -444,10 +444,10 @@ func TestServeEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "mac,name,description,location,manufacturer,model,position,key_type,key_value,key_label\n" +
-			"001565000001,Reception,,HQ,Yealink,T46G,1,account,1001,Alice\n" +
-			"001565000001,Reception,,HQ,Yealink,T46G,2,account,1001,Alice\n" +
-			"001565000001,Reception,,HQ,Yealink,T46G,3,blf,1002,Bob\n"
+		want := "mac,name,description,location,manufacturer,model,expansion_modules,module,position,key_type,key_value,key_label\n" +
+			"001565000001,Reception,,HQ,Yealink,T46G,0,0,1,account,1001,Alice\n" +
+			"001565000001,Reception,,HQ,Yealink,T46G,0,0,2,account,1001,Alice\n" +
+			"001565000001,Reception,,HQ,Yealink,T46G,0,0,3,blf,1002,Bob\n"
 		if string(exported) != want {
 			t.Fatalf("export:\n%s\nwant:\n%s", exported, want)
 		}
