@@ -419,3 +419,42 @@ func TestErrorQuotesClipped(t *testing.T) {
 		t.Fatalf("256-character search: %v", err)
 	}
 }
+
+// TestValidateLayout_Modules: positions are checked per panel (the phone's
+// line keys, each chained module's keys), per model and module count, and
+// a phone without line keys takes accounts only.
+func TestValidateLayout_Modules(t *testing.T) {
+	c := configs.MustCatalog()
+	types := map[int64]string{1: appliance.KeyAccount, 2: appliance.KeyBLF, 3: appliance.KeyAccount}
+	keyType := func(id int64) (string, bool) { t, ok := types[id]; return t, ok }
+	for _, tc := range []struct {
+		name    string
+		model   string
+		modules int
+		layout  []appliance.LayoutEntry
+		field   string
+	}{
+		{"T54W with two EXP50", "T54W", 2, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Module: 1, Position: 60, KeyID: 2}, {Module: 2, Position: 1, KeyID: 2}}, ""},
+		{"same position on two panels", "T54W", 1, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Module: 1, Position: 1, KeyID: 1}}, ""},
+		{"past the module's keys", "T54W", 1, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Module: 1, Position: 61, KeyID: 2}}, "keys[1].position"},
+		{"a module not chained", "T54W", 1, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Module: 2, Position: 1, KeyID: 2}}, "keys[1].module"},
+		{"modules past the model's", "T54W", 4, nil, "expansion_modules"},
+		{"EXP40 keys are 40", "T46S", 6, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Module: 6, Position: 40, KeyID: 2}, {Module: 6, Position: 41, KeyID: 2}}, "keys[2].position"},
+		{"twice on one module", "T46U", 1, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Module: 1, Position: 5, KeyID: 2}, {Module: 1, Position: 5, KeyID: 1}}, "keys[2].position"},
+		{"no module on a T33G", "T33G", 1, nil, "expansion_modules"},
+		{"T33G 12 keys", "T33G", 0, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Position: 13, KeyID: 2}}, "keys[1].position"},
+		{"W70B accounts", "W70B", 0, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Position: 10, KeyID: 3}}, ""},
+		{"W70B account 11", "W70B", 0, []appliance.LayoutEntry{{Position: 11, KeyID: 1}}, "keys[0].position"},
+		{"W70B BLF", "W70B", 0, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Position: 2, KeyID: 2}}, "keys[1].key_id"},
+		{"T30 one account", "T30", 0, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Position: 2, KeyID: 3}}, "keys[1].position"},
+		{"accounts past the model's", "T31G", 0, []appliance.LayoutEntry{{Position: 1, KeyID: 1}, {Position: 2, KeyID: 3}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, ok := c.Lookup("Yealink", tc.model)
+			if !ok {
+				t.Fatal(tc.model)
+			}
+			wantField(t, appliance.ValidateLayout(c, m, tc.modules, tc.layout, keyType), tc.field)
+		})
+	}
+}

@@ -569,3 +569,89 @@ func TestUIPhones_StuckAndTimeline(t *testing.T) {
 		t.Fatalf("registration:\n%s", reg)
 	}
 }
+
+// TestUIPhones_KeyEditor: without JavaScript, the key editor of a T54W with
+// two EXP50 modules draws the phone's 27 keys on 3 pages of a left and a
+// right column and each module as its own panel of 60 keys; a key moves by
+// choosing it elsewhere, a typed value creates its key at the chosen module
+// position in the same save, the label shows cut to what the phone shows,
+// and a bad typed key saves nothing.
+func TestUIPhones_KeyEditor(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{}, 0)
+	alice := ts.mustExtension(t, "1001", "Alice")
+	ts.mustExtension(t, "1002", "Bob")
+	long := ts.mustKey(t, appliance.KeyBLF, "1002", "Bob in accounts payable")
+	var ph appliance.Phone
+	ts.call(t, "POST", "/api/v1/phones", map[string]any{"mac": "001565000054", "model": "T54W", "expansion_modules": 2, "extension": "1001"}, 201, &ph)
+	b := newBrowser(t, ts)
+	acct, blf := strconv.FormatInt(alice.AccountKey, 10), strconv.FormatInt(long.ID, 10)
+
+	edit := string(b.get("/phones/001565000054/edit").Body)
+	if n := strings.Count(edit, `id="f-key_`); n != 27+2*60 {
+		t.Fatalf("%d key selects, want 147", n)
+	}
+	for _, want := range []string{`<h3 id="board-0">T54W`, `<h3 id="board-1">Expansion module 1 (EXP50)`, `<h3 id="board-2">Expansion module 2 (EXP50)`,
+		"Page 3 · keys 19–27", "Page 3 · keys 41–60", "Line key 27", "Module 2 key 60", `name="new_at"`, `<option value="key_2_60">Module 2 key 60 (empty)</option>`} {
+		if !strings.Contains(edit, want) {
+			t.Errorf("edit page lacks %q", want)
+		}
+	}
+	// Page 1 of the phone: keys 1-5 in the left column, 6-9 in the right.
+	page1 := edit[strings.Index(edit, "keys 1–9"):strings.Index(edit, "keys 10–18")]
+	cols := strings.Split(page1, `<div class="col">`)
+	if len(cols) != 3 || !strings.Contains(cols[1], "Line key 5") || strings.Contains(cols[1], "Line key 6") || !strings.Contains(cols[2], "Line key 9") {
+		t.Fatalf("page 1 columns:\n%s", page1)
+	}
+
+	// Move the BLF from line key 3 to module 1 key 1 and type a speed dial
+	// for module 2 key 5.
+	r := b.post("/phones/001565000054/keys", url.Values{"key_1": {acct}, "key_2": {acct}, "key_3": {""}, "key_1_1": {blf},
+		"new_type": {"speed_dial"}, "new_value": {"5551234"}, "new_label": {"Pizza"}, "new_at": {"key_2_5"}})
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("save: %d\n%s", r.Status, r.Body)
+	}
+	layout, _ := ts.svc.Phones.FindLayout(t.Context(), "001565000054")
+	if len(layout) != 4 || layout[2].Module != 1 || layout[2].KeyID != long.ID || layout[3].Module != 2 || layout[3].Position != 5 || layout[3].Type != "speed_dial" || layout[3].Label != "Pizza" {
+		t.Fatalf("layout %+v", layout)
+	}
+	edit = string(b.get("/phones/001565000054/edit").Body)
+	if got := selected(t, edit, "key_1_1"); got != blf {
+		t.Errorf("module 1 key 1 holds %q", got)
+	}
+	// The EXP50 shows 10 characters: the label as the phone shows it.
+	if !strings.Contains(fieldBlock(t, edit, "key_1_1"), `<span class="shown" data-shown>Bob in acc…</span>`) {
+		t.Errorf("cut label:\n%s", fieldBlock(t, edit, "key_1_1"))
+	}
+
+	// A bad typed key: the error is next to the new key, nothing is saved
+	// and no key is created.
+	keysBefore, _ := ts.svc.Keys.FindKeys(t.Context(), appliance.KeyFilter{})
+	r = b.post("/phones/001565000054/keys", url.Values{"key_1": {acct}, "new_type": {"speed_dial"}, "new_value": {"pizza"}, "new_at": {"key_2_6"}})
+	if r.Status != http.StatusBadRequest || !strings.Contains(fieldBlock(t, string(r.Body), "new_value"), "is not a dial string") {
+		t.Fatalf("bad new key: %d\n%s", r.Status, r.Body)
+	}
+	if after, _ := ts.svc.Keys.FindKeys(t.Context(), appliance.KeyFilter{}); len(after) != len(keysBefore) {
+		t.Errorf("a refused save created a key")
+	}
+	if l, _ := ts.svc.Phones.FindLayout(t.Context(), "001565000054"); len(l) != 4 {
+		t.Errorf("a refused save changed the layout: %+v", l)
+	}
+	// A typed value without a position is refused at the position.
+	r = b.post("/phones/001565000054/keys", url.Values{"key_1": {acct}, "new_type": {"blf"}, "new_value": {"1002"}})
+	if r.Status != http.StatusBadRequest || !strings.Contains(fieldBlock(t, string(r.Body), "new_at"), "choose the position") {
+		t.Fatalf("new key without position: %d", r.Status)
+	}
+
+	// Fewer modules while module 2 holds a key: refused, named.
+	r = b.post("/phones/001565000054", url.Values{"mac": {"001565000054"}, "model": {"T54W"}, "expansion_modules": {"1"}})
+	if r.Status != http.StatusBadRequest || !strings.Contains(fieldBlock(t, string(r.Body), "expansion_modules"), "with 1 expansion module does not fit this phone") {
+		t.Fatalf("fewer modules: %d\n%s", r.Status, r.Body)
+	}
+
+	// A DECT base: accounts only, no line-key talk, only account keys offered.
+	ts.mustPhone(t, "001565000070", "W70B", "1001")
+	dect := string(b.get("/phones/001565000070/edit").Body)
+	if strings.Count(dect, `id="f-key_`) != 10 || !strings.Contains(dect, "Account 10") || strings.Contains(dect, "Bob in accounts payable") || !strings.Contains(dect, "has no line keys") {
+		t.Errorf("W70B editor:\n%s", dect)
+	}
+}

@@ -257,7 +257,15 @@ func (tx *Tx) updatePhone(mac string, upd appliance.PhoneUpdate) (*appliance.Pho
 		if upd.ExpansionModules != nil && (upd.Model == nil || *upd.Model == m.Name) {
 			field = "expansion_modules"
 		}
-		return nil, appliance.Errorf(appliance.EINVALID, field, "the %s with %d expansion modules does not fit this phone's keys (%s); change the layout first", m.Name, p.ExpansionModules, appliance.ErrorMessage(err))
+		with := ""
+		switch p.ExpansionModules {
+		case 0:
+		case 1:
+			with = " with 1 expansion module"
+		default:
+			with = fmt.Sprintf(" with %d expansion modules", p.ExpansionModules)
+		}
+		return nil, appliance.Errorf(appliance.EINVALID, field, "the %s%s does not fit this phone's keys (%s); change the layout first", m.Name, with, appliance.ErrorMessage(err))
 	}
 	_, err = tx.exec(`UPDATE phones SET mac = ?, name = ?, description = ?, location_id = ?, manufacturer = ?, model = ?, expansion_modules = ?, updated_at = ? WHERE id = ?`,
 		p.MAC, p.Name, p.Description, p.LocationID, p.Manufacturer, p.Model, p.ExpansionModules, tx.now, p.ID)

@@ -1,5 +1,6 @@
 // provbox admin: a little vanilla JS. Pages work without it; it adds live
-// sync badges, delete confirmations and revealing masked secrets.
+// sync badges, delete confirmations, revealing masked secrets and drag and
+// drop in the key editor.
 (function () {
   "use strict";
   // Live sync state: elements with data-sync-mac poll the API.
@@ -97,6 +98,63 @@
       if (!window.confirm(f.dataset.confirm)) { e.preventDefault(); }
     });
   });
+  // Key editor: every position is a plain <select>; dragging a key onto
+  // another position swaps the two selects' values (a move when the target
+  // is empty), dropping it on the clear zone empties its position. Nothing
+  // is saved until the form is.
+  var keyboard = document.querySelector("form[data-keyboard]");
+  if (keyboard) {
+    var dragged = null;
+    var shown = function (slot) {
+      var sel = slot.querySelector("select");
+      var opt = sel.options[sel.selectedIndex];
+      var label = opt && opt.value ? (opt.dataset.label || "") : "";
+      var n = parseInt(slot.dataset.chars, 10) || 0;
+      slot.querySelector("[data-shown]").textContent = n > 0 && label.length > n ? label.slice(0, n) + "\u2026" : label;
+      slot.classList.toggle("used", sel.value !== "");
+    };
+    var endDrag = function () {
+      keyboard.querySelectorAll(".over, .dragging").forEach(function (el) { el.classList.remove("over", "dragging"); });
+      dragged = null;
+    };
+    var target = function (el, onDrop) {
+      el.addEventListener("dragover", function (e) {
+        if (dragged && dragged !== el) { e.preventDefault(); e.dataTransfer.dropEffect = "move"; el.classList.add("over"); }
+      });
+      el.addEventListener("dragleave", function () { el.classList.remove("over"); });
+      el.addEventListener("drop", function (e) {
+        e.preventDefault();
+        if (dragged && dragged !== el) { onDrop(dragged); }
+        endDrag();
+      });
+    };
+    keyboard.querySelectorAll(".slot").forEach(function (slot) {
+      slot.draggable = true;
+      slot.querySelector("select").addEventListener("change", function () { shown(slot); });
+      slot.addEventListener("dragstart", function (e) {
+        dragged = slot;
+        slot.classList.add("dragging");
+        e.dataTransfer.effectAllowed = "move";
+        e.dataTransfer.setData("text/plain", slot.dataset.slot);
+      });
+      slot.addEventListener("dragend", endDrag);
+      target(slot, function (from) {
+        var a = from.querySelector("select"), b = slot.querySelector("select"), v = a.value;
+        a.value = b.value;
+        b.value = v;
+        shown(from);
+        shown(slot);
+      });
+    });
+    var clear = keyboard.querySelector("[data-clear]");
+    if (clear) {
+      clear.hidden = false;
+      target(clear, function (from) {
+        from.querySelector("select").value = "";
+        shown(from);
+      });
+    }
+  }
   // Reveal masked secrets: a button with data-reveal="<masked id> <plain id>"
   // swaps the two elements; its text says which one is shown.
   document.querySelectorAll("button[data-reveal]").forEach(function (b) {
