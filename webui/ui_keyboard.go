@@ -26,12 +26,18 @@ type keyBoard struct {
 	Pages      []keyPage
 }
 
-// keyPage is one screen page: its keys in a left and a right column.
+// keyPage is one screen page: its keys in a left and a right column, and
+// row by row as the handset shows them (a key, its label on the screen).
 type keyPage struct {
 	No          int
 	First, Last int // positions
 	Left, Right []keySlot
+	Rows        []slotRow
 }
+
+// slotRow is one row of a page: the left key and the right key (nil when
+// the column is shorter, or the model has one column).
+type slotRow struct{ Left, Right *keySlot }
 
 // keySlot is one position's select.
 type keySlot struct {
@@ -77,7 +83,7 @@ func cutLabel(label string, n int) (string, bool) {
 	if n <= 0 || len(r) <= n {
 		return label, false
 	}
-	return string(r[:n]), true
+	return strings.TrimRight(string(r[:n]), " "), true
 }
 
 // buildBoards lays out the panels of a phone: its own line keys in pages
@@ -110,6 +116,16 @@ func buildBoards(c *appliance.Catalog, m appliance.Model, modules int, selected 
 				} else {
 					pg.Right = append(pg.Right, sl)
 				}
+			}
+			for i := 0; i < max(len(pg.Left), len(pg.Right)); i++ {
+				var row slotRow
+				if i < len(pg.Left) {
+					row.Left = &pg.Left[i]
+				}
+				if i < len(pg.Right) {
+					row.Right = &pg.Right[i]
+				}
+				pg.Rows = append(pg.Rows, row)
 			}
 			b.Pages = append(b.Pages, pg)
 		}

@@ -110,7 +110,10 @@
       var opt = sel.options[sel.selectedIndex];
       var label = opt && opt.value ? (opt.dataset.label || "") : "";
       var n = parseInt(slot.dataset.chars, 10) || 0;
-      slot.querySelector("[data-shown]").textContent = n > 0 && label.length > n ? label.slice(0, n) + "\u2026" : label;
+      var screen = keyboard.querySelector("[data-shown-for='" + slot.dataset.slot + "']");
+      if (screen) {
+        screen.textContent = n > 0 && label.length > n ? label.slice(0, n).replace(/\s+$/, "") + "\u2026" : label;
+      }
       slot.classList.toggle("used", sel.value !== "");
     };
     var endDrag = function () {
