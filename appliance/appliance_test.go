@@ -1,11 +1,11 @@
 package appliance_test
 
 import (
-	"github.com/provbox/provbox/configs"
 	"strings"
 	"testing"
 
 	"github.com/provbox/provbox/appliance"
+	"github.com/provbox/provbox/configs"
 )
 
 func wantField(t *testing.T, err error, field string) {

@@ -182,7 +182,7 @@ type YealinkPhone struct {
 	// AdminUserPrefix is "admin:" (user:password), or "" for a model with
 	// the catalog's plain_admin_password quirk.
 	AdminUserPrefix string
-	AdminPassword               string // the phones' web admin password (user admin)
+	AdminPassword   string // the phones' web admin password (user admin)
 	// ServerURL is where the phone provisions from next: the HTTPS URL
 	// once it trusts provbox's CA, else the bootstrap URL.
 	ServerURL string

@@ -282,7 +282,16 @@ func (s *Server) recordPnP(ctx context.Context, p *pnpRequest, source string) {
 		return
 	}
 	ip, _, _ := net.SplitHostPort(source)
-	d := appliance.Discovered{MAC: p.MAC, Vendor: p.Vendor, Model: p.Model, Firmware: p.Version, IP: ip, Source: "pnp", UserAgent: userAgent(p)}
+	vendor, model := p.Vendor, p.Model
+	if s.Catalog != nil {
+		if name, ok := s.Catalog.Manufacturer(vendor); ok && vendor != "" {
+			vendor = name
+		}
+		if m, ok := s.Catalog.ByUserAgent(vendor, model); ok && model != "" {
+			model = m.Name
+		}
+	}
+	d := appliance.Discovered{MAC: p.MAC, Vendor: vendor, Model: model, Firmware: p.Version, IP: ip, Source: "pnp", UserAgent: userAgent(p)}
 	if err := s.Services.Discovery.RecordDiscovered(ctx, d); err != nil {
 		s.Logger.Warn("pnp: not recorded", "mac", p.MAC, "err", err)
 	}

@@ -97,7 +97,7 @@ func newFixture(t *testing.T, timeout time.Duration, opts ...func(*Server)) *fix
 	if _, err := svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565aabbcc", Model: "T46G"}, "1001"); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: "127.0.0.1:0", Services: svc, Logger: slog.New(slog.DiscardHandler), Loop: true,
+	s := &Server{Addr: "127.0.0.1:0", Services: svc, Logger: slog.New(slog.DiscardHandler), Loop: true, Catalog: configs.MustCatalog(),
 		NotifyTimeout: timeout, ProvisioningURL: func() string { return "http://127.0.0.1:8080/prov/" }}
 	for _, o := range opts {
 		o(s)
@@ -298,7 +298,7 @@ func TestServer_PnPUnicast(t *testing.T) {
 				"Via: SIP/2.0/UDP " + phone.addr() + ";branch=z9hG4bKpnp" + tc.mac + "\r\n" +
 				"From: <sip:MAC" + tc.mac + "@224.0.1.75>;tag=ph1\r\nTo: <sip:MAC" + tc.mac + "@224.0.1.75>\r\n" +
 				"Call-ID: pnp-" + tc.mac + "\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:MAC" + tc.mac + "@127.0.0.8:" + port + ">\r\n" +
-				"Expires: 0\r\nEvent: ua-profile;profile-type=\"device\";vendor=\"Yealink\";model=\"T46G\";version=\"28.83.0.35\"\r\n" +
+				"Expires: 0\r\nEvent: ua-profile;profile-type=\"device\";vendor=\"Yealink\";model=\"SIP-T46G\";version=\"28.83.0.35\"\r\n" +
 				"Accept: application/url\r\nContent-Length: 0\r\n\r\n"
 			dst, _ := net.ResolveUDPAddr("udp4", "127.0.0.1:"+itoa(f.srv.Port()))
 			phone.conn.WriteToUDP([]byte(sub), dst)
@@ -326,6 +326,7 @@ func TestServer_PnPUnicast(t *testing.T) {
 				t.Errorf("answers to the SUBSCRIBE %v, want one 200 OK with Contact <%s>", resps, contact)
 			}
 			if tc.want == "discovered" {
+				// The model as the catalog names it ("SIP-T46G" → T46G).
 				list, _ := f.svc.Discovery.FindDiscovered(ctx)
 				if len(list) != 1 || list[0].MAC != tc.mac || list[0].Source != "pnp" || list[0].Model != "T46G" {
 					t.Fatalf("discovered %+v", list)

@@ -62,6 +62,9 @@ type Server struct {
 	Services        appliance.Services
 	Logger          *slog.Logger
 	ProvisioningURL func() string // the URL PnP hands out
+	// Catalog names the models PnP SUBSCRIBEs announce as the catalog does
+	// ("SIP-T46U" → T46U) for the Discovered list; nil: as announced.
+	Catalog *appliance.Catalog
 
 	NotifyRate    int           // triggers per second, at most (default 500)
 	Rate          func() int    // when set, read before each round: the rate can change while running

@@ -1,7 +1,6 @@
 package webui_test
 
 import (
-	"github.com/provbox/provbox/configs"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/provbox/provbox/appliance"
 	"github.com/provbox/provbox/appliance/sqlite"
+	"github.com/provbox/provbox/configs"
 	"github.com/provbox/provbox/webui"
 )
 

@@ -224,6 +224,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			Services:        svc,
 			Logger:          logger.With("component", "sip"),
 			ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
+			Catalog:         catalog,
 			NotifyRate:      cfg.SIP.NotifyRate,
 			Rate:            func() int { return db.Settings().NotifyRate },
 			NotifyWindow:    cfg.SIP.NotifyWindow,
