@@ -46,16 +46,19 @@ func (s *Server) routesAdmin(mux *http.ServeMux) {
 // by its MAC with colons; it links to /phones/{mac}.
 type phoneRef struct {
 	MAC, Name string
+	Model     appliance.Model // zero when the phone cannot be found
 }
 
 // phoneRefs looks the names of phones up; a phone that cannot be found is
 // named by its MAC.
 func (s *Server) phoneRefs(r *http.Request) func(mac string) phoneRef {
 	names := map[string]string{}
+	models := map[string]appliance.Model{}
 	if s.Services.Phones != nil {
 		if phones, err := s.Services.Phones.FindPhones(r.Context(), appliance.PhoneFilter{}); err == nil {
 			for _, p := range phones {
 				names[p.MAC] = p.Name
+				models[p.MAC], _ = s.Catalog.Lookup(p.Manufacturer, p.Model)
 			}
 		}
 	}
@@ -64,7 +67,7 @@ func (s *Server) phoneRefs(r *http.Request) func(mac string) phoneRef {
 		if name == "" || name == mac {
 			name = appliance.FormatMAC(mac)
 		}
-		return phoneRef{MAC: mac, Name: name}
+		return phoneRef{MAC: mac, Name: name, Model: models[mac]}
 	}
 }
 
@@ -156,6 +159,25 @@ type toggleGroup struct {
 type keyRow struct {
 	*appliance.Key
 	Phones []phoneRef
+	// Cut is the label as the phone that shows the fewest characters of it
+	// shows it (SPEC §3: a warning, not a refusal), with that model and
+	// count; empty when every phone it is on shows it whole.
+	Cut, CutModel string
+	CutChars      int
+}
+
+// labelCut finds the attached phone whose model shows the fewest label
+// characters, and what it shows of the key's label when that is less.
+func (row *keyRow) labelCut() {
+	for _, p := range row.Phones {
+		n := p.Model.LabelChars
+		if n <= 0 || (row.CutChars > 0 && n >= row.CutChars) {
+			continue
+		}
+		if cut, ok := cutLabel(row.Label, n); ok {
+			row.Cut, row.CutModel, row.CutChars = cut+"…", p.Model.Name, n
+		}
+	}
 }
 
 type keysData struct {
@@ -240,6 +262,7 @@ func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, status int, p 
 		for _, mac := range k.AttachedTo {
 			row.Phones = append(row.Phones, ref(mac))
 		}
+		row.labelCut()
 		d.Keys = append(d.Keys, row)
 	}
 	if d.Confirm != nil {

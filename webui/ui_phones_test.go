@@ -661,3 +661,26 @@ func TestUIPhones_KeyEditor(t *testing.T) {
 		t.Errorf("W70B editor:\n%s", dect)
 	}
 }
+
+// TestUIKeys_LabelCutWarning: Button Configurations warns, without
+// refusing, when a key's label is longer than a phone it is on shows,
+// naming the model with the fewest characters.
+func TestUIKeys_LabelCutWarning(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{}, 0)
+	alice := ts.mustExtension(t, "1001", "Alice")
+	ts.mustExtension(t, "1002", "Bob")
+	long := ts.mustKey(t, appliance.KeyBLF, "1002", "Bob in accounts payable")
+	short := ts.mustKey(t, appliance.KeyBLF, "1001", "Alice")
+	ts.mustPhone(t, "001565000046", "T46U", "1001")
+	ts.mustPhone(t, "001565000033", "T33G", "1001")
+	for _, mac := range []string{"001565000046", "001565000033"} {
+		ts.call(t, "PUT", "/api/v1/phones/"+mac+"/keys", []map[string]any{{"position": 1, "key_id": alice.AccountKey}, {"position": 2, "key_id": long.ID}, {"position": 3, "key_id": short.ID}}, 200, nil)
+	}
+	page := string(newBrowser(t, ts).get("/keys").Body)
+	if !strings.Contains(page, "a T33G shows 8 characters: “Bob in a…”") {
+		t.Errorf("no cut warning for the long label:\n%s", page)
+	}
+	if strings.Count(page, "warn-label") != 1 {
+		t.Errorf("%d warnings, want 1 (Alice fits)", strings.Count(page, "warn-label"))
+	}
+}
