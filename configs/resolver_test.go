@@ -513,3 +513,34 @@ func TestResolve_CacheNotCrowdedOutByUnknownMACs(t *testing.T) {
 		t.Fatalf("the phone's file was rendered %d times for 3 fetches: not cached", n)
 	}
 }
+
+// TestResolve_DiscoversCatalogModels: an unknown phone of each kind the
+// catalog knows is recorded under its catalog name — a DECT base and an AX
+// by their User-Agents (no "SIP-"), a T58V as the T58 — and a TFTP fetch
+// (no User-Agent) by the vendor of its MAC prefix.
+func TestResolve_DiscoversCatalogModels(t *testing.T) {
+	fx := newFixture(t, 100)
+	ctx := context.Background()
+	for _, tc := range []struct{ mac, ua, source, vendor, model string }{
+		{"805e0c1d654e", "Yealink W70B 146.87.0.15 80:5e:0c:1d:65:4e", "http", "Yealink", "W70B"},
+		{"44dbd2bdb569", "Yealink SIP-T77U 185.87.0.10 44:db:d2:bd:b5:69", "http", "Yealink", "T77U"},
+		{"249ad8000001", "Yealink AX86R 180.87.0.15 24:9a:d8:00:00:01", "http", "Yealink", "AX86R"},
+		{"001565000058", "Yealink SIP-T58V 58.86.0.20 001565000058", "http", "Yealink", "T58"},
+		{"c4fc22000001", "", "tftp", "Yealink", ""},
+	} {
+		_, err := fx.resolver.ResolveFile(ctx, appliance.FileRequest{Name: tc.mac + ".cfg", IP: "10.0.0.80", Source: tc.source, UA: tc.ua})
+		if appliance.ErrorCode(err) != appliance.EUNAUTHORIZED {
+			t.Fatalf("%s: %v", tc.mac, err)
+		}
+		list, _ := fx.svc.Discovery.FindDiscovered(ctx)
+		var got *appliance.Discovered
+		for _, d := range list {
+			if d.MAC == tc.mac {
+				got = d
+			}
+		}
+		if got == nil || got.Vendor != tc.vendor || got.Model != tc.model {
+			t.Errorf("%s: discovered %+v, want %s %s", tc.mac, got, tc.vendor, tc.model)
+		}
+	}
+}
