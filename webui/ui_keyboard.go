@@ -218,14 +218,17 @@ func layoutErrors(err error, layout []appliance.LayoutEntry) map[string]string {
 	return errs
 }
 
-// slotOptions lists every position of the boards as new_at choices.
-func slotOptions(boards []keyBoard, sel string) []option {
+// slotOptions lists every position of the boards as new_at choices
+// (accounts: the positions are a phone's accounts, it has no line keys).
+func slotOptions(boards []keyBoard, sel string, accounts bool) []option {
 	opts := []option{{Value: "", Text: "(choose the position)"}}
 	for _, b := range boards {
 		for _, pg := range b.Pages {
 			for _, sl := range append(append([]keySlot(nil), pg.Left...), pg.Right...) {
 				where := fmt.Sprintf("Line key %d", sl.Position)
-				if b.Module > 0 {
+				if accounts {
+					where = fmt.Sprintf("Account %d", sl.Position)
+				} else if b.Module > 0 {
 					where = fmt.Sprintf("Module %d key %d", b.Module, sl.Position)
 				}
 				if sl.Selected == "" {

@@ -327,7 +327,7 @@ func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *pag
 		m.LineKeys, m.KeysPerPage, m.Columns = m.Accounts, m.Accounts, 1
 	}
 	d.Boards = buildBoards(s.Catalog, m, ph.ExpansionModules, selected, byID, p.Errors)
-	d.Slots = slotOptions(d.Boards, p.Val("new_at", ""))
+	d.Slots = slotOptions(d.Boards, p.Val("new_at", ""), d.Model.LineKeys == 0)
 	d.NewTypes = []option{}
 	for _, t := range appliance.KeyTypes {
 		if d.Model.LineKeys == 0 && t != appliance.KeyAccount || d.Model.LineKeys > 0 && !d.Model.Supports(t) {
