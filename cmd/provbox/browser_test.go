@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -70,10 +69,6 @@ func fakeHandset(t *testing.T, ip string, port int, fetch func()) {
 // sync badge moves to synced as the (emulated) handset re-fetches. It saves
 // a screenshot of every page.
 func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed (make deps installs it: apt-get install chromium)")
-	}
 	shots := artifactDir(t)
 	phonePort := freeUDPPort(t, "127.0.0.2")
 	dir := t.TempDir()
@@ -131,18 +126,7 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 	}
 	fakeHandset(t, "127.0.0.2", phonePort, fetch)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// No timeout on the browser's context (it would kill the browser): a
-	// watchdog ends a stuck run instead.
-	watchdog := time.AfterFunc(3*time.Minute, cancel)
-	defer watchdog.Stop()
+	ctx := newChromium(t, 1200, 900)
 
 	n := 0
 	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
