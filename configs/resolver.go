@@ -553,16 +553,15 @@ func (r *Resolver) recordDiscovered(ctx context.Context, req Requester) {
 	if _, err := r.Services.Phones.FindPhone(ctx, req.MAC); err == nil {
 		return
 	}
-	if req.Vendor == "" && req.UA != "" {
+	if req.Vendor == "" {
+		// Not identified yet (a <mac>.cfg refusal queues the raw request):
+		// from its User-Agent, else its MAC's prefix. The MAC recorded is
+		// the one the file named.
 		mac := req.MAC
-		req = identify(r.Renderer.catalog(), req, "")
+		req = identify(r.Renderer.catalog(), req, mac+".cfg")
 		req.MAC = mac
 	}
-	vendor := req.Vendor
-	if vendor == "" {
-		vendor = r.Renderer.catalog().VendorByMAC(req.MAC)
-	}
-	d := appliance.Discovered{MAC: req.MAC, Vendor: vendor, Model: req.Model, Firmware: req.Firmware, IP: req.IP, Source: req.Source, UserAgent: req.UA}
+	d := appliance.Discovered{MAC: req.MAC, Vendor: req.Vendor, Model: req.Model, Firmware: req.Firmware, IP: req.IP, Source: req.Source, UserAgent: req.UA}
 	if err := r.Services.Discovery.RecordDiscovered(ctx, d); err != nil {
 		r.Logger.Error("record discovered", "mac", req.MAC, "err", err)
 	}
