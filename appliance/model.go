@@ -232,10 +232,10 @@ func (c *Catalog) checkModel(m Model) error {
 			return fmt.Errorf("quirk %s has no source", q)
 		}
 	}
+	set := map[string]bool{"line_keys": true, "accounts": true, "device_id": m.DeviceID != "", "module": m.Module != "",
+		"label_chars": m.LabelChars > 0, "keys_per_page": m.KeysPerPage > 0, "user_agents": true}
 	for _, f := range modelFacts {
-		set := map[string]bool{"line_keys": true, "accounts": true, "device_id": m.DeviceID != "", "module": m.Module != "",
-			"label_chars": m.LabelChars > 0, "keys_per_page": m.KeysPerPage > 0, "user_agents": true}[f]
-		if set && m.Sources[f] == "" {
+		if set[f] && m.Sources[f] == "" {
 			return fmt.Errorf("%s has no source", f)
 		}
 	}
