@@ -107,21 +107,29 @@ func stamp(hash string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// FindUser returns an admin by name.
-func (s *UserService) FindUser(ctx context.Context, name string) (*appliance.User, error) {
+// findUser reads an admin and its password hash (sql.ErrNoRows when there
+// is none); the user's Stamp is set from the hash.
+func (s *UserService) findUser(ctx context.Context, name string) (*appliance.User, string, error) {
 	var u appliance.User
 	var hash string
 	var at int64
 	err := s.db.view(ctx, func(q querier) error {
 		return q.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at FROM users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &hash, &at)
 	})
-	if err == sql.ErrNoRows {
-		return nil, appliance.Errorf(appliance.ENOTFOUND, "name", "no user %q", name)
-	} else if err != nil {
-		return nil, err
+	if err != nil {
+		return nil, "", err
 	}
 	u.CreatedAt, u.Stamp = time.UnixMilli(at).UTC(), stamp(hash)
-	return &u, nil
+	return &u, hash, nil
+}
+
+// FindUser returns an admin by name.
+func (s *UserService) FindUser(ctx context.Context, name string) (*appliance.User, error) {
+	u, _, err := s.findUser(ctx, name)
+	if err == sql.ErrNoRows {
+		return nil, appliance.Errorf(appliance.ENOTFOUND, "name", "no user %q", name)
+	}
+	return u, err
 }
 
 // SetPassword changes an admin's password and ends the admin's sessions
@@ -167,12 +175,7 @@ func (s *UserService) DeleteUser(ctx context.Context, name string) error {
 
 // Authenticate checks a name and password.
 func (s *UserService) Authenticate(ctx context.Context, name, password string) (*appliance.User, error) {
-	var u appliance.User
-	var hash string
-	var at int64
-	err := s.db.view(ctx, func(q querier) error {
-		return q.QueryRowContext(ctx, `SELECT id, name, password_hash, created_at FROM users WHERE name = ?`, name).Scan(&u.ID, &u.Name, &hash, &at)
-	})
+	u, hash, err := s.findUser(ctx, name)
 	if err == sql.ErrNoRows {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "wrong user name or password")
@@ -182,6 +185,5 @@ func (s *UserService) Authenticate(ctx context.Context, name, password string) (
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 		return nil, appliance.Errorf(appliance.EUNAUTHORIZED, "", "wrong user name or password")
 	}
-	u.CreatedAt, u.Stamp = time.UnixMilli(at).UTC(), stamp(hash)
-	return &u, nil
+	return u, nil
 }
