@@ -37,6 +37,9 @@ type Fetch struct {
 	// AuthClaim or AuthOpen. A fetch with the current secret closes the
 	// claim window and retires the previous secret.
 	Auth string
+	// Body is the file as served, kept (once per version) so that the
+	// phone page can show what changed since; never logged.
+	Body []byte `json:"-"`
 }
 
 // How a fetch of a <mac>.cfg was allowed (SPEC §5).

@@ -182,6 +182,10 @@ type PhoneUpdate struct {
 	Model        *string `json:"model"`
 	// ExpansionModules changes the number of chained key modules.
 	ExpansionModules *int `json:"expansion_modules"`
+	// Layout, when set, replaces the line keys in the same transaction
+	// (the phone's one form: device settings and keys saved together);
+	// it is checked against the updated model and modules.
+	Layout *[]LayoutEntry `json:"layout,omitempty"`
 }
 
 // LayoutEntry places a key at a line-key position: on the phone itself
@@ -216,6 +220,12 @@ type PhoneService interface {
 	CreatePhone(ctx context.Context, p *Phone, extension string) (*Phone, error)
 	UpdatePhone(ctx context.Context, mac string, upd PhoneUpdate) (*Phone, error)
 	DeletePhone(ctx context.Context, mac string) error
+	// UpdatePhones applies one update to several phones in one transaction
+	// (the bulk actions: set location, copy line keys): all or none; an
+	// error names the phone it is about.
+	UpdatePhones(ctx context.Context, macs []string, upd PhoneUpdate) ([]*Phone, error)
+	// DeletePhones deletes several phones in one transaction.
+	DeletePhones(ctx context.Context, macs []string) error
 	FindLayout(ctx context.Context, mac string) ([]LayoutEntry, error)
 	// ReplaceLayout validates against the phone's model and replaces the
 	// whole layout.

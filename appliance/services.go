@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"strconv"
+	"time"
 )
 
 // Services bundles the domain services that the edges (webui, tftpd, sip,
@@ -82,6 +83,9 @@ type SyncService interface {
 	MarkStuck(ctx context.Context) ([]string, error)
 	// Timeline lists the phone's last changes, newest first (ENOTFOUND).
 	Timeline(ctx context.Context, mac string) ([]Change, error)
+	// FetchedConfig is the <mac>.cfg the phone last fetched, as served,
+	// and its version; nil when it never fetched one (ENOTFOUND).
+	FetchedConfig(ctx context.Context, mac string) (*FetchedConfig, error)
 	// CountStates counts the phones in each sync state.
 	CountStates(ctx context.Context) (map[string]int, error)
 	// Target is what the sync loop needs to tell one phone to sync, in
@@ -140,4 +144,11 @@ func (n NotifyResult) Text() string {
 	default:
 		return strconv.Itoa(n.Status) + " " + n.Reason
 	}
+}
+
+// FetchedConfig is a phone's config file as it last fetched it.
+type FetchedConfig struct {
+	Version string
+	Body    []byte
+	At      time.Time
 }

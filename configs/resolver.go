@@ -243,7 +243,7 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester,
 	}
 	f := r.bytesFile(strings.ToLower(name), b)
 	f.Phone, f.Version = p, version
-	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: version, IP: req.IP, UA: req.UA, Source: req.Source, Auth: auth})
+	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: version, IP: req.IP, UA: req.UA, Source: req.Source, Auth: auth, Body: b})
 	return f, nil
 }
 
@@ -450,12 +450,15 @@ func (r *Resolver) recordFetch(ctx context.Context, f appliance.Fetch) {
 		r.recorded = map[string]recordedFetch{}
 	}
 	last, ok := r.recorded[f.MAC]
-	dup := ok && last.f == f && now.Sub(last.at) < time.Second
+	key := f
+	key.Body = nil // the version stands for the bytes
+	dup := ok && last.f.MAC == key.MAC && last.f.Version == key.Version && last.f.IP == key.IP && last.f.UA == key.UA &&
+		last.f.Source == key.Source && last.f.Auth == key.Auth && now.Sub(last.at) < time.Second
 	if !dup {
 		if len(r.recorded) > 100000 {
 			clear(r.recorded)
 		}
-		r.recorded[f.MAC] = recordedFetch{f: f, at: now}
+		r.recorded[f.MAC] = recordedFetch{f: key, at: now}
 	}
 	r.mu.Unlock()
 	if dup {

@@ -327,6 +327,14 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 	if err := tx.changeStep(id, f.Version, `fetched_at = COALESCE(fetched_at, ?), outcome = ''`, tx.now); err != nil {
 		return false, err
 	}
+	if f.Body != nil {
+		// Written once per version: a phone fetching what it has costs nothing here.
+		if _, err := tx.exec(`INSERT INTO fetched_configs (phone_id, version, body, at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (phone_id) DO UPDATE SET version = excluded.version, body = excluded.body, at = excluded.at
+			WHERE fetched_configs.version != excluded.version`, id, f.Version, f.Body, tx.now); err != nil {
+			return false, err
+		}
+	}
 	return withSecret && open, nil
 }
 

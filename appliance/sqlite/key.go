@@ -119,6 +119,9 @@ func (tx *Tx) createKey(in *appliance.Key) (*appliance.Key, error) {
 	if err := k.Normalize(); err != nil {
 		return nil, err
 	}
+	if err := tx.checkDuplicateKey(&k, 0); err != nil {
+		return nil, err
+	}
 	res, err := tx.exec(`INSERT INTO keys (type, value, label, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`, k.Type, k.Value, k.Label, tx.now, tx.now)
 	if err != nil {
 		return nil, fmt.Errorf("insert key: %w", err)
@@ -144,6 +147,9 @@ func (s *KeyService) UpdateKey(ctx context.Context, id int64, upd appliance.KeyU
 			return appliance.Errorf(appliance.EINVALID, "type", "account keys are created with their extension; create an extension instead")
 		}
 		if err := k.Validate(); err != nil {
+			return err
+		}
+		if err := tx.checkDuplicateKey(k, id); err != nil {
 			return err
 		}
 		if _, err := tx.exec(`UPDATE keys SET type = ?, value = ?, label = ?, updated_at = ? WHERE id = ?`, k.Type, k.Value, k.Label, tx.now, id); err != nil {
@@ -173,4 +179,23 @@ func (s *KeyService) DeleteKey(ctx context.Context, id int64, force bool) error 
 		}
 		return nil
 	})
+}
+
+// checkDuplicateKey refuses a key with the type, value and label of
+// another (but id): two identical rows could not be told apart in a list
+// or a line-key select (SPEC §3: 409).
+func (tx *Tx) checkDuplicateKey(k *appliance.Key, id int64) error {
+	var other int64
+	err := tx.QueryRowContext(tx.ctx, `SELECT id FROM keys WHERE type = ? AND value = ? AND label = ? AND id != ? LIMIT 1`,
+		k.Type, k.Value, k.Label, id).Scan(&other)
+	if err == sql.ErrNoRows {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	field := "value"
+	if k.Label != k.Value {
+		field = "label"
+	}
+	return appliance.Errorf(appliance.ECONFLICT, field, "this key exists already (key %d: %s %s “%s”); use it, or give this one another label", other, k.Type, k.Value, k.Label)
 }

@@ -252,6 +252,9 @@ func (tx *Tx) updatePhone(mac string, upd appliance.PhoneUpdate) (*appliance.Pho
 	if err != nil {
 		return nil, err
 	}
+	if upd.Layout != nil {
+		layout = nil // replaced below, once the phone row says the new model
+	}
 	if err := tx.validateLayout(m, p.ExpansionModules, layout); err != nil {
 		field := "model"
 		if upd.ExpansionModules != nil && (upd.Model == nil || *upd.Model == m.Name) {
@@ -275,22 +278,29 @@ func (tx *Tx) updatePhone(mac string, upd appliance.PhoneUpdate) (*appliance.Pho
 		return nil, fmt.Errorf("update phone: %w", err)
 	}
 	tx.touch(p.ID)
+	if upd.Layout != nil {
+		if _, err := tx.replaceLayout(p, *upd.Layout); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
 // DeletePhone deletes a phone and its layout.
 func (s *PhoneService) DeletePhone(ctx context.Context, mac string) error {
-	return s.db.update(ctx, func(tx *Tx) error {
-		p, err := findPhone(ctx, tx, mac)
-		if err != nil {
-			return err
-		}
-		if _, err = tx.exec(`DELETE FROM phones WHERE id = ?`, p.ID); err != nil {
-			return err
-		}
-		tx.changed = append(tx.changed, p.MAC) // caches of its file must go
-		return nil
-	})
+	return s.db.update(ctx, func(tx *Tx) error { return tx.deletePhone(mac) })
+}
+
+func (tx *Tx) deletePhone(mac string) error {
+	p, err := findPhone(tx.ctx, tx, mac)
+	if err != nil {
+		return err
+	}
+	if _, err = tx.exec(`DELETE FROM phones WHERE id = ?`, p.ID); err != nil {
+		return err
+	}
+	tx.changed = append(tx.changed, p.MAC) // caches of its file must go
+	return nil
 }
 
 // loadLayout returns a phone's layout with key details, by position.

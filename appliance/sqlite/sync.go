@@ -272,3 +272,25 @@ func (s *SyncService) Target(ctx context.Context, macIn string) (*appliance.Sync
 	}
 	return &t, nil
 }
+
+// FetchedConfig returns the file the phone last fetched, nil if none.
+func (s *SyncService) FetchedConfig(ctx context.Context, macIn string) (out *appliance.FetchedConfig, err error) {
+	err = s.db.view(ctx, func(q querier) error {
+		p, err := findPhone(ctx, q, macIn)
+		if err != nil {
+			return err
+		}
+		var fc appliance.FetchedConfig
+		var at int64
+		err = q.QueryRowContext(ctx, `SELECT version, body, at FROM fetched_configs WHERE phone_id = ?`, p.ID).Scan(&fc.Version, &fc.Body, &at)
+		if err == sql.ErrNoRows {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		fc.At = time.UnixMilli(at).UTC()
+		out = &fc
+		return nil
+	})
+	return out, err
+}
