@@ -246,6 +246,10 @@ func controlUnicast(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
+// PnPListening reports whether plug-and-play answers: the group was joined
+// at Open (the dashboard says whether phones can find the box).
+func (s *Server) PnPListening() bool { return s.mconn != nil }
+
 // openPnP binds the group address with SO_REUSEADDR, joins the group on
 // the interface and reads SUBSCRIBEs; answers leave from the unicast socket.
 func (s *Server) openPnP(ctx context.Context) error {

@@ -464,7 +464,7 @@ func TestUIAdmin_Leases(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := string(newBrowser(t, ts).get("/leases").Body)
-	for _, want := range []string{"DHCP is off", "Option 66", "plug-and-play", "<code>http://10.0.0.2:8080/prov/</code>"} {
+	for _, want := range []string{"DHCP is off", "option 66", "plug-and-play", "<code>http://10.0.0.2:8080/prov/</code>", `href="/#find"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("lacks %q", want)
 		}

@@ -101,7 +101,7 @@ func TestUI_LoginLogoutAndRedirects(t *testing.T) {
 	}
 	for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil"} {
 		r := newBrowser(t, ts).post("/login", url.Values{"username": {adminName}, "password": {adminPassword}, "next": {next}})
-		if loc := r.Header.Get("Location"); loc != "/phones" {
+		if loc := r.Header.Get("Location"); loc != "/" {
 			t.Errorf("next %q → %q", next, loc)
 		}
 	}
@@ -278,23 +278,23 @@ func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
 }
 
 // TestUI_LoginRedirectLocalOnly: after login, next= leads only to a local
-// path (SPEC §9); anything else goes to /phones.
+// path (SPEC §9); anything else goes to the dashboard.
 func TestUI_LoginRedirectLocalOnly(t *testing.T) {
 	ts := MustOpenServer(t)
 	for _, tc := range []struct{ next, want string }{
 		{"/keys?q=a", "/keys?q=a"},
 		{"/phones/001565aabbcc", "/phones/001565aabbcc"},
-		{"", "/phones"},
-		{"//evil.example/x", "/phones"},
-		{"/\\evil.example", "/phones"},
-		{"/\t/evil.example/pwned", "/phones"},
-		{"/\n/evil.example", "/phones"},
-		{"/\x00x", "/phones"},
-		{"https://evil.example/", "/phones"},
-		{"javascript:alert(1)", "/phones"},
-		{"evil.example", "/phones"},
-		{"/ /evil.example", "/phones"},
-		{"/\u2028/evil.example", "/phones"},
+		{"", "/"},
+		{"//evil.example/x", "/"},
+		{"/\\evil.example", "/"},
+		{"/\t/evil.example/pwned", "/"},
+		{"/\n/evil.example", "/"},
+		{"/\x00x", "/"},
+		{"https://evil.example/", "/"},
+		{"javascript:alert(1)", "/"},
+		{"evil.example", "/"},
+		{"/ /evil.example", "/"},
+		{"/\u2028/evil.example", "/"},
 	} {
 		t.Run(strconv.Quote(tc.next), func(t *testing.T) {
 			anon := &browser{t: t, ts: ts, hc: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

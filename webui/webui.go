@@ -67,6 +67,9 @@ type Server struct {
 	Files appliance.FileResolver
 	// Settings gives the settings in force (the Settings page shows them).
 	Settings func() appliance.Settings
+	// PnP reports whether SIP plug-and-play answers phones on the LAN (the
+	// dashboard's "phones can find the box"); nil: it does not.
+	PnP func() bool
 	// SetupCode is the one-time code the first-run setup page asks for
 	// (serve prints it in its log); empty: only `provbox user add` works.
 	SetupCode string
@@ -389,9 +392,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /logout", s.ui(s.handleLogout))
 	mux.HandleFunc("GET /setup", s.handleSetupForm)
 	mux.HandleFunc("POST /setup", s.handleSetup)
-	mux.HandleFunc("GET /{$}", s.ui(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/phones", http.StatusSeeOther)
-	}))
+	mux.HandleFunc("GET /{$}", s.ui(s.handleDashboardUI))
 	mux.HandleFunc("GET /extensions", s.ui(s.handleExtensionsUI))
 	mux.HandleFunc("POST /extensions", s.ui(s.handleCreateExtensionUI))
 	mux.HandleFunc("GET /extensions/{id}", s.ui(s.handleEditExtensionUI))

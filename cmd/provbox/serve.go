@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -178,6 +179,8 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 	srv.Registry = reg
 	srv.Files = resolver
 	srv.Settings = db.Settings
+	var pnpListening atomic.Bool // set once SIP is open, below
+	srv.PnP = pnpListening.Load
 	srv.HostAllowed = webui.HostSet(names)
 	srv.Guard = guard
 	srv.Health = db.Writable
@@ -241,6 +244,7 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			return bindError("sip", "--sip", cfg.SIP.Listen, err)
 		}
 		defer ss.Close()
+		pnpListening.Store(ss.PnPListening())
 		sipAddr = net.JoinHostPort(hostOf(cfg.SIP.Listen), strconv.Itoa(ss.Port()))
 	}
 
