@@ -60,6 +60,9 @@ type Phone struct {
 	// (0..the model's MaxModules; their type comes from the catalog).
 	ExpansionModules int        `json:"expansion_modules"`
 	Sync             SyncStatus `json:"sync"`
+	// LineKeys is how many positions of its layout hold a key (read only;
+	// the Phones list shows and sorts by it).
+	LineKeys int `json:"-"`
 	// Secret is the phone's own provisioning password (HTTP Basic, user
 	// name: its MAC), generated when it is added. Never in JSON: the API
 	// shows it only at /phones/{mac}/secret.

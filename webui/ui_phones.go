@@ -17,7 +17,9 @@ import (
 // Location, Manufacturer, Model) and its Device Provisioning (the line keys,
 // each a button configuration; at least 1 account key, 2 recommended).
 //
-//	GET  /phones                 list, ?q= searches MAC, name, description, model
+//	GET  /phones                 list, ?q= searches MAC, name, description, model;
+//	                             ?state= (a sync state, not_ready), ?sort=&dir=desc, ?page= (50 a page)
+//	POST /phones/bulk            Resync, set location, copy line keys, delete the ticked phones
 //	GET  /phones/new             Device Settings form (+ extension for keys 1 and 2);
 //	                             ?mac=&manufacturer=&model= prefill it (Adopt on /discovered)
 //	POST /phones                 create
@@ -36,6 +38,7 @@ import (
 func (s *Server) routesPhones(mux *http.ServeMux) {
 	mux.HandleFunc("GET /phones", s.ui(s.handlePhonesUI))
 	mux.HandleFunc("POST /phones", s.ui(s.handleCreatePhoneUI))
+	mux.HandleFunc("POST /phones/bulk", s.ui(s.handleBulkUI)) // ui_bulk.go
 	mux.HandleFunc("GET /phones/new", s.ui(s.handleNewPhoneUI))
 	mux.HandleFunc("GET /phones/{mac}", s.ui(s.handlePhoneUI))
 	mux.HandleFunc("POST /phones/{mac}", s.ui(s.handleUpdatePhoneUI))
@@ -56,51 +59,213 @@ type phoneRow struct {
 	LineKeys int
 }
 
+// phonesData is one page of the Phones list: the rows on it, how they are
+// filtered and sorted, and what the bulk actions offer.
 type phonesData struct {
-	Q      string
-	Phones []phoneRow
-	Stuck  []*appliance.Phone // phones whose report did not come in time, whatever the search
+	Q, State, Sort string
+	Desc           bool
+	Phones         []phoneRow
+	Stuck          []*appliance.Phone // phones whose report did not come in time, whatever the search
+	Total, All     int                // phones matching; phones in all
+	First, Last    int                // rows First..Last (1-based) of Total
+	Page, Pages    int
+	Columns        []sortColumn
+	States         []option // the state filter
+	Locations      []option // bulk "set location"
+	Sources        []option // bulk "copy the line keys of"
+}
+
+// sortColumn is a column header: a link that sorts by it.
+type sortColumn struct {
+	Key, Title, Class string
+	Sorted            string // "ascending", "descending" or "" (aria-sort)
+	Href              string
+}
+
+const phonesPageSize = 50
+
+// phoneSorts are the sortable columns of the Phones list, in order.
+var phoneSorts = []struct {
+	key, title, class string
+	less              func(a, b *phoneRow) int
+}{
+	{"name", "Name", "", func(a, b *phoneRow) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) }},
+	{"state", "Sync", "", func(a, b *phoneRow) int { return strings.Compare(a.Sync.StateText(), b.Sync.StateText()) }},
+	{"mac", "MAC", "opt", func(a, b *phoneRow) int { return strings.Compare(a.MAC, b.MAC) }},
+	{"model", "Model", "", func(a, b *phoneRow) int { return strings.Compare(a.Manufacturer+a.Model, b.Manufacturer+b.Model) }},
+	{"location", "Location", "opt", func(a, b *phoneRow) int { return strings.Compare(a.Location, b.Location) }},
+	{"keys", "Line keys", "opt", func(a, b *phoneRow) int { return a.LineKeys - b.LineKeys }},
+	{"fetch", "Last fetch", "opt", func(a, b *phoneRow) int { return compareTimes(a.Sync.LastFetchAt, b.Sync.LastFetchAt) }},
+}
+
+func compareTimes(a, b *time.Time) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	return a.Compare(*b)
+}
+
+// phoneStateFilters are the values of ?state=: a sync state, or not_ready.
+var phoneStateFilters = []option{{Value: "", Text: "any state"}, {Value: "not_ready", Text: "not ready"},
+	{Value: appliance.SyncSynced, Text: "synced"}, {Value: appliance.SyncFetched, Text: "fetched"},
+	{Value: appliance.SyncNotified, Text: "notified"}, {Value: appliance.SyncPending, Text: "pending"},
+	{Value: appliance.SyncNew, Text: "new"}, {Value: appliance.SyncUnreachable, Text: "unreachable"},
+	{Value: appliance.SyncStuck, Text: "stuck"}}
+
+// matchesState tells whether a phone passes the ?state= filter.
+func matchesState(ph *appliance.Phone, state string) bool {
+	switch state {
+	case "":
+		return true
+	case "not_ready":
+		return len(ph.Sync.Problems) > 0
+	case "fetched (phone does not confirm)":
+		return ph.Sync.StateText() == state
+	}
+	return ph.Sync.State == state
 }
 
 func (s *Server) handlePhonesUI(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	phones, err := s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{Q: q})
+	qs := r.URL.Query()
+	d := &phonesData{Q: strings.TrimSpace(qs.Get("q")), State: qs.Get("state"), Sort: qs.Get("sort"), Desc: qs.Get("dir") == "desc"}
+	pageNo, err := queryInt(r, "page", 1, 1_000_000)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	all, err := s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	phones := all
+	if d.Q != "" {
+		if phones, err = s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{Q: d.Q}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	locs, err := s.locationNames(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	d := &phonesData{Q: q, Phones: make([]phoneRow, 0, len(phones))}
+	d.All = len(all)
+	rows := make([]phoneRow, 0, len(phones))
 	for _, ph := range phones {
-		row := phoneRow{Phone: ph}
+		if !matchesState(ph, d.State) {
+			continue
+		}
+		row := phoneRow{Phone: ph, LineKeys: ph.LineKeys}
 		if ph.LocationID != nil {
 			row.Location = locs[*ph.LocationID]
 		}
-		layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
-		if err != nil && appliance.ErrorCode(err) != appliance.ENOTFOUND { // deleted meanwhile: 0 keys
-			s.writeError(w, r, err)
-			return
-		}
-		row.LineKeys = len(layout)
-		d.Phones = append(d.Phones, row)
+		rows = append(rows, row)
 	}
-	if q != "" {
-		if phones, err = s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{}); err != nil {
-			s.writeError(w, r, err)
-			return
+	sortBy := phoneSorts[0]
+	for _, c := range phoneSorts {
+		if c.key == d.Sort {
+			sortBy = c
 		}
 	}
-	for _, ph := range phones {
+	d.Sort = sortBy.key
+	sort.SliceStable(rows, func(i, j int) bool {
+		c := sortBy.less(&rows[i], &rows[j])
+		if c == 0 {
+			c = strings.Compare(rows[i].MAC, rows[j].MAC)
+		}
+		if d.Desc {
+			return c > 0
+		}
+		return c < 0
+	})
+	d.Total = len(rows)
+	d.Pages = max(1, (d.Total+phonesPageSize-1)/phonesPageSize)
+	d.Page = min(max(pageNo, 1), d.Pages)
+	if d.Total > 0 {
+		d.First = (d.Page-1)*phonesPageSize + 1
+		d.Last = min(d.First+phonesPageSize-1, d.Total)
+		d.Phones = rows[d.First-1 : d.Last]
+	}
+	for _, c := range phoneSorts {
+		col := sortColumn{Key: c.key, Title: c.title, Class: c.class}
+		dir := ""
+		if c.key == d.Sort {
+			col.Sorted = "ascending"
+			if d.Desc {
+				col.Sorted = "descending"
+			} else {
+				dir = "desc"
+			}
+		}
+		col.Href = d.link(c.key, dir, 1)
+		d.Columns = append(d.Columns, col)
+	}
+	d.States = selectOptions(append([]option(nil), phoneStateFilters...), d.State, "")
+	d.Locations = []option{{Value: "0", Text: "(no location)"}}
+	list, err := s.Services.Locations.FindLocations(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, l := range list {
+		d.Locations = append(d.Locations, option{Value: strconv.FormatInt(l.ID, 10), Text: l.Name})
+	}
+	d.Sources = []option{{Value: "", Text: "(choose a phone)"}}
+	for _, ph := range all {
+		if ph.LineKeys > 0 {
+			d.Sources = append(d.Sources, option{Value: ph.MAC, Text: ph.Title() + " — " + ph.Model})
+		}
+	}
+	for _, ph := range all {
 		if ph.Sync.State == appliance.SyncStuck {
 			d.Stuck = append(d.Stuck, ph)
 		}
 	}
 	s.render(w, r, http.StatusOK, "phones.html", &page{Title: "Phones", Active: "phones", Flash: flashOf(w, r), Data: d})
+}
+
+// link is the list's URL with its filter, and the given sort and page.
+func (d *phonesData) link(sortKey, dir string, pageNo int) string {
+	v := url.Values{}
+	if d.Q != "" {
+		v.Set("q", d.Q)
+	}
+	if d.State != "" {
+		v.Set("state", d.State)
+	}
+	if sortKey != "" && sortKey != "name" || dir != "" {
+		v.Set("sort", sortKey)
+	}
+	if dir != "" {
+		v.Set("dir", dir)
+	}
+	if pageNo > 1 {
+		v.Set("page", strconv.Itoa(pageNo))
+	}
+	if len(v) == 0 {
+		return "/phones"
+	}
+	return "/phones?" + v.Encode()
+}
+
+// PrevPage and NextPage are the neighbouring page numbers.
+func (d *phonesData) PrevPage() int { return d.Page - 1 }
+func (d *phonesData) NextPage() int { return d.Page + 1 }
+
+// PageLink is the link to another page of the same list.
+func (d *phonesData) PageLink(pageNo int) string {
+	dir := ""
+	if d.Desc {
+		dir = "desc"
+	}
+	return d.link(d.Sort, dir, pageNo)
 }
 
 func (s *Server) locationNames(r *http.Request) (map[int64]string, error) {
@@ -145,6 +310,7 @@ type phoneFormData struct {
 	Accounts int                       // distinct account keys in the saved layout
 	// ModuleChoices are the expansion_modules values the model takes.
 	ModuleChoices []option
+	LabelHint     string // under the new key's label: how much the phone shows
 }
 
 // selectOptions marks the option whose value is sel; a value that is not
@@ -326,6 +492,10 @@ func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *pag
 		// A DECT base or an AX8x: its extensions are accounts 1..Accounts.
 		m.LineKeys, m.KeysPerPage, m.Columns = m.Accounts, m.Accounts, 1
 	}
+	d.LabelHint = "defaults to the value"
+	if h := labelHint([]appliance.Model{d.Model}); h != "" {
+		d.LabelHint += "; " + h
+	}
 	d.Boards = buildBoards(s.Catalog, m, ph.ExpansionModules, selected, byID, p.Errors)
 	d.Slots = slotOptions(d.Boards, p.Val("new_at", ""), d.Model.LineKeys == 0)
 	d.NewTypes = []option{}
@@ -494,16 +664,56 @@ func changedFlash(what string, before, after *appliance.Phone) string {
 	}
 }
 
+// handleUpdatePhoneUI saves the phone's one form: its device settings
+// and, when the form carries the key editor (field "layout"), its line
+// keys, in one transaction: both are saved or neither.
 func (s *Server) handleUpdatePhoneUI(w http.ResponseWriter, r *http.Request) {
 	ph := s.findPhoneUI(w, r)
 	if ph == nil {
 		return
 	}
 	f := r.PostForm
+	var layout []appliance.LayoutEntry
+	upd, err := phoneUpdateFromForm(f)
+	if err == nil && f.Get("layout") != "" {
+		if layout, err = layoutFromForm(f); err == nil {
+			upd.Layout = &layout
+		}
+	}
+	var after *appliance.Phone
+	if err == nil {
+		after, err = s.Services.Phones.UpdatePhone(r.Context(), ph.MAC, upd)
+	}
+	if err != nil {
+		if appliance.ErrorCode(err) == appliance.EINTERNAL {
+			s.writeError(w, r, err)
+			return
+		}
+		p := &page{Form: r.PostForm, FlashError: true}
+		p.Errors, p.Flash = formErrors(err)
+		if f := appliance.ErrorField(err); !deviceField[f] && f != "" {
+			p.Errors = layoutErrors(err, layout)
+			p.Flash = "Nothing saved: " + p.Errors["keys"]
+		}
+		s.phoneFormPage(w, r, phoneUIStatus(err), p, ph, nil)
+		return
+	}
+	what := "Phone " + after.Name
+	if upd.Layout != nil {
+		what = "Device settings and line keys of " + after.Name
+	}
+	redirectBack(w, r, "/phones/"+after.MAC, changedFlash(what, ph, after))
+}
+
+// deviceField names the Device Settings fields of the phone form.
+var deviceField = map[string]bool{"mac": true, "name": true, "description": true, "location_id": true,
+	"manufacturer": true, "model": true, "expansion_modules": true}
+
+// phoneUpdateFromForm reads the Device Settings of the phone form.
+func phoneUpdateFromForm(f url.Values) (appliance.PhoneUpdate, error) {
 	loc, err := formLocation(f)
 	if err != nil {
-		s.phoneFormError(w, r, ph, err)
-		return
+		return appliance.PhoneUpdate{}, err
 	}
 	str := func(k string) *string { v := f.Get(k); return &v }
 	upd := appliance.PhoneUpdate{MAC: str("mac"), Name: str("name"), Description: str("description"), LocationID: &loc,
@@ -511,17 +721,11 @@ func (s *Server) handleUpdatePhoneUI(w http.ResponseWriter, r *http.Request) {
 	if f.Has("expansion_modules") {
 		n, err := formModules(f)
 		if err != nil {
-			s.phoneFormError(w, r, ph, err)
-			return
+			return upd, err
 		}
 		upd.ExpansionModules = &n
 	}
-	after, err := s.Services.Phones.UpdatePhone(r.Context(), ph.MAC, upd)
-	if err != nil {
-		s.phoneFormError(w, r, ph, err)
-		return
-	}
-	redirectBack(w, r, "/phones/"+after.MAC, changedFlash("Phone "+after.Name, ph, after))
+	return upd, nil
 }
 
 func (s *Server) handleLayoutUI(w http.ResponseWriter, r *http.Request) {

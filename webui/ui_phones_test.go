@@ -331,7 +331,7 @@ func TestUIPhones_ListEscapesAndSearches(t *testing.T) {
 	if strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;alert(2)") {
 		t.Fatal("name not escaped in the list")
 	}
-	for _, want := range []string{`<a href="/phones/001565aabbcc">`, "<code>00:15:65:aa:bb:cc</code>", `data-sync-mac="001565aabbcc"`, `<span class="badge new"`, "<td>2</td>", ">none</a>", `href="/phones/new"`} {
+	for _, want := range []string{`<a href="/phones/001565aabbcc">`, "<code>00:15:65:aa:bb:cc</code>", `data-sync-mac="001565aabbcc"`, `<span class="badge new"`, `<td class="opt">2</td>`, ">none</a>", `href="/phones/new"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("list lacks %s", want)
 		}
@@ -346,7 +346,8 @@ func TestUIPhones_ListEscapesAndSearches(t *testing.T) {
 		{"nothing", "No phone matches", "Lobby"},
 	} {
 		body := string(b.get("/phones?q=" + url.QueryEscape(tc.q)).Body)
-		if !strings.Contains(body, tc.want) || strings.Contains(body, tc.not_) || !strings.Contains(body, `value="`+tc.q+`"`) {
+		rows := between(t, body, "<tbody>", "</tbody>") // the bulk "copy from" list names every phone
+		if !strings.Contains(rows, tc.want) || strings.Contains(rows, tc.not_) || !strings.Contains(body, `value="`+tc.q+`"`) {
 			t.Errorf("q=%s:\n%s", tc.q, body)
 		}
 	}
@@ -682,5 +683,58 @@ func TestUIKeys_LabelCutWarning(t *testing.T) {
 	}
 	if strings.Count(page, "warn-label") != 1 {
 		t.Errorf("%d warnings, want 1 (Alice fits)", strings.Count(page, "warn-label"))
+	}
+}
+
+// TestUIPhones_OneForm: the phone's edit page is one form; device settings
+// and line keys are saved together, or, when either is refused, neither.
+func TestUIPhones_OneForm(t *testing.T) {
+	ts := MustOpenServer(t)
+	ctx := t.Context()
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	blf, err := ts.svc.Keys.CreateKey(ctx, &appliance.Key{Type: appliance.KeyBLF, Value: "1002", Label: "Bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, ts)
+	body := string(b.get("/phones/001565aabbcc/edit").Body)
+	if n := strings.Count(body, `type="submit">Save</button>`); n != 1 || strings.Contains(body, "Save line keys") || strings.Contains(body, `action="/phones/001565aabbcc/keys"`) {
+		t.Fatalf("%d Save buttons, or a second form:\n%s", n, body)
+	}
+	if !strings.Contains(body, "data-dirty-warn") {
+		t.Error("the form does not ask before leaving with unsaved changes")
+	}
+	acct := selected(t, body, "key_1")
+	form := func(desc string, key4 string) url.Values {
+		return url.Values{"layout": {"1"}, "mac": {"001565aabbcc"}, "name": {"Front desk"}, "description": {desc}, "location_id": {""},
+			"manufacturer": {"Yealink"}, "model": {"T46G"}, "expansion_modules": {"0"}, "key_1": {acct}, "key_2": {acct}, "key_4": {key4}}
+	}
+	// A refused key: nothing saved, the description typed is kept.
+	r := b.post("/phones/001565aabbcc", form("by the door", "999999"))
+	if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "by the door") {
+		t.Fatalf("refused key: %d\n%s", r.Status, r.Body)
+	}
+	if p, _ := ts.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Description != "" || p.Name != "001565aabbcc" {
+		t.Fatalf("a refused form saved the settings: %+v", p)
+	}
+	// Both saved together.
+	r = b.follow(b.post("/phones/001565aabbcc", form("by the door", fmt.Sprint(blf.ID))))
+	if !strings.Contains(string(r.Body), "Device settings and line keys of Front desk saved") {
+		t.Errorf("flash:\n%s", r.Body)
+	}
+	p, _ := ts.svc.Phones.FindPhone(ctx, "001565aabbcc")
+	layout, _ := ts.svc.Phones.FindLayout(ctx, "001565aabbcc")
+	if p.Description != "by the door" || len(layout) != 3 || layout[2].Position != 4 || layout[2].KeyID != blf.ID {
+		t.Fatalf("after save: %+v %+v", p, layout)
+	}
+	// A refused setting: the keys are not saved either.
+	bad := form("x", "")
+	bad.Set("mac", "00:15:65:12:34:5G")
+	if r := b.post("/phones/001565aabbcc", bad); r.Status != http.StatusBadRequest || !strings.Contains(fieldBlock(t, string(r.Body), "mac"), "not a MAC") {
+		t.Fatalf("bad MAC: %d", r.Status)
+	}
+	if layout, _ := ts.svc.Phones.FindLayout(ctx, "001565aabbcc"); len(layout) != 3 {
+		t.Fatalf("a refused MAC saved the keys: %+v", layout)
 	}
 }

@@ -22,7 +22,7 @@ var _ appliance.PhoneService = (*PhoneService)(nil)
 
 const phoneCols = `id, mac, name, description, location_id, manufacturer, model, expansion_modules, state, config_version, fetched_version,
 	last_fetch_at, last_fetch_ip, last_fetch_ua, last_notify_at, last_notify_result, sip_address, problems, secret, prev_secret, claim_until,
-	token, prev_token, confirms, applied_at, last_report_at`
+	token, prev_token, confirms, applied_at, last_report_at, (SELECT count(*) FROM layout l WHERE l.phone_id = phones.id)`
 
 func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*appliance.Phone, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+phoneCols+` FROM phones `+where, args...)
@@ -38,7 +38,7 @@ func findPhones(ctx context.Context, q querier, where string, args ...any) ([]*a
 		s := &p.Sync
 		if err := rows.Scan(&p.ID, &p.MAC, &p.Name, &p.Description, &loc, &p.Manufacturer, &p.Model, &p.ExpansionModules, &s.State, &s.ConfigVersion,
 			&s.FetchedVersion, &fetchAt, &s.LastFetchIP, &s.LastFetchUA, &notifyAt, &s.LastNotifyResult, &s.SIPAddress, &problems,
-			&p.Secret, &p.PrevSecret, &claimUntil, &p.Token, &p.PrevToken, &s.Confirms, &appliedAt, &reportAt); err != nil {
+			&p.Secret, &p.PrevSecret, &claimUntil, &p.Token, &p.PrevToken, &s.Confirms, &appliedAt, &reportAt, &p.LineKeys); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(problems), &s.Problems); err != nil || s.Problems == nil {

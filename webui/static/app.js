@@ -158,6 +158,49 @@
       });
     }
   }
+  // Bulk actions on the Phones list: "tick all", how many are ticked, and
+  // only the field the chosen action needs.
+  var bulk = document.querySelector("form[data-bulk]");
+  if (bulk) {
+    var boxes = bulk.querySelectorAll("input[name=mac]");
+    var all = bulk.querySelector("[data-select-all]");
+    var count = bulk.querySelector("[data-bulk-count]");
+    var action = bulk.querySelector("select[name=action]");
+    var ticked = function () {
+      var n = 0;
+      boxes.forEach(function (b) { if (b.checked) { n++; } });
+      if (count) { count.textContent = n === 1 ? "(1 ticked)" : "(" + n + " ticked)"; }
+      if (all) { all.checked = n > 0 && n === boxes.length; all.indeterminate = n > 0 && n < boxes.length; }
+    };
+    if (all) {
+      all.addEventListener("change", function () {
+        boxes.forEach(function (b) { b.checked = all.checked; });
+        ticked();
+      });
+    }
+    boxes.forEach(function (b) { b.addEventListener("change", ticked); });
+    var showFor = function () {
+      bulk.querySelectorAll("[data-bulk-for]").forEach(function (el) {
+        el.hidden = !action || el.dataset.bulkFor !== action.value;
+      });
+    };
+    if (action) { action.addEventListener("change", showFor); showFor(); }
+    ticked();
+  }
+  // A form with data-dirty-warn asks before the page is left with unsaved
+  // changes (the phone's one form: device settings and line keys). What
+  // counts is the form's data, so a key moved by drag and drop counts too.
+  document.querySelectorAll("form[data-dirty-warn]").forEach(function (form) {
+    var state = function () { return new URLSearchParams(new FormData(form)).toString(); };
+    var saved = state(), leaving = false;
+    form.addEventListener("submit", function () { leaving = true; });
+    window.addEventListener("beforeunload", function (e) {
+      if (!leaving && state() !== saved) {
+        e.preventDefault();
+        e.returnValue = "";
+      }
+    });
+  });
   // Reveal masked secrets: a button with data-reveal="<masked id> <plain id>"
   // swaps the two elements; its text says which one is shown.
   document.querySelectorAll("button[data-reveal]").forEach(function (b) {
