@@ -788,6 +788,10 @@ type phoneData struct {
 	Masked, Plain string
 	HasSecrets    bool
 	ConfigErr     string
+	// View is Masked cut into sections, what changed since the phone's
+	// last fetch marked; Fetched is that fetch (nil: none kept).
+	View    *configView
+	Fetched *appliance.FetchedConfig
 	ClaimOpen     bool   // the phone may fetch its config once without its secret now
 	ClaimWindow   string // provisioning.claim_window as an admin reads it
 	Timeline      []appliance.Change
@@ -852,6 +856,18 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 		} else {
 			d.Plain = string(b)
 			d.Masked, d.HasSecrets = maskSecrets(d.Plain)
+			var fetched *string
+			if s.Services.Sync != nil {
+				if d.Fetched, err = s.Services.Sync.FetchedConfig(ctx, ph.MAC); err != nil {
+					s.writeError(w, r, err)
+					return
+				}
+			}
+			if d.Fetched != nil {
+				f := string(d.Fetched.Body)
+				fetched = &f
+			}
+			d.View = buildConfigView(d.Plain, fetched)
 		}
 	}
 	s.render(w, r, http.StatusOK, "phone.html", &page{Title: ph.Name, Active: "phones", Flash: flashOf(w, r), Data: d})

@@ -738,3 +738,59 @@ func TestUIPhones_OneForm(t *testing.T) {
 		t.Fatalf("a refused MAC saved the keys: %+v", layout)
 	}
 }
+
+// TestUIPhones_ConfigView: the phone page shows the line keys first, the
+// unused positions and accounts folded, and what changed since the
+// phone's last fetch (secrets masked on both sides).
+func TestUIPhones_ConfigView(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/", Registrar: "pbx.example.com"}, 0)
+	ctx := t.Context()
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	b := newBrowser(t, ts)
+	if body := string(b.get("/phones/001565aabbcc").Body); !strings.Contains(between(t, body, `id="config-diff"`, "</p>"), "has not fetched a config yet") {
+		t.Errorf("before any fetch:\n%s", between(t, body, `id="config-masked"`, "</details>"))
+	}
+	ts.getAs(t, "GET", "/prov/001565aabbcc.cfg", "001565aabbcc")
+	body := string(b.get("/phones/001565aabbcc").Body)
+	if !strings.Contains(between(t, body, `id="config-diff"`, "</p>"), "The phone has this config") || strings.Contains(body, "<mark>") {
+		t.Errorf("after the fetch:\n%s", between(t, body, `id="config-masked"`, "</details>"))
+	}
+	// Line keys first, unused positions and accounts folded.
+	view := between(t, body, `id="config-masked"`, `id="config-plain"`)
+	sections := regexp.MustCompile(`<details class="config-section"( open)?>\s*<summary>([^<]*)</summary>`).FindAllStringSubmatch(view, -1)
+	if len(sections) < 4 || !strings.HasPrefix(sections[0][2], "Line keys 1..27") || sections[0][1] == "" {
+		t.Fatalf("sections: %q", sections)
+	}
+	for _, s := range sections {
+		if strings.HasPrefix(s[2], "Unused accounts") && s[1] != "" {
+			t.Error("unused accounts are not folded")
+		}
+	}
+	if !strings.Contains(view, "25 unused positions") {
+		t.Error("the unused line keys are not folded")
+	}
+
+	// A BLF key and a new SIP password: both are listed as changed since
+	// the fetch, the password masked.
+	blf, _ := ts.svc.Keys.CreateKey(ctx, &appliance.Key{Type: appliance.KeyBLF, Value: "1002", Label: "Bob"})
+	layout, _ := ts.svc.Phones.FindLayout(ctx, "001565aabbcc")
+	ts.svc.Phones.ReplaceLayout(ctx, "001565aabbcc", append(layout, appliance.LayoutEntry{Position: 3, KeyID: blf.ID}))
+	exts, _ := ts.svc.Extensions.FindExtensions(ctx)
+	pw := "a-new-sip-password"
+	ts.svc.Extensions.UpdateExtension(ctx, exts[0].ID, appliance.ExtensionUpdate{Password: &pw})
+	body = string(b.get("/phones/001565aabbcc").Body)
+	diff := between(t, body, `id="config-diff"`, "</table>")
+	for _, want := range []string{"linekey.3.type</code></td><td><code>0</code></td><td><mark>16</mark>", "linekey.3.label</code></td><td><code>%NULL%</code></td><td><mark>Bob</mark>",
+		"account.1.password</code></td><td><code>********</code></td><td><mark>********</mark>"} {
+		if !strings.Contains(diff, want) {
+			t.Errorf("changes lack %s:\n%s", want, diff)
+		}
+	}
+	if strings.Contains(body[strings.Index(body, `id="config-masked"`):strings.Index(body, `id="config-plain"`)], pw) {
+		t.Error("the new password shows unmasked")
+	}
+	if !strings.Contains(view, "linekey.3") || !strings.Contains(between(t, body, `<summary>Line keys`, "</details>"), "<mark>linekey.3.type = 16</mark>") {
+		t.Error("the changed line key is not marked in the view")
+	}
+}
