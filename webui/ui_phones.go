@@ -790,12 +790,12 @@ type phoneData struct {
 	ConfigErr     string
 	// View is Masked cut into sections, what changed since the phone's
 	// last fetch marked; Fetched is that fetch (nil: none kept).
-	View    *configView
-	Fetched *appliance.FetchedConfig
-	ClaimOpen     bool   // the phone may fetch its config once without its secret now
-	ClaimWindow   string // provisioning.claim_window as an admin reads it
-	Timeline      []appliance.Change
-	Registration  []accountReg // by account index
+	View         *configView
+	Fetched      *appliance.FetchedConfig
+	ClaimOpen    bool   // the phone may fetch its config once without its secret now
+	ClaimWindow  string // provisioning.claim_window as an admin reads it
+	Timeline     []appliance.Change
+	Registration []accountReg // by account index
 }
 
 // accountReg is one account's reported registration, for the page.
