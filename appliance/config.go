@@ -171,26 +171,25 @@ func (o SettingsOverrides) Apply(base Settings) Settings {
 	return base
 }
 
-// Validate checks the overrides that are set.
+// Validate checks the overrides that are set and reports every one that
+// breaks a rule (Errors).
 func (o SettingsOverrides) Validate() error {
+	var errs Errors
 	if o.ProvisioningURL != nil {
 		u := *o.ProvisioningURL
 		if err := checkText("provisioning_url", u, 256); err != nil {
-			return err
-		}
-		if !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) || !strings.HasSuffix(u, "/") || strings.ContainsAny(u, " \"'<>") || len(u) < 10 {
-			return Errorf(EINVALID, "provisioning_url", "%q is not an http(s) URL ending in / (e.g. http://192.168.1.10:8080/prov/)", u)
+			errs.Add(err)
+		} else if !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) || !strings.HasSuffix(u, "/") || strings.ContainsAny(u, " \"'<>") || len(u) < 10 {
+			errs.Add(Errorf(EINVALID, "provisioning_url", "%q is not an http(s) URL ending in / (e.g. http://192.168.1.10:8080/prov/)", u))
 		}
 	}
 	if o.Registrar != nil && *o.Registrar != "" {
-		if err := ValidateHostPort("registrar", *o.Registrar); err != nil {
-			return err
-		}
+		errs.Add(ValidateHostPort("registrar", *o.Registrar))
 	}
 	if o.NotifyRate != nil && (*o.NotifyRate < 1 || *o.NotifyRate > 10000) {
-		return Errorf(EINVALID, "notify_rate", "%d is outside 1-10000 NOTIFYs per second", *o.NotifyRate)
+		errs.Add(Errorf(EINVALID, "notify_rate", "%d is outside 1-10000 NOTIFYs per second", *o.NotifyRate))
 	}
-	return nil
+	return errs.Err()
 }
 
 // Problems are the ready checks of a phone (SPEC §3, §4): each sentence

@@ -90,6 +90,74 @@ func clipQuoted(format string, args []any) {
 	}
 }
 
+// Errors is every rule a form's input broke, in the order of its fields,
+// so that a form can mark them all at once instead of one per submit. It
+// unwraps to its *Errors: errors.As finds the first, so ErrorCode,
+// ErrorField and ErrorMessage describe the first, and AllErrors lists them.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.As and errors.Is look at each error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Add appends err (an *Error, or Errors) to es and reports whether err
+// was one of them; nil adds nothing. Any other error is not added: the
+// caller returns it as it is.
+func (es *Errors) Add(err error) bool {
+	var list Errors
+	var e *Error
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &list):
+		*es = append(*es, list...)
+	case errors.As(err, &e):
+		*es = append(*es, e)
+	default:
+		return false
+	}
+	return true
+}
+
+// Err is es as an error: nil when empty, the *Error itself when it holds
+// one, else es.
+func (es Errors) Err() error {
+	switch len(es) {
+	case 0:
+		return nil
+	case 1:
+		return es[0]
+	}
+	return es
+}
+
+// AllErrors returns every *Error of err: the list of an Errors, or the one
+// *Error in its chain; nil for any other error.
+func AllErrors(err error) []*Error {
+	var list Errors
+	if errors.As(err, &list) {
+		return list
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return []*Error{e}
+	}
+	return nil
+}
+
 // ErrorCode returns the code of an *Error in err's chain, or EINTERNAL for
 // any other non-nil error.
 func ErrorCode(err error) string {
@@ -129,4 +197,12 @@ func ErrorLine(err error) int {
 		return e.Line
 	}
 	return 0
+}
+
+// Count says n things in words, singular or plural: "1 phone", "3 phones".
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

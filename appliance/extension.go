@@ -47,7 +47,23 @@ type ExtensionService interface {
 	// DeleteExtension refuses (ECONFLICT naming the phones) while phones use
 	// its account key, unless force, which detaches it and resyncs them.
 	DeleteExtension(ctx context.Context, id int64, force bool) error
+	// ExtensionPhones lists the phones whose line keys hold the extension's
+	// account key, as deleting it would leave them. Errors: ENOTFOUND.
+	ExtensionPhones(ctx context.Context, id int64) ([]ExtensionPhone, error)
 }
+
+// ExtensionPhone is a phone that holds an extension's account key.
+// KeepsAccount tells whether it holds another extension's account key as
+// well: without it, deleting the extension leaves the phone with no
+// account key, so it registers nothing (not ready).
+type ExtensionPhone struct {
+	MAC          string `json:"mac"`
+	Name         string `json:"name"`
+	KeepsAccount bool   `json:"keeps_account"`
+}
+
+// Title names the phone as Phone.Title does.
+func (p ExtensionPhone) Title() string { return (&Phone{MAC: p.MAC, Name: p.Name}).Title() }
 
 // Transports accepted for an extension.
 var Transports = []string{"udp", "tcp", "tls"}
@@ -87,37 +103,34 @@ func (e *Extension) Normalize(registrar string) error {
 	return e.Validate()
 }
 
-// Validate checks every rule of SPEC §3 for an extension.
+// Validate checks every rule of SPEC §3 for an extension and reports
+// every field that breaks one (Errors).
 func (e *Extension) Validate() error {
-	if err := ValidateExtensionNumber("number", e.Number); err != nil {
-		return err
+	var errs Errors
+	badNumber := ValidateExtensionNumber("number", e.Number)
+	errs.Add(badNumber)
+	errs.Add(checkText("name", e.Name, 64))
+	switch {
+	case badNumber != nil && e.AuthUser == e.Number:
+		// The auth user defaulted to the number, which is marked already.
+	case e.AuthUser == "":
+		errs.Add(Errorf(EINVALID, "auth_user", "required"))
+	case len(e.AuthUser) > 64 || !allIn(e.AuthUser, extNumberChars+"@"):
+		errs.Add(Errorf(EINVALID, "auth_user", "%q may only hold 0-9, A-Z, a-z, . _ - + @ (at most 64)", e.AuthUser))
 	}
-	if err := checkText("name", e.Name, 64); err != nil {
-		return err
-	}
-	if e.AuthUser == "" {
-		return Errorf(EINVALID, "auth_user", "required")
-	}
-	if len(e.AuthUser) > 64 || !allIn(e.AuthUser, extNumberChars+"@") {
-		return Errorf(EINVALID, "auth_user", "%q may only hold 0-9, A-Z, a-z, . _ - + @ (at most 64)", e.AuthUser)
-	}
-	if err := checkText("password", e.Password, 128); err != nil {
-		return err
-	}
+	errs.Add(checkText("password", e.Password, 128))
 	if e.SIPServer != "" {
-		if err := ValidateHostPort("sip_server", e.SIPServer); err != nil {
-			return err
-		}
+		errs.Add(ValidateHostPort("sip_server", e.SIPServer))
 	}
 	switch e.Transport {
 	case "udp", "tcp", "tls":
 	default:
-		return Errorf(EINVALID, "transport", "%q is not one of udp, tcp, tls", e.Transport)
+		errs.Add(Errorf(EINVALID, "transport", "%q is not one of udp, tcp, tls", e.Transport))
 	}
 	if e.Voicemail != "" && (len(e.Voicemail) > 32 || !allIn(e.Voicemail, digits+"*#+")) {
-		return Errorf(EINVALID, "voicemail", "%q is not a feature code (0-9 * # +, at most 32)", e.Voicemail)
+		errs.Add(Errorf(EINVALID, "voicemail", "%q is not a feature code (0-9 * # +, at most 32)", e.Voicemail))
 	}
-	return nil
+	return errs.Err()
 }
 
 // Apply copies the set fields of upd onto e.

@@ -95,12 +95,23 @@ func (k *Key) Normalize() error {
 	return k.Validate()
 }
 
-// Validate checks the type, the value rule of the type, and the label.
+// Validate checks the type, the value rule of the type, and the label, and
+// reports every field that breaks a rule (Errors).
 func (k *Key) Validate() error {
-	if err := ValidateKeyValue(k.Type, k.Value); err != nil {
-		return err
+	var errs Errors
+	switch {
+	case isKeyType(k.Type):
+		errs.Add(ValidateKeyValue(k.Type, k.Value))
+	default:
+		errs.Add(Errorf(EINVALID, "type", "%q is not one of %s", k.Type, strings.Join(KeyTypes, ", ")))
+		if k.Value == "" {
+			errs.Add(Errorf(EINVALID, "value", "required"))
+		} else if len(k.Value) > 64 {
+			errs.Add(Errorf(EINVALID, "value", "too long (%d characters, at most 64)", len(k.Value)))
+		}
 	}
-	return checkText("label", k.Label, MaxLabel)
+	errs.Add(checkText("label", k.Label, MaxLabel))
+	return errs.Err()
 }
 
 // ValidateKeyValue checks value against the rule of its key type (SPEC §3).

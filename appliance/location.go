@@ -48,10 +48,12 @@ func (l *Location) Normalize() error {
 	return l.Validate()
 }
 
-// Validate checks the location rules.
+// Validate checks the location rules and reports every field that breaks
+// one (Errors).
 func (l *Location) Validate() error {
+	var errs Errors
 	if l.Name == "" {
-		return Errorf(EINVALID, "name", "required")
+		errs.Add(Errorf(EINVALID, "name", "required"))
 	}
 	for _, f := range []struct {
 		name, v string
@@ -60,14 +62,12 @@ func (l *Location) Validate() error {
 		{"name", l.Name, 64}, {"street", l.Street, 128}, {"city", l.City, 64}, {"region", l.Region, 64},
 		{"postal_code", l.PostalCode, 16}, {"country", l.Country, 64},
 	} {
-		if err := checkText(f.name, f.v, f.max); err != nil {
-			return err
-		}
+		errs.Add(checkText(f.name, f.v, f.max))
 	}
 	if l.CallbackNumber != "" && (len(l.CallbackNumber) > 32 || !allIn(l.CallbackNumber, digits+"+")) {
-		return Errorf(EINVALID, "callback_number", "%q is not a phone number (digits and +, at most 32)", l.CallbackNumber)
+		errs.Add(Errorf(EINVALID, "callback_number", "%q is not a phone number (digits and +, at most 32)", l.CallbackNumber))
 	}
-	return nil
+	return errs.Err()
 }
 
 // Apply copies the set fields of upd onto l.

@@ -246,33 +246,35 @@ type PhoneService interface {
 }
 
 // Normalize canonicalises MAC, name, manufacturer and model and validates
-// the phone against the catalog. It returns the model's facts.
+// the phone against the catalog, reporting every field that breaks a rule
+// (Errors). It returns the model's facts.
 func (p *Phone) Normalize(c *Catalog) (Model, error) {
+	var errs Errors
 	mac, err := ParseMAC(p.MAC)
 	if err != nil {
-		return Model{}, err
+		errs.Add(err)
+	} else {
+		p.MAC = mac
 	}
-	p.MAC = mac
 	p.Name = strings.TrimSpace(p.Name)
-	if p.Name == "" {
+	if p.Name == "" && mac != "" {
 		p.Name = mac
 	}
-	if err := checkText("name", p.Name, 64); err != nil {
-		return Model{}, err
-	}
-	if err := checkText("description", p.Description, 256); err != nil {
-		return Model{}, err
-	}
+	errs.Add(checkText("name", p.Name, 64))
+	errs.Add(checkText("description", p.Description, 256))
 	if p.LocationID != nil && *p.LocationID <= 0 {
 		p.LocationID = nil
 	}
 	m, err := c.Normalize(p.Manufacturer, p.Model)
 	if err != nil {
-		return Model{}, err
+		errs.Add(err)
+	} else {
+		p.Manufacturer, p.Model = m.Manufacturer, m.Name
+		_, _, err := c.Positions(m, p.ExpansionModules)
+		errs.Add(err)
 	}
-	p.Manufacturer, p.Model = m.Manufacturer, m.Name
-	if _, _, err := c.Positions(m, p.ExpansionModules); err != nil {
-		return Model{}, err
+	if len(errs) > 0 {
+		return Model{}, errs.Err()
 	}
 	return m, nil
 }

@@ -50,3 +50,12 @@ func ValidatePassword(pw string) error {
 	}
 	return checkText("password", pw, 128)
 }
+
+// ValidateUser checks a new admin's name and password together, reporting
+// both when both break a rule (Errors).
+func ValidateUser(name, password string) error {
+	var errs Errors
+	errs.Add(ValidateUserName(name))
+	errs.Add(ValidatePassword(password))
+	return errs.Err()
+}

@@ -13,10 +13,20 @@ import (
 	"github.com/provbox/provbox/appliance"
 )
 
-// errorBody is the JSON shape of every error answer.
+// errorBody is the JSON shape of every error answer: the first (or only)
+// error, and, when the input broke several rules at once, all of them in
+// Errors.
 type errorBody struct {
-	Error string `json:"error"`
+	Error  string       `json:"error"`
+	Field  string       `json:"field,omitempty"`
+	Line   int          `json:"line,omitempty"`
+	Errors []fieldError `json:"errors,omitempty"`
+}
+
+// fieldError is one of several errors of an answer.
+type fieldError struct {
 	Field string `json:"field,omitempty"`
+	Error string `json:"error"`
 	Line  int    `json:"line,omitempty"`
 }
 
@@ -63,11 +73,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
 		return
 	}
-	s.writeJSON(w, status, errorBody{
+	body := errorBody{
 		Error: appliance.ErrorMessage(err),
 		Field: appliance.ErrorField(err),
 		Line:  appliance.ErrorLine(err),
-	})
+	}
+	if all := appliance.AllErrors(err); len(all) > 1 {
+		for _, e := range all {
+			body.Errors = append(body.Errors, fieldError{Field: e.Field, Error: e.Error(), Line: e.Line})
+		}
+	}
+	s.writeJSON(w, status, body)
 }
 
 // retryAfter is a Retry-After value in whole seconds, at least 1.

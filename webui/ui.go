@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -56,6 +55,10 @@ func (p *page) Val(field string, def any) string {
 	return fmt.Sprint(def)
 }
 
+// timeLayout is how pages show a time: with its zone ("2026-11-29
+// 21:04:05 UTC"), so an admin reading it from another place knows which.
+const timeLayout = "2006-01-02 15:04:05 MST"
+
 var funcs = template.FuncMap{
 	// dict builds the map the "field" template takes.
 	"dict": func(kv ...any) map[string]any {
@@ -66,13 +69,15 @@ var funcs = template.FuncMap{
 		return m
 	},
 	"mac": appliance.FormatMAC,
+	// plural says a count in words: {{plural 1 "phone" "phones"}} is "1 phone".
+	"plural": appliance.Count,
 	"when": func(t *time.Time) string {
 		if t == nil {
 			return "never"
 		}
-		return t.Local().Format("2006-01-02 15:04:05")
+		return t.Local().Format(timeLayout)
 	},
-	"time": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"time": func(t time.Time) string { return t.Local().Format(timeLayout) },
 	"keytype": func(t string) string {
 		switch t {
 		case appliance.KeyAccount:
@@ -153,18 +158,39 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Write(buf.Bytes())
 }
 
-// formErrors turns a domain error into field messages (and a flash for one
-// without a field).
+// formErrors turns a domain error into field messages, one for every field
+// it names (an appliance.Errors names several), and the flash above them:
+// "Please correct the 2 fields marked below." An error without a field is
+// the flash itself.
 func formErrors(err error) (map[string]string, string) {
-	msg := appliance.ErrorMessage(err)
-	if f := appliance.ErrorField(err); f != "" {
-		var e *appliance.Error
-		if errors.As(err, &e) {
-			msg = e.Message
+	fields := map[string]string{}
+	var loose []string
+	for _, e := range appliance.AllErrors(err) {
+		switch {
+		case e.Field == "":
+			loose = append(loose, e.Message)
+		case fields[e.Field] != "":
+			fields[e.Field] += "; " + e.Message
+		default:
+			fields[e.Field] = e.Message
 		}
-		return map[string]string{f: msg}, "Please correct the field marked below."
 	}
-	return map[string]string{}, msg
+	if len(fields) == 0 {
+		return fields, appliance.ErrorMessage(err)
+	}
+	flash := correctFlash(len(fields))
+	if len(loose) > 0 {
+		flash = strings.Join(loose, "; ") + ". " + flash
+	}
+	return fields, flash
+}
+
+// correctFlash is the flash over a form with n fields marked.
+func correctFlash(n int) string {
+	if n == 1 {
+		return "Please correct the field marked below."
+	}
+	return fmt.Sprintf("Please correct the %d fields marked below.", n)
 }
 
 type sessionKey struct{}
@@ -325,20 +351,31 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusTooManyRequests, "setup.html", p)
 		return
 	}
+	// Every field is checked at once, so one submit shows every mistake.
 	code := strings.TrimSpace(r.PostFormValue("code"))
+	name, pw := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
+	status := http.StatusBadRequest
 	if s.SetupCode == "" || subtle.ConstantTimeCompare([]byte(code), []byte(s.SetupCode)) != 1 {
 		s.failed(ip)
-		p.Errors["code"] = "wrong setup code; it is in the log of provbox serve (journalctl -u provbox)"
-		s.render(w, r, http.StatusForbidden, "setup.html", p)
-		return
+		p.Errors["code"] = "wrong setup code; provbox serve prints it in its log at start-up (the line with \"setup code\"; under systemd: journalctl -u provbox | grep setup)"
+		status = http.StatusForbidden
 	}
-	pw := r.PostFormValue("password")
+	for _, e := range appliance.AllErrors(appliance.ValidateUser(name, pw)) {
+		field := e.Field
+		if field == "name" {
+			field = "username"
+		}
+		p.Errors[field] = e.Message
+	}
 	if pw != r.PostFormValue("password2") {
 		p.Errors["password2"] = "the two passwords differ"
-		s.render(w, r, http.StatusBadRequest, "setup.html", p)
+	}
+	if len(p.Errors) > 0 {
+		p.Flash, p.FlashError = correctFlash(len(p.Errors)), true
+		s.render(w, r, status, "setup.html", p)
 		return
 	}
-	u, err := s.Services.Users.CreateFirstUser(r.Context(), strings.TrimSpace(r.PostFormValue("username")), pw)
+	u, err := s.Services.Users.CreateFirstUser(r.Context(), name, pw)
 	if appliance.ErrorCode(err) == appliance.ECONFLICT && appliance.ErrorField(err) == "name" && !s.needUsers(r) {
 		// Another request used the code first: one admin only.
 		http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -50,15 +50,20 @@ type phoneRef struct {
 }
 
 // phoneRefs looks the names of phones up; a phone that cannot be found is
-// named by its MAC.
-func (s *Server) phoneRefs(r *http.Request) func(mac string) phoneRef {
+// named by its MAC. It also returns the models of all phones, each once.
+func (s *Server) phoneRefs(r *http.Request) (func(mac string) phoneRef, []appliance.Model) {
 	names := map[string]string{}
 	models := map[string]appliance.Model{}
+	var inUse []appliance.Model
 	if s.Services.Phones != nil {
 		if phones, err := s.Services.Phones.FindPhones(r.Context(), appliance.PhoneFilter{}); err == nil {
 			for _, p := range phones {
 				names[p.MAC] = p.Name
-				models[p.MAC], _ = s.Catalog.Lookup(p.Manufacturer, p.Model)
+				m, ok := s.Catalog.Lookup(p.Manufacturer, p.Model)
+				models[p.MAC] = m
+				if ok && !slices.ContainsFunc(inUse, func(x appliance.Model) bool { return x.Name == m.Name }) {
+					inUse = append(inUse, m)
+				}
 			}
 		}
 	}
@@ -68,7 +73,71 @@ func (s *Server) phoneRefs(r *http.Request) func(mac string) phoneRef {
 			name = appliance.FormatMAC(mac)
 		}
 		return phoneRef{MAC: mac, Name: name, Model: models[mac]}
+	}, inUse
+}
+
+// labelHint says how many characters of a label the models show, the
+// most first: "T46U phones show 16 characters, T33G 8". Models showing
+// the same count are named together ("T46U and T48U phones show 16
+// characters"). Empty when none is known.
+func labelHint(models []appliance.Model) string {
+	byChars := map[int][]string{}
+	var counts []int
+	for _, m := range models {
+		if m.LabelChars <= 0 {
+			continue
+		}
+		if _, ok := byChars[m.LabelChars]; !ok {
+			counts = append(counts, m.LabelChars)
+		}
+		if !slices.Contains(byChars[m.LabelChars], m.Name) {
+			byChars[m.LabelChars] = append(byChars[m.LabelChars], m.Name)
+		}
 	}
+	if len(counts) == 0 {
+		return ""
+	}
+	slices.SortFunc(counts, func(a, b int) int { return b - a })
+	var parts []string
+	for i, n := range counts {
+		names := byChars[n]
+		slices.Sort(names)
+		if len(names) > 3 {
+			names = append(names[:3], fmt.Sprintf("%d more", len(names)-3))
+		}
+		who := strings.Join(names[:len(names)-1], ", ")
+		if who != "" {
+			who += " and "
+		}
+		who += names[len(names)-1]
+		if i == 0 {
+			parts = append(parts, fmt.Sprintf("%s phones show %s", who, appliance.Count(n, "character", "characters")))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %d", who, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// minLabelChars is the fewest label characters any of the models shows,
+// 0 when none is known.
+func minLabelChars(models []appliance.Model) int {
+	least := 0
+	for _, m := range models {
+		if m.LabelChars > 0 && (least == 0 || m.LabelChars < least) {
+			least = m.LabelChars
+		}
+	}
+	return least
+}
+
+// flashMessage is an error as a flash says it: the message without the
+// field prefix ("name: ") that an API client needs.
+func flashMessage(err error) string {
+	if all := appliance.AllErrors(err); len(all) > 0 {
+		return all[0].Message
+	}
+	return appliance.ErrorMessage(err)
 }
 
 func namesOf(phones []phoneRef) string {
@@ -166,6 +235,15 @@ type keyRow struct {
 	CutChars      int
 }
 
+// LabelHint says how many label characters the phones the key is on show.
+func (row *keyRow) LabelHint() string {
+	var models []appliance.Model
+	for _, p := range row.Phones {
+		models = append(models, p.Model)
+	}
+	return labelHint(models)
+}
+
 // labelCut finds the attached phone whose model shows the fewest label
 // characters, and what it shows of the key's label when that is less.
 func (row *keyRow) labelCut() {
@@ -189,6 +267,11 @@ type keysData struct {
 	AllTypes []string // the types the search offers
 	EditID   int64    // the row shown as inputs
 	Confirm  *keyRow  // a delete that needs force
+	// LabelHint says how many label characters the models of the phones
+	// in use show, LabelChars the fewest of them (0: no phone yet): what
+	// a new key's label should fit in.
+	LabelHint  string
+	LabelChars int
 	// failed is the form whose submission p.Form and p.Errors hold: "add"
 	// or "edit".
 	failed string
@@ -251,7 +334,8 @@ func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, status int, p 
 		s.writeError(w, r, err)
 		return
 	}
-	ref := s.phoneRefs(r)
+	ref, inUse := s.phoneRefs(r)
+	d.LabelHint, d.LabelChars = labelHint(inUse), minLabelChars(inUse)
 	d.Total = len(all)
 	d.Keys = d.Keys[:0]
 	for _, k := range list {
@@ -342,9 +426,14 @@ func (s *Server) handleCreateKeyUI(w http.ResponseWriter, r *http.Request) {
 	q := backQuery(r)
 	k, err := s.Services.Keys.CreateKey(r.Context(), &appliance.Key{Type: f.Get("type"), Value: f.Get("value"), Label: f.Get("label")})
 	if err != nil {
+		if appliance.ErrorField(err) == "" {
+			s.keysPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
+			return
+		}
+		// A rule broken or a duplicate (409): at its field, as typed.
 		p := &page{Form: f, FlashError: true}
 		p.Errors, p.Flash = formErrors(err)
-		s.keysPage(w, r, http.StatusBadRequest, p, &keysData{Query: q, failed: "add"})
+		s.keysPage(w, r, statusOf(err), p, &keysData{Query: q, failed: "add"})
 		return
 	}
 	redirectBack(w, r, q.URL(), "Key "+keyTitle(k)+" added. Put it on a phone's line keys from the phone's page.")
@@ -367,15 +456,18 @@ func (s *Server) handleUpdateKeyUI(w http.ResponseWriter, r *http.Request) {
 	}
 	k, err := s.Services.Keys.UpdateKey(r.Context(), id, appliance.KeyUpdate{Type: str("type"), Value: str("value"), Label: str("label")})
 	if err != nil {
-		switch appliance.ErrorCode(err) {
-		case appliance.ENOTFOUND:
+		code, field := appliance.ErrorCode(err), appliance.ErrorField(err)
+		switch {
+		case code == appliance.ENOTFOUND:
 			http.NotFound(w, r)
-		case appliance.EINVALID:
+		case (code == appliance.EINVALID || code == appliance.ECONFLICT) && field != "" && field != "id":
+			// A rule broken or a duplicate (409): at its field in the
+			// row, as typed.
 			p := &page{Form: f, FlashError: true}
 			p.Errors, p.Flash = formErrors(err)
-			s.keysPage(w, r, http.StatusBadRequest, p, &keysData{Query: q, EditID: id, failed: "edit"})
-		case appliance.ECONFLICT:
-			s.keysPage(w, r, http.StatusConflict, &page{Flash: appliance.ErrorMessage(err), FlashError: true}, &keysData{Query: q})
+			s.keysPage(w, r, statusOf(err), p, &keysData{Query: q, EditID: id, failed: "edit"})
+		case code == appliance.EINVALID || code == appliance.ECONFLICT:
+			s.keysPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
 		default:
 			s.writeError(w, r, err)
 		}
@@ -383,12 +475,16 @@ func (s *Server) handleUpdateKeyUI(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := "Key " + keyTitle(k) + " saved."
 	if len(k.AttachedTo) > 0 {
-		ref := s.phoneRefs(r)
+		ref, _ := s.phoneRefs(r)
 		var phones []phoneRef
 		for _, mac := range k.AttachedTo {
 			phones = append(phones, ref(mac))
 		}
-		msg += fmt.Sprintf(" Its %d phone(s) are being updated: %s.", len(phones), namesOf(phones))
+		verb := "is"
+		if len(phones) > 1 {
+			verb = "are"
+		}
+		msg += fmt.Sprintf(" Its %s %s being updated: %s.", appliance.Count(len(phones), "phone", "phones"), verb, namesOf(phones))
 	}
 	redirectBack(w, r, q.URL(), msg)
 }
@@ -409,7 +505,7 @@ func (s *Server) handleDeleteKeyUI(w http.ResponseWriter, r *http.Request) {
 	if err := s.Services.Keys.DeleteKey(r.Context(), id, force); err != nil {
 		if appliance.ErrorCode(err) == appliance.ECONFLICT {
 			if k.Type == appliance.KeyAccount {
-				s.keysPage(w, r, http.StatusConflict, &page{Flash: appliance.ErrorMessage(err), FlashError: true}, &keysData{Query: q})
+				s.keysPage(w, r, http.StatusConflict, &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
 				return
 			}
 			if now, err := s.Services.Keys.FindKey(r.Context(), id); err == nil {
@@ -418,12 +514,16 @@ func (s *Server) handleDeleteKeyUI(w http.ResponseWriter, r *http.Request) {
 			s.keysPage(w, r, http.StatusConflict, &page{}, &keysData{Query: q, Confirm: &keyRow{Key: k}})
 			return
 		}
-		s.keysPage(w, r, http.StatusBadRequest, &page{Flash: appliance.ErrorMessage(err), FlashError: true}, &keysData{Query: q})
+		s.keysPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
 		return
 	}
 	msg := "Key " + keyTitle(k) + " deleted."
 	if force && len(k.AttachedTo) > 0 {
-		msg += fmt.Sprintf(" It was removed from %d phone(s); they are being resynced.", len(k.AttachedTo))
+		they := "they are"
+		if len(k.AttachedTo) == 1 {
+			they = "it is"
+		}
+		msg += fmt.Sprintf(" It was removed from %s; %s being resynced.", appliance.Count(len(k.AttachedTo), "phone", "phones"), they)
 	}
 	redirectBack(w, r, q.URL(), msg)
 }
@@ -550,7 +650,11 @@ func (s *Server) handleUpdateLocationUI(w http.ResponseWriter, r *http.Request) 
 	}
 	msg := "Location " + saved.Name + " saved."
 	if at, err := s.phonesAt(r); err == nil && len(at[l.ID]) > 0 {
-		msg += fmt.Sprintf(" Its %d phone(s) are being resynced.", len(at[l.ID]))
+		verb := "are"
+		if len(at[l.ID]) == 1 {
+			verb = "is"
+		}
+		msg += fmt.Sprintf(" Its %s %s being resynced.", appliance.Count(len(at[l.ID]), "phone", "phones"), verb)
 	}
 	redirectBack(w, r, "/locations", msg)
 }
@@ -567,7 +671,7 @@ func (s *Server) handleDeleteLocationUI(w http.ResponseWriter, r *http.Request) 
 			s.locationsPage(w, r, http.StatusConflict, &page{Data: &locationsData{Confirm: &locationRow{Location: l, Phones: at[l.ID]}}})
 			return
 		}
-		s.locationsPage(w, r, http.StatusBadRequest, &page{Flash: appliance.ErrorMessage(err), FlashError: true})
+		s.locationsPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true})
 		return
 	}
 	redirectBack(w, r, "/locations", "Location "+l.Name+" deleted.")
@@ -691,10 +795,9 @@ func (s *Server) handleSaveSettingsUI(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	base, cur, before := svc.BaseSettings(), svc.Overrides(), svc.Settings()
-	fail := func(field, msg string) {
-		p := &page{Form: f, FlashError: true, Flash: "Please correct the field marked below.", Errors: map[string]string{field: msg}}
-		s.settingsPage(w, r, http.StatusBadRequest, p)
-	}
+	// Every field is checked before anything is saved, so that one
+	// submit marks every mistake.
+	var errs appliance.Errors
 
 	var o appliance.SettingsOverrides
 	o.ProvisioningURL = overrideOf(f, "provisioning_url", strings.TrimSpace(f.Get("provisioning_url")), base.ProvisioningURL, cur.ProvisioningURL)
@@ -704,14 +807,21 @@ func (s *Server) handleSaveSettingsUI(w http.ResponseWriter, r *http.Request) {
 	if _, ok := f["notify_rate"]; ok && f.Get("reset_notify_rate") == "" {
 		n, err := strconv.Atoi(strings.TrimSpace(f.Get("notify_rate")))
 		if err != nil {
-			fail("notify_rate", "not a whole number of NOTIFYs per second (1-10000)")
-			return
+			errs.Add(appliance.Errorf(appliance.EINVALID, "notify_rate", "not a whole number of NOTIFYs per second (1-10000)"))
+		} else {
+			rate = n
 		}
-		rate = n
 	}
-	o.NotifyRate = overrideOf(f, "notify_rate", rate, base.NotifyRate, cur.NotifyRate)
+	if len(errs) == 0 {
+		o.NotifyRate = overrideOf(f, "notify_rate", rate, base.NotifyRate, cur.NotifyRate)
+	}
+	errs.Add(o.Validate())
 
-	if err := svc.SetOverrides(r.Context(), o); err != nil {
+	err := errs.Err()
+	if err == nil {
+		err = svc.SetOverrides(r.Context(), o)
+	}
+	if err != nil {
 		p := &page{Form: f, FlashError: true}
 		p.Errors, p.Flash = formErrors(err)
 		s.settingsPage(w, r, statusOf(err), p)
@@ -789,13 +899,18 @@ func (s *Server) handleUsersUI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCreateUserUI(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	name := strings.TrimSpace(f.Get("name"))
-	p := &page{Form: f, FlashError: true, Flash: "Please correct the field marked below."}
+	p := &page{Form: f, FlashError: true}
+	var errs appliance.Errors
 	if f.Get("password") != f.Get("password2") {
-		p.Errors = map[string]string{"password2": "the two passwords differ"}
-		s.usersPage(w, r, http.StatusBadRequest, p)
-		return
+		// Checked with the rules, so that one submit marks every mistake.
+		errs.Add(appliance.ValidateUser(name, f.Get("password")))
+		errs.Add(appliance.Errorf(appliance.EINVALID, "password2", "the two passwords differ"))
 	}
-	u, err := s.Services.Users.CreateUser(r.Context(), name, f.Get("password"))
+	err := errs.Err()
+	var u *appliance.User
+	if err == nil {
+		u, err = s.Services.Users.CreateUser(r.Context(), name, f.Get("password"))
+	}
 	if err != nil {
 		p.Errors, p.Flash = formErrors(err)
 		s.usersPage(w, r, statusOf(err), p)
@@ -808,13 +923,17 @@ func (s *Server) handleCreateUserUI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSetPasswordUI(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	f := r.PostForm
-	p := &page{Form: url.Values{}, FlashError: true, Flash: "Please correct the field marked below.", Data: &usersData{Passwd: name}}
+	p := &page{Form: url.Values{}, FlashError: true, Data: &usersData{Passwd: name}}
+	var errs appliance.Errors
 	if f.Get("password") != f.Get("password2") {
-		p.Errors = map[string]string{"password2": "the two passwords differ"}
-		s.usersPage(w, r, http.StatusBadRequest, p)
-		return
+		errs.Add(appliance.ValidatePassword(f.Get("password")))
+		errs.Add(appliance.Errorf(appliance.EINVALID, "password2", "the two passwords differ"))
 	}
-	if err := s.Services.Users.SetPassword(r.Context(), name, f.Get("password")); err != nil {
+	err := errs.Err()
+	if err == nil {
+		err = s.Services.Users.SetPassword(r.Context(), name, f.Get("password"))
+	}
+	if err != nil {
 		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
 			http.NotFound(w, r)
 			return
@@ -841,7 +960,7 @@ func (s *Server) handleDeleteUserUI(w http.ResponseWriter, r *http.Request) {
 			http.NotFound(w, r)
 			return
 		}
-		s.usersPage(w, r, statusOf(err), &page{Flash: appliance.ErrorMessage(err), FlashError: true})
+		s.usersPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true})
 		return
 	}
 	me := sessionFrom(r).UserName

@@ -282,7 +282,7 @@ func TestUIAdmin_KeysAddEditDelete(t *testing.T) {
 		t.Fatalf("edit attached: %d", r.Status)
 	}
 	body = string(b.get("/keys").Body)
-	if !strings.Contains(body, "1 phone(s) are being updated: 00:15:65:aa:bb:cc") {
+	if !strings.Contains(body, "1 phone is being updated: 00:15:65:aa:bb:cc") {
 		t.Fatalf("no update flash:\n%s", body)
 	}
 	if !strings.Contains(body, `<a href="/phones/001565aabbcc" title="00:15:65:aa:bb:cc">00:15:65:aa:bb:cc</a>`) {
@@ -444,7 +444,7 @@ func TestUIAdmin_Locations(t *testing.T) {
 	}
 	r := b.post("/locations/"+id+"/delete", nil)
 	body := string(r.Body)
-	if r.Status != http.StatusConflict || !strings.Contains(body, "Location HQ is used by 1 phone(s)") || !strings.Contains(body, "00:15:65:aa:bb:cc") || !strings.Contains(body, "Delete anyway") {
+	if r.Status != http.StatusConflict || !strings.Contains(body, "Location HQ is used by 1 phone:") || !strings.Contains(body, "00:15:65:aa:bb:cc") || !strings.Contains(body, "Delete anyway") {
 		t.Fatalf("delete in use: %d\n%s", r.Status, body)
 	}
 	if r := b.post("/locations/"+id+"/delete", url.Values{"force": {"true"}}); r.Status != http.StatusSeeOther {

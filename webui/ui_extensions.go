@@ -1,9 +1,11 @@
 package webui
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/provbox/provbox/appliance"
 )
@@ -16,7 +18,55 @@ import (
 type extensionsData struct {
 	Extensions []*appliance.Extension
 	Edit       *appliance.Extension // the one being edited, nil on the list
-	Confirm    string               // "used by …" when a delete needs force
+	Confirm    *extensionConfirm    // a delete that needs force
+}
+
+// extensionConfirm is what deleting an extension would do to the phones
+// that hold its account key.
+type extensionConfirm struct {
+	Phones []appliance.ExtensionPhone
+	// Stranded are the phones left with no account key at all: they
+	// would register nothing (not ready). Keep are the others.
+	Stranded, Keep []appliance.ExtensionPhone
+	// Message is the store's refusal, shown only when the phones cannot
+	// be listed.
+	Message string
+}
+
+// StrandedTitles names the phones left without an account key.
+func (c *extensionConfirm) StrandedTitles() string { return phoneTitles(c.Stranded) }
+
+// KeepTitles names the phones that keep another account key.
+func (c *extensionConfirm) KeepTitles() string { return phoneTitles(c.Keep) }
+
+// phoneTitles names phones in a sentence: "A", "A and B", "A, B and C",
+// at most 5 and then "and N more".
+func phoneTitles(phones []appliance.ExtensionPhone) string {
+	var names []string
+	for i, p := range phones {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("%d more", len(phones)-i))
+			break
+		}
+		names = append(names, p.Title())
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// splitStranded sorts phones into those left without an account key and
+// those that keep another.
+func splitStranded(phones []appliance.ExtensionPhone) (stranded, keep []appliance.ExtensionPhone) {
+	for _, p := range phones {
+		if p.KeepsAccount {
+			keep = append(keep, p)
+		} else {
+			stranded = append(stranded, p)
+		}
+	}
+	return stranded, keep
 }
 
 func (s *Server) extensionsPage(w http.ResponseWriter, r *http.Request, status int, p *page) {
@@ -93,15 +143,34 @@ func (s *Server) handleDeleteExtensionUI(w http.ResponseWriter, r *http.Request)
 	}
 	id := e.ID
 	force := r.PostFormValue("force") == "true"
+	var stranded []appliance.ExtensionPhone
+	if force {
+		// What the delete does to the phones, for the flash.
+		if phones, err := s.Services.Extensions.ExtensionPhones(r.Context(), id); err == nil {
+			stranded, _ = splitStranded(phones)
+		}
+	}
 	if err := s.Services.Extensions.DeleteExtension(r.Context(), id, force); err != nil {
 		if appliance.ErrorCode(err) == appliance.ECONFLICT {
-			s.extensionsPage(w, r, http.StatusConflict, &page{Data: &extensionsData{Edit: e, Confirm: appliance.ErrorMessage(err)}})
+			c := &extensionConfirm{Message: appliance.ErrorMessage(err)}
+			if phones, err := s.Services.Extensions.ExtensionPhones(r.Context(), id); err == nil && len(phones) > 0 {
+				c.Phones = phones
+				c.Stranded, c.Keep = splitStranded(phones)
+			}
+			s.extensionsPage(w, r, http.StatusConflict, &page{Data: &extensionsData{Edit: e, Confirm: c}})
 			return
 		}
-		s.extensionsPage(w, r, http.StatusBadRequest, &page{Flash: appliance.ErrorMessage(err), FlashError: true})
+		s.extensionsPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true})
 		return
 	}
-	redirectBack(w, r, "/extensions", "Extension "+e.Number+" deleted.")
+	msg := "Extension " + e.Number + " deleted."
+	switch n := len(stranded); {
+	case n == 1:
+		msg += " " + phoneTitles(stranded) + " now has no account key and will not register (not ready): put an extension's account key on its line keys."
+	case n > 1:
+		msg += " " + phoneTitles(stranded) + " now have no account key and will not register (not ready): put an extension's account key on their line keys."
+	}
+	redirectBack(w, r, "/extensions", msg)
 }
 
 // extensionOf finds the extension of the path's {id}, answering 404 when

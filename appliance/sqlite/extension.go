@@ -164,6 +164,34 @@ func (s *ExtensionService) DeleteExtension(ctx context.Context, id int64, force 
 	})
 }
 
+// ExtensionPhones lists the phones holding the extension's account key, by
+// name, each with whether another extension's account key stays on it.
+func (s *ExtensionService) ExtensionPhones(ctx context.Context, id int64) (out []appliance.ExtensionPhone, err error) {
+	err = s.db.view(ctx, func(q querier) error {
+		e, err := findExtension(ctx, q, `WHERE e.id = ?`, id)
+		if err != nil {
+			return err
+		}
+		rows, err := q.QueryContext(ctx, `SELECT p.mac, p.name, EXISTS (SELECT 1 FROM layout l JOIN keys k ON k.id = l.key_id
+				WHERE l.phone_id = p.id AND k.type = 'account' AND k.id != ?)
+			FROM phones p WHERE p.id IN (SELECT phone_id FROM layout WHERE key_id = ?) ORDER BY p.name, p.mac`, e.AccountKey, e.AccountKey)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = []appliance.ExtensionPhone{}
+		for rows.Next() {
+			var p appliance.ExtensionPhone
+			if err := rows.Scan(&p.MAC, &p.Name, &p.KeepsAccount); err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 // detachKey refuses (ECONFLICT naming the phones) while phones use the key,
 // unless force, which removes it from their layouts and touches them.
 func (tx *Tx) detachKey(keyID int64, force bool, what string) error {
@@ -176,7 +204,7 @@ func (tx *Tx) detachKey(keyID int64, force bool, what string) error {
 		return nil
 	}
 	if !force {
-		return appliance.Errorf(appliance.ECONFLICT, "id", "%s is used by %d phone(s): %s; remove it from them first or delete with force=true", what, n, names)
+		return appliance.Errorf(appliance.ECONFLICT, "id", "%s is used by %s: %s; remove it from them first or delete with force=true", what, appliance.Count(n, "phone", "phones"), names)
 	}
 	if err := tx.touchQuery(phonesUsing, keyID); err != nil {
 		return err

@@ -120,7 +120,7 @@ func (s *LocationService) DeleteLocation(ctx context.Context, id int64, force bo
 			return err
 		}
 		if n > 0 && !force {
-			return appliance.Errorf(appliance.ECONFLICT, "id", "location %q is used by %d phone(s): %s; move them first or delete with force=true", l.Name, n, names)
+			return appliance.Errorf(appliance.ECONFLICT, "id", "location %q is used by %s: %s; move them first or delete with force=true", l.Name, appliance.Count(n, "phone", "phones"), names)
 		}
 		if err := tx.touchQuery(at, id); err != nil {
 			return err

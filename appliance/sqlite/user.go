@@ -68,7 +68,7 @@ func (s *UserService) CreateFirstUser(ctx context.Context, name, password string
 }
 
 func (s *UserService) create(ctx context.Context, name, password string, first bool) (*appliance.User, error) {
-	if err := appliance.ValidateUserName(name); err != nil {
+	if err := appliance.ValidateUser(name, password); err != nil {
 		return nil, err
 	}
 	h, err := hashPassword(password)
