@@ -235,7 +235,7 @@ func (s *Server) ui(h http.HandlerFunc) http.HandlerFunc {
 			}
 			next := r.URL.RequestURI()
 			if r.Method != http.MethodGet {
-				next = "/phones"
+				next = "/"
 			}
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 			return
@@ -265,7 +265,7 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 // with no scheme, host, backslash or control character (browsers drop a
 // TAB or newline and read "/\t/evil.example" as "//evil.example").
 func safeNext(next string) string {
-	const home = "/phones"
+	const home = "/"
 	if next == "" || len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return home
 	}
@@ -397,7 +397,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setSessionCookie(w, r, token)
-	http.Redirect(w, r, "/phones", http.StatusSeeOther)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // redirectBack answers a successful form with a redirect, carrying a flash

@@ -361,8 +361,8 @@ func TestUIPhones_ConfigPreviewMasksSecrets(t *testing.T) {
 	ts.call(t, "GET", "/api/v1/phones/001565aabbcc/secret", nil, 200, &sec)
 	b := newBrowser(t, ts)
 	body := string(b.get("/phones/001565aabbcc").Body)
-	masked := between(t, body, `<pre class="config" id="config-masked">`, "</pre>")
-	plain := between(t, body, `<pre class="config" id="config-plain" hidden>`, "</pre>")
+	masked := between(t, body, `<div id="config-masked">`, `id="config-plain"`)
+	plain := between(t, body, `<pre class="config" id="config-plain" tabindex="0" hidden>`, "</pre>")
 	// The phone's own secret also shows behind the Reveal of its card.
 	if !strings.Contains(body, `<code id="secret-plain" hidden>`+sec.Password+`</code>`) || !strings.Contains(body, `data-reveal="secret-masked secret-plain"`) {
 		t.Errorf("secret card:\n%s", body)
