@@ -20,6 +20,7 @@ type Services struct {
 	Sessions   SessionService
 	Settings   SettingsService
 	Leases     LeaseService // DHCP leases and reservations
+	Audit      AuditService // who changed what, and which phones it reached
 	Events     *EventBus
 }
 

@@ -29,7 +29,8 @@ func (s *Server) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 		if info := infoFrom(r.Context()); info != nil {
 			info.user = user.Name
 		}
-		next(w, r)
+		// The changes this call makes are recorded as the admin's.
+		next(w, r.WithContext(appliance.WithActor(r.Context(), user.Name)))
 	}
 }
 

@@ -428,5 +428,6 @@ func flashOf(w http.ResponseWriter, r *http.Request) string {
 }
 
 func contextWith(r *http.Request, sess *appliance.Session) context.Context {
-	return context.WithValue(r.Context(), sessionKey{}, sess)
+	// The admin is who the changes made by this request are recorded as.
+	return appliance.WithActor(context.WithValue(r.Context(), sessionKey{}, sess), sess.UserName)
 }

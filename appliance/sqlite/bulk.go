@@ -46,16 +46,24 @@ func (s *PhoneService) UpdatePhones(ctx context.Context, macs []string, upd appl
 	}
 	var done []string
 	err := s.db.update(ctx, func(tx *Tx) error {
+		bulk := tx.bulkAudit("phones.bulk_update")
 		for _, mac := range macs {
 			u := upd
 			if upd.Layout != nil {
 				l := append([]appliance.LayoutEntry(nil), (*upd.Layout)...)
 				u.Layout = &l
 			}
+			snap, err := tx.phoneSnapshot(mac)
+			if err != nil {
+				return aboutPhone(nil, mac, err)
+			}
 			p, err := tx.updatePhone(mac, u)
 			if err != nil {
 				before, _ := findPhone(tx.ctx, tx, mac)
 				return aboutPhone(before, mac, err)
+			}
+			if err := bulk.add(snap, p); err != nil {
+				return err
 			}
 			done = append(done, p.MAC)
 		}
@@ -81,7 +89,13 @@ func (s *PhoneService) DeletePhones(ctx context.Context, macs []string) error {
 		return err
 	}
 	return s.db.update(ctx, func(tx *Tx) error {
+		bulk := tx.bulkAudit("phones.bulk_delete")
 		for _, mac := range macs {
+			if snap, err := tx.phoneSnapshot(mac); err == nil {
+				if err := bulk.add(snap, nil); err != nil {
+					return err
+				}
+			}
 			if err := tx.deletePhone(mac); err != nil {
 				return aboutPhone(nil, mac, err)
 			}

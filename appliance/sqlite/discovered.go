@@ -162,6 +162,9 @@ func (s *DiscoveryService) AdoptDiscovered(ctx context.Context, macIn string, in
 		if err != nil {
 			return err
 		}
+		if err := tx.auditPhone("phone.adopt", nil, created); err != nil {
+			return err
+		}
 		out = created
 		if d.IP != "" {
 			if _, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE id = ?`, sipAddress(d.IP, s.db.Settings().PhoneSIPPort), created.ID); err != nil {
@@ -327,6 +330,9 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 	if err := tx.changeStep(id, f.Version, `fetched_at = COALESCE(fetched_at, ?), outcome = ''`, tx.now); err != nil {
 		return false, err
 	}
+	if err := tx.auditReached(id, f.Version); err != nil {
+		return false, err
+	}
 	if f.Body != nil {
 		// Written once per version: a phone fetching what it has costs nothing here.
 		if _, err := tx.exec(`INSERT INTO fetched_configs (phone_id, version, body, at) VALUES (?, ?, ?, ?)
@@ -342,6 +348,8 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 // when macs is empty), e.g. after a template override changed the files.
 func (s *SyncService) RefreshVersions(ctx context.Context, macs []string) error {
 	return s.db.update(ctx, func(tx *Tx) error {
+		// Recorded when a phone's config moved (a template changed).
+		tx.auditChanges("templates.refresh", "phone config templates", nil).ifPhones = true
 		if len(macs) == 0 {
 			return tx.touchQuery(`SELECT id FROM phones`)
 		}

@@ -88,6 +88,9 @@ func (s *ExtensionService) FindExtensionByNumber(ctx context.Context, number str
 func (s *ExtensionService) CreateExtension(ctx context.Context, e *appliance.Extension) (out *appliance.Extension, err error) {
 	err = s.db.update(ctx, func(tx *Tx) error {
 		out, err = tx.createExtension(e)
+		if err == nil {
+			tx.audit("extension.create", extensionObject(out), nil, out)
+		}
 		return err
 	})
 	return out, err
@@ -123,6 +126,7 @@ func (s *ExtensionService) UpdateExtension(ctx context.Context, id int64, upd ap
 		if err != nil {
 			return err
 		}
+		before := *e
 		upd.Apply(e)
 		if err := e.Validate(); err != nil {
 			return err
@@ -139,6 +143,7 @@ func (s *ExtensionService) UpdateExtension(ctx context.Context, id int64, upd ap
 		}
 		e.PasswordSet = e.Password != ""
 		out = e
+		tx.audit("extension.update", extensionObject(e), &before, e)
 		return tx.touchQuery(`SELECT l.phone_id FROM layout l JOIN keys k ON k.id = l.key_id WHERE k.extension_id = ?`, id)
 	})
 	return out, err
@@ -160,6 +165,7 @@ func (s *ExtensionService) DeleteExtension(ctx context.Context, id int64, force 
 		if _, err := tx.exec(`DELETE FROM extensions WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("delete extension: %w", err)
 		}
+		tx.audit("extension.delete", extensionObject(e), e, nil)
 		return nil
 	})
 }

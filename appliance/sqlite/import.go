@@ -28,6 +28,7 @@ func (s *ImportService) ImportPhones(ctx context.Context, phones []appliance.Pho
 				return err
 			}
 		}
+		tx.auditChanges("phones.import", "phones import", importChanges(res))
 		return nil
 	}
 	var err error

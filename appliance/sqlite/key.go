@@ -109,6 +109,9 @@ func (s *KeyService) FindKey(ctx context.Context, id int64) (out *appliance.Key,
 func (s *KeyService) CreateKey(ctx context.Context, in *appliance.Key) (out *appliance.Key, err error) {
 	err = s.db.update(ctx, func(tx *Tx) error {
 		out, err = tx.createKey(in)
+		if err == nil {
+			tx.audit("key.create", keyObject(out), nil, out)
+		}
 		return err
 	})
 	return out, err
@@ -142,6 +145,7 @@ func (s *KeyService) UpdateKey(ctx context.Context, id int64, upd appliance.KeyU
 		if k.Type == appliance.KeyAccount {
 			return appliance.Errorf(appliance.ECONFLICT, "id", "key %d is the account key of extension %s; edit the extension instead", id, k.Value)
 		}
+		before := *k
 		upd.Apply(k)
 		if k.Type == appliance.KeyAccount {
 			return appliance.Errorf(appliance.EINVALID, "type", "account keys are created with their extension; create an extension instead")
@@ -156,6 +160,7 @@ func (s *KeyService) UpdateKey(ctx context.Context, id int64, upd appliance.KeyU
 			return fmt.Errorf("update key: %w", err)
 		}
 		out = k
+		tx.audit("key.update", keyObject(k), &before, k)
 		return tx.touchQuery(`SELECT phone_id FROM layout WHERE key_id = ?`, id)
 	})
 	return out, err
@@ -177,6 +182,7 @@ func (s *KeyService) DeleteKey(ctx context.Context, id int64, force bool) error 
 		if _, err := tx.exec(`DELETE FROM keys WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("delete key: %w", err)
 		}
+		tx.audit("key.delete", keyObject(k), k, nil)
 		return nil
 	})
 }

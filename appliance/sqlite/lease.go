@@ -155,6 +155,7 @@ func (s *LeaseService) SetReservation(ctx context.Context, mac, ip string) (*app
 		if err != nil {
 			return fmt.Errorf("set reservation: %w", err)
 		}
+		tx.auditChanges("reservation.set", "reservation for "+appliance.FormatMAC(r.MAC), []appliance.AuditChange{{Field: "ip", After: r.IP}})
 		return tx.QueryRowContext(ctx, `SELECT coalesce((SELECT name FROM phones WHERE mac = ?), '')`, r.MAC).Scan(&r.Phone)
 	})
 	if err != nil {
@@ -178,6 +179,7 @@ func (s *LeaseService) DeleteReservation(ctx context.Context, macIn string) erro
 		if n, _ := res.RowsAffected(); n == 0 {
 			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no reservation for %s", appliance.FormatMAC(mac))
 		}
+		tx.auditChanges("reservation.delete", "reservation for "+appliance.FormatMAC(mac), nil)
 		return nil
 	})
 	if err != nil {

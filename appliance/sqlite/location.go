@@ -75,6 +75,7 @@ func (s *LocationService) CreateLocation(ctx context.Context, in *appliance.Loca
 			return fmt.Errorf("insert location: %w", err)
 		}
 		l.ID, _ = res.LastInsertId()
+		tx.audit("location.create", locationObject(&l), nil, &l)
 		return nil
 	})
 	if err != nil {
@@ -90,6 +91,7 @@ func (s *LocationService) UpdateLocation(ctx context.Context, id int64, upd appl
 		if err != nil {
 			return err
 		}
+		before := *l
 		upd.Apply(l)
 		if err := l.Normalize(); err != nil {
 			return err
@@ -102,6 +104,7 @@ func (s *LocationService) UpdateLocation(ctx context.Context, id int64, upd appl
 			return fmt.Errorf("update location: %w", err)
 		}
 		out = l
+		tx.audit("location.update", locationObject(l), &before, l)
 		return tx.touchQuery(`SELECT id FROM phones WHERE location_id = ?`, id)
 	})
 	return out, err
@@ -131,6 +134,7 @@ func (s *LocationService) DeleteLocation(ctx context.Context, id int64, force bo
 		if _, err := tx.exec(`DELETE FROM locations WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("delete location: %w", err)
 		}
+		tx.audit("location.delete", locationObject(l), l, nil)
 		return nil
 	})
 }

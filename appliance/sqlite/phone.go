@@ -145,6 +145,9 @@ func (s *PhoneService) FindPhone(ctx context.Context, mac string) (out *applianc
 func (s *PhoneService) CreatePhone(ctx context.Context, in *appliance.Phone, extension string) (out *appliance.Phone, err error) {
 	err = s.db.update(ctx, func(tx *Tx) error {
 		out, err = s.createInTx(tx, in, extension)
+		if err == nil {
+			err = tx.auditPhone("phone.create", nil, out)
+		}
 		return err
 	})
 	if err != nil {
@@ -223,7 +226,14 @@ func (tx *Tx) checkLocation(id *int64) error {
 // UpdatePhone changes a phone. A model change must still fit its layout.
 func (s *PhoneService) UpdatePhone(ctx context.Context, mac string, upd appliance.PhoneUpdate) (out *appliance.Phone, err error) {
 	err = s.db.update(ctx, func(tx *Tx) error {
+		before, err := tx.phoneSnapshot(mac)
+		if err != nil {
+			return err
+		}
 		out, err = tx.updatePhone(mac, upd)
+		if err == nil {
+			err = tx.auditPhone("phone.update", before, out)
+		}
 		return err
 	})
 	if err != nil {
@@ -288,7 +298,14 @@ func (tx *Tx) updatePhone(mac string, upd appliance.PhoneUpdate) (*appliance.Pho
 
 // DeletePhone deletes a phone and its layout.
 func (s *PhoneService) DeletePhone(ctx context.Context, mac string) error {
-	return s.db.update(ctx, func(tx *Tx) error { return tx.deletePhone(mac) })
+	return s.db.update(ctx, func(tx *Tx) error {
+		before, err := tx.phoneSnapshot(mac)
+		if err != nil {
+			return err
+		}
+		tx.audit("phone.delete", phoneObject(&before.phone), before, nil)
+		return tx.deletePhone(mac)
+	})
 }
 
 func (tx *Tx) deletePhone(mac string) error {
@@ -342,7 +359,14 @@ func (s *PhoneService) ReplaceLayout(ctx context.Context, mac string, layout []a
 		if err != nil {
 			return err
 		}
+		before, err := loadLayout(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
 		out, err = tx.replaceLayout(p, layout)
+		if err == nil {
+			tx.audit("layout.replace", phoneObject(p), before, out)
+		}
 		return err
 	})
 	return out, err
@@ -514,6 +538,7 @@ func (s *PhoneService) RotateSecret(ctx context.Context, mac string) (*appliance
 			secret = ?, token = ?, updated_at = ? WHERE id = ?`, newSecret(), newToken(), tx.now, p.ID); err != nil {
 			return err
 		}
+		tx.auditChanges("phone.rotate_secret", phoneObject(p), []appliance.AuditChange{secretChange("secret"), secretChange("report_token")})
 		tx.touch(p.ID)
 		out = p
 		return nil
@@ -534,6 +559,7 @@ func (s *PhoneService) OpenClaim(ctx context.Context, mac string) (*appliance.Ph
 			return err
 		}
 		out = p
+		tx.auditChanges("phone.open_claim", phoneObject(p), []appliance.AuditChange{tx.claimChange(p, tx.claimUntil())})
 		_, err = tx.exec(`UPDATE phones SET claim_until = ? WHERE id = ?`, tx.claimUntil(), p.ID)
 		return err
 	})
@@ -609,6 +635,13 @@ func (s *SyncService) Resync(ctx context.Context, macs []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if len(list) > 0 {
+		// The audit trail must not stand between an admin and a resync
+		// (it is the way out of many troubles, a full disk among them).
+		if err := s.db.auditResync(ctx, list, len(macs) == 0); err != nil {
+			s.db.Logger.Error("audit resync", "err", err)
+		}
 	}
 	if s.db.Events != nil && len(list) > 0 {
 		s.db.Events.Publish(appliance.Event{Type: appliance.EventResync, MACs: list})

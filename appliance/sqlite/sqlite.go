@@ -66,6 +66,11 @@ type DB struct {
 	// MaxDiscovered bounds the Discovered list (default
 	// appliance.MaxDiscovered; tests lower it).
 	MaxDiscovered int
+	// AuditKeep and AuditMaxAge bound the audit trail (default
+	// appliance.AuditKeep entries and appliance.AuditMaxAge; tests lower
+	// them).
+	AuditKeep   int
+	AuditMaxAge time.Duration
 
 	w *sql.DB // one writer connection, BEGIN IMMEDIATE
 	r *sql.DB // query-only readers
@@ -329,6 +334,7 @@ func (db *DB) SetOverrides(ctx context.Context, o appliance.SettingsOverrides) e
 		if _, err := tx.exec(`INSERT INTO settings_overrides (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`, string(raw)); err != nil {
 			return fmt.Errorf("save settings: %w", err)
 		}
+		tx.audit("settings.update", "settings", old, o)
 		return tx.touchQuery(`SELECT id FROM phones`)
 	})
 	if err != nil {
@@ -355,6 +361,7 @@ func (db *DB) SetSettings(ctx context.Context, s appliance.Settings) error {
 		if _, err := tx.exec(`INSERT INTO settings (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`, string(raw)); err != nil {
 			return fmt.Errorf("save settings: %w", err)
 		}
+		tx.audit("settings.config_file", "settings of the config file", old, s).ifChanged = true
 		return tx.touchQuery(`SELECT id FROM phones`)
 	})
 	if err != nil {
@@ -379,6 +386,7 @@ func (db *DB) Services() appliance.Services {
 		Sessions:   &SessionService{db},
 		Settings:   db,
 		Leases:     &LeaseService{db},
+		Audit:      &AuditService{db},
 		Events:     db.Events,
 	}
 }
@@ -447,7 +455,8 @@ type Tx struct {
 	ctx     context.Context
 	now     int64
 	touched map[int64]bool
-	changed []string // MACs whose config version moved
+	changed []string        // MACs whose config version moved
+	audits  []*pendingAudit // audit entries, written before commit (audit.go)
 }
 
 // update runs fn in a write transaction, refreshes the versions of touched
@@ -463,6 +472,10 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 		return db.storage(err)
 	}
 	if err := tx.refreshVersions(); err != nil {
+		sqlTx.Rollback()
+		return db.storage(err)
+	}
+	if err := tx.writeAudit(); err != nil {
 		sqlTx.Rollback()
 		return db.storage(err)
 	}

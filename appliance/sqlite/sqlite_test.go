@@ -81,7 +81,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 12 {
+	if v, err := db.SchemaVersion(); err != nil || v != 13 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")

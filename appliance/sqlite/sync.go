@@ -95,6 +95,9 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 			if err := tx.changeStep(id, config, `applied_at = COALESCE(applied_at, ?), outcome = ''`, tx.now); err != nil {
 				return err
 			}
+			if err := tx.auditConfirmed(id, config); err != nil {
+				return err
+			}
 		}
 		switch r.Event {
 		case appliance.ReportRegistered, appliance.ReportRegisterFail, appliance.ReportUnregistered:

@@ -92,6 +92,7 @@ func (s *UserService) create(ctx context.Context, name, password string, first b
 		}
 		u.ID, _ = res.LastInsertId()
 		u.CreatedAt = time.UnixMilli(tx.now).UTC()
+		tx.auditChanges("user.add", userObject(name), []appliance.AuditChange{{Field: "password", After: appliance.AuditSecretSet}})
 		return nil
 	})
 	if err != nil {
@@ -147,6 +148,7 @@ func (s *UserService) SetPassword(ctx context.Context, name, password string) er
 		if n, _ := res.RowsAffected(); n == 0 {
 			return appliance.Errorf(appliance.ENOTFOUND, "name", "no user %q", name)
 		}
+		tx.auditChanges("user.password", userObject(name), []appliance.AuditChange{secretChange("password")})
 		_, err = tx.exec(`DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)`, name)
 		return err
 	})
@@ -169,6 +171,7 @@ func (s *UserService) DeleteUser(ctx context.Context, name string) error {
 		if n == 1 {
 			return appliance.Errorf(appliance.ECONFLICT, "name", "%q is the last admin; add another first", name)
 		}
+		tx.auditChanges("user.delete", userObject(name), nil)
 		return nil
 	})
 }

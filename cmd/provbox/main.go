@@ -158,14 +158,14 @@ func dispatch(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 		if err != nil {
 			return err
 		}
-		return cmdUser(ctx, g, *passwordStdin, pos, stdin, stdout, stderr)
+		return cmdUser(asCLI(ctx), g, *passwordStdin, pos, stdin, stdout, stderr)
 	case "phones":
 		dryRun := fs.Bool("dry-run", false, "check the file and report what would change, writing nothing")
 		pos, err := parseInterspersed(fs, rest)
 		if err != nil {
 			return err
 		}
-		return cmdPhones(ctx, g, *dryRun, pos, stdin, stdout, stderr)
+		return cmdPhones(asCLI(ctx), g, *dryRun, pos, stdin, stdout, stderr)
 	case "render":
 		pos, err := parseInterspersed(fs, rest)
 		if err != nil {
