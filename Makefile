@@ -14,8 +14,10 @@ FUZZTIME ?= 100000x
 # Debian packages the build and the tests need: gcc and libc6-dev for cgo
 # (mattn/go-sqlite3, go test -race), sqlite3 and curl for checks and
 # scripts, tftp-hpa and atftp as real TFTP peers, ca-certificates for the
-# module proxy.
-DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp sip-tester iproute2 chromium systemd isc-dhcp-client dnsmasq
+# module proxy, nodejs and npm for axe-core (the browser accessibility
+# check; a package some installed package Provides counts, e.g. the npm
+# inside NodeSource's nodejs).
+DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp sip-tester iproute2 chromium systemd isc-dhcp-client dnsmasq nodejs npm
 
 export CGO_ENABLED := 1
 
@@ -42,12 +44,16 @@ run: build
 	./$(BIN) serve --http :8080 --tftp :6969 --sip off
 
 # deps installs the Debian packages above that are missing (as root, e.g.
-# in CI; otherwise it names them) and downloads the Go modules.
+# in CI; otherwise it names them), downloads the Go modules and installs
+# the npm devDependencies of package.json (axe-core, pinned by
+# package-lock.json) into node_modules/ when they are missing.
 deps:
 	@missing=""; \
 	if command -v dpkg-query >/dev/null 2>&1; then \
 		for p in $(DEB_PACKAGES); do \
-			dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+			dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || \
+			dpkg-query -W -f='$${Status} $${Provides},\n' 2>/dev/null | grep 'ok installed' | grep -Eq "[ ,]$$p( \(.*\))?," || \
+			missing="$$missing $$p"; \
 		done; \
 	fi; \
 	if [ -n "$$missing" ]; then \
@@ -59,6 +65,7 @@ deps:
 		fi; \
 	fi
 	$(GO) mod download
+	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund
 
 lint:
 	$(GO) vet ./...
