@@ -1,6 +1,7 @@
 package appliance_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -306,8 +307,10 @@ func FuzzParseCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		rows, err := appliance.ParseCSV(strings.NewReader(s), configs.MustCatalog())
 		if err != nil {
-			if appliance.ErrorCode(err) == appliance.EINVALID && appliance.ErrorLine(err) < 1 {
-				t.Fatalf("invalid without a line: %v", err)
+			for _, e := range appliance.AllErrors(err) {
+				if e.Code == appliance.EINVALID && e.Line < 1 {
+					t.Fatalf("invalid without a line: %v", err)
+				}
 			}
 			return
 		}
@@ -456,5 +459,32 @@ func TestValidateLayout_Modules(t *testing.T) {
 			}
 			wantField(t, appliance.ValidateLayout(c, m, tc.modules, tc.layout, keyType), tc.field)
 		})
+	}
+}
+
+// TestParseCSV_EveryError: a file with bad rows on lines 3, 4 and 6 lists
+// all three, and still returns the phones it could read, the one with a
+// bad row marked Partial.
+func TestParseCSV_EveryError(t *testing.T) {
+	in := "mac,model,position,key_type,key_value\n" +
+		"001565000001,T46G,1,account,1001\n" +
+		"nope,T46G,1,account,1001\n" +
+		"001565000001,,x,blf,1002\n" +
+		"001565000002,T46G,1,account,1002\n" +
+		"001565000003,T99,,,\n"
+	rows, err := appliance.ParseCSV(strings.NewReader(in), configs.MustCatalog())
+	all := appliance.AllErrors(err)
+	var got []string
+	for _, e := range all {
+		got = append(got, fmt.Sprintf("%d %s", e.Line, e.Field))
+	}
+	if fmt.Sprint(got) != "[3 mac 4 position 6 model]" {
+		t.Fatalf("errors %v: %v", got, err)
+	}
+	if appliance.ErrorLine(err) != 3 || !strings.HasPrefix(appliance.ErrorMessage(err), "line 3: mac:") {
+		t.Errorf("first error %q", appliance.ErrorMessage(err))
+	}
+	if len(rows) != 3 || !rows[0].Partial || len(rows[0].Keys) != 1 || rows[1].Partial || !rows[2].Partial {
+		t.Fatalf("rows %+v", rows)
 	}
 }

@@ -24,6 +24,10 @@ type PhoneImport struct {
 	Phone    Phone
 	Location string // location name, blank for none
 	Keys     []ImportKey
+	// Partial marks a phone that ParseCSV found errors in (its rows
+	// with errors are left out): ImportPhones checks its location and
+	// keys, but neither adds nor changes it.
+	Partial bool
 }
 
 // ImportKey is one line key of a PhoneImport. For account keys the value is
@@ -45,6 +49,42 @@ type ImportResult struct {
 	PhonesUpdated int  `json:"phones_updated"`
 	KeysCreated   int  `json:"keys_created"`
 	LineKeys      int  `json:"line_keys"`
+	// Details says, phone by phone, what the import does (for a preview);
+	// the API's answer leaves it out.
+	Details *ImportDetails `json:"-"`
+}
+
+// What an import does to a phone (PhoneChange.Action).
+const (
+	ImportAdded     = "added"
+	ImportChanged   = "changed"
+	ImportUnchanged = "unchanged"
+)
+
+// ImportDetails lists what an import does: each phone, in the order of the
+// file, and each key it creates.
+type ImportDetails struct {
+	Phones  []PhoneChange
+	NewKeys []ImportKey // Line is the first row naming the key
+}
+
+// PhoneChange is what an import does to one phone: adds it, or changes
+// the fields listed (or nothing).
+type PhoneChange struct {
+	Line     int
+	MAC      string
+	Name     string
+	Action   string // ImportAdded, ImportChanged or ImportUnchanged
+	Changes  []FieldChange
+	LineKeys int // its keys after the import
+}
+
+// FieldChange is one field an import changes on an existing phone: "name",
+// "description", "location", "model", "expansion_modules", or one line
+// key, "key 3" ("module 1 key 2" on an expansion module). Old or New is
+// blank for a key that comes or goes.
+type FieldChange struct {
+	Field, Old, New string
 }
 
 // ImportService imports and exports phones with their layouts.
@@ -62,10 +102,21 @@ type ImportService interface {
 // MaxCSVRows bounds an import.
 const MaxCSVRows = 100000
 
+// MaxCSVErrors bounds the errors one check lists: past it the check stops.
+const MaxCSVErrors = 500
+
 // ParseCSV reads a phones CSV, checking models against the catalog. The
 // header names the columns (any order, case-insensitive; mac and model
 // are required, unknown columns refused). Errors carry the line and the
 // field.
+//
+// A bad row does not stop the check: every error is collected (up to
+// MaxCSVErrors) and returned as an Errors, whose first is what
+// ErrorMessage, ErrorLine and ErrorField describe. Together with it come
+// the phones that could be read, those with a bad row marked Partial, so
+// that a preview can check them against the store too (ImportPhones
+// reports their keys' and locations' errors but changes nothing with
+// them). Other errors (reading r) stop it and come alone.
 func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -76,6 +127,7 @@ func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 	} else if err != nil {
 		return nil, csvReadError(err)
 	}
+	var errs Errors
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
@@ -84,34 +136,75 @@ func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 			known = known || c == h
 		}
 		if !known {
-			return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("unknown column %q (columns: %s)", Clip(h), strings.Join(CSVColumns, ","))}
+			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("unknown column %q (columns: %s)", Clip(h), strings.Join(CSVColumns, ","))})
+			if len(errs) >= MaxCSVErrors {
+				return nil, errs
+			}
+			continue
 		}
 		if _, dup := col[h]; dup {
-			return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("column %q appears twice", Clip(h))}
+			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("column %q appears twice", Clip(h))})
+			continue
 		}
 		col[h] = i
 	}
 	for _, req := range []string{"mac", "model"} {
 		if _, ok := col[req]; !ok {
-			return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("missing column %q", req)}
+			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("missing column %q", req)})
 		}
+	}
+	if len(errs) > 0 {
+		return nil, errs // the rows cannot be read without their columns
 	}
 	var out []*PhoneImport
 	byMAC := map[string]*PhoneImport{}
 	rows := 0
+	// fail records a row's error against phone p (nil: no phone) and
+	// reports whether the check must stop (too many errors).
+	fail := func(p *PhoneImport, err error, line int) bool {
+		if p != nil {
+			p.Partial = true
+		}
+		list := AllErrors(err)
+		if list == nil { // not a rule broken: cannot happen, said plainly if it does
+			list = []*Error{{Code: EINVALID, Message: err.Error()}}
+		}
+		for _, e := range list {
+			c := *e
+			c.Line = line
+			errs = append(errs, &c)
+		}
+		if len(errs) >= MaxCSVErrors {
+			errs = append(errs, &Error{Code: EINVALID, Field: "file", Line: line, Message: fmt.Sprintf("more than %d errors: the check stopped here; correct these first", MaxCSVErrors)})
+			return true
+		}
+		return false
+	}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break
 		} else if err != nil {
-			return nil, csvReadError(err)
+			err = csvReadError(err)
+			var e *Error
+			if !errors.As(err, &e) {
+				return nil, err // reading failed (too large, I/O): nothing more to say
+			}
+			if fail(nil, e, e.Line) {
+				break
+			}
+			continue
 		}
 		line, _ := cr.FieldPos(0)
 		if rows++; rows > MaxCSVRows {
-			return nil, &Error{Code: EINVALID, Field: "file", Line: line, Message: fmt.Sprintf("more than %d rows", MaxCSVRows)}
+			errs = append(errs, &Error{Code: EINVALID, Field: "file", Line: line, Message: fmt.Sprintf("more than %d rows", MaxCSVRows)})
+			break
 		}
 		if len(rec) != len(header) {
-			return nil, &Error{Code: EINVALID, Field: "row", Line: line, Message: fmt.Sprintf("%d fields, the header has %d", len(rec), len(header))}
+			if fail(nil, &Error{Code: EINVALID, Field: "row", Message: fmt.Sprintf("%d fields, the header has %d", len(rec), len(header))}, line) {
+				break
+			}
+			continue
 		}
 		get := func(name string) string {
 			if i, ok := col[name]; ok {
@@ -124,23 +217,26 @@ func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 		}
 		mac, err := ParseMAC(get("mac"))
 		if err != nil {
-			return nil, atLine(err, line)
+			if fail(nil, err, line) {
+				break
+			}
+			continue
 		}
 		p := byMAC[mac]
+		stop := false
 		if p == nil {
 			modules, err := csvInt("expansion_modules", get("expansion_modules"))
-			if err != nil {
-				return nil, atLine(err, line)
-			}
 			p = &PhoneImport{Line: line, Location: get("location"), Phone: Phone{
 				MAC: mac, Name: get("name"), Description: get("description"),
 				Manufacturer: get("manufacturer"), Model: get("model"), ExpansionModules: modules,
 			}}
-			if _, err := p.Phone.Normalize(c); err != nil {
-				return nil, atLine(err, line)
-			}
 			byMAC[mac] = p
 			out = append(out, p)
+			if err != nil {
+				stop = fail(p, err, line)
+			} else if _, err := p.Phone.Normalize(c); err != nil {
+				stop = fail(p, err, line)
+			}
 		} else {
 			// Later rows of a phone may repeat its columns or leave them blank,
 			// but may not contradict the first row.
@@ -148,17 +244,20 @@ func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 				{"name", p.Phone.Name}, {"description", p.Phone.Description}, {"location", p.Location},
 				{"expansion_modules", strconv.Itoa(p.Phone.ExpansionModules)},
 			} {
-				if v := get(f.name); v != "" && v != f.first {
-					return nil, &Error{Code: EINVALID, Field: f.name, Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), Clip(f.first), p.Line)}
+				if v := get(f.name); v != "" && v != f.first && !stop {
+					stop = fail(p, &Error{Code: EINVALID, Field: f.name, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), Clip(f.first), p.Line)}, line)
 				}
 			}
-			if v := get("model"); v != "" {
+			if v := get("model"); v != "" && !stop {
 				if m, err := c.Normalize(get("manufacturer"), v); err != nil {
-					return nil, atLine(err, line)
+					stop = fail(p, err, line)
 				} else if m.Name != p.Phone.Model {
-					return nil, &Error{Code: EINVALID, Field: "model", Line: line, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), p.Phone.Model, p.Line)}
+					stop = fail(p, &Error{Code: EINVALID, Field: "model", Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), p.Phone.Model, p.Line)}, line)
 				}
 			}
+		}
+		if stop {
+			break
 		}
 		pos, typ, val, label := get("position"), strings.ToLower(get("key_type")), get("key_value"), get("key_label")
 		if pos == "" && typ == "" && val == "" && label == "" && get("module") == "" {
@@ -166,29 +265,44 @@ func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 		}
 		module, err := csvInt("module", get("module"))
 		if err != nil {
-			return nil, atLine(err, line)
+			if fail(p, err, line) {
+				break
+			}
+			continue
 		}
 		n, err := strconv.Atoi(pos)
 		if err != nil {
-			return nil, &Error{Code: EINVALID, Field: "position", Line: line, Message: fmt.Sprintf("%q is not a line-key position", Clip(pos))}
+			if fail(p, &Error{Code: EINVALID, Field: "position", Message: fmt.Sprintf("%q is not a line-key position", Clip(pos))}, line) {
+				break
+			}
+			continue
 		}
 		if label == "" {
 			label = val
 		}
 		k := ImportKey{Line: line, Module: module, Position: n, Type: typ, Value: val, Label: label}
 		if err := ValidateKeyValue(typ, val); err != nil {
-			return nil, atLine(renameField(err, "key_"), line)
+			if fail(p, renameField(err, "key_"), line) {
+				break
+			}
+			continue
 		}
 		// Checked for account keys too, although their label follows the
 		// extension: nothing with a control character is accepted anywhere.
 		if err := checkText("key_label", label, MaxLabel); err != nil {
-			return nil, atLine(err, line)
+			if fail(p, err, line) {
+				break
+			}
+			continue
 		}
 		p.Keys = append(p.Keys, k)
 	}
 	res := make([]PhoneImport, len(out))
 	for i, p := range out {
 		res[i] = *p
+	}
+	if len(errs) > 0 {
+		return res, errs
 	}
 	return res, nil
 }

@@ -18,15 +18,26 @@ type ImportService struct{ db *DB }
 var _ appliance.ImportService = (*ImportService)(nil)
 
 // ImportPhones applies all phones in one transaction (rolled back when dry).
+// A phone's error does not stop the check: every rule broken, in every
+// phone, is collected (up to appliance.MaxCSVErrors) and returned as an
+// appliance.Errors, and nothing is written.
 func (s *ImportService) ImportPhones(ctx context.Context, phones []appliance.PhoneImport, dryRun bool) (*appliance.ImportResult, error) {
 	res := &appliance.ImportResult{DryRun: dryRun}
 	fn := func(tx *Tx) error {
-		*res = appliance.ImportResult{DryRun: dryRun}
+		*res = appliance.ImportResult{DryRun: dryRun, Details: &appliance.ImportDetails{}}
 		keys := map[string]int64{}
+		var errs appliance.Errors
 		for i := range phones {
-			if err := tx.importPhone(&phones[i], keys, res); err != nil {
+			if err := tx.importPhone(&phones[i], keys, res, &errs); err != nil {
 				return err
 			}
+			if len(errs) >= appliance.MaxCSVErrors {
+				break
+			}
+		}
+		if len(errs) > 0 {
+			sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+			return errs.Err()
 		}
 		tx.auditChanges("phones.import", "phones import", importChanges(res))
 		return nil
@@ -43,20 +54,44 @@ func (s *ImportService) ImportPhones(ctx context.Context, phones []appliance.Pho
 	return res, nil
 }
 
-func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res *appliance.ImportResult) error {
-	at := func(err error) error { return appliance.AtLine(err, pi.Line) }
+// keepError adds err to errs when it is a rule broken (a domain error other
+// than an internal or storage failure), each at line unless it names its
+// own, and reports whether it did; nil is kept as nothing.
+func keepError(errs *appliance.Errors, err error, line int) bool {
+	if err == nil {
+		return true
+	}
+	switch appliance.ErrorCode(err) {
+	case appliance.EINTERNAL, appliance.EUNAVAILABLE:
+		return false
+	}
+	for _, e := range appliance.AllErrors(err) {
+		c := *e
+		if c.Line == 0 {
+			c.Line = line
+		}
+		*errs = append(*errs, &c)
+	}
+	return true
+}
+
+// importPhone adds or updates one phone and replaces its layout, adding the
+// rules it breaks to errs; other errors come back. A phone with errors (or
+// Partial, from ParseCSV) is checked but not written.
+func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res *appliance.ImportResult, errs *appliance.Errors) error {
+	failed := len(*errs)
 	p := pi.Phone
+	p.LocationID = nil
 	if pi.Location != "" {
 		var id int64
 		err := tx.QueryRowContext(tx.ctx, `SELECT id FROM locations WHERE name = ?`, pi.Location).Scan(&id)
 		if err == sql.ErrNoRows {
-			return at(appliance.Errorf(appliance.EINVALID, "location", "no location named %q; create it first", pi.Location))
+			keepError(errs, appliance.Errorf(appliance.EINVALID, "location", "no location named %q; create it first", pi.Location), pi.Line)
 		} else if err != nil {
 			return err
+		} else {
+			p.LocationID = &id
 		}
-		p.LocationID = &id
-	} else {
-		p.LocationID = nil
 	}
 	// Resolve keys first, so that errors name the key's own line.
 	entries := append([]appliance.ImportKey(nil), pi.Keys...)
@@ -67,17 +102,36 @@ func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res 
 		return entries[i].Position < entries[j].Position
 	})
 	layout := make([]appliance.LayoutEntry, len(entries))
+	keysFailed := false
 	for i, k := range entries {
 		id, err := tx.importKey(k, keys, res)
 		if err != nil {
-			return appliance.AtLine(err, k.Line)
+			if !keepError(errs, appliance.AtLine(err, k.Line), k.Line) {
+				return err
+			}
+			keysFailed = true
+			continue
 		}
 		layout[i] = appliance.LayoutEntry{Module: k.Module, Position: k.Position, KeyID: id}
 	}
+	if pi.Partial {
+		return nil // its other errors were found reading the file
+	}
+	change := appliance.PhoneChange{Line: pi.Line, MAC: p.MAC, Name: p.Name, Action: appliance.ImportAdded}
 	var phone *appliance.Phone
+	var oldLayout []appliance.LayoutEntry
 	existing, err := findPhone(tx.ctx, tx, p.MAC)
 	switch appliance.ErrorCode(err) {
 	case "":
+		if oldLayout, err = loadLayout(tx.ctx, tx, existing.ID); err != nil {
+			return err
+		}
+		oldLocation := ""
+		if existing.LocationID != nil {
+			if err := tx.QueryRowContext(tx.ctx, `SELECT name FROM locations WHERE id = ?`, *existing.LocationID).Scan(&oldLocation); err != nil && err != sql.ErrNoRows {
+				return err
+			}
+		}
 		if _, err := tx.exec(`DELETE FROM layout WHERE phone_id = ?`, existing.ID); err != nil {
 			return err
 		}
@@ -88,48 +142,147 @@ func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res 
 		phone, err = tx.updatePhone(p.MAC, appliance.PhoneUpdate{Name: &p.Name, Description: &p.Description,
 			LocationID: &loc, Manufacturer: &p.Manufacturer, Model: &p.Model, ExpansionModules: &p.ExpansionModules})
 		if err != nil {
-			return at(err)
+			if !keepError(errs, err, pi.Line) {
+				return err
+			}
+			return nil
+		}
+		newLocation := pi.Location
+		if p.LocationID == nil {
+			newLocation = oldLocation // not found: reported above
+		}
+		change.Action, change.Name = appliance.ImportUnchanged, phone.Name
+		for _, f := range []appliance.FieldChange{
+			{Field: "name", Old: existing.Name, New: phone.Name},
+			{Field: "description", Old: existing.Description, New: phone.Description},
+			{Field: "location", Old: oldLocation, New: newLocation},
+			{Field: "model", Old: existing.Manufacturer + " " + existing.Model, New: phone.Manufacturer + " " + phone.Model},
+			{Field: "expansion_modules", Old: strconv.Itoa(existing.ExpansionModules), New: strconv.Itoa(phone.ExpansionModules)},
+		} {
+			if f.Old != f.New {
+				change.Changes = append(change.Changes, f)
+			}
 		}
 		res.PhonesUpdated++
 	case appliance.ENOTFOUND:
 		if phone, _, err = tx.createPhone(&p); err != nil {
-			return at(err)
+			if !keepError(errs, err, pi.Line) {
+				return err
+			}
+			return nil
 		}
+		change.Name = phone.Name
 		res.PhonesCreated++
 	default:
-		return at(err)
+		return err
 	}
 	res.Phones++
-	if _, err := tx.replaceLayout(phone, layout); err != nil {
-		return layoutErrorAtLine(err, pi.Line, entries)
+	if keysFailed {
+		return nil
+	}
+	newLayout, err := tx.replaceLayout(phone, layout)
+	if err != nil {
+		if !keepError(errs, layoutErrorAtLine(err, pi.Line, entries), pi.Line) {
+			return err
+		}
+		return nil
 	}
 	res.LineKeys += len(layout)
+	if len(*errs) > failed {
+		return nil
+	}
+	change.LineKeys = len(newLayout)
+	if change.Action != appliance.ImportAdded {
+		change.Changes = append(change.Changes, layoutChanges(oldLayout, newLayout)...)
+		if len(change.Changes) > 0 {
+			change.Action = appliance.ImportChanged
+		}
+	}
+	res.Details.Phones = append(res.Details.Phones, change)
 	return nil
 }
 
+// layoutChanges lists the line keys that differ between two layouts, by
+// module and position.
+func layoutChanges(old, new []appliance.LayoutEntry) []appliance.FieldChange {
+	type slot struct{ module, position int }
+	text := func(e appliance.LayoutEntry) string {
+		t := e.Type + " " + e.Value
+		if e.Label != "" && e.Label != e.Value {
+			t += " " + e.Label
+		}
+		return t
+	}
+	was := map[slot]appliance.LayoutEntry{}
+	var slots []slot
+	for _, e := range old {
+		s := slot{e.Module, e.Position}
+		was[s] = e
+		slots = append(slots, s)
+	}
+	is := map[slot]appliance.LayoutEntry{}
+	for _, e := range new {
+		s := slot{e.Module, e.Position}
+		is[s] = e
+		if _, ok := was[s]; !ok {
+			slots = append(slots, s)
+		}
+	}
+	sort.Slice(slots, func(i, j int) bool {
+		if slots[i].module != slots[j].module {
+			return slots[i].module < slots[j].module
+		}
+		return slots[i].position < slots[j].position
+	})
+	var out []appliance.FieldChange
+	for _, s := range slots {
+		o, hadOld := was[s]
+		n, hasNew := is[s]
+		if hadOld && hasNew && o.KeyID == n.KeyID {
+			continue
+		}
+		f := appliance.FieldChange{Field: fmt.Sprintf("key %d", s.position)}
+		if s.module > 0 {
+			f.Field = fmt.Sprintf("module %d key %d", s.module, s.position)
+		}
+		if hadOld {
+			f.Old = text(o)
+		}
+		if hasNew {
+			f.New = text(n)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // layoutErrorAtLine turns a layout error ("keys[3].position") into one
-// naming the CSV line of that key and its column.
+// naming the CSV line of that key and its column (each of an Errors).
 func layoutErrorAtLine(err error, phoneLine int, entries []appliance.ImportKey) error {
-	var e *appliance.Error
-	if !errors.As(err, &e) {
+	list := appliance.AllErrors(err)
+	if list == nil {
 		return err
 	}
-	c := *e
-	c.Line = phoneLine
-	if strings.HasPrefix(c.Field, "keys[") {
-		if end := strings.Index(c.Field, "]"); end > 0 {
-			if i, err := strconv.Atoi(c.Field[5:end]); err == nil && i < len(entries) {
-				c.Line = entries[i].Line
-				c.Field = strings.TrimPrefix(c.Field[end+1:], ".")
-				if c.Field == "key_id" {
-					c.Field = "key_value"
+	var out appliance.Errors
+	for _, e := range list {
+		c := *e
+		c.Line = phoneLine
+		if strings.HasPrefix(c.Field, "keys[") {
+			if end := strings.Index(c.Field, "]"); end > 0 {
+				if i, err := strconv.Atoi(c.Field[5:end]); err == nil && i < len(entries) {
+					c.Line = entries[i].Line
+					c.Field = strings.TrimPrefix(c.Field[end+1:], ".")
+					if c.Field == "key_id" {
+						c.Field = "key_value"
+					}
 				}
 			}
+		} else if c.Field == "keys" {
+			c.Field = "key_type"
 		}
-	} else if c.Field == "keys" {
-		c.Field = "key_type"
+		out = append(out, &c)
 	}
-	return &c
+	return out.Err()
 }
 
 // importKey finds (or creates) the key a CSV row names.
@@ -161,6 +314,9 @@ func (tx *Tx) importKey(k appliance.ImportKey, cache map[string]int64, res *appl
 		}
 		id = created.ID
 		res.KeysCreated++
+		if res.Details != nil {
+			res.Details.NewKeys = append(res.Details.NewKeys, appliance.ImportKey{Line: k.Line, Type: created.Type, Value: created.Value, Label: created.Label})
+		}
 	} else if err != nil {
 		return 0, fmt.Errorf("find key: %w", err)
 	}

@@ -142,3 +142,67 @@ func BenchmarkImport1000(b *testing.B) {
 		}
 	}
 }
+
+// TestImport_EveryErrorAndDetails: errors in two phones are both reported
+// (each at its line) and nothing is written; a clean run says per phone
+// whether it is added, changed (and what) or unchanged, and which keys it
+// creates.
+func TestImport_EveryErrorAndDetails(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	mustExt(t, svc, "1002", "Bob")
+	header := "mac,name,location,model,position,key_type,key_value,key_label\n"
+	bad := header +
+		"001565000001,A,,T46G,1,account,1001,\n" +
+		"001565000002,B,Nowhere,T46G,1,account,1001,\n" +
+		"001565000003,C,,T46G,1,account,9999,\n" +
+		"001565000003,,,,2,blf,1002,Bob\n"
+	_, err := svc.Import.ImportPhones(ctx, parse(t, bad), true)
+	all := appliance.AllErrors(err)
+	if len(all) != 2 || all[0].Line != 3 || all[0].Field != "location" || all[1].Line != 4 || all[1].Field != "key_value" {
+		t.Fatalf("errors %v", err)
+	}
+	if _, err := svc.Import.ImportPhones(ctx, parse(t, bad), false); len(appliance.AllErrors(err)) != 2 {
+		t.Fatalf("import: %v", err)
+	}
+	if phones, _ := svc.Phones.FindPhones(ctx, appliance.PhoneFilter{}); len(phones) != 0 {
+		t.Fatalf("import with errors wrote %d phones", len(phones))
+	}
+
+	first := header + "001565000001,A,,T46G,1,account,1001,\n001565000002,B,,T46G,1,account,1002,\n"
+	if _, err := svc.Import.ImportPhones(ctx, parse(t, first), false); err != nil {
+		t.Fatal(err)
+	}
+	next := header +
+		"001565000001,A,,T46G,1,account,1001,\n" +
+		"001565000002,Bee,,T48G,1,account,1002,\n" +
+		"001565000002,,,,2,speed_dial,5551234,Pizza\n" +
+		"001565000003,,,T41S,,,,\n"
+	res, err := svc.Import.ImportPhones(ctx, parse(t, next), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Details
+	if d == nil || len(d.Phones) != 3 {
+		t.Fatalf("details %+v", d)
+	}
+	if p := d.Phones[0]; p.Action != appliance.ImportUnchanged || len(p.Changes) != 0 {
+		t.Errorf("unchanged phone: %+v", p)
+	}
+	want := []appliance.FieldChange{
+		{Field: "name", Old: "B", New: "Bee"},
+		{Field: "model", Old: "Yealink T46G", New: "Yealink T48G"},
+		{Field: "key 2", Old: "", New: "speed_dial 5551234 Pizza"},
+	}
+	if p := d.Phones[1]; p.Action != appliance.ImportChanged || p.Line != 3 || fmt.Sprint(p.Changes) != fmt.Sprint(want) || p.LineKeys != 2 {
+		t.Errorf("changed phone: %+v", p)
+	}
+	if p := d.Phones[2]; p.Action != appliance.ImportAdded || p.MAC != "001565000003" || p.Line != 5 {
+		t.Errorf("added phone: %+v", p)
+	}
+	if len(d.NewKeys) != 1 || d.NewKeys[0].Line != 4 || d.NewKeys[0].Label != "Pizza" {
+		t.Errorf("new keys %+v", d.NewKeys)
+	}
+}
