@@ -119,8 +119,9 @@ func TestBrowserEveryPageAccessible(t *testing.T) {
 	mustCLI(t, pass+"\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
 	srv := startServe(t, cfg, data)
 	a := newAPI(t, srv.url, "admin", pass)
+	var ext appliance.Extension
 	for _, e := range [][2]string{{"1001", "Alice Smith"}, {"1002", "Bob Jones"}} {
-		a.must("POST", "/api/v1/extensions", map[string]any{"number": e[0], "name": e[1], "password": "sip-secret-" + e[0]}, 201, nil)
+		a.must("POST", "/api/v1/extensions", map[string]any{"number": e[0], "name": e[1], "password": "sip-secret-" + e[0]}, 201, &ext)
 	}
 	var loc appliance.Location
 	a.must("POST", "/api/v1/locations", map[string]any{"name": "HQ Front office", "street": "1 Main St", "city": "Springfield",
@@ -146,8 +147,11 @@ func TestBrowserEveryPageAccessible(t *testing.T) {
 		{"phone", "/phones/" + mac},
 		{"phone-edit", "/phones/" + mac + "/edit"},
 		{"keys", "/keys"},
+		{"key-edit", fmt.Sprintf("/keys/%d", blf.ID)}, // the inline edit row
 		{"extensions", "/extensions"},
+		{"extension-edit", fmt.Sprintf("/extensions/%d", ext.ID)},
 		{"locations", "/locations"},
+		{"location-edit", fmt.Sprintf("/locations/%d", loc.ID)},
 		{"discovered", "/discovered"},
 		{"leases", "/leases"},
 		{"settings", "/settings"},
