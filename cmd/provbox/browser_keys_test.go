@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/provbox/provbox/appliance"
@@ -37,7 +39,39 @@ func newChromium(t *testing.T, w, h int) context.Context {
 		cancel()
 		cancelAlloc()
 	})
-	return ctx
+	// A dialog (a confirm before deleting, "leave with unsaved changes?")
+	// would hold the page until answered: each is recorded and accepted.
+	rec := &dialogLog{}
+	opened := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range opened {
+			if err != nil {
+				return
+			}
+			rec.mu.Lock()
+			rec.seen = append(rec.seen, string(ev.Type)+": "+ev.Message)
+			rec.mu.Unlock()
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return context.WithValue(ctx, dialogKey{}, rec)
+}
+
+// dialogLog records the JavaScript dialogs a page opened ("beforeunload: ",
+// "confirm: Delete phone …?").
+type dialogLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+type dialogKey struct{}
+
+// dialogs returns the dialogs opened so far in the browser of ctx.
+func dialogs(ctx context.Context) []string {
+	rec := ctx.Value(dialogKey{}).(*dialogLog)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]string(nil), rec.seen...)
 }
 
 // TestBrowserKeyEditor drives the phone-shaped key editor in chromium: a
@@ -106,6 +140,15 @@ func TestBrowserKeyEditor(t *testing.T) {
 		}
 		return v
 	}
+	// content is an element's whole text, folded <details> included.
+	content := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return v
+	}
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -149,7 +192,10 @@ func TestBrowserKeyEditor(t *testing.T) {
 	do("new key", chromedp.SetValue(chromedp.ID("f-new_type"), "speed_dial"), chromedp.SendKeys(chromedp.ID("f-new_value"), "5559876"),
 		chromedp.SendKeys(chromedp.ID("f-new_label"), "Taxi"), chromedp.SetValue(chromedp.ID("f-new_at"), "key_2_60"))
 	shot("T54W-2xEXP50-edited")
-	do("save", chromedp.Submit(chromedp.ID("f-new_value")), chromedp.WaitVisible(chromedp.ID("config-masked")))
+	do("save", chromedp.Click(chromedp.CSS(".save-bar button[type=submit]")), chromedp.WaitVisible(chromedp.ID("config-masked")))
+	if d := dialogs(ctx); len(d) != 0 {
+		t.Errorf("saving asked first: %q", d)
+	}
 	var layout []appliance.LayoutEntry
 	a.must("GET", "/api/v1/phones/"+t54+"/keys", nil, 200, &layout)
 	got := map[string]string{}
@@ -161,7 +207,7 @@ func TestBrowserKeyEditor(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("saved layout %v, want %v", got, want)
 	}
-	if cfg := text("#config-masked"); !strings.Contains(cfg, "expansion_module.2.key.60.label = Taxi") || !strings.Contains(cfg, "expansion_module.1.key.1.type = 16") || !strings.Contains(cfg, "linekey.7.type = 0") {
+	if cfg := content("#config-masked"); !strings.Contains(cfg, "expansion_module.2.key.60.label = Taxi") || !strings.Contains(cfg, "expansion_module.1.key.1.type = 16") || !strings.Contains(cfg, "linekey.7.type = 0") {
 		t.Errorf("config after the save:\n%s", cfg)
 	}
 	for _, p := range []struct{ mac, name, last string }{{t33, "T33G", "key_12"}, {t87, "T87W", "key_1_78"}} {
