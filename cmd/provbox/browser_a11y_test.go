@@ -235,13 +235,17 @@ func (b *a11yBrowser) shot(name string) {
 const overflowJS = `(() => {
 	const vw = document.documentElement.clientWidth;
 	if (document.documentElement.scrollWidth <= vw + 1) return [];
-	const out = [];
+	const name = e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : "") + " (" + Math.round(e.getBoundingClientRect().right) + " px)";
+	const out = [], all = [];
 	for (const e of document.querySelectorAll("body *")) {
 		const p = e.parentElement;
-		if (e.getBoundingClientRect().right > vw + 1 && p && p.getBoundingClientRect().right <= vw + 1 && getComputedStyle(p).overflowX === "visible")
-			out.push(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.trim().split(/\s+/).join(".") : "") + " (" + Math.round(e.getBoundingClientRect().right) + " px)");
+		if (e.getBoundingClientRect().right <= vw + 1) continue;
+		all.push(e);
+		if (p && p.getBoundingClientRect().right <= vw + 1 && getComputedStyle(p).overflowX === "visible") out.push(e);
 	}
-	return out.length ? out.slice(0, 6) : ["(none found)"];
+	// None sticks out of an element that fits: an absolutely positioned
+	// one escaping a scrolled box; name the innermost.
+	return (out.length ? out.slice(0, 6) : all.slice(-6)).map(name);
 })()`
 
 // page opens path (or stays on the page shown when path is ""), wants a
