@@ -169,17 +169,31 @@ func TestBrowserEveryPageAccessible(t *testing.T) {
 			for _, p := range pages {
 				b.page(p.name, p.path)
 			}
+			// Forms sent back with their errors (aria-invalid, messages).
+			b.do("phone form with errors", chromedp.Navigate(srv.url+"/phones/new"), chromedp.SendKeys(chromedp.ID("f-mac"), "00:15:65:12:34:5G"),
+				chromedp.Submit(chromedp.ID("f-mac")), chromedp.WaitVisible(chromedp.CSS(".field.bad .err")))
+			b.page("phone-new-errors", "")
+			b.do("extension form with errors", chromedp.Navigate(srv.url+"/extensions"), chromedp.SendKeys(chromedp.ID("f-number"), "1001"),
+				chromedp.Submit(chromedp.ID("f-number")), chromedp.WaitVisible(chromedp.CSS(".field.bad .err")))
+			b.page("extensions-errors", "")
 			b.keyboard()
 			// Log out with the header's button; the login page after it.
 			b.do("logout", chromedp.Navigate(srv.url+"/phones"), chromedp.WaitVisible(chromedp.CSS("header.top .who button")),
 				chromedp.Click(chromedp.CSS("header.top .who button")), chromedp.WaitVisible(chromedp.ID("username")))
 			b.page("login", "")
+			b.do("wrong password", chromedp.SendKeys(chromedp.ID("username"), "admin"), chromedp.SendKeys(chromedp.ID("password"), "not the password"),
+				chromedp.Submit(chromedp.ID("password")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+			b.page("login-error", "")
 		})
 	}
 	// /setup only answers while there is no admin: a fresh provbox.
 	fresh := startServe(t, cfg, t.TempDir())
 	for _, w := range []int{1366, 390} {
-		newA11yBrowser(t, fresh, shots, w, 844).page("setup", "/setup")
+		b := newA11yBrowser(t, fresh, shots, w, 844)
+		b.page("setup", "/setup")
+		b.do("setup with errors", chromedp.SendKeys(chromedp.ID("code"), "wrong-code"), chromedp.SendKeys(chromedp.ID("password"), "short"),
+			chromedp.Submit(chromedp.ID("password")), chromedp.WaitVisible(chromedp.CSS(".err, .flash")))
+		b.page("setup-errors", "")
 	}
 	t.Logf("screenshots in %s", shots)
 }
