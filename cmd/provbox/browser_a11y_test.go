@@ -156,6 +156,8 @@ func TestBrowserEveryPageAccessible(t *testing.T) {
 		{"leases", "/leases"},
 		{"settings", "/settings"},
 		{"users", "/users"},
+		{"user-password", "/users?passwd=admin"},
+		{"keys-none-match", "/keys?q=nothing-matches"},
 		{"audit", "/audit"},
 		{"phones-import", "/phones/import"},
 	}
