@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/provbox/provbox/appliance"
@@ -333,6 +334,23 @@ func (b *a11yBrowser) keyboard() {
 	if b.eval("settings closed again", shown(`a[href="/locations"]`)) {
 		b.t.Errorf("%d px: Escape does not close the Settings group", b.width)
 	}
+
+	// Without JavaScript the menu still opens with the keyboard (<details>).
+	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		b.t.Fatalf("disable JavaScript: %v", err)
+	}
+	defer chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false})
+	b.do("no JS: open the keys page", chromedp.Navigate(b.srv.url+"/keys"), chromedp.WaitReady(chromedp.CSS("main")))
+	if narrow {
+		b.focus(`details.menu > summary`)
+		b.do("no JS: open Menu", chromedp.KeyEvent(" "))
+	}
+	b.focus(`details.group:has(a[href="/phones"]) > summary`)
+	b.do("no JS: open Devices", chromedp.KeyEvent(" "))
+	if !b.eval("no JS: devices open", shown(`a[href="/discovered"]`)) {
+		b.t.Errorf("%d px: without JavaScript, Space on Devices does not show Discovered", b.width)
+	}
+	b.shot("menu-nojs")
 }
 
 // focus puts the keyboard focus on sel (as Tab would get there).
