@@ -107,7 +107,7 @@ func TestAudit_RecordsChanges(t *testing.T) {
 			return err
 		},
 		action: "location.create", object: "location “HQ”",
-		want:   []appliance.AuditChange{{Field: "name", After: "HQ"}, {Field: "city", After: "Springfield"}},
+		want: []appliance.AuditChange{{Field: "name", After: "HQ"}, {Field: "city", After: "Springfield"}},
 	}, {
 		name: "settings",
 		change: func() error {
@@ -125,7 +125,7 @@ func TestAudit_RecordsChanges(t *testing.T) {
 			return svc.Users.SetPassword(ctx, "bob", "second-Passw0rd-long")
 		},
 		action: "user.password", object: "user “bob”",
-		want:   []appliance.AuditChange{{Field: "password", Before: appliance.AuditSecret, After: appliance.AuditSecretChanged}},
+		want: []appliance.AuditChange{{Field: "password", Before: appliance.AuditSecret, After: appliance.AuditSecretChanged}},
 	}, {
 		name:   "secret rotated",
 		change: func() error { _, err := svc.Phones.RotateSecret(ctx, p.MAC); return err },
@@ -142,7 +142,7 @@ func TestAudit_RecordsChanges(t *testing.T) {
 		name:   "phone deleted",
 		change: func() error { return svc.Phones.DeletePhone(ctx, p.MAC) },
 		action: "phone.delete", object: "phone Front desk (00:15:65:aa:bb:cc)",
-		want:   []appliance.AuditChange{{Field: "model", Before: "T46G"}, {Field: "key 1", Before: "account 1001 “Alice Smith”"}},
+		want: []appliance.AuditChange{{Field: "model", Before: "T46G"}, {Field: "key 1", Before: "account 1001 “Alice Smith”"}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := time.Now().Add(-time.Second)
