@@ -2,6 +2,7 @@ package webui
 
 import (
 	"bytes"
+	"mime"
 	"net/http"
 
 	"github.com/provbox/provbox/appliance"
@@ -339,9 +340,14 @@ func (s *Server) handleReplaceLayout(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleExportPhones answers the phones CSV (the columns of
-// appliance.CSVColumns), built in memory first so that a failure is still
-// a clean error answer.
+// appliance.CSVColumns).
 func (s *Server) handleExportPhones(w http.ResponseWriter, r *http.Request) {
+	s.exportPhones(w, r, "phones.csv")
+}
+
+// exportPhones answers the phones CSV as a download named name, built in
+// memory first so that a failure is still a clean error answer.
+func (s *Server) exportPhones(w http.ResponseWriter, r *http.Request, name string) {
 	phones, err := s.Services.Import.ExportPhones(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -352,8 +358,11 @@ func (s *Server) handleExportPhones(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="phones.csv"`)
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	w.Write(buf.Bytes())
 }

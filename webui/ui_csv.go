@@ -1,7 +1,6 @@
 package webui
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -44,24 +43,7 @@ func (s *Server) routesCSV(mux *http.ServeMux) {
 func (s *Server) csvMax() int64 { return min(uiCSVMax, s.csvMaxBody) }
 
 func (s *Server) handleExportCSVUI(w http.ResponseWriter, r *http.Request) {
-	phones, err := s.Services.Import.ExportPhones(r.Context())
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var buf bytes.Buffer
-	if err := appliance.WriteCSV(&buf, phones); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	name := "provbox-phones-" + time.Now().Format("2006-01-02") + ".csv"
-	h := w.Header()
-	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	w.Write(buf.Bytes())
+	s.exportPhones(w, r, "provbox-phones-"+time.Now().Format("2006-01-02")+".csv")
 }
 
 // importData is what phones_import.html shows.

@@ -62,14 +62,7 @@ func TestBrowserAdminDay(t *testing.T) {
 		}
 		axeCheck(t, ctx, name)
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	text := func(sel string) string { t.Helper(); return textOf(t, ctx, sel) }
 	// steps reads the checklist: each step's title → done.
 	steps := func() map[string]bool {
 		t.Helper()

@@ -57,6 +57,26 @@ func newChromium(t *testing.T, w, h int) context.Context {
 	return context.WithValue(ctx, dialogKey{}, rec)
 }
 
+// textOf is the text an element shows (innerText: folded content left out).
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return v
+}
+
+// textContentOf is an element's whole text, folded <details> included.
+func textContentOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return v
+}
+
 // dialogLog records the JavaScript dialogs a page opened ("beforeunload: ",
 // "confirm: Delete phone …?").
 type dialogLog struct {
@@ -140,23 +160,7 @@ func TestBrowserKeyEditor(t *testing.T) {
 		}
 		return v
 	}
-	// content is an element's whole text, folded <details> included.
-	content := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return v
-	}
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return v
-	}
+	text := func(sel string) string { t.Helper(); return textOf(t, ctx, sel) }
 	do("login", chromedp.Navigate(srv.url+"/login?next=/phones/"+t54+"/edit"),
 		chromedp.SendKeys(chromedp.ID("username"), "admin"), chromedp.SendKeys(chromedp.ID("password"), "correct-horse-battery"),
 		chromedp.Submit(chromedp.ID("password")), chromedp.WaitVisible(chromedp.ID("f-key_1_60")))
@@ -207,7 +211,7 @@ func TestBrowserKeyEditor(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("saved layout %v, want %v", got, want)
 	}
-	if cfg := content("#config-masked"); !strings.Contains(cfg, "expansion_module.2.key.60.label = Taxi") || !strings.Contains(cfg, "expansion_module.1.key.1.type = 16") || !strings.Contains(cfg, "linekey.7.type = 0") {
+	if cfg := textContentOf(t, ctx, "#config-masked"); !strings.Contains(cfg, "expansion_module.2.key.60.label = Taxi") || !strings.Contains(cfg, "expansion_module.1.key.1.type = 16") || !strings.Contains(cfg, "linekey.7.type = 0") {
 		t.Errorf("config after the save:\n%s", cfg)
 	}
 	for _, p := range []struct{ mac, name, last string }{{t33, "T33G", "key_12"}, {t87, "T87W", "key_1_78"}} {

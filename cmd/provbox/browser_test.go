@@ -144,14 +144,7 @@ func TestBrowserFirstStartToProvisionedPhone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return s
-	}
+	text := func(sel string) string { t.Helper(); return textOf(t, ctx, sel) }
 	settle := chromedp.Sleep(300 * time.Millisecond)
 
 	step("setup",
