@@ -450,15 +450,13 @@ func (r *Resolver) recordFetch(ctx context.Context, f appliance.Fetch) {
 		r.recorded = map[string]recordedFetch{}
 	}
 	last, ok := r.recorded[f.MAC]
-	key := f
-	key.Body = nil // the version stands for the bytes
-	dup := ok && last.f.MAC == key.MAC && last.f.Version == key.Version && last.f.IP == key.IP && last.f.UA == key.UA &&
-		last.f.Source == key.Source && last.f.Auth == key.Auth && now.Sub(last.at) < time.Second
+	key := fetchKey{f.MAC, f.Version, f.IP, f.UA, f.Source, f.Auth} // the version stands for the bytes
+	dup := ok && last.key == key && now.Sub(last.at) < time.Second
 	if !dup {
 		if len(r.recorded) > 100000 {
 			clear(r.recorded)
 		}
-		r.recorded[f.MAC] = recordedFetch{f: key, at: now}
+		r.recorded[f.MAC] = recordedFetch{key: key, at: now}
 	}
 	r.mu.Unlock()
 	if dup {
@@ -471,9 +469,13 @@ func (r *Resolver) recordFetch(ctx context.Context, f appliance.Fetch) {
 }
 
 type recordedFetch struct {
-	f  appliance.Fetch
-	at time.Time
+	key fetchKey
+	at  time.Time
 }
+
+// fetchKey is what tells two fetches apart: an appliance.Fetch without
+// its body.
+type fetchKey struct{ mac, version, ip, ua, source, auth string }
 
 // Watch drops cached files as their phones change, until ctx ends; while it
 // runs, fetches of unchanged files skip the store, and unknown phones are

@@ -37,18 +37,17 @@ type configChange struct {
 	Key, Before, After string
 }
 
-// buildConfigView cuts the file (plain) into sections, its secrets
-// masked, and marks what differs from fetched (nil: no copy of what the
-// phone fetched, nothing is marked). A changed secret is listed as changed,
-// masked on both sides.
-func buildConfigView(plain string, fetched *string) *configView {
+// buildConfigView cuts the file into sections, shown as masked (plain
+// with its secrets masked: maskSecrets), and marks what differs from
+// fetched (nil: no copy of what the phone fetched, nothing is marked). A
+// changed secret is listed as changed, masked on both sides.
+func buildConfigView(plain, masked string, fetched *string) *configView {
 	v := &configView{}
 	var old map[string]string
 	if fetched != nil {
 		old = settingsMap(*fetched)
 	}
 	now := settingsMap(plain)
-	masked, _ := maskSecrets(plain)
 	plainLines := strings.Split(strings.TrimRight(plain, "\n"), "\n")
 	var keys, modules, rest []configSection
 	var cur *configSection
@@ -105,7 +104,7 @@ func buildConfigView(plain string, fetched *string) *configView {
 			v.Removed = append(v.Removed, configChange{Key: k, Before: was})
 		}
 	}
-	sortChanges(v.Removed)
+	sort.Slice(v.Removed, func(i, j int) bool { return v.Removed[i].Key < v.Removed[j].Key })
 	v.Sections = append(append(keys, modules...), rest...)
 	return v
 }
@@ -174,8 +173,4 @@ func settingsMap(cfg string) map[string]string {
 		}
 	}
 	return m
-}
-
-func sortChanges(c []configChange) {
-	sort.Slice(c, func(i, j int) bool { return c[i].Key < c[j].Key })
 }

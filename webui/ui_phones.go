@@ -24,9 +24,10 @@ import (
 //	                             ?mac=&manufacturer=&model= prefill it (Adopt on /discovered)
 //	POST /phones                 create
 //	GET  /phones/{mac}           summary, sync state (live), Resync, line keys, config preview
-//	GET  /phones/{mac}/edit      Device Settings and Device Provisioning (line-key selects)
-//	POST /phones/{mac}           update the Device Settings
-//	POST /phones/{mac}/keys      replace the line keys
+//	GET  /phones/{mac}/edit      the phone's one form: Device Settings and Device Provisioning
+//	POST /phones/{mac}           update the Device Settings, and with layout=1 the line keys, together
+//	POST /phones/{mac}/keys      replace the line keys alone (no page posts here any more; kept for
+//	                             forms and scripts made before the one form)
 //	POST /phones/{mac}/resync    send a check-sync now
 //	POST /phones/{mac}/delete    delete
 //	GET  /discovered             phones seen but not added, with Adopt
@@ -867,7 +868,7 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 				f := string(d.Fetched.Body)
 				fetched = &f
 			}
-			d.View = buildConfigView(d.Plain, fetched)
+			d.View = buildConfigView(d.Plain, d.Masked, fetched)
 		}
 	}
 	s.render(w, r, http.StatusOK, "phone.html", &page{Title: ph.Name, Active: "phones", Flash: flashOf(w, r), Data: d})
