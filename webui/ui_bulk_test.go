@@ -50,6 +50,11 @@ func TestUIPhones_ListSortsPagesFilters(t *testing.T) {
 			t.Errorf("%s: %d rows %v…, want %d %s…%s and %q", tc.path, len(got), got[:min(3, len(got))], tc.n, tc.first, tc.last, tc.text)
 		}
 	}
+	for _, bad := range []struct{ query, field string }{{"state=bogus", "state"}, {"sort=colour", "sort"}, {"dir=up", "dir"}, {"page=x", "page"}} {
+		if r := b.get("/phones?" + bad.query); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), bad.field) {
+			t.Errorf("/phones?%s: %d %s", bad.query, r.Status, r.Body)
+		}
+	}
 	if body := string(b.get("/phones").Body); !strings.Contains(body, `href="/phones?page=2" rel="next"`) || !strings.Contains(body, `href="/phones?dir=desc&amp;sort=name"`) {
 		t.Error("no next-page or sort-descending link")
 	}

@@ -118,6 +118,31 @@ var phoneStateFilters = []option{{Value: "", Text: "any state"}, {Value: "not_re
 	{Value: appliance.SyncNew, Text: "new"}, {Value: appliance.SyncUnreachable, Text: "unreachable"},
 	{Value: appliance.SyncStuck, Text: "stuck"}}
 
+// checkPhoneListQuery refuses a ?state=, ?sort= or ?dir= the list does
+// not know (rather than showing an empty or unsorted list).
+func checkPhoneListQuery(state, sortKey, dir string) error {
+	known := state == "" || state == "fetched (phone does not confirm)"
+	for _, o := range phoneStateFilters {
+		known = known || o.Value == state
+	}
+	if !known {
+		return appliance.Errorf(appliance.EINVALID, "state", "%q is not a sync state (synced, fetched, notified, pending, new, unreachable, stuck) or not_ready", state)
+	}
+	known = sortKey == ""
+	var keys []string
+	for _, c := range phoneSorts {
+		known = known || c.key == sortKey
+		keys = append(keys, c.key)
+	}
+	if !known {
+		return appliance.Errorf(appliance.EINVALID, "sort", "%q is not a column to sort by (%s)", sortKey, strings.Join(keys, ", "))
+	}
+	if dir != "" && dir != "asc" && dir != "desc" {
+		return appliance.Errorf(appliance.EINVALID, "dir", "%q is not a direction (asc or desc)", dir)
+	}
+	return nil
+}
+
 // matchesState tells whether a phone passes the ?state= filter.
 func matchesState(ph *appliance.Phone, state string) bool {
 	switch state {
@@ -136,6 +161,9 @@ func (s *Server) handlePhonesUI(w http.ResponseWriter, r *http.Request) {
 	qs := r.URL.Query()
 	d := &phonesData{Q: strings.TrimSpace(qs.Get("q")), State: qs.Get("state"), Sort: qs.Get("sort"), Desc: qs.Get("dir") == "desc"}
 	pageNo, err := queryInt(r, "page", 1, 1_000_000)
+	if err == nil {
+		err = checkPhoneListQuery(d.State, d.Sort, qs.Get("dir"))
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
