@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -120,66 +121,18 @@ const MaxCSVErrors = 500
 func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err == io.EOF {
 		return nil, &Error{Code: EINVALID, Field: "header", Line: 1, Message: "empty file; the first line must name the columns: " + strings.Join(CSVColumns, ",")}
 	} else if err != nil {
 		return nil, csvReadError(err)
 	}
-	var errs Errors
-	col := map[string]int{}
-	for i, h := range header {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		known := false
-		for _, c := range CSVColumns {
-			known = known || c == h
-		}
-		if !known {
-			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("unknown column %q (columns: %s)", Clip(h), strings.Join(CSVColumns, ","))})
-			if len(errs) >= MaxCSVErrors {
-				return nil, errs
-			}
-			continue
-		}
-		if _, dup := col[h]; dup {
-			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("column %q appears twice", Clip(h))})
-			continue
-		}
-		col[h] = i
-	}
-	for _, req := range []string{"mac", "model"} {
-		if _, ok := col[req]; !ok {
-			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("missing column %q", req)})
-		}
-	}
+	col, errs := csvHeader(header)
 	if len(errs) > 0 {
 		return nil, errs // the rows cannot be read without their columns
 	}
-	var out []*PhoneImport
-	byMAC := map[string]*PhoneImport{}
+	ps := &csvParser{catalog: c, col: col, width: len(header), byMAC: map[string]*PhoneImport{}}
 	rows := 0
-	// fail records a row's error against phone p (nil: no phone) and
-	// reports whether the check must stop (too many errors).
-	fail := func(p *PhoneImport, err error, line int) bool {
-		if p != nil {
-			p.Partial = true
-		}
-		list := AllErrors(err)
-		if list == nil { // not a rule broken: cannot happen, said plainly if it does
-			list = []*Error{{Code: EINVALID, Message: err.Error()}}
-		}
-		for _, e := range list {
-			c := *e
-			c.Line = line
-			errs = append(errs, &c)
-		}
-		if len(errs) >= MaxCSVErrors {
-			errs = append(errs, &Error{Code: EINVALID, Field: "file", Line: line, Message: fmt.Sprintf("more than %d errors: the check stopped here; correct these first", MaxCSVErrors)})
-			return true
-		}
-		return false
-	}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -190,121 +143,194 @@ func ParseCSV(r io.Reader, c *Catalog) ([]PhoneImport, error) {
 			if !errors.As(err, &e) {
 				return nil, err // reading failed (too large, I/O): nothing more to say
 			}
-			if fail(nil, e, e.Line) {
+			if ps.fail(nil, e, e.Line) {
 				break
 			}
 			continue
 		}
 		line, _ := cr.FieldPos(0)
 		if rows++; rows > MaxCSVRows {
-			errs = append(errs, &Error{Code: EINVALID, Field: "file", Line: line, Message: fmt.Sprintf("more than %d rows", MaxCSVRows)})
+			ps.errs = append(ps.errs, &Error{Code: EINVALID, Field: "file", Line: line, Message: fmt.Sprintf("more than %d rows", MaxCSVRows)})
 			break
 		}
-		if len(rec) != len(header) {
-			if fail(nil, &Error{Code: EINVALID, Field: "row", Message: fmt.Sprintf("%d fields, the header has %d", len(rec), len(header))}, line) {
-				break
-			}
-			continue
-		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok {
-				return strings.TrimSpace(unneutralize(rec[i]))
-			}
-			return ""
-		}
-		if strings.Join(rec, "") == "" {
-			continue // blank line
-		}
-		mac, err := ParseMAC(get("mac"))
-		if err != nil {
-			if fail(nil, err, line) {
-				break
-			}
-			continue
-		}
-		p := byMAC[mac]
-		stop := false
-		if p == nil {
-			modules, err := csvInt("expansion_modules", get("expansion_modules"))
-			p = &PhoneImport{Line: line, Location: get("location"), Phone: Phone{
-				MAC: mac, Name: get("name"), Description: get("description"),
-				Manufacturer: get("manufacturer"), Model: get("model"), ExpansionModules: modules,
-			}}
-			byMAC[mac] = p
-			out = append(out, p)
-			if err != nil {
-				stop = fail(p, err, line)
-			} else if _, err := p.Phone.Normalize(c); err != nil {
-				stop = fail(p, err, line)
-			}
-		} else {
-			// Later rows of a phone may repeat its columns or leave them blank,
-			// but may not contradict the first row.
-			for _, f := range []struct{ name, first string }{
-				{"name", p.Phone.Name}, {"description", p.Phone.Description}, {"location", p.Location},
-				{"expansion_modules", strconv.Itoa(p.Phone.ExpansionModules)},
-			} {
-				if v := get(f.name); v != "" && v != f.first && !stop {
-					stop = fail(p, &Error{Code: EINVALID, Field: f.name, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), Clip(f.first), p.Line)}, line)
-				}
-			}
-			if v := get("model"); v != "" && !stop {
-				if m, err := c.Normalize(get("manufacturer"), v); err != nil {
-					stop = fail(p, err, line)
-				} else if m.Name != p.Phone.Model {
-					stop = fail(p, &Error{Code: EINVALID, Field: "model", Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), p.Phone.Model, p.Line)}, line)
-				}
-			}
-		}
-		if stop {
+		if ps.row(rec, line) {
 			break
 		}
-		pos, typ, val, label := get("position"), strings.ToLower(get("key_type")), get("key_value"), get("key_label")
-		if pos == "" && typ == "" && val == "" && label == "" && get("module") == "" {
-			continue
-		}
-		module, err := csvInt("module", get("module"))
-		if err != nil {
-			if fail(p, err, line) {
-				break
-			}
-			continue
-		}
-		n, err := strconv.Atoi(pos)
-		if err != nil {
-			if fail(p, &Error{Code: EINVALID, Field: "position", Message: fmt.Sprintf("%q is not a line-key position", Clip(pos))}, line) {
-				break
-			}
-			continue
-		}
-		if label == "" {
-			label = val
-		}
-		k := ImportKey{Line: line, Module: module, Position: n, Type: typ, Value: val, Label: label}
-		if err := ValidateKeyValue(typ, val); err != nil {
-			if fail(p, renameField(err, "key_"), line) {
-				break
-			}
-			continue
-		}
-		// Checked for account keys too, although their label follows the
-		// extension: nothing with a control character is accepted anywhere.
-		if err := checkText("key_label", label, MaxLabel); err != nil {
-			if fail(p, err, line) {
-				break
-			}
-			continue
-		}
-		p.Keys = append(p.Keys, k)
 	}
-	res := make([]PhoneImport, len(out))
-	for i, p := range out {
+	res := make([]PhoneImport, len(ps.out))
+	for i, p := range ps.out {
 		res[i] = *p
 	}
-	if len(errs) > 0 {
-		return res, errs
+	if len(ps.errs) > 0 {
+		return res, ps.errs
 	}
 	return res, nil
+}
+
+// csvHeader maps the header's column names to their indexes, with an
+// error for each unknown, repeated or missing column.
+func csvHeader(header []string) (map[string]int, Errors) {
+	var errs Errors
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		switch _, dup := col[h]; {
+		case !slices.Contains(CSVColumns, h):
+			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("unknown column %q (columns: %s)", Clip(h), strings.Join(CSVColumns, ","))})
+			if len(errs) >= MaxCSVErrors {
+				return nil, errs
+			}
+		case dup:
+			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("column %q appears twice", Clip(h))})
+		default:
+			col[h] = i
+		}
+	}
+	for _, req := range []string{"mac", "model"} {
+		if _, ok := col[req]; !ok {
+			errs = append(errs, &Error{Code: EINVALID, Field: "header", Line: 1, Message: fmt.Sprintf("missing column %q", req)})
+		}
+	}
+	return col, errs
+}
+
+// csvParser holds what ParseCSV has read so far.
+type csvParser struct {
+	catalog *Catalog
+	col     map[string]int // column name → index
+	width   int            // fields per row (the header's)
+	out     []*PhoneImport // in the order of the file
+	byMAC   map[string]*PhoneImport
+	errs    Errors
+}
+
+// fail records a row's error against phone p (nil: no phone) and reports
+// whether the check must stop (too many errors).
+func (ps *csvParser) fail(p *PhoneImport, err error, line int) bool {
+	if p != nil {
+		p.Partial = true
+	}
+	list := AllErrors(err)
+	if list == nil { // not a rule broken: cannot happen, said plainly if it does
+		list = []*Error{{Code: EINVALID, Message: err.Error()}}
+	}
+	for _, e := range list {
+		c := *e
+		c.Line = line
+		ps.errs = append(ps.errs, &c)
+	}
+	if len(ps.errs) >= MaxCSVErrors {
+		ps.errs = append(ps.errs, &Error{Code: EINVALID, Field: "file", Line: line, Message: fmt.Sprintf("more than %d errors: the check stopped here; correct these first", MaxCSVErrors)})
+		return true
+	}
+	return false
+}
+
+// row reads one record: its phone (new, or the one an earlier row named)
+// and its line key. It reports whether the check must stop.
+func (ps *csvParser) row(rec []string, line int) (stop bool) {
+	if len(rec) != ps.width {
+		return ps.fail(nil, &Error{Code: EINVALID, Field: "row", Message: fmt.Sprintf("%d fields, the header has %d", len(rec), ps.width)}, line)
+	}
+	if strings.Join(rec, "") == "" {
+		return false // blank line
+	}
+	get := func(name string) string {
+		if i, ok := ps.col[name]; ok {
+			return strings.TrimSpace(unneutralize(rec[i]))
+		}
+		return ""
+	}
+	mac, err := ParseMAC(get("mac"))
+	if err != nil {
+		return ps.fail(nil, err, line)
+	}
+	p := ps.byMAC[mac]
+	if p == nil {
+		p, stop = ps.newPhone(mac, get, line)
+	} else {
+		stop = ps.samePhone(p, get, line)
+	}
+	if stop {
+		return true
+	}
+	k, err := csvKey(get, line)
+	if err != nil {
+		return ps.fail(p, err, line)
+	}
+	if k != nil {
+		p.Keys = append(p.Keys, *k)
+	}
+	return false
+}
+
+// newPhone starts the phone a row first names.
+func (ps *csvParser) newPhone(mac string, get func(string) string, line int) (*PhoneImport, bool) {
+	modules, err := csvInt("expansion_modules", get("expansion_modules"))
+	p := &PhoneImport{Line: line, Location: get("location"), Phone: Phone{
+		MAC: mac, Name: get("name"), Description: get("description"),
+		Manufacturer: get("manufacturer"), Model: get("model"), ExpansionModules: modules,
+	}}
+	ps.byMAC[mac] = p
+	ps.out = append(ps.out, p)
+	if err == nil {
+		_, err = p.Phone.Normalize(ps.catalog)
+	}
+	if err != nil {
+		return p, ps.fail(p, err, line)
+	}
+	return p, false
+}
+
+// samePhone checks a later row of phone p: it may repeat the phone's
+// columns or leave them blank, but may not contradict the first row.
+func (ps *csvParser) samePhone(p *PhoneImport, get func(string) string, line int) bool {
+	for _, f := range []struct{ name, first string }{
+		{"name", p.Phone.Name}, {"description", p.Phone.Description}, {"location", p.Location},
+		{"expansion_modules", strconv.Itoa(p.Phone.ExpansionModules)},
+	} {
+		if v := get(f.name); v != "" && v != f.first {
+			if ps.fail(p, &Error{Code: EINVALID, Field: f.name, Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), Clip(f.first), p.Line)}, line) {
+				return true
+			}
+		}
+	}
+	if v := get("model"); v != "" {
+		if m, err := ps.catalog.Normalize(get("manufacturer"), v); err != nil {
+			return ps.fail(p, err, line)
+		} else if m.Name != p.Phone.Model {
+			return ps.fail(p, &Error{Code: EINVALID, Field: "model", Message: fmt.Sprintf("%q differs from %q on line %d for the same phone", Clip(v), p.Phone.Model, p.Line)}, line)
+		}
+	}
+	return false
+}
+
+// csvKey reads a row's line key: nil when its key columns are blank.
+func csvKey(get func(string) string, line int) (*ImportKey, error) {
+	pos, typ, val, label := get("position"), strings.ToLower(get("key_type")), get("key_value"), get("key_label")
+	if pos == "" && typ == "" && val == "" && label == "" && get("module") == "" {
+		return nil, nil
+	}
+	module, err := csvInt("module", get("module"))
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(pos)
+	if err != nil {
+		return nil, &Error{Code: EINVALID, Field: "position", Message: fmt.Sprintf("%q is not a line-key position", Clip(pos))}
+	}
+	if label == "" {
+		label = val
+	}
+	if err := ValidateKeyValue(typ, val); err != nil {
+		return nil, renameField(err, "key_")
+	}
+	// Checked for account keys too, although their label follows the
+	// extension: nothing with a control character is accepted anywhere.
+	if err := checkText("key_label", label, MaxLabel); err != nil {
+		return nil, err
+	}
+	return &ImportKey{Line: line, Module: module, Position: n, Type: typ, Value: val, Label: label}, nil
 }
 
 // csvInt reads a small count column: blank is 0.
