@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,88 +95,32 @@ func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res 
 			p.LocationID = &id
 		}
 	}
-	// Resolve keys first, so that errors name the key's own line.
-	entries := append([]appliance.ImportKey(nil), pi.Keys...)
-	sort.SliceStable(entries, func(i, j int) bool {
-		if entries[i].Module != entries[j].Module {
-			return entries[i].Module < entries[j].Module
-		}
-		return entries[i].Position < entries[j].Position
-	})
-	layout := make([]appliance.LayoutEntry, len(entries))
-	keysFailed := false
-	for i, k := range entries {
-		id, err := tx.importKey(k, keys, res)
-		if err != nil {
-			if !keepError(errs, appliance.AtLine(err, k.Line), k.Line) {
-				return err
-			}
-			keysFailed = true
-			continue
-		}
-		layout[i] = appliance.LayoutEntry{Module: k.Module, Position: k.Position, KeyID: id}
+	layout, entries, keysFailed, err := tx.importLayout(pi, keys, res, errs)
+	if err != nil || pi.Partial {
+		return err // a Partial phone's other errors were found reading the file
 	}
-	if pi.Partial {
-		return nil // its other errors were found reading the file
-	}
-	change := appliance.PhoneChange{Line: pi.Line, MAC: p.MAC, Name: p.Name, Action: appliance.ImportAdded}
+	var change appliance.PhoneChange
 	var phone *appliance.Phone
 	var oldLayout []appliance.LayoutEntry
 	existing, err := findPhone(tx.ctx, tx, p.MAC)
 	switch appliance.ErrorCode(err) {
 	case "":
-		if oldLayout, err = loadLayout(tx.ctx, tx, existing.ID); err != nil {
-			return err
-		}
-		oldLocation := ""
-		if existing.LocationID != nil {
-			if err := tx.QueryRowContext(tx.ctx, `SELECT name FROM locations WHERE id = ?`, *existing.LocationID).Scan(&oldLocation); err != nil && err != sql.ErrNoRows {
-				return err
-			}
-		}
-		if _, err := tx.exec(`DELETE FROM layout WHERE phone_id = ?`, existing.ID); err != nil {
-			return err
-		}
-		loc := int64(0)
-		if p.LocationID != nil {
-			loc = *p.LocationID
-		}
-		phone, err = tx.updatePhone(p.MAC, appliance.PhoneUpdate{Name: &p.Name, Description: &p.Description,
-			LocationID: &loc, Manufacturer: &p.Manufacturer, Model: &p.Model, ExpansionModules: &p.ExpansionModules})
-		if err != nil {
-			if !keepError(errs, err, pi.Line) {
-				return err
-			}
-			return nil
-		}
-		newLocation := pi.Location
-		if p.LocationID == nil {
-			newLocation = oldLocation // not found: reported above
-		}
-		change.Action, change.Name = appliance.ImportUnchanged, phone.Name
-		for _, f := range []appliance.FieldChange{
-			{Field: "name", Old: existing.Name, New: phone.Name},
-			{Field: "description", Old: existing.Description, New: phone.Description},
-			{Field: "location", Old: oldLocation, New: newLocation},
-			{Field: "model", Old: existing.Manufacturer + " " + existing.Model, New: phone.Manufacturer + " " + phone.Model},
-			{Field: "expansion_modules", Old: strconv.Itoa(existing.ExpansionModules), New: strconv.Itoa(phone.ExpansionModules)},
-		} {
-			if f.Old != f.New {
-				change.Changes = append(change.Changes, f)
-			}
-		}
-		res.PhonesUpdated++
+		change, phone, oldLayout, err = tx.updateImported(existing, &p, pi)
 	case appliance.ENOTFOUND:
-		if phone, _, err = tx.createPhone(&p); err != nil {
-			if !keepError(errs, err, pi.Line) {
-				return err
-			}
-			return nil
+		change = appliance.PhoneChange{Line: pi.Line, MAC: p.MAC, Action: appliance.ImportAdded}
+		phone, _, err = tx.createPhone(&p)
+	}
+	if err != nil {
+		if !keepError(errs, err, pi.Line) {
+			return err
 		}
-		change.Name = phone.Name
+		return nil
+	}
+	change.Name = phone.Name
+	if change.Action == appliance.ImportAdded {
 		res.PhonesCreated++
-	default:
-		return err
+	} else {
+		res.PhonesUpdated++
 	}
 	res.Phones++
 	if keysFailed {
@@ -200,6 +146,75 @@ func (tx *Tx) importPhone(pi *appliance.PhoneImport, keys map[string]int64, res 
 	}
 	res.Details.Phones = append(res.Details.Phones, change)
 	return nil
+}
+
+// importLayout resolves phone pi's keys (creating missing ones) into its
+// layout first, so that errors name the key's own line. entries are the
+// keys sorted by module and position, as the layout is; failed reports a
+// key that could not be resolved (the error is in errs).
+func (tx *Tx) importLayout(pi *appliance.PhoneImport, keys map[string]int64, res *appliance.ImportResult, errs *appliance.Errors) (layout []appliance.LayoutEntry, entries []appliance.ImportKey, failed bool, err error) {
+	entries = slices.Clone(pi.Keys)
+	slices.SortStableFunc(entries, func(a, b appliance.ImportKey) int {
+		return cmp.Or(cmp.Compare(a.Module, b.Module), cmp.Compare(a.Position, b.Position))
+	})
+	layout = make([]appliance.LayoutEntry, len(entries))
+	for i, k := range entries {
+		id, err := tx.importKey(k, keys, res)
+		if err != nil {
+			if !keepError(errs, appliance.AtLine(err, k.Line), k.Line) {
+				return nil, nil, false, err
+			}
+			failed = true
+			continue
+		}
+		layout[i] = appliance.LayoutEntry{Module: k.Module, Position: k.Position, KeyID: id}
+	}
+	return layout, entries, failed, nil
+}
+
+// updateImported updates the existing phone to p (its layout emptied, to
+// be replaced) and says which of its fields changed; it returns the
+// layout it had.
+func (tx *Tx) updateImported(existing *appliance.Phone, p *appliance.Phone, pi *appliance.PhoneImport) (appliance.PhoneChange, *appliance.Phone, []appliance.LayoutEntry, error) {
+	change := appliance.PhoneChange{Line: pi.Line, MAC: p.MAC, Action: appliance.ImportUnchanged}
+	oldLayout, err := loadLayout(tx.ctx, tx, existing.ID)
+	if err != nil {
+		return change, nil, nil, err
+	}
+	oldLocation := ""
+	if existing.LocationID != nil {
+		if err := tx.QueryRowContext(tx.ctx, `SELECT name FROM locations WHERE id = ?`, *existing.LocationID).Scan(&oldLocation); err != nil && err != sql.ErrNoRows {
+			return change, nil, nil, err
+		}
+	}
+	if _, err := tx.exec(`DELETE FROM layout WHERE phone_id = ?`, existing.ID); err != nil {
+		return change, nil, nil, err
+	}
+	loc := int64(0)
+	if p.LocationID != nil {
+		loc = *p.LocationID
+	}
+	phone, err := tx.updatePhone(p.MAC, appliance.PhoneUpdate{Name: &p.Name, Description: &p.Description,
+		LocationID: &loc, Manufacturer: &p.Manufacturer, Model: &p.Model, ExpansionModules: &p.ExpansionModules})
+	if err != nil {
+		return change, nil, nil, err
+	}
+	newLocation := pi.Location
+	if p.LocationID == nil {
+		newLocation = oldLocation // not found: reported by importPhone
+	}
+	for _, f := range []appliance.FieldChange{
+		{Field: "name", Old: existing.Name, New: phone.Name},
+		{Field: "description", Old: existing.Description, New: phone.Description},
+		{Field: "location", Old: oldLocation, New: newLocation},
+		{Field: "model", Old: existing.Manufacturer + " " + existing.Model, New: phone.Manufacturer + " " + phone.Model},
+		{Field: "expansion_modules", Old: strconv.Itoa(existing.ExpansionModules), New: strconv.Itoa(phone.ExpansionModules)},
+	} {
+		if f.Old != f.New {
+			change.Changes = append(change.Changes, f)
+		}
+	}
+	return change, phone, oldLayout, nil
 }
 
 // layoutChanges lists the line keys that differ between two layouts, by
