@@ -4,11 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/provbox/provbox/appliance"
 )
+
+// SyncService implements appliance.SyncService on the store: it checks the
+// phones exist and publishes EventResync for the sync loop.
+type SyncService struct{ db *DB }
+
+var _ appliance.SyncService = (*SyncService)(nil)
 
 // keepChanges is how many changes a phone's timeline keeps.
 const keepChanges = 5
@@ -294,6 +301,313 @@ func (s *SyncService) FetchedConfig(ctx context.Context, macIn string) (out *app
 		fc.At = time.UnixMilli(at).UTC()
 		out = &fc
 		return nil
+	})
+	return out, err
+}
+
+// ConsumeClaim closes an open claim window; true when it was open.
+func (s *SyncService) ConsumeClaim(ctx context.Context, macIn string) (bool, error) {
+	mac, err := appliance.ParseMAC(macIn)
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	// Group-committed with the fetch records (a burst of first boots costs
+	// one fsync per batch); it returns once committed.
+	err = s.db.batch.do(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`UPDATE phones SET claim_until = NULL WHERE mac = ? AND claim_until > ?`, mac, tx.now)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		ok = n == 1
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if ok && s.db.Events != nil {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: []string{mac}})
+	}
+	return ok, nil
+}
+
+// Resync asks the sync loop to notify the phones now (all when macs is
+// empty: every phone that has fetched its config before). A named phone
+// that never fetched is refused (ECONFLICT) and nothing is sent: a factory
+// phone reboots on check-sync.
+func (s *SyncService) Resync(ctx context.Context, macs []string) error {
+	var list []string
+	err := s.db.view(ctx, func(q querier) error {
+		if len(macs) == 0 {
+			phones, err := findPhones(ctx, q, `WHERE last_fetch_at IS NOT NULL ORDER BY mac`)
+			for _, p := range phones {
+				list = append(list, p.MAC)
+			}
+			return err
+		}
+		for _, m := range macs {
+			p, err := findPhone(ctx, q, m)
+			if err != nil {
+				return err
+			}
+			if !p.Sync.HasFetched() {
+				return appliance.Errorf(appliance.ECONFLICT, "mac", "%s has never fetched its config, so no check-sync is sent: "+
+					"a phone that was never provisioned reboots on check-sync. It fetches its config by itself when it boots and "+
+					"finds provbox (DHCP option 66, plug-and-play, or the URL typed into the phone)", p.Title())
+			}
+			list = append(list, p.MAC)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(list) > 0 {
+		// The audit trail must not stand between an admin and a resync
+		// (it is the way out of many troubles, a full disk among them).
+		if err := s.db.auditResync(ctx, list, len(macs) == 0); err != nil {
+			s.db.Logger.Error("audit resync", "err", err)
+		}
+	}
+	if s.db.Events != nil && len(list) > 0 {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventResync, MACs: list})
+	}
+	return nil
+}
+
+// sipAddress is ip:port for a phone whose SIP port is assumed.
+func sipAddress(ip string, port int) string {
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port))
+}
+
+// RecordFetch notes a config fetch by a known phone. It is group-committed
+// (see batcher): it returns once its fetch is committed, so a phone's state
+// is current when its file is sent, and a burst of boots costs one fsync
+// per batch, not per phone.
+func (s *SyncService) RecordFetch(ctx context.Context, f appliance.Fetch) error {
+	mac, err := appliance.ParseMAC(f.MAC)
+	if err != nil {
+		return err
+	}
+	f.MAC = mac
+	var retired bool
+	err = s.db.batch.do(ctx, func(tx *Tx) (err error) {
+		retired, err = tx.recordFetch(f)
+		return err
+	})
+	if err == nil && s.db.Events != nil {
+		if retired {
+			// Like ConsumeClaim and OpenClaim: who may fetch changed.
+			s.db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: []string{mac}})
+		}
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventFetched, MACs: []string{mac}})
+	}
+	return err
+}
+
+// recordFetch records f; retired reports that it closed the phone's claim
+// window or retired its previous secret (a fetch with the current secret).
+func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
+	var id int64
+	var open bool // a claim window or a previous secret to retire
+	err = tx.QueryRowContext(tx.ctx, `SELECT id, claim_until IS NOT NULL OR prev_secret != '' FROM phones WHERE mac = ?`, f.MAC).Scan(&id, &open)
+	if err == sql.ErrNoRows {
+		return false, appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(f.MAC))
+	} else if err != nil {
+		return false, err
+	}
+	// Fetching the current version makes the phone fetched (synced once it
+	// reports); an older version (a fetch that raced an edit) leaves it
+	// pending. Fetching again what it already fetched changes nothing: a
+	// synced phone stays synced, a stuck one stuck, and the report awaited
+	// stays awaited. A phone that reports, fetching a change to its
+	// accounts, must report their registration within the report timeout;
+	// other changes a Yealink applies without a word (setup_autop_finish is
+	// sent after power-on provisioning only), so no report is awaited for
+	// them. After a fetch of another version than the current one, which
+	// accounts the phone holds is unknown (''): no report is awaited then.
+	fresh := `(? = config_version AND (fetched_version != ? OR state NOT IN ('fetched', 'synced', 'stuck')))`
+	state := `CASE WHEN ` + fresh + ` THEN 'fetched' WHEN state = 'new' THEN 'pending' ELSE state END`
+	due := `CASE WHEN ` + fresh + ` THEN CASE WHEN confirms = 1 AND fetched_accounts_hash != '' AND accounts_hash != fetched_accounts_hash
+		THEN ? END ELSE report_due END`
+	held := `CASE WHEN ? = config_version THEN accounts_hash WHEN ? != fetched_version THEN '' ELSE fetched_accounts_hash END`
+	// The SIP address becomes the fetch's IP and the configured phone
+	// port, unless a PnP SUBSCRIBE or DHCP already told the port for
+	// this very IP.
+	addr, prefix := "", ""
+	if f.IP != "" {
+		addr, prefix = sipAddress(f.IP, tx.db.Settings().PhoneSIPPort), net.JoinHostPort(f.IP, "")
+	}
+	// A fetch with the current secret shows the phone holds it: the claim
+	// window and the secret (and report token) before a rotation are no
+	// longer needed.
+	withSecret := f.Auth == appliance.AuthSecret
+	v := f.Version
+	_, err = tx.exec(`UPDATE phones SET state = `+state+`, report_due = `+due+`, fetched_accounts_hash = `+held+`,
+		fetched_version = ?, last_fetch_at = ?, last_fetch_ip = ?, last_fetch_ua = ?,
+		sip_address = CASE WHEN ? = '' OR substr(sip_address, 1, length(?)) = ? THEN sip_address ELSE ? END,
+		claim_until = CASE WHEN ? THEN NULL ELSE claim_until END, prev_secret = CASE WHEN ? THEN '' ELSE prev_secret END,
+		prev_token = CASE WHEN ? THEN '' ELSE prev_token END WHERE id = ?`,
+		v, v, v, v, tx.now+tx.db.ReportTimeout.Milliseconds(), v, v,
+		v, tx.now, clip(f.IP, 64), clip(f.UA, 256), addr, prefix, prefix, addr, withSecret, withSecret, withSecret, id)
+	if err != nil {
+		return false, err
+	}
+	if err := tx.changeStep(id, f.Version, `fetched_at = COALESCE(fetched_at, ?), outcome = ''`, tx.now); err != nil {
+		return false, err
+	}
+	if err := tx.auditReached(id, f.Version); err != nil {
+		return false, err
+	}
+	if f.Body != nil {
+		// Written once per version: a phone fetching what it has costs nothing here.
+		if _, err := tx.exec(`INSERT INTO fetched_configs (phone_id, version, body, at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (phone_id) DO UPDATE SET version = excluded.version, body = excluded.body, at = excluded.at
+			WHERE fetched_configs.version != excluded.version`, id, f.Version, f.Body, tx.now); err != nil {
+			return false, err
+		}
+	}
+	return withSecret && open, nil
+}
+
+// RefreshVersions recomputes the config versions of phones (every phone
+// when macs is empty), e.g. after a template override changed the files.
+func (s *SyncService) RefreshVersions(ctx context.Context, macs []string) error {
+	return s.db.update(ctx, func(tx *Tx) error {
+		// Recorded when a phone's config moved (a template changed).
+		tx.auditChanges("templates.refresh", "phone config templates", nil).ifPhones = true
+		if len(macs) == 0 {
+			return tx.touchQuery(`SELECT id FROM phones`)
+		}
+		for _, m := range macs {
+			mac, err := appliance.ParseMAC(m)
+			if err != nil {
+				return err
+			}
+			if err := tx.touchQuery(`SELECT id FROM phones WHERE mac = ?`, mac); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RecordNotify notes a trigger's outcome.
+func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult) error {
+	mac, err := appliance.ParseMAC(n.MAC)
+	if err != nil {
+		return err
+	}
+	via := n.Via
+	if via == "" {
+		via = appliance.TriggerNotify
+	}
+	return s.db.batch.do(ctx, func(tx *Tx) error {
+		var id int64
+		var state, config, fetched string
+		var confirms bool
+		err := tx.QueryRowContext(tx.ctx, `SELECT id, state, config_version, fetched_version, confirms FROM phones WHERE mac = ?`, mac).
+			Scan(&id, &state, &config, &fetched, &confirms)
+		if err == sql.ErrNoRows {
+			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		} else if err != nil {
+			return err
+		}
+		// Only a phone still waiting for this version moves: not one that
+		// has meanwhile fetched it (the fetch can be recorded before the
+		// answer), nor one that changed again.
+		waiting := state != appliance.SyncSynced && state != appliance.SyncFetched && config == n.Version && fetched != n.Version
+		next, setDue, due, outcome := state, false, sql.NullInt64{}, ""
+		keepOutcome := true
+		switch {
+		case n.Status >= 200 && n.Status < 300:
+			if waiting {
+				next = appliance.SyncNotified
+				if confirms {
+					// A phone that reports must fetch within the timeout.
+					setDue, due = true, sql.NullInt64{Int64: tx.now + tx.db.ReportTimeout.Milliseconds(), Valid: true}
+				}
+			}
+			keepOutcome = false // answered: whatever happened before, this try got through
+		case n.Status == 0 && n.Reason == "":
+			if waiting {
+				next, setDue = appliance.SyncUnreachable, true
+				outcome, keepOutcome = appliance.SyncUnreachable, false
+			}
+		}
+		if _, err := tx.exec(`UPDATE phones SET state = ?, report_due = CASE WHEN ? THEN ? ELSE report_due END,
+			last_notify_at = ?, last_notify_result = ? WHERE id = ?`,
+			next, setDue, due, tx.now, clip(n.Text(), 128), id); err != nil {
+			return err
+		}
+		set, args := `triggered_at = ?, trigger = ?`, []any{tx.now, clip(via+": "+n.Text(), 128)}
+		if !keepOutcome {
+			set, args = set+`, outcome = ?`, append(args, outcome)
+		}
+		return tx.changeStep(id, n.Version, set, args...)
+	})
+}
+
+// LearnAddress records a phone's SIP address.
+func (s *SyncService) LearnAddress(ctx context.Context, macIn, addr, source string) error {
+	mac, err := appliance.ParseMAC(macIn)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err != nil || net.ParseIP(host) == nil || perr != nil || n < 1 || n > 65535 {
+		return appliance.Errorf(appliance.EINVALID, "addr", "%q is not ip:port", addr)
+	}
+	var waiting bool
+	err = s.db.update(ctx, func(tx *Tx) error {
+		var old, state string
+		var fetched bool
+		if err := tx.QueryRowContext(ctx, `SELECT sip_address, state, last_fetch_at IS NOT NULL FROM phones WHERE mac = ?`, mac).Scan(&old, &state, &fetched); err != nil {
+			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		}
+		// PnP is unauthenticated UDP: it may teach a new phone where it
+		// is, never move one that has fetched its config (SPEC §6).
+		if old == addr || (source == "pnp" && fetched) {
+			return nil
+		}
+		waiting = state == appliance.SyncPending || state == appliance.SyncUnreachable
+		_, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE mac = ?`, addr, mac)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if waiting && s.db.Events != nil {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventAddressLearned, MACs: []string{mac}})
+	}
+	s.db.Logger.Debug("sip address learned", "mac", mac, "addr", addr, "source", source)
+	return nil
+}
+
+// PendingPhones lists phones that have fetched before, hold an older
+// config than their current one (pending, notified, unreachable, stuck)
+// and whose address is known.
+func (s *SyncService) PendingPhones(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.db.view(ctx, func(q querier) error {
+		rows, err := q.QueryContext(ctx, `SELECT mac FROM phones
+			WHERE fetched_version != config_version AND last_fetch_at IS NOT NULL AND sip_address != '' ORDER BY mac`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
 	})
 	return out, err
 }
