@@ -431,3 +431,26 @@ func contextWith(r *http.Request, sess *appliance.Session) context.Context {
 	// The admin is who the changes made by this request are recorded as.
 	return appliance.WithActor(context.WithValue(r.Context(), sessionKey{}, sess), sess.UserName)
 }
+
+// flashMessage is an error as a flash says it: the message without the
+// field prefix ("name: ") that an API client needs.
+func flashMessage(err error) string {
+	if all := appliance.AllErrors(err); len(all) > 0 {
+		return all[0].Message
+	}
+	return appliance.ErrorMessage(err)
+}
+
+// statusOf is the status of a page re-rendered for a failed form: 409 for
+// a conflict (a duplicate name), else 400.
+func statusOf(err error) int {
+	switch appliance.ErrorCode(err) {
+	case appliance.ECONFLICT:
+		return http.StatusConflict
+	case appliance.EUNAVAILABLE:
+		return http.StatusInsufficientStorage
+	case appliance.EINTERNAL:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}

@@ -15,6 +15,14 @@ import (
 // follow: GET renders, POST acts and redirects (or re-renders with the
 // field errors and what was typed), every form carries the CSRF token.
 
+func (s *Server) routesExtensions(mux *http.ServeMux) {
+	mux.HandleFunc("GET /extensions", s.ui(s.handleExtensionsUI))
+	mux.HandleFunc("POST /extensions", s.ui(s.handleCreateExtensionUI))
+	mux.HandleFunc("GET /extensions/{id}", s.ui(s.handleEditExtensionUI))
+	mux.HandleFunc("POST /extensions/{id}", s.ui(s.handleUpdateExtensionUI))
+	mux.HandleFunc("POST /extensions/{id}/delete", s.ui(s.handleDeleteExtensionUI))
+}
+
 type extensionsData struct {
 	Extensions []*appliance.Extension
 	Edit       *appliance.Extension // the one being edited, nil on the list

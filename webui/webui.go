@@ -392,12 +392,6 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /logout", s.ui(s.handleLogout))
 	mux.HandleFunc("GET /setup", s.handleSetupForm)
 	mux.HandleFunc("POST /setup", s.handleSetup)
-	mux.HandleFunc("GET /{$}", s.ui(s.handleDashboardUI))
-	mux.HandleFunc("GET /extensions", s.ui(s.handleExtensionsUI))
-	mux.HandleFunc("POST /extensions", s.ui(s.handleCreateExtensionUI))
-	mux.HandleFunc("GET /extensions/{id}", s.ui(s.handleEditExtensionUI))
-	mux.HandleFunc("POST /extensions/{id}", s.ui(s.handleUpdateExtensionUI))
-	mux.HandleFunc("POST /extensions/{id}/delete", s.ui(s.handleDeleteExtensionUI))
 	s.routesUI(mux)
 
 	// Anything else under /api/ answers in JSON too (after authentication,

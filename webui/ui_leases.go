@@ -1,0 +1,44 @@
+package webui
+
+import (
+	"net/http"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// Leases (/leases): the DHCP leases and reservations when provbox serves
+// DHCP, else how phones find provbox without it.
+
+func (s *Server) routesLeasesUI(mux *http.ServeMux) {
+	mux.HandleFunc("GET /leases", s.ui(s.handleLeasesUI))
+}
+
+type leasesData struct {
+	ProvisioningURL string
+	Loopback        bool
+	DHCP            string // the interface this provbox serves DHCP on; "": off
+	Leases          []*appliance.Lease
+	Reservations    []*appliance.Reservation
+}
+
+// handleLeasesUI lists the DHCP leases and reservations when provbox
+// serves DHCP; otherwise it says how phones find provbox without it.
+func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
+	u := s.settingsInForce().ProvisioningURL
+	d := &leasesData{ProvisioningURL: u, Loopback: appliance.IsLoopbackURL(u)}
+	if s.Services.Leases != nil {
+		d.DHCP = s.Services.Leases.Serving()
+	}
+	if d.DHCP != "" {
+		var err error
+		if d.Leases, err = s.Services.Leases.FindLeases(r.Context()); err == nil {
+			d.Reservations, err = s.Services.Leases.FindReservations(r.Context())
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	p := &page{Flash: flashOf(w, r), Title: "Leases", Active: "leases", Data: d}
+	s.render(w, r, http.StatusOK, "leases.html", p)
+}
