@@ -1,17 +1,21 @@
-// Package webui is the HTTP face of provbox: the JSON API under /api/v1/,
-// /healthz, /metrics, and /prov/, the files phones fetch (the admin pages
-// come later and share this Server).
+// Package webui is the HTTP face of provbox: the admin pages (session
+// login, one form per phone, Button Configurations, extensions, locations,
+// discovered phones, leases, settings, users, audit), the JSON API under
+// /api/v1/, /healthz, /metrics, and /prov/, the files phones fetch.
 //
-// Every /api/v1/ request authenticates as an admin with HTTP Basic, and a
-// state-changing request that a browser marks as cross-origin is refused
-// with 403 (browsers replay cached Basic credentials to any page). Objects
-// are the appliance types as JSON; errors are
+// Every /api/v1/ request authenticates as an admin with HTTP Basic (or the
+// admin pages' session plus its CSRF token), and a state-changing request
+// that a browser marks as cross-origin is refused with 403 (browsers replay
+// cached Basic credentials to any page). Objects are the appliance types as
+// JSON; errors are
 //
 //	{"error": "mac: \"00:15\" is not a MAC address (…)", "field": "mac"}
 //
 // with 400 for invalid input (plus "line" for a CSV row), 401, 404, 409 for
-// a duplicate or a thing still in use, 413 for a body over the limit and 500
-// for anything else, whose details are logged and never shown. For example:
+// a duplicate or a thing still in use, 413 for a body over the limit, 507
+// when the store cannot take writes, and 500 for anything else, whose
+// details are logged and never shown. The admin pages answer the same
+// statuses with an HTML page (errors.go has the one table). For example:
 //
 //	curl -u admin:secret -d '{"mac":"00-15-65-AA-BB-CC","model":"T-46g","extension":"1001"}' \
 //	    http://provbox:8080/api/v1/phones
@@ -120,20 +124,31 @@ type Server struct {
 // NewServer returns a Server with the defaults filled in; set Services (and
 // usually Addr and Logger) before Open or Handler.
 func NewServer() *Server {
-	return &Server{
-		Addr:     ":8080",
-		Logger:   slog.New(slog.DiscardHandler),
-		Registry: prometheus.NewRegistry(),
-		MaxBody:  DefaultMaxBody,
-		Catalog:  emptyCatalog(),
-	}
+	s := &Server{Addr: ":8080"}
+	s.fillDefaults()
+	return s
 }
 
-// emptyCatalog is a catalog without models: a server without one offers
-// no model (cmd/provbox sets the embedded catalog).
-func emptyCatalog() *appliance.Catalog {
-	c, _ := appliance.NewCatalog(nil, nil, nil)
-	return c
+// fillDefaults sets every field left zero to its default: the one list of
+// defaults, for NewServer and for a Server built without it (Handler).
+func (s *Server) fillDefaults() {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	if s.MaxBody <= 0 {
+		s.MaxBody = DefaultMaxBody
+	}
+	if s.Guard == nil {
+		s.Guard = &appliance.Guard{Limit: 20}
+	}
+	if s.Catalog == nil {
+		// No models: a server without a catalog offers none
+		// (cmd/provbox sets the embedded catalog).
+		s.Catalog, _ = appliance.NewCatalog(nil, nil, nil)
+	}
 }
 
 // Open binds the listeners now (HTTP, and HTTPS when TLSAddr is set), so
@@ -268,23 +283,12 @@ func (s *Server) URL() string {
 
 // Handler returns the server's HTTP handler, for Open or httptest. It reads
 // Services at request time, but Registry, Logger and the limits once, on
-// the first call.
+// the first call (filling in the defaults of what is still zero).
 func (s *Server) Handler() http.Handler {
 	s.once.Do(func() {
-		if s.Logger == nil {
-			s.Logger = slog.New(slog.DiscardHandler)
-		}
-		if s.Registry == nil {
-			s.Registry = prometheus.NewRegistry()
-		}
-		if s.MaxBody <= 0 {
-			s.MaxBody = DefaultMaxBody
-		}
-		if s.csvMaxBody <= 0 {
+		s.fillDefaults()
+		if s.csvMaxBody <= 0 { // a body limit, derived from MaxBody as it is now
 			s.csvMaxBody = max(csvMaxBody, s.MaxBody)
-		}
-		if s.Guard == nil {
-			s.Guard = &appliance.Guard{Limit: 20}
 		}
 		s.auth = newAuthCache(authCacheTTL, authCacheSize)
 		var states func() (map[string]int, error)
