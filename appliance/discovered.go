@@ -2,6 +2,8 @@ package appliance
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"time"
 )
 
@@ -50,14 +52,43 @@ const (
 	AuthOpen       = "open"        // provisioning.open: no secrets at all
 )
 
+// Where a phone was seen (Sighting.Source, Discovered.Source).
+const (
+	SourceHTTP = "http" // a file request over HTTP
+	SourceTFTP = "tftp" // a file request over TFTP
+	SourceDHCP = "dhcp" // a lease the DHCP server bound
+	SourcePnP  = "pnp"  // a SIP plug-and-play SUBSCRIBE
+)
+
+// Sighting is a phone seen on the network by an edge: a file request that
+// proved nothing (HTTP, TFTP), a DHCP lease, a PnP SUBSCRIBE. The store
+// decides what it teaches (SyncService.Sighted).
+type Sighting struct {
+	MAC string
+	IP  string // the packet's source address
+	// SIPAddr is where the phone takes SIP ("ip:port") when the sighting
+	// tells it (a PnP Contact, whose host must be IP); empty: IP and the
+	// phone port (Settings.PhoneSIPAddress).
+	SIPAddr  string
+	Vendor   string // "Yealink"; empty: from the MAC's prefix
+	Model    string // as the catalog names it ("T46U"), when known
+	Firmware string
+	UA       string // the User-Agent or what stands for it
+	Source   string // SourceHTTP, SourceTFTP, SourceDHCP or SourcePnP
+}
+
+// PhoneSIPAddress is where a phone at ip takes SIP when nothing told its
+// port: sip.phone_port, else 5060.
+func (s Settings) PhoneSIPAddress(ip string) string {
+	port := s.PhoneSIPPort
+	if port <= 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port))
+}
+
 // DiscoveryService records phones seen and adopts them.
 type DiscoveryService interface {
-	// RecordDiscovered upserts d by MAC (vendor/model/firmware only
-	// overwrite when known). Known phones are ignored.
-	// Under abuse (SPEC §9) at most DiscoveredPerMinute new MACs a minute
-	// are recorded per source address (more are dropped, nil error), and
-	// at most MaxDiscovered are kept, the least recently seen dropped.
-	RecordDiscovered(ctx context.Context, d Discovered) error
 	// FindDiscovered lists every discovered phone, most recently seen first.
 	FindDiscovered(ctx context.Context) ([]*Discovered, error)
 	// PageDiscovered lists one page of them (offset, at most limit) and

@@ -52,12 +52,19 @@ type SyncService interface {
 	// changed again (still pending for the newer version). Other answers
 	// keep the state and record the status.
 	RecordNotify(ctx context.Context, n NotifyResult) error
-	// LearnAddress records where a phone receives SIP ("ip:port"), learned
-	// from a PnP SUBSCRIBE or a DHCP lease (source). PnP ("pnp") never
-	// replaces the address of a phone that has fetched its config. When the
-	// address is new and the phone waits for a NOTIFY (pending or
-	// unreachable), EventAddressLearned is published.
-	LearnAddress(ctx context.Context, mac, addr, source string) error
+	// Sighted takes a phone seen on the network, in one transaction: a
+	// known phone may teach its SIP address (SPEC §6: from its DHCP lease,
+	// or from a PnP SUBSCRIBE while it has never fetched its config; a
+	// file request that proved nothing teaches nothing), an unknown one is
+	// recorded under Discovered (upserted by MAC; vendor, model, firmware
+	// and User-Agent overwrite only when known). Under abuse (SPEC §9) at
+	// most DiscoveredPerMinute new MACs a minute are recorded per source
+	// address (more are dropped, nil error), and at most MaxDiscovered are
+	// kept, the least recently seen dropped. When a learned address is new
+	// and the phone waits for a trigger (pending or unreachable),
+	// EventAddressLearned is published. Errors: EINVALID (MAC, IP, SIPAddr,
+	// or a PnP SIPAddr whose host is not IP; Source).
+	Sighted(ctx context.Context, s Sighting) error
 	// ConsumeClaim closes the phone's claim window if it is open now and
 	// reports whether it was: the one fetch without a secret it allowed
 	// is this one (atomic: of two such fetches at once, one wins).

@@ -3,8 +3,6 @@ package dhcpopt
 import (
 	"context"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -23,9 +21,10 @@ type learnItem struct {
 	phone   string // name of the provisioned phone with this MAC, "" if none
 }
 
-// learner teaches the sync loop phones' addresses and records unknown
-// phones under Discovered, off the packet path: a bounded queue (full:
-// dropped, the next lease tells again) and one goroutine.
+// learner tells the store of phones' leases (SyncService.Sighted: a known
+// phone's address learned, an unknown one discovered), off the packet
+// path: a bounded queue (full: dropped, the next lease tells again) and one
+// goroutine.
 type learner struct {
 	s    *Server
 	c    chan learnItem
@@ -76,18 +75,12 @@ func (l *learner) tell(ctx context.Context, it learnItem) {
 		clear(l.seen)
 	}
 	l.seen[it.mac] = learnSeen{ip: it.ip, at: now}
-	svc := l.s.Services
-	var err error
-	switch {
-	case it.phone != "" && svc.Sync != nil:
-		port := 5060
-		if svc.Settings != nil && svc.Settings.Settings().PhoneSIPPort > 0 {
-			port = svc.Settings.Settings().PhoneSIPPort
-		}
-		err = svc.Sync.LearnAddress(ctx, it.mac, net.JoinHostPort(it.ip, strconv.Itoa(port)), "dhcp")
-	case it.phone == "" && svc.Discovery != nil:
-		err = svc.Discovery.RecordDiscovered(ctx, appliance.Discovered{MAC: it.mac, Vendor: it.vendor, IP: it.ip, Source: "dhcp"})
+	if l.s.Services.Sync == nil {
+		return
 	}
+	// The store decides: a known phone learns its address (the lease is
+	// proof enough, SPEC §6), an unknown one is discovered.
+	err := l.s.Services.Sync.Sighted(ctx, appliance.Sighting{MAC: it.mac, IP: it.ip, Vendor: it.vendor, Source: appliance.SourceDHCP})
 	if err != nil && ctx.Err() == nil {
 		l.s.Logger.Warn("dhcp: cannot record a phone's lease", "mac", appliance.FormatMAC(it.mac), "ip", it.ip, "err", err)
 	}

@@ -268,19 +268,11 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 	}()
 }
 
-// recordPnP records what a SUBSCRIBE from source (checked by pnpSource)
-// tells: a known phone's SIP address is source (the store decides whether
-// PnP may change it); an unknown phone is discovered at the source IP.
+// recordPnP tells the store what a SUBSCRIBE from source (checked by
+// pnpSource) shows: a phone that takes SIP at source. The store
+// decides (SyncService.Sighted): a known phone that never fetched learns
+// it, an unknown one is discovered at the source IP.
 func (s *Server) recordPnP(ctx context.Context, p *pnpRequest, source string) {
-	if _, err := s.Services.Phones.FindPhone(ctx, p.MAC); err == nil {
-		if err := s.Services.Sync.LearnAddress(ctx, p.MAC, source, "pnp"); err != nil {
-			s.dropped.Warn("pnp: address not learned", "mac", p.MAC, "from", source, "err", err)
-		}
-		return
-	}
-	if s.Services.Discovery == nil {
-		return
-	}
 	ip, _, _ := net.SplitHostPort(source)
 	vendor, model := p.Vendor, p.Model
 	if s.Catalog != nil {
@@ -291,9 +283,10 @@ func (s *Server) recordPnP(ctx context.Context, p *pnpRequest, source string) {
 			model = m.Name
 		}
 	}
-	d := appliance.Discovered{MAC: p.MAC, Vendor: vendor, Model: model, Firmware: p.Version, IP: ip, Source: "pnp", UserAgent: userAgent(p)}
-	if err := s.Services.Discovery.RecordDiscovered(ctx, d); err != nil {
-		s.Logger.Warn("pnp: not recorded", "mac", p.MAC, "err", err)
+	g := appliance.Sighting{MAC: p.MAC, IP: ip, SIPAddr: source, Vendor: vendor, Model: model, Firmware: p.Version,
+		UA: userAgent(p), Source: appliance.SourcePnP}
+	if err := s.Services.Sync.Sighted(ctx, g); err != nil {
+		s.dropped.Warn("pnp: not recorded", "mac", p.MAC, "from", source, "err", err)
 	}
 }
 

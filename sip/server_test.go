@@ -115,13 +115,19 @@ func (f *fixture) pend(t *testing.T, addr string) {
 	ctx := context.Background()
 	p, _ := f.svc.Phones.FindPhone(ctx, "001565aabbcc")
 	f.svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: p.Sync.ConfigVersion, IP: "127.0.0.1"})
-	if err := f.svc.Sync.LearnAddress(ctx, p.MAC, addr, "test"); err != nil {
+	if err := f.svc.Sync.Sighted(ctx, sighting(p.MAC, addr, appliance.SourceDHCP)); err != nil {
 		t.Fatal(err)
 	}
 	name := "edited " + time.Now().String()
 	if _, err := f.svc.Phones.UpdatePhone(ctx, p.MAC, appliance.PhoneUpdate{Name: &name}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sighting is the phone mac seen by source, taking SIP at addr.
+func sighting(mac, addr, source string) appliance.Sighting {
+	ip, _, _ := net.SplitHostPort(addr)
+	return appliance.Sighting{MAC: mac, IP: ip, SIPAddr: addr, Source: source}
 }
 
 func waitState(t *testing.T, f *fixture, want string, within time.Duration) appliance.SyncStatus {
@@ -196,7 +202,7 @@ func TestLoop_WaitsForAddress(t *testing.T) {
 		t.Fatalf("%+v", p.Sync)
 	}
 	phone := newFakePhone(t, "127.0.0.6", func(int, *sipmsg.Request) int { return 200 })
-	f.svc.Sync.LearnAddress(ctx, "001565aabbcc", phone.addr(), "dhcp")
+	f.svc.Sync.Sighted(ctx, sighting("001565aabbcc", phone.addr(), appliance.SourceDHCP))
 	waitState(t, f, appliance.SyncNotified, 2*time.Second)
 }
 
@@ -209,7 +215,7 @@ func TestLoop_NeverNotifiesAPhoneThatNeverFetched(t *testing.T) {
 	f := newFixture(t, time.Second)
 	ctx := context.Background()
 	phone := newFakePhone(t, "127.0.0.8", func(int, *sipmsg.Request) int { return 200 })
-	if err := f.svc.Sync.LearnAddress(ctx, "001565aabbcc", phone.addr(), "pnp"); err != nil {
+	if err := f.svc.Sync.Sighted(ctx, sighting("001565aabbcc", phone.addr(), appliance.SourcePnP)); err != nil {
 		t.Fatal(err)
 	}
 	name := "edited"

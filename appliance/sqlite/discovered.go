@@ -30,50 +30,35 @@ func clip(s string, n int) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-// RecordDiscovered upserts a phone seen on the network. A new MAC from a
-// source address that brought DiscoveredPerMinute new ones within the last
-// minute is dropped; past MaxDiscovered rows, the least recently seen go.
-func (s *DiscoveryService) RecordDiscovered(ctx context.Context, d appliance.Discovered) error {
-	mac, err := appliance.ParseMAC(d.MAC)
+// recordDiscovered upserts an unknown phone seen on the network. listed
+// tells whether its MAC is on the list already; recent is how many new
+// rows its source address brought within the last minute: a new MAC past
+// DiscoveredPerMinute of them is dropped. Past MaxDiscovered rows, the
+// least recently seen go.
+func (tx *Tx) recordDiscovered(g appliance.Sighting, listed bool, recent int) error {
+	if !listed && recent >= appliance.DiscoveredPerMinute {
+		return nil
+	}
+	if g.Vendor == "" {
+		g.Vendor = tx.db.Catalog.VendorByMAC(g.MAC)
+	}
+	_, err := tx.exec(`INSERT INTO discovered (mac, vendor, model, firmware, ip, source, user_agent, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mac) DO UPDATE SET
+			vendor = CASE WHEN excluded.vendor != '' THEN excluded.vendor ELSE vendor END,
+			model = CASE WHEN excluded.model != '' THEN excluded.model ELSE model END,
+			firmware = CASE WHEN excluded.firmware != '' THEN excluded.firmware ELSE firmware END,
+			user_agent = CASE WHEN excluded.user_agent != '' THEN excluded.user_agent ELSE user_agent END,
+			ip = excluded.ip, source = excluded.source, last_seen = excluded.last_seen, seen = seen + 1`,
+		g.MAC, clip(g.Vendor, 32), clip(g.Model, 32), clip(g.Firmware, 64), clip(g.IP, 64), clip(g.Source, 8), clip(g.UA, 256), tx.now, tx.now)
 	if err != nil {
-		return err
+		return fmt.Errorf("record discovered: %w", err)
 	}
-	if d.Vendor == "" {
-		d.Vendor = s.db.Catalog.VendorByMAC(mac)
+	if !listed {
+		_, err = tx.exec(`DELETE FROM discovered WHERE mac IN (SELECT mac FROM discovered ORDER BY last_seen, mac
+			LIMIT max(0, (SELECT count(*) FROM discovered) - ?))`, tx.db.maxDiscovered())
 	}
-	ip := clip(d.IP, 64)
-	return s.db.update(ctx, func(tx *Tx) error {
-		var known, seen int
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM phones WHERE mac = ?), (SELECT count(*) FROM discovered WHERE mac = ?)`, mac, mac).Scan(&known, &seen); err != nil || known > 0 {
-			return err
-		}
-		if seen == 0 {
-			var recent int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM discovered WHERE ip = ? AND first_seen > ?`, ip, tx.now-time.Minute.Milliseconds()).Scan(&recent); err != nil {
-				return err
-			}
-			if recent >= appliance.DiscoveredPerMinute {
-				return nil
-			}
-		}
-		_, err := tx.exec(`INSERT INTO discovered (mac, vendor, model, firmware, ip, source, user_agent, first_seen, last_seen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (mac) DO UPDATE SET
-				vendor = CASE WHEN excluded.vendor != '' THEN excluded.vendor ELSE vendor END,
-				model = CASE WHEN excluded.model != '' THEN excluded.model ELSE model END,
-				firmware = CASE WHEN excluded.firmware != '' THEN excluded.firmware ELSE firmware END,
-				user_agent = CASE WHEN excluded.user_agent != '' THEN excluded.user_agent ELSE user_agent END,
-				ip = excluded.ip, source = excluded.source, last_seen = excluded.last_seen, seen = seen + 1`,
-			mac, clip(d.Vendor, 32), clip(d.Model, 32), clip(d.Firmware, 64), ip, clip(d.Source, 8), clip(d.UserAgent, 256), tx.now, tx.now)
-		if err != nil {
-			return fmt.Errorf("record discovered: %w", err)
-		}
-		if seen == 0 {
-			_, err = tx.exec(`DELETE FROM discovered WHERE mac IN (SELECT mac FROM discovered ORDER BY last_seen, mac
-				LIMIT max(0, (SELECT count(*) FROM discovered) - ?))`, s.db.maxDiscovered())
-		}
-		return err
-	})
+	return err
 }
 
 func (db *DB) maxDiscovered() int {
@@ -164,7 +149,7 @@ func (s *DiscoveryService) AdoptDiscovered(ctx context.Context, macIn string, in
 		}
 		out = created
 		if d.IP != "" {
-			if _, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE id = ?`, sipAddress(d.IP, s.db.Settings().PhoneSIPPort), created.ID); err != nil {
+			if _, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE id = ?`, s.db.Settings().PhoneSIPAddress(d.IP), created.ID); err != nil {
 				return err
 			}
 		}

@@ -569,7 +569,7 @@ func TestDiscovery_Limits(t *testing.T) {
 	svc := db.Services()
 	record := func(mac int, ip string) {
 		t.Helper()
-		if err := svc.Discovery.RecordDiscovered(ctx, appliance.Discovered{MAC: fmt.Sprintf("001565%06x", mac), IP: ip, Source: "http"}); err != nil {
+		if err := svc.Sync.Sighted(ctx, appliance.Sighting{MAC: fmt.Sprintf("001565%06x", mac), IP: ip, Source: "http"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -608,14 +608,14 @@ func TestDiscovery_RecordAdopt(t *testing.T) {
 	db := MustOpenDB(t)
 	svc := db.Services()
 	mustExt(t, svc, "1001", "Alice")
-	d := appliance.Discovered{MAC: "00:15:65:12:34:56", Model: "T46G", Firmware: "28.83.0.35", IP: "10.0.0.50", Source: "http", UserAgent: "Yealink SIP-T46G 28.83.0.35 00:15:65:12:34:56\x1b[2J"}
+	d := appliance.Sighting{MAC: "00:15:65:12:34:56", Model: "T46G", Firmware: "28.83.0.35", IP: "10.0.0.50", Source: "http", UA: "Yealink SIP-T46G 28.83.0.35 00:15:65:12:34:56\x1b[2J"}
 	for i := 0; i < 2; i++ {
-		if err := svc.Discovery.RecordDiscovered(ctx, d); err != nil {
+		if err := svc.Sync.Sighted(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A later sighting without a model keeps the model.
-	if err := svc.Discovery.RecordDiscovered(ctx, appliance.Discovered{MAC: "001565123456", IP: "10.0.0.51", Source: "dhcp"}); err != nil {
+	if err := svc.Sync.Sighted(ctx, appliance.Sighting{MAC: "001565123456", IP: "10.0.0.51", Source: "dhcp"}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := svc.Discovery.FindDiscovered(ctx)
@@ -639,7 +639,7 @@ func TestDiscovery_RecordAdopt(t *testing.T) {
 		t.Fatal("adopted phone still listed")
 	}
 	// Known phones are not recorded as discovered.
-	svc.Discovery.RecordDiscovered(ctx, d)
+	svc.Sync.Sighted(ctx, d)
 	if list, _ := svc.Discovery.FindDiscovered(ctx); len(list) != 0 {
 		t.Fatal("known phone recorded")
 	}
@@ -723,63 +723,6 @@ func TestRecordNotify_States(t *testing.T) {
 		t.Fatalf("notify overwrote fetched: %+v", s)
 	}
 	wantErr(t, svc.Sync.RecordNotify(ctx, appliance.NotifyResult{MAC: "001565000099"}), appliance.ENOTFOUND, "mac")
-}
-
-func TestLearnAddress(t *testing.T) {
-	ctx := context.Background()
-	db := MustOpenDB(t)
-	svc := db.Services()
-	sub := db.Events.Subscribe(10)
-	defer sub.Close()
-	mustPhone(t, svc, "001565000001", "T46G", "")
-	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: "stale"}) // pending, no address
-	drain(sub)
-	for _, bad := range []string{"10.0.0.5", "host:5060", "10.0.0.5:0", "10.0.0.5:x"} {
-		wantErr(t, svc.Sync.LearnAddress(ctx, "001565000001", bad, "pnp"), appliance.EINVALID, "addr")
-	}
-	// PnP (unauthenticated UDP) never moves a phone that has fetched; a
-	// DHCP lease does.
-	if err := svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.99:5060", "pnp"); err != nil {
-		t.Fatal(err)
-	}
-	if p, _ := svc.Phones.FindPhone(ctx, "001565000001"); p.Sync.SIPAddress != "" || len(drain(sub)) != 0 {
-		t.Fatalf("PnP moved a phone that has fetched to %q", p.Sync.SIPAddress)
-	}
-	if err := svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "dhcp"); err != nil {
-		t.Fatal(err)
-	}
-	if macs := drain(sub); len(macs) != 1 {
-		t.Fatalf("events %v", macs)
-	}
-	svc.Sync.LearnAddress(ctx, "001565000001", "10.0.0.5:5062", "dhcp")
-	if macs := drain(sub); len(macs) != 0 {
-		t.Fatalf("same address published again: %v", macs)
-	}
-	p, _ := svc.Phones.FindPhone(ctx, "001565000001")
-	if p.Sync.SIPAddress != "10.0.0.5:5062" {
-		t.Fatal(p.Sync)
-	}
-	// new phones are not "pending"; make one pending and list it.
-	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: "stale", IP: "10.0.0.5"})
-	if p, _ := svc.Phones.FindPhone(ctx, "001565000001"); p.Sync.SIPAddress != "10.0.0.5:5062" {
-		t.Fatalf("a fetch from the same IP forgot the learned port: %s", p.Sync.SIPAddress)
-	}
-	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: "001565000001", Version: "stale", IP: "10.0.0.6"})
-	if p, _ := svc.Phones.FindPhone(ctx, "001565000001"); p.Sync.SIPAddress != "10.0.0.6:5060" {
-		t.Fatalf("a fetch from a new IP kept the old address: %s", p.Sync.SIPAddress)
-	}
-	pending, err := svc.Sync.PendingPhones(ctx)
-	if err != nil || len(pending) != 1 || pending[0] != "001565000001" {
-		t.Fatalf("pending %v %v", pending, err)
-	}
-	// A phone that never fetched learns its address from PnP.
-	mustPhone(t, svc, "001565000002", "T46G", "")
-	if err := svc.Sync.LearnAddress(ctx, "001565000002", "10.0.0.7:5060", "pnp"); err != nil {
-		t.Fatal(err)
-	}
-	if p, _ := svc.Phones.FindPhone(ctx, "001565000002"); p.Sync.SIPAddress != "10.0.0.7:5060" {
-		t.Fatalf("a new phone did not learn from PnP: %q", p.Sync.SIPAddress)
-	}
 }
 
 func TestRecordFetch_GroupCommit(t *testing.T) {

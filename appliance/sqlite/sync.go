@@ -87,7 +87,7 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 			prefix := net.JoinHostPort(ip.String(), "")
 			if !strings.HasPrefix(addr, prefix) {
 				set += `, sip_address = ?`
-				args = append(args, sipAddress(ip.String(), tx.db.Settings().PhoneSIPPort))
+				args = append(args, tx.db.Settings().PhoneSIPAddress(ip.String()))
 				learned = state == appliance.SyncPending || state == appliance.SyncUnreachable
 			}
 		}
@@ -376,14 +376,6 @@ func (s *SyncService) Resync(ctx context.Context, macs []string) error {
 	return nil
 }
 
-// sipAddress is ip:port for a phone whose SIP port is assumed.
-func sipAddress(ip string, port int) string {
-	if port == 0 {
-		port = 5060
-	}
-	return net.JoinHostPort(ip, strconv.Itoa(port))
-}
-
 // RecordFetch notes a config fetch by a known phone. It is group-committed
 // (see batcher): it returns once its fetch is committed, so a phone's state
 // is current when its file is sent, and a burst of boots costs one fsync
@@ -440,7 +432,7 @@ func (tx *Tx) recordFetch(f appliance.Fetch) (retired bool, err error) {
 	// this very IP.
 	addr, prefix := "", ""
 	if f.IP != "" {
-		addr, prefix = sipAddress(f.IP, tx.db.Settings().PhoneSIPPort), net.JoinHostPort(f.IP, "")
+		addr, prefix = tx.db.Settings().PhoneSIPAddress(f.IP), net.JoinHostPort(f.IP, "")
 	}
 	// A fetch with the current secret shows the phone holds it: the claim
 	// window and the secret (and report token) before a rotation are no
@@ -552,40 +544,98 @@ func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult
 	})
 }
 
-// LearnAddress records a phone's SIP address.
-func (s *SyncService) LearnAddress(ctx context.Context, macIn, addr, source string) error {
-	mac, err := appliance.ParseMAC(macIn)
+// Sighted takes a phone seen on the network: one statement reads what
+// the decision needs (the phone, or for an unknown MAC its Discovered row
+// and its source's recent new rows), then at most one write. It is
+// group-committed like fetches: a burst of leases or SUBSCRIBEs costs one
+// fsync per batch.
+func (s *SyncService) Sighted(ctx context.Context, g appliance.Sighting) error {
+	mac, err := appliance.ParseMAC(g.MAC)
 	if err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if n, perr := strconv.Atoi(port); err != nil || net.ParseIP(host) == nil || perr != nil || n < 1 || n > 65535 {
-		return appliance.Errorf(appliance.EINVALID, "addr", "%q is not ip:port", addr)
+	g.MAC = mac
+	switch g.Source {
+	case appliance.SourceHTTP, appliance.SourceTFTP, appliance.SourceDHCP, appliance.SourcePnP:
+	default:
+		return appliance.Errorf(appliance.EINVALID, "source", "%q is not http, tftp, dhcp or pnp", g.Source)
 	}
+	ip := net.ParseIP(g.IP)
+	if ip == nil {
+		return appliance.Errorf(appliance.EINVALID, "ip", "%q is not an IP address", g.IP)
+	}
+	g.IP = ip.String()
+	if g.SIPAddr != "" {
+		host, port, err := net.SplitHostPort(g.SIPAddr)
+		n, perr := strconv.Atoi(port)
+		if err != nil || net.ParseIP(host) == nil || perr != nil || n < 1 || n > 65535 {
+			return appliance.Errorf(appliance.EINVALID, "sip_addr", "%q is not ip:port", g.SIPAddr)
+		}
+		// Anyone can put any Contact in a SUBSCRIBE: only one naming its
+		// own source may teach an address (SPEC §6).
+		if g.Source == appliance.SourcePnP && !net.ParseIP(host).Equal(ip) {
+			return appliance.Errorf(appliance.EINVALID, "sip_addr", "%s is not at the SUBSCRIBE's source address %s", g.SIPAddr, g.IP)
+		}
+	}
+	var learned string
 	var waiting bool
-	err = s.db.update(ctx, func(tx *Tx) error {
+	err = s.db.batch.do(ctx, func(tx *Tx) error {
+		var id sql.NullInt64
 		var old, state string
 		var fetched bool
-		if err := tx.QueryRowContext(ctx, `SELECT sip_address, state, last_fetch_at IS NOT NULL FROM phones WHERE mac = ?`, mac).Scan(&old, &state, &fetched); err != nil {
-			return appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
+		var listed, recent int
+		// A known phone's row, or for an unknown MAC what the Discovered
+		// limits need (SPEC §9).
+		if err := tx.QueryRowContext(tx.ctx, `SELECT p.id, COALESCE(p.sip_address, ''), COALESCE(p.state, ''), p.last_fetch_at IS NOT NULL,
+				CASE WHEN p.id IS NULL THEN (SELECT count(*) FROM discovered WHERE mac = ?1) ELSE 0 END,
+				CASE WHEN p.id IS NULL THEN (SELECT count(*) FROM discovered WHERE ip = ?2 AND first_seen > ?3) ELSE 0 END
+			FROM (SELECT 1) LEFT JOIN phones p ON p.mac = ?1`, mac, clip(g.IP, 64), tx.now-time.Minute.Milliseconds()).
+			Scan(&id, &old, &state, &fetched, &listed, &recent); err != nil {
+			return err
 		}
-		// PnP is unauthenticated UDP: it may teach a new phone where it
-		// is, never move one that has fetched its config (SPEC §6).
-		if old == addr || (source == "pnp" && fetched) {
+		if !id.Valid {
+			return tx.recordDiscovered(g, listed > 0, recent)
+		}
+		addr := learnedAddress(g, old, fetched, tx.db.Settings())
+		if addr == "" || addr == old {
 			return nil
 		}
-		waiting = state == appliance.SyncPending || state == appliance.SyncUnreachable
-		_, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE mac = ?`, addr, mac)
+		learned, waiting = addr, state == appliance.SyncPending || state == appliance.SyncUnreachable
+		_, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE id = ?`, addr, id.Int64)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	if learned != "" {
+		s.db.Logger.Debug("sip address learned", "mac", mac, "addr", learned, "source", g.Source)
+	}
 	if waiting && s.db.Events != nil {
 		s.db.Events.Publish(appliance.Event{Type: appliance.EventAddressLearned, MACs: []string{mac}})
 	}
-	s.db.Logger.Debug("sip address learned", "mac", mac, "addr", addr, "source", source)
 	return nil
+}
+
+// learnedAddress is the SIP address a sighting teaches a known phone
+// whose address is old, or "" when it teaches none (SPEC §6). A file
+// request that got no file proves nothing; PnP is unauthenticated UDP: it
+// may tell a phone that never fetched where it is, never move one that
+// has. Without a port told (a lease), the port known for the same IP
+// stays, as after a fetch.
+func learnedAddress(g appliance.Sighting, old string, fetched bool, set appliance.Settings) string {
+	switch {
+	case g.Source == appliance.SourceDHCP:
+	case g.Source == appliance.SourcePnP && !fetched:
+	default:
+		return ""
+	}
+	if g.SIPAddr != "" {
+		return g.SIPAddr
+	}
+	if host, _, err := net.SplitHostPort(old); err == nil && host == g.IP {
+		return old
+	}
+	return set.PhoneSIPAddress(g.IP)
 }
 
 // PendingPhones lists phones that have fetched before, hold an older
