@@ -23,6 +23,18 @@ import (
 // (recording the fetch, which confirms the sync), model files, and serves
 // firmware from FirmwareDir; it records unknown phones as discovered and
 // refuses addresses that miss too often (MAC guessing).
+//
+// A fetch reads; the only write it makes is its record. It never moves a
+// config version: a phone's file is rendered once per version and served
+// from memory, under the version the store computed. Template overrides
+// are checked in one place, CheckTemplates (by Open, and by cmd/provbox on
+// SIGHUP). Between Open and Close the cache follows the store's change
+// events, so an unchanged file costs no store read:
+//
+//	r := &configs.Resolver{Services: svc, Renderer: renderer, Settings: db.Settings, Logger: logger}
+//	if err := r.Open(ctx); err != nil { … }
+//	defer r.Close()
+//	f, err := r.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", …})
 type Resolver struct {
 	Services    appliance.Services
 	Renderer    *Renderer
@@ -41,14 +53,17 @@ type Resolver struct {
 	Now       func() time.Time
 
 	mu         sync.Mutex
-	stamp      string                 // template stamp the cache was filled under
+	stamp      string                 // templates in force when last checked (CheckTemplates)
 	cache      map[string]*cachedFile // mac → its file at a config version
-	watching   bool                   // Watch runs: change events invalidate the cache
-	gen        uint64                 // change events seen by Watch
+	watching   bool                   // open: change events invalidate the cache
+	gen        uint64                 // change events seen while open
 	swept      time.Time              // when roomLocked last swept the cache
 	recorded   map[string]recordedFetch
-	discoverQ  chan Requester       // set while Watch runs
-	discovered map[string]time.Time // MAC+IP → last queued for discovery
+	repeats    map[string]appliance.Fetch // repeated fetches to record in the background
+	repeatC    chan struct{}              // wakes the repeat recorder; set while open
+	discoverQ  chan Requester             // set while open
+	discovered map[string]time.Time       // MAC+IP → last queued for discovery
+	stop       func()                     // ends what Open started
 }
 
 var (
@@ -524,7 +539,7 @@ func (r *Resolver) Watch(ctx context.Context, bus *appliance.EventBus) {
 // discover records a phone that is not provisioned, when its MAC is known:
 // in the background while Watch runs (dropped when 256 wait), else now.
 func (r *Resolver) discover(ctx context.Context, req Requester) {
-	if req.MAC == "" || r.Services.Discovery == nil {
+	if req.MAC == "" || r.Services.Sync == nil {
 		return
 	}
 	r.mu.Lock()
@@ -554,10 +569,11 @@ func (r *Resolver) discover(ctx context.Context, req Requester) {
 	}
 }
 
+// recordDiscovered tells the store a phone asked for a file and got none
+// it could prove a right to: an unknown one is recorded as discovered, a
+// known one learns nothing from it (SPEC §6; its authenticated fetch
+// teaches its address, RecordFetch).
 func (r *Resolver) recordDiscovered(ctx context.Context, req Requester) {
-	if _, err := r.Services.Phones.FindPhone(ctx, req.MAC); err == nil {
-		return
-	}
 	if req.Vendor == "" {
 		// Not identified yet (a <mac>.cfg refusal queues the raw request):
 		// from its User-Agent, else its MAC's prefix. The MAC recorded is
@@ -566,8 +582,8 @@ func (r *Resolver) recordDiscovered(ctx context.Context, req Requester) {
 		req = identify(r.Renderer.catalog(), req, mac+".cfg")
 		req.MAC = mac
 	}
-	d := appliance.Discovered{MAC: req.MAC, Vendor: req.Vendor, Model: req.Model, Firmware: req.Firmware, IP: req.IP, Source: req.Source, UserAgent: req.UA}
-	if err := r.Services.Discovery.RecordDiscovered(ctx, d); err != nil {
+	g := appliance.Sighting{MAC: req.MAC, Vendor: req.Vendor, Model: req.Model, Firmware: req.Firmware, IP: req.IP, Source: req.Source, UA: req.UA}
+	if err := r.Services.Sync.Sighted(ctx, g); err != nil {
 		r.Logger.Error("record discovered", "mac", req.MAC, "err", err)
 	}
 }
