@@ -460,11 +460,11 @@ func TestUIPhones_DiscoveredAdopt(t *testing.T) {
 	if body := string(b.get("/discovered").Body); !strings.Contains(body, "No phones discovered yet") || !strings.Contains(body, "/prov/") || !strings.Contains(body, "PnP") {
 		t.Fatalf("empty state:\n%s", body)
 	}
-	for _, d := range []appliance.Discovered{
-		{MAC: "001565112233", Model: "T54W", Firmware: "96.86.0.45", IP: "10.0.0.9", Source: "http", UserAgent: "Yealink SIP-T54W"},
+	for _, d := range []appliance.Sighting{
+		{MAC: "001565112233", Model: "T54W", Firmware: "96.86.0.45", IP: "10.0.0.9", Source: "http", UA: "Yealink SIP-T54W"},
 		{MAC: "0004f2000001", Vendor: "Polycom", Model: "VVX<b>", IP: "10.0.0.10", Source: "pnp"},
 	} {
-		if err := ts.svc.Discovery.RecordDiscovered(ctx, d); err != nil {
+		if err := ts.svc.Sync.Sighted(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
