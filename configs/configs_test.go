@@ -605,3 +605,16 @@ func TestRenderer_TakeRendered(t *testing.T) {
 		t.Fatal("kept a file whose version did not move")
 	}
 }
+
+// BenchmarkRenderPhoneConfig renders a T46G's <mac>.cfg with two accounts
+// and a key of every kind: the per-phone cost of a change's new versions.
+func BenchmarkRenderPhoneConfig(b *testing.B) {
+	cfg := goldenCases()["T46G"]
+	r := &configs.Renderer{}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := r.Version(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
