@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"time"
@@ -18,16 +19,27 @@ type FileRequest struct {
 	User, Password string
 }
 
-// ServedFile is a file to send. Content is positioned at the start; call
-// Close when done.
+// ServedFile is a file to send: read it through Reader (Content, or Body
+// when the whole file is in memory); call Close when done. A file with
+// Body (a phone's rendered <mac>.cfg) may be shared by every request for
+// it: read-only.
 type ServedFile struct {
 	Name    string
 	Size    int64
 	ModTime time.Time
-	Content io.ReadSeeker
-	Phone   *Phone // set for a known phone's <mac>.cfg
-	Version string // config version of a <mac>.cfg ("" otherwise)
+	Content io.ReadSeeker // positioned at the start; nil when Body holds the file
+	Body    []byte        // the whole file when it is in memory
+	Phone   *Phone        // set for a known phone's <mac>.cfg
+	Version string        // config version of a <mac>.cfg ("" otherwise)
 	Closer  io.Closer
+}
+
+// Reader returns a reader of the file from its start.
+func (f *ServedFile) Reader() io.ReadSeeker {
+	if f.Content != nil {
+		return f.Content
+	}
+	return bytes.NewReader(f.Body)
 }
 
 // Close releases the file.
