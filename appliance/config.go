@@ -88,11 +88,14 @@ type PhoneConfig struct {
 	StoredVersion string `json:"-"`
 }
 
-// VersionFunc computes a phone's config version. The default, HashConfig,
-// hashes the inputs; cmd/provbox wires one that hashes the rendered file.
+// VersionFunc computes a phone's config version. The store requires one:
+// cmd/provbox gives it package configs' Renderer.Version, the hash of the
+// rendered <mac>.cfg (SPEC §6). It must be safe for concurrent use (the
+// store computes many phones' versions at once).
 type VersionFunc func(*PhoneConfig) (string, error)
 
-// HashConfig returns a short hash of the config inputs.
+// HashConfig returns a short hash of the config inputs: a VersionFunc for
+// tests of the store that need no rendered files.
 func HashConfig(c *PhoneConfig) (string, error) {
 	b, err := json.Marshal(c)
 	if err != nil {

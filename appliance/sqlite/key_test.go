@@ -17,8 +17,8 @@ import (
 func openRendered(tb testing.TB) (*sqlite.DB, *configs.Renderer) {
 	tb.Helper()
 	r := &configs.Renderer{Catalog: configs.MustCatalog()}
-	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog())
-	db.Version, db.Check = r.Version, r.Problems
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), r.Catalog, r.Version)
+	db.Check = r.Problems
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)

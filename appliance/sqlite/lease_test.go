@@ -66,7 +66,7 @@ func TestLeases_SaveFindReopen(t *testing.T) {
 	// Leases survive a restart.
 	path := db.Path
 	db.Close()
-	db2 := sqlite.NewDB(path, configs.MustCatalog())
+	db2 := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	db2.Now = func() time.Time { return now }
 	if err := db2.Open(); err != nil {
 		t.Fatal(err)

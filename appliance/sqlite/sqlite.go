@@ -9,7 +9,8 @@
 // change touches, and only after the commit does it publish one
 // EventPhonesChanged with the phones whose version moved. For example:
 //
-//	db := sqlite.NewDB("/var/lib/provbox/provbox.db", configs.MustCatalog())
+//	r := &configs.Renderer{Catalog: configs.MustCatalog()}
+//	db := sqlite.NewDB("/var/lib/provbox/provbox.db", r.Catalog, r.Version)
 //	db.Events = appliance.NewEventBus(logger)
 //	if err := db.Open(); err != nil { … }
 //	svc := db.Services()
@@ -51,9 +52,12 @@ type DB struct {
 	// package configs loads it).
 	Catalog *appliance.Catalog
 
-	Now     func() time.Time
-	Logger  *slog.Logger
-	Events  *appliance.EventBus
+	Now    func() time.Time
+	Logger *slog.Logger
+	Events *appliance.EventBus
+	// Version computes a phone's config version (required, given to
+	// NewDB): configs.Renderer.Version, the hash of the rendered <mac>.cfg
+	// (SPEC §6), in serve and in every CLI command alike, so they agree.
 	Version appliance.VersionFunc
 	// Check gives a phone's ready problems (stored with its version);
 	// default (*appliance.PhoneConfig).Problems. cmd/provbox wires the
@@ -85,9 +89,10 @@ type DB struct {
 }
 
 // NewDB returns a store for the file at path that checks phones against
-// catalog; call Open.
-func NewDB(path string, catalog *appliance.Catalog) *DB {
-	return &DB{Path: path, Catalog: catalog, Now: time.Now, Version: appliance.HashConfig}
+// catalog and versions their configs with version; call Open (which
+// refuses a nil version).
+func NewDB(path string, catalog *appliance.Catalog, version appliance.VersionFunc) *DB {
+	return &DB{Path: path, Catalog: catalog, Now: time.Now, Version: version}
 }
 
 func dsn(path string, extra string) string {
@@ -109,7 +114,7 @@ func (db *DB) Open() error {
 		db.Now = time.Now
 	}
 	if db.Version == nil {
-		db.Version = appliance.HashConfig
+		return errors.New("open db: config version function required (sqlite.NewDB)")
 	}
 	if db.Check == nil {
 		db.Check = (*appliance.PhoneConfig).Problems

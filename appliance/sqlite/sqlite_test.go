@@ -19,7 +19,7 @@ import (
 // MustOpenDB opens a store in a temporary directory with an event bus.
 func MustOpenDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
-	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog())
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
@@ -77,7 +77,7 @@ func drain(sub *appliance.Subscription) []string {
 
 func TestOpen_MigratesAndReopens(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "provbox.db")
-	db := sqlite.NewDB(path, configs.MustCatalog())
+	db := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	db = sqlite.NewDB(path, configs.MustCatalog())
+	db = sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +548,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, db.Backup(ctx, dest), appliance.ECONFLICT, "file")
-	cp := sqlite.NewDB(dest, configs.MustCatalog())
+	cp := sqlite.NewDB(dest, configs.MustCatalog(), appliance.HashConfig)
 	if err := cp.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -798,7 +798,7 @@ func TestSettingsOverrides(t *testing.T) {
 	}
 	path := db.Path
 	db.Close()
-	db2 := sqlite.NewDB(path, configs.MustCatalog())
+	db2 := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	if err := db2.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -874,7 +874,7 @@ func TestProblems_FollowTheConfig(t *testing.T) {
 // reopens; the config file's wins while set.
 func TestPhoneAdminPassword(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "provbox.db")
-	db := sqlite.NewDB(path, configs.MustCatalog())
+	db := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -892,7 +892,7 @@ func TestPhoneAdminPassword(t *testing.T) {
 		t.Fatalf("config file's password not in force: %q", got)
 	}
 	db.Close()
-	db = sqlite.NewDB(path, configs.MustCatalog())
+	db = sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}

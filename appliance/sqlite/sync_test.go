@@ -17,7 +17,7 @@ func clockDB(t *testing.T) (*sqlite.DB, func(time.Duration)) {
 	t.Helper()
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"), configs.MustCatalog())
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"), configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
 	db.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	if err := db.Open(); err != nil {
