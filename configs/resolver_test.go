@@ -30,8 +30,7 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	r := &configs.Renderer{}
-	db := sqlite.NewDB(filepath.Join(dir, "provbox.db"), configs.MustCatalog())
-	db.Version = r.Version
+	db := sqlite.NewDB(filepath.Join(dir, "provbox.db"), configs.MustCatalog(), r.Version)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +59,17 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 	}}
 }
 
+// open makes the store publish on bus and opens the resolver on it until
+// the test ends.
+func (fx *fixture) open(t *testing.T, bus *appliance.EventBus) {
+	t.Helper()
+	fx.db.Events, fx.resolver.Services.Events = bus, bus
+	if err := fx.resolver.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fx.resolver.Close() })
+}
+
 // auth adds phone 001565aabbcc's own secret to req.
 func (fx *fixture) auth(req appliance.FileRequest) appliance.FileRequest {
 	p, err := fx.svc.Phones.FindPhone(context.Background(), "001565aabbcc")
@@ -73,7 +83,7 @@ func (fx *fixture) auth(req appliance.FileRequest) appliance.FileRequest {
 func read(t *testing.T, f *appliance.ServedFile) string {
 	t.Helper()
 	defer f.Close()
-	b, err := io.ReadAll(f.Content)
+	b, err := io.ReadAll(f.Reader())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,45 +253,78 @@ func TestRenderFile_NoFetchRecorded(t *testing.T) {
 	}
 }
 
-// Editing a template override changes what phones get: the versions move
-// and a fetch of the new file confirms the sync.
-func TestResolve_TemplateOverrideRefreshesVersions(t *testing.T) {
+// Editing a template override changes what phones get once the templates
+// are checked (at start, on SIGHUP): the versions move then, the phones
+// are told, and a fetch of the new file confirms the sync. A fetch alone
+// never moves a version nor publishes a change.
+func TestResolve_TemplateOverrideCheckedNotFetched(t *testing.T) {
 	fx := newFixture(t, 0)
 	ctx := context.Background()
 	dir := t.TempDir()
 	fx.resolver.Renderer = &configs.Renderer{TemplateDir: dir}
 	fx.db.Version = fx.resolver.Renderer.Version
-	get := func() *appliance.Phone {
+	bus := appliance.NewEventBus(nil)
+	fx.open(t, bus)
+	changes := bus.Subscribe(10, appliance.EventPhonesChanged)
+	defer changes.Close()
+	get := func() (string, *appliance.Phone) {
+		t.Helper()
 		f, err := fx.resolver.ResolveFile(ctx, fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		read(t, f)
+		body := read(t, f)
 		p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc")
-		if p.Sync.State != appliance.SyncFetched || p.Sync.ConfigVersion != f.Version {
-			t.Fatalf("after fetch: %+v, served %s", p.Sync, f.Version)
-		}
-		return p
+		return body, p
 	}
-	before := get()
+	_, before := get()
+	if before.Sync.State != appliance.SyncFetched {
+		t.Fatalf("after the first fetch: %+v", before.Sync)
+	}
 	os.MkdirAll(filepath.Join(dir, "yealink"), 0o755)
 	os.WriteFile(filepath.Join(dir, "yealink", configs.MACTemplate), []byte("#!version:1.0.0.1\ncustom = {{val .Model}}\n"), 0o644)
-	after := get()
-	if after.Sync.ConfigVersion == before.Sync.ConfigVersion {
-		t.Fatal("version did not move with the template")
+	for i := 0; i < 3; i++ {
+		if _, p := get(); p.Sync.ConfigVersion != before.Sync.ConfigVersion || p.Sync.State != appliance.SyncFetched {
+			t.Fatalf("fetch %d moved the stored version: %+v", i, p.Sync)
+		}
+	}
+	select {
+	case e := <-changes.C:
+		t.Fatalf("a fetch published %+v", e)
+	default:
+	}
+
+	if moved, err := fx.resolver.CheckTemplates(ctx); err != nil || !moved {
+		t.Fatalf("check after the edit: moved %v, %v", moved, err)
+	}
+	select {
+	case e := <-changes.C:
+		if len(e.MACs) != 1 || e.MACs[0] != "001565aabbcc" {
+			t.Fatalf("change %+v", e)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no change published for the phone")
+	}
+	if p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Sync.ConfigVersion == before.Sync.ConfigVersion || p.Sync.State != appliance.SyncPending {
+		t.Fatalf("after the check: %+v", p.Sync)
+	}
+	body, after := get()
+	if body != "#!version:1.0.0.1\ncustom = T46G\n" || after.Sync.State != appliance.SyncFetched || after.Sync.FetchedVersion != after.Sync.ConfigVersion {
+		t.Fatalf("after the check: %q, %+v", body, after.Sync)
+	}
+	if moved, err := fx.resolver.CheckTemplates(ctx); err != nil || moved {
+		t.Fatalf("second check: moved %v, %v", moved, err)
 	}
 }
 
-// With Watch running, an edit reaches the next fetch at once, and a deleted
+// With the resolver open, an edit reaches the next fetch at once, and a deleted
 // phone's file is gone at once.
-func TestResolve_WatchInvalidates(t *testing.T) {
+func TestResolve_OpenInvalidates(t *testing.T) {
 	fx := newFixture(t, 0)
 	bus := appliance.NewEventBus(nil)
-	fx.db.Events = bus
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go fx.resolver.Watch(ctx, bus)
-	time.Sleep(20 * time.Millisecond)
+	fx.open(t, bus)
 	req := fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
 	fetch := func() (string, error) {
 		f, err := fx.resolver.ResolveFile(ctx, req)
@@ -320,11 +363,9 @@ func TestResolve_WatchInvalidates(t *testing.T) {
 func TestResolve_NoStaleFileAfterEvent(t *testing.T) {
 	fx := newFixture(t, 0)
 	bus := appliance.NewEventBus(nil)
-	fx.db.Events = bus
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go fx.resolver.Watch(ctx, bus)
-	time.Sleep(20 * time.Millisecond)
+	fx.open(t, bus)
 	sub := bus.Subscribe(10)
 	defer sub.Close()
 	get := func() string {
@@ -478,7 +519,6 @@ func (c *countingPhones) PhoneConfig(ctx context.Context, mac string) (*applianc
 func TestResolve_CacheNotCrowdedOutByUnknownMACs(t *testing.T) {
 	fx := newFixture(t, 0)
 	bus := appliance.NewEventBus(nil)
-	fx.db.Events = bus
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -487,8 +527,7 @@ func TestResolve_CacheNotCrowdedOutByUnknownMACs(t *testing.T) {
 	fx.resolver.Now, fx.resolver.CacheSize = clock, 3
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go fx.resolver.Watch(ctx, bus)
-	time.Sleep(20 * time.Millisecond)
+	fx.open(t, bus)
 	req := fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
 	fetch := func() {
 		t.Helper()

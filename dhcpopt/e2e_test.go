@@ -279,7 +279,7 @@ func (d *dhclient) kill() {
 
 func findLeases(t *testing.T, path string) map[string]*appliance.Lease {
 	t.Helper()
-	db := sqlite.NewDB(path, configs.MustCatalog())
+	db := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 func openStore(t *testing.T, path string) *sqlite.DB {
 	t.Helper()
-	db := sqlite.NewDB(path, configs.MustCatalog())
+	db := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)

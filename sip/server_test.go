@@ -83,7 +83,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, timeout time.Duration, opts ...func(*Server)) *fixture {
 	t.Helper()
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"), configs.MustCatalog())
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"), configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func newFixture(t *testing.T, timeout time.Duration, opts ...func(*Server)) *fix
 	if _, err := svc.Phones.CreatePhone(ctx, &appliance.Phone{MAC: "001565aabbcc", Model: "T46G"}, "1001"); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: "127.0.0.1:0", Services: svc, Logger: slog.New(slog.DiscardHandler), Loop: true, Catalog: configs.MustCatalog(),
+	s := &Server{Addr: "127.0.0.1:0", Services: svc, Logger: slog.New(slog.DiscardHandler), Catalog: configs.MustCatalog(),
 		NotifyTimeout: timeout, ProvisioningURL: func() string { return "http://127.0.0.1:8080/prov/" }}
 	for _, o := range opts {
 		o(s)
@@ -223,7 +223,11 @@ func TestLoop_NeverNotifiesAPhoneThatNeverFetched(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.svc.Events.Publish(appliance.Event{Type: appliance.EventResync, MACs: []string{"001565aabbcc"}})
-	res, err := f.srv.Notify(ctx, "001565aabbcc")
+	target, err := f.svc.Sync.Target(ctx, "001565aabbcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.srv.notifier.Notify(ctx, target)
 	if err != nil || res.Status != 0 || res.Reason != NotSentNeverFetched {
 		t.Fatalf("Notify: %+v %v", res, err)
 	}
@@ -353,7 +357,7 @@ func FuzzDatagram(f *testing.F) {
 	f.Add([]byte(subscribe("sip:MAC001565f4f9e1@224.0.1.75", yealinkEvent)))
 	f.Add([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n"))
 	f.Add([]byte{0xff, 0xfe})
-	db := sqlite.NewDB(filepath.Join(f.TempDir(), "provbox.db"), configs.MustCatalog())
+	db := sqlite.NewDB(filepath.Join(f.TempDir(), "provbox.db"), configs.MustCatalog(), appliance.HashConfig)
 	if err := db.Open(); err != nil {
 		f.Fatal(err)
 	}
@@ -396,8 +400,14 @@ func TestNotify_FallsBackToTheOtherTrigger(t *testing.T) {
 		{"action uri taken", false, ok(appliance.TriggerActionURI), nil, "action-uri: 200 OK"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// No loop: only this test's Notify tells the phone.
-			f := newFixture(t, 300*time.Millisecond, func(s *Server) { s.Trigger, s.Fallback, s.Loop = tc.trigger, tc.fallback, false })
+			// No loop (no events): only this test's Notifier, on a socket
+			// of its own as `provbox resync` has it, tells the phone.
+			f := newFixture(t, 300*time.Millisecond, func(s *Server) { s.Services.Events = nil })
+			n := &Notifier{Sync: f.svc.Sync, Timeout: 300 * time.Millisecond, Trigger: tc.trigger, Fallback: tc.fallback}
+			if err := n.Open("127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
 			phone := newFakePhone(t, "127.0.0.1", func(int, *sipmsg.Request) int {
 				if tc.silent {
 					return 0
@@ -405,12 +415,20 @@ func TestNotify_FallsBackToTheOtherTrigger(t *testing.T) {
 				return 200
 			})
 			f.pend(t, phone.addr())
-			res, err := f.srv.Notify(ctx, "001565aabbcc")
+			target, err := f.svc.Sync.Target(ctx, "001565aabbcc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := n.Notify(ctx, target)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := res.Via + ": " + res.Text(); got != tc.want {
 				t.Fatalf("%s, want %s", got, tc.want)
+			}
+			// Recorded as the loop records it.
+			if p, _ := f.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Sync.LastNotifyResult != res.Text() {
+				t.Fatalf("recorded %q, want %q", p.Sync.LastNotifyResult, res.Text())
 			}
 		})
 	}

@@ -261,7 +261,7 @@ func strconvI(i int64) string { return strconv.FormatInt(i, 10) }
 // MustOpenEmptyServer is a server over a new database without any admin.
 func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
 	tb.Helper()
-	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog())
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)

@@ -43,7 +43,7 @@ func MustOpenServer(tb testing.TB, options ...func(*webui.Server)) *testServer {
 	if err := copyFile(path, templateDB(tb)); err != nil {
 		tb.Fatal(err)
 	}
-	db := sqlite.NewDB(path, configs.MustCatalog())
+	db := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
@@ -93,7 +93,7 @@ func templateDB(tb testing.TB) string {
 		if templateDir, templateErr = os.MkdirTemp("", "webui-test-"); templateErr != nil {
 			return
 		}
-		db := sqlite.NewDB(filepath.Join(templateDir, "work.db"), configs.MustCatalog())
+		db := sqlite.NewDB(filepath.Join(templateDir, "work.db"), configs.MustCatalog(), appliance.HashConfig)
 		if templateErr = db.Open(); templateErr != nil {
 			return
 		}
