@@ -77,7 +77,7 @@ func run() error {
 		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
-	db := sqlite.NewDB(*dbPath, configs.MustCatalog())
+	db := sqlite.NewDB(*dbPath, configs.MustCatalog(), appliance.HashConfig)
 	db.Logger = logger
 	db.Events = appliance.NewEventBus(logger)
 	if err := db.Open(); err != nil {
