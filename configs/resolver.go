@@ -64,6 +64,8 @@ type Resolver struct {
 	discoverQ  chan Requester             // set while open
 	discovered map[string]time.Time       // MAC+IP → last queued for discovery
 	stop       func()                     // ends what Open started
+
+	mismatchLogged bool // a file that differs from its stored version was logged
 }
 
 var (
@@ -220,8 +222,29 @@ func (r *Resolver) bytesFile(name string, b []byte) *appliance.ServedFile {
 	return &appliance.ServedFile{Name: name, Size: int64(len(b)), ModTime: r.now(), Content: bytes.NewReader(b)}
 }
 
+// lowerMAC returns s as a MAC in the store's form (12 lowercase hex
+// digits), "" when it is none; the common case, already in that form,
+// costs no allocation.
+func lowerMAC(s string) string {
+	if len(s) == 12 {
+		plain := true
+		for i := 0; i < 12 && plain; i++ {
+			c := s[i]
+			plain = '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+		}
+		if plain {
+			return s
+		}
+	}
+	mac, _ := appliance.ParseMAC(s)
+	return mac
+}
+
+// resolvePhone answers a <mac>.cfg. For a known phone asking with its
+// secret and an unchanged file it takes no store read, no render and no
+// allocation: the file is prepared once per config version and shared.
 func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester, cred credentials) (*appliance.ServedFile, error) {
-	mac, _ := appliance.ParseMAC(name[:12])
+	mac := lowerMAC(name[:12])
 	if mac == "" {
 		r.miss(req, name)
 		return nil, notFound(name)
@@ -252,13 +275,11 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester,
 	if auth == appliance.AuthSecret || auth == appliance.AuthPrevSecret {
 		r.Guard.Succeed(proto(req), req.IP)
 	}
-	b, version, err := r.phoneFile(ctx, mac, p, c, gen)
+	f, err := r.phoneFile(ctx, mac, p, c, gen)
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
-	f := r.bytesFile(strings.ToLower(name), b)
-	f.Phone, f.Version = p, version
-	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: version, IP: req.IP, UA: req.UA, Source: req.Source, Auth: auth, Body: b})
+	r.recordFetch(ctx, appliance.Fetch{MAC: mac, Version: f.Version, IP: req.IP, UA: req.UA, Source: req.Source, Auth: auth, Body: f.Body})
 	return f, nil
 }
 
@@ -287,8 +308,7 @@ func (r *Resolver) authorize(ctx context.Context, mac string, p *appliance.Phone
 				prev = p.PrevSecret
 			}
 		}
-		user, _ := appliance.ParseMAC(cred.user)
-		okUser := user == mac
+		okUser := lowerMAC(cred.user) == mac
 		okSecret := subtle.ConstantTimeCompare([]byte(cred.password), []byte(secret)) == 1
 		okPrev := subtle.ConstantTimeCompare([]byte(cred.password), []byte(prev)) == 1
 		switch {
@@ -316,31 +336,21 @@ func (r *Resolver) authorize(ctx context.Context, mac string, p *appliance.Phone
 }
 
 // cacheValid is how long a cached file is served without asking the store
-// whether it is still current, while Watch receives the change events.
+// whether it is still current, while the resolver is open (receiving the
+// change events). The store is asked again at all only for writers that
+// publish no events here (another process on the same database, such as
+// the CLI).
 const cacheValid = 2 * time.Second
 
 // lookup returns a phone (nil and ENOTFOUND when unknown) and its cached
-// file entry: with Watch running, an entry checked within cacheValid
-// needs no database at all (a change event drops it at once). gen is the
-// change count the read was made under.
+// file entry: while open, an entry checked within cacheValid needs no
+// database at all (a change event drops it at once). gen is the change
+// count the read was made under.
 func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *cachedFile, uint64, error) {
-	stamp := r.Renderer.Stamp()
 	now := r.now()
 	r.mu.Lock()
 	if r.cache == nil {
 		r.cache = map[string]*cachedFile{}
-	}
-	if r.stamp != stamp {
-		changed := r.stamp != "" || len(r.cache) > 0
-		r.stamp, r.cache = stamp, map[string]*cachedFile{}
-		if changed {
-			go func() {
-				r.Logger.Info("template changed: recomputing every phone's config version")
-				if err := r.Services.Sync.RefreshVersions(context.Background(), nil); err != nil {
-					r.Logger.Error("refresh versions", "err", err)
-				}
-			}()
-		}
 	}
 	gen := r.gen // a change event after this makes what we read below suspect
 	c := r.cache[mac]
@@ -370,7 +380,7 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 	r.mu.Lock()
 	switch {
 	case r.gen != gen:
-	case c != nil && c.body != nil && c.version == p.Sync.ConfigVersion:
+	case c != nil && c.file != nil && c.stored == p.Sync.ConfigVersion:
 		c.checked, c.phone = now, p // the cached file is still current
 	case watching && r.roomLocked(now):
 		// The phone without its file yet (rendered on its first allowed
@@ -388,43 +398,52 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 // no more than answering a known phone.
 var errNoPhone = appliance.Errorf(appliance.ENOTFOUND, "mac", "no such phone")
 
-// phoneFile returns phone p's <mac>.cfg and its version. The bytes are
-// cached per phone under its config version (the hash of the file) and the
-// template's stamp, so a fetch of an unchanged config renders nothing.
-// When a render does not match the stored version (a template override was
-// edited), the stored versions are recomputed: the phones become pending
-// and are notified.
-func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone, c *cachedFile, gen uint64) ([]byte, string, error) {
-	if c != nil && c.body != nil && (c.phone == p || c.version == p.Sync.ConfigVersion) {
-		return c.body, c.version, nil
+// phoneFile returns phone p's prepared <mac>.cfg. It is rendered once per
+// config version (or taken from the store, which rendered it to compute
+// the version) and shared by every fetch of that version.
+//
+// The version is the store's; a fetch never moves it. A render that does
+// not match it means a template override changed since the last
+// CheckTemplates: that file is served as rendered, under its own hash,
+// and not cached, and the phones' versions move at the next
+// CheckTemplates (SIGHUP), not here.
+func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone, c *cachedFile, gen uint64) (*appliance.ServedFile, error) {
+	if c != nil && c.file != nil && c.stored == p.Sync.ConfigVersion {
+		return c.file, nil
 	}
-	// The store rendered it to compute its version: the same bytes.
 	b, ok := r.Renderer.TakeRendered(mac, p.Sync.ConfigVersion)
 	if !ok {
 		cfg, err := r.Services.Phones.PhoneConfig(ctx, mac)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		if b, err = r.Renderer.RenderPhoneConfig(cfg); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
-	version := HashFile(b)
-	if version != p.Sync.ConfigVersion {
-		if err := r.Services.Sync.RefreshVersions(ctx, []string{mac}); err != nil {
-			r.Logger.Error("refresh version", "mac", mac, "err", err)
+	now := r.now()
+	f := &appliance.ServedFile{Name: mac + ".cfg", Size: int64(len(b)), ModTime: now, Body: b, Phone: p, Version: HashFile(b)}
+	if f.Version != p.Sync.ConfigVersion {
+		r.mu.Lock()
+		warn := !r.mismatchLogged
+		r.mismatchLogged = true
+		r.mu.Unlock()
+		if warn {
+			r.Logger.Warn("a phone's file differs from its stored config version: a template override changed; "+
+				"reload (systemctl reload provbox) to recompute the versions and tell the phones", "mac", mac)
 		}
+		return f, nil
 	}
 	r.mu.Lock()
-	if r.roomLocked(r.now()) {
-		checked := r.now()
+	if r.roomLocked(now) {
+		checked := now
 		if r.gen != gen {
 			checked = time.Time{} // read across a change: check again next time
 		}
-		r.cache[mac] = &cachedFile{version: version, body: b, phone: p, checked: checked}
+		r.cache[mac] = &cachedFile{stored: p.Sync.ConfigVersion, file: f, phone: p, checked: checked}
 	}
 	r.mu.Unlock()
-	return b, version, nil
+	return f, nil
 }
 
 // roomLocked reports whether the cache may take one more entry (r.mu
@@ -440,7 +459,7 @@ func (r *Resolver) roomLocked(now time.Time) bool {
 	if len(r.cache) >= size && now.Sub(r.swept) >= cacheValid {
 		r.swept = now
 		for m, c := range r.cache {
-			if c.body == nil && now.Sub(c.checked) >= cacheValid {
+			if c.file == nil && now.Sub(c.checked) >= cacheValid {
 				delete(r.cache, m)
 			}
 		}
@@ -449,38 +468,90 @@ func (r *Resolver) roomLocked(now time.Time) bool {
 }
 
 type cachedFile struct {
-	version string
-	body    []byte
-	phone   *appliance.Phone
-	checked time.Time // when the store last confirmed version
+	stored  string                // the phone's config version file was rendered under
+	file    *appliance.ServedFile // nil before the phone's first allowed fetch
+	phone   *appliance.Phone      // nil: no such phone
+	checked time.Time             // when the store last confirmed stored
 }
 
+// refetchEvery is how often a repeated fetch is recorded: the same phone
+// fetching the same version again, from the same address, with the same
+// User-Agent and credentials, changes nothing in the store but the time
+// of its last fetch. A change, claim or resync naming the phone ends the
+// repeat (the fetch after it is recorded at once).
+const refetchEvery = 10 * time.Second
+
 // recordFetch records a fetch (which confirms the phone's sync) and logs
-// it. The same phone fetching the same version from the same address
-// within a second is recorded once.
+// it. A new fetch is recorded before the answer; a repeat at most every
+// refetchEvery, and while open in the background, off the request.
 func (r *Resolver) recordFetch(ctx context.Context, f appliance.Fetch) {
+	key := fetchKey{f.MAC, f.Version, f.IP, f.UA, f.Source, f.Auth} // the version stands for the bytes
 	now := r.now()
 	r.mu.Lock()
 	if r.recorded == nil {
 		r.recorded = map[string]recordedFetch{}
 	}
 	last, ok := r.recorded[f.MAC]
-	key := fetchKey{f.MAC, f.Version, f.IP, f.UA, f.Source, f.Auth} // the version stands for the bytes
-	dup := ok && last.key == key && now.Sub(last.at) < time.Second
-	if !dup {
-		if len(r.recorded) > 100000 {
-			clear(r.recorded)
-		}
-		r.recorded[f.MAC] = recordedFetch{key: key, at: now}
-	}
-	r.mu.Unlock()
-	if dup {
+	repeat := ok && last.key == key
+	if repeat && now.Sub(last.at) < refetchEvery {
+		r.mu.Unlock()
 		return
 	}
+	if len(r.recorded) > 100000 {
+		clear(r.recorded)
+	}
+	r.recorded[f.MAC] = recordedFetch{key: key, at: now}
+	if repeat && r.repeatC != nil {
+		r.repeats[f.MAC] = f
+		select {
+		case r.repeatC <- struct{}{}:
+		default:
+		}
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	r.writeFetch(ctx, f)
+}
+
+func (r *Resolver) writeFetch(ctx context.Context, f appliance.Fetch) {
 	if err := r.Services.Sync.RecordFetch(ctx, f); err != nil {
 		r.Logger.Error("record fetch", "mac", f.MAC, "err", err)
+		r.mu.Lock()
+		delete(r.recorded, f.MAC) // the next fetch tries again
+		r.mu.Unlock()
+		return
 	}
-	r.Logger.Info("config fetched", "mac", f.MAC, "file", f.MAC+".cfg", "ip", f.IP, "source", f.Source, "version", f.Version, "user_agent", f.UA)
+	if r.Logger.Enabled(ctx, slog.LevelInfo) {
+		r.Logger.Info("config fetched", "mac", f.MAC, "file", f.MAC+".cfg", "ip", f.IP, "source", f.Source, "version", f.Version, "user_agent", f.UA)
+	}
+}
+
+// recordRepeats writes the repeated fetches recordFetch queued, until ctx
+// ends: all at once, so the store commits them together.
+func (r *Resolver) recordRepeats(ctx context.Context, wake <-chan struct{}) {
+	sem := make(chan struct{}, 256)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		}
+		r.mu.Lock()
+		batch := r.repeats
+		r.repeats = map[string]appliance.Fetch{}
+		r.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, f := range batch {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				r.writeFetch(ctx, f)
+			}()
+		}
+		wg.Wait()
+	}
 }
 
 type recordedFetch struct {
@@ -492,48 +563,122 @@ type recordedFetch struct {
 // its body.
 type fetchKey struct{ mac, version, ip, ua, source, auth string }
 
-// Watch drops cached files as their phones change, until ctx ends; while it
-// runs, fetches of unchanged files skip the store, and unknown phones are
-// recorded as discovered in the background (a refusal answers at once,
-// the same for a known and an unknown MAC). The drop happens inside the
-// publication of the change, before the sync loop hears of it, so a phone
-// told to re-fetch never gets the previous file.
-func (r *Resolver) Watch(ctx context.Context, bus *appliance.EventBus) {
-	remove := bus.Hook(func(e appliance.Event) {
-		if e.Type != appliance.EventPhonesChanged && e.Type != appliance.EventAccessChanged {
-			return
-		}
-		r.mu.Lock()
-		r.gen++
-		for _, m := range e.MACs {
-			delete(r.cache, m)
-		}
-		r.mu.Unlock()
-	})
-	queue := make(chan Requester, 256)
+// Open checks the templates (CheckTemplates) and starts following the
+// store's change events (Services.Events). A change drops the cached files
+// of the phones it names inside its publication, before the sync loop
+// hears of it, so a phone told to re-fetch never gets the previous file.
+// Until Close, fetches of unchanged files skip the store, and unknown
+// phones and repeated fetches are recorded in the background (a refusal
+// answers at once, the same for a known and an unknown MAC).
+func (r *Resolver) Open(ctx context.Context) error {
+	if _, err := r.CheckTemplates(ctx); err != nil {
+		return err
+	}
 	r.mu.Lock()
-	r.watching = true
-	r.discoverQ = queue
-	r.mu.Unlock()
-	done := make(chan struct{})
+	defer r.mu.Unlock()
+	if r.stop != nil {
+		return errors.New("resolver: already open")
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	remove := func() {}
+	if bus := r.Services.Events; bus != nil {
+		remove = bus.Hook(r.changed)
+		r.watching = true
+	}
+	queue, wake := make(chan Requester, 256), make(chan struct{}, 1)
+	r.discoverQ, r.repeatC, r.repeats = queue, wake, map[string]appliance.Fetch{}
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-bg.Done():
 				return
 			case req := <-queue:
-				r.recordDiscovered(ctx, req)
+				r.recordDiscovered(bg, req)
 			}
 		}
 	}()
-	<-ctx.Done()
-	remove()
+	go func() {
+		defer wg.Done()
+		r.recordRepeats(bg, wake)
+	}()
+	r.stop = func() {
+		remove()
+		cancel()
+		wg.Wait()
+	}
+	return nil
+}
+
+// Close stops following changes and the background records; repeated
+// fetches not yet written (their time only) are dropped.
+func (r *Resolver) Close() error {
 	r.mu.Lock()
-	r.watching = false
-	r.discoverQ = nil
+	stop := r.stop
+	r.stop, r.watching, r.discoverQ, r.repeatC, r.repeats = nil, false, nil, nil, nil
 	r.mu.Unlock()
-	<-done
+	if stop != nil {
+		stop()
+	}
+	return nil
+}
+
+// changed is the resolver's hook on the event bus: a change or a claim
+// drops the phones' cached files, and with a resync it ends their
+// repeats, so the fetch that follows is recorded (and frees the phone's
+// place in the sync loop's window) at once.
+func (r *Resolver) changed(e appliance.Event) {
+	switch e.Type {
+	case appliance.EventPhonesChanged, appliance.EventAccessChanged, appliance.EventResync:
+	default:
+		return
+	}
+	r.mu.Lock()
+	if e.Type != appliance.EventResync {
+		r.gen++
+	}
+	for _, m := range e.MACs {
+		if e.Type != appliance.EventResync {
+			delete(r.cache, m)
+		}
+		delete(r.recorded, m)
+	}
+	r.mu.Unlock()
+}
+
+// CheckTemplates compares the template overrides (<data>/templates/) with
+// those of the last check and, when they moved (an override added,
+// edited or removed), drops every cached file and recomputes every
+// phone's config version (Sync.RefreshVersions, which publishes the
+// phones whose file changed, so the sync loop tells them). It reports
+// whether they moved. The first check only notes them: the store computes
+// every version when serve starts (SetSettings). Open checks, and
+// cmd/provbox on SIGHUP.
+func (r *Resolver) CheckTemplates(ctx context.Context) (bool, error) {
+	stamp := r.Renderer.Stamp()
+	r.mu.Lock()
+	old := r.stamp
+	moved := old != "" && old != stamp
+	r.stamp = stamp
+	if moved {
+		r.gen++
+		clear(r.cache)
+		r.mismatchLogged = false
+	}
+	r.mu.Unlock()
+	if !moved {
+		return false, nil
+	}
+	r.Logger.Info("templates changed: recomputing every phone's config version")
+	if err := r.Services.Sync.RefreshVersions(ctx, nil); err != nil {
+		r.mu.Lock()
+		r.stamp = old // the next check tries again
+		r.mu.Unlock()
+		return true, fmt.Errorf("templates changed: recompute config versions: %w", err)
+	}
+	return true, nil
 }
 
 // discover records a phone that is not provisioned, when its MAC is known:

@@ -218,7 +218,7 @@ func (s *Server) read(filename string, rf io.ReaderFrom) error {
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ot.SetSize(f.Size)
 	}
-	_, err = rf.ReadFrom(f.Content) // returns when the transfer has ended
+	_, err = rf.ReadFrom(f.Reader()) // returns when the transfer has ended
 	return err
 }
 
