@@ -305,7 +305,7 @@ func TestResolve_TemplateOverrideCheckedNotFetched(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("no change published for the phone")
 	}
-	if p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Sync.ConfigVersion == before.Sync.ConfigVersion || p.Sync.State != appliance.SyncPending {
+	if p, _ := fx.svc.Phones.FindPhone(ctx, "001565aabbcc"); p.Sync.ConfigVersion == before.Sync.ConfigVersion {
 		t.Fatalf("after the check: %+v", p.Sync)
 	}
 	body, after := get()
@@ -502,11 +502,86 @@ func TestResolve_Secrets(t *testing.T) {
 	run(t, []try{{"open provisioning", "001565aabbcc", "tftp", "", "", "", ""}})
 }
 
-// countingPhones counts renders' inputs (PhoneConfig): a cached file
-// needs none.
+// countingPhones counts the store's reads of phones (FindPhone) and
+// renders' inputs (PhoneConfig): a cached file needs neither.
 type countingPhones struct {
 	appliance.PhoneService
-	configs atomic.Int64
+	finds, configs atomic.Int64
+}
+
+func (c *countingPhones) FindPhone(ctx context.Context, mac string) (*appliance.Phone, error) {
+	c.finds.Add(1)
+	return c.PhoneService.FindPhone(ctx, mac)
+}
+
+// countingSync counts fetch records.
+type countingSync struct {
+	appliance.SyncService
+	fetches atomic.Int64
+}
+
+func (c *countingSync) RecordFetch(ctx context.Context, f appliance.Fetch) error {
+	c.fetches.Add(1)
+	return c.SyncService.RecordFetch(ctx, f)
+}
+
+// A fetch reads: while the resolver is open, fetches of an unchanged file
+// read nothing from the store and render nothing. The first is recorded
+// before the answer, its repeats at most every 10 s and in the
+// background, and a resync ends the repeat: the next fetch is recorded
+// before the answer again (the sync loop waits for it).
+func TestResolve_UnchangedFetchesReadNothing(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	phones := &countingPhones{PhoneService: fx.svc.Phones}
+	records := &countingSync{SyncService: fx.svc.Sync}
+	fx.resolver.Services.Phones, fx.resolver.Services.Sync = phones, records
+	fx.resolver.Now = clock
+	fx.open(t, appliance.NewEventBus(nil))
+	req := fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http", UA: "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc"})
+	fetch := func() {
+		t.Helper()
+		f, err := fx.resolver.ResolveFile(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read(t, f)
+	}
+	fetch() // closes the claim window (its event drops the entry)
+	fetch()
+	phones.finds.Store(0)
+	phones.configs.Store(0)
+	records.fetches.Store(0)
+	for i := 0; i < 100; i++ {
+		fetch()
+	}
+	if f, c, r := phones.finds.Load(), phones.configs.Load(), records.fetches.Load(); f+c+r != 0 {
+		t.Fatalf("100 fetches of an unchanged file: %d phone reads, %d renders' reads, %d records; want none", f, c, r)
+	}
+
+	mu.Lock()
+	now = now.Add(11 * time.Second)
+	mu.Unlock()
+	fetch()
+	for deadline := time.Now().Add(2 * time.Second); records.fetches.Load() != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a repeat after 11 s: %d records, want 1 (in the background)", records.fetches.Load())
+		}
+	}
+	if f := phones.finds.Load(); f != 1 {
+		t.Fatalf("a fetch after the cache's 2 s: %d phone reads, want 1", f)
+	}
+
+	if err := fx.svc.Sync.Resync(ctx, []string{"001565aabbcc"}); err != nil {
+		t.Fatal(err)
+	}
+	fetch()
+	if r := records.fetches.Load(); r != 2 {
+		t.Fatalf("the fetch after a resync: %d records in all, want 2 (recorded before the answer)", r)
+	}
 }
 
 func (c *countingPhones) PhoneConfig(ctx context.Context, mac string) (*appliance.PhoneConfig, error) {
