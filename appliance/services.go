@@ -110,6 +110,7 @@ type SyncTarget struct {
 	SIPAddress     string // "ip:port"; empty while unknown
 	User           string // account 1's user (its extension number); empty without accounts
 	HasFetched     bool   // it fetched its config at least once
+	State          string // its sync state (SyncNew…)
 }
 
 // Changed reports whether the phone has not fetched its current config.

@@ -226,7 +226,7 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 	// messages and the NOTIFY's Via.
 	var local string
 	if lip, err := localFor(source); err == nil {
-		local = net.JoinHostPort(lip, strconv.Itoa(s.port))
+		local = net.JoinHostPort(lip, strconv.Itoa(s.ep.port))
 	}
 	ok := pnpOK(req, local)
 	if err := respond(ok); err != nil {
@@ -247,7 +247,7 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 		s.dropped.Warn("pnp: no NOTIFY", "mac", p.MAC, "err", err)
 		return
 	}
-	n.Laddr = s.laddr
+	n.Laddr = s.ep.laddr
 	notifying = true
 	go func() {
 		// Its place in PnPInFlight is given back when the transaction
@@ -256,7 +256,7 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 		defer release()
 		ctx, cancel := context.WithTimeout(ctx, s.NotifyTimeout)
 		defer cancel()
-		res, err := s.client.Do(ctx, n)
+		res, err := s.ep.client.Do(ctx, n)
 		switch {
 		case err != nil:
 			s.dropped.Warn("pnp: NOTIFY not answered", "mac", p.MAC, "to", source, "err", err)

@@ -8,7 +8,8 @@
 // the window become one more trigger at its end. Pacing: at most
 // NotifyWindow phones are told and have not fetched yet (EventFetched, a
 // failed trigger or 10 s of silence free a place), and triggers start at
-// most NotifyRate a second. The trigger is a check-sync NOTIFY
+// most sip.notify_rate a second (Settings.NotifyRate, read each round). The
+// trigger (Notifier, shared with `provbox resync`) is a check-sync NOTIFY
 //
 //	NOTIFY sip:<account.1 user>@<phone ip>:<port> SIP/2.0
 //	Event: check-sync;reboot=false
@@ -48,7 +49,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -66,21 +66,14 @@ type Server struct {
 	// ("SIP-T46U" → T46U) for the Discovered list; nil: as announced.
 	Catalog *appliance.Catalog
 
-	NotifyRate    int           // triggers per second, at most (default 500)
-	Rate          func() int    // when set, read before each round: the rate can change while running
+	// The sync loop runs while Services.Events is set; it paces triggers
+	// at Services.Settings' NotifyRate a second (default 500).
 	NotifyWindow  int           // phones told to sync and not fetched yet, at most (default 100)
 	NotifyTimeout time.Duration // give up on an answer after this (default 8 s)
 	Coalesce      time.Duration // coalescing window (default 500 ms)
-	Loop          bool          // run the sync loop (serve: yes; `provbox resync`: no)
-	// Trigger, when set, tells a phone to sync instead of a check-sync
-	// NOTIFY (sip.sync_trigger = "action_uri": package actionuri). It
-	// answers the outcome to record.
-	Trigger func(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult
-	// Fallback, when set, is tried after a check-sync NOTIFY got no answer
-	// (with Trigger nil): a phone that still holds a config of the
-	// action_uri trigger drops SIP from provbox (trust_ctrl), but takes its
-	// Action URI. With Trigger set, a refused or unanswered Trigger falls
-	// back to the NOTIFY (a phone still holding a notify config).
+	// Trigger and Fallback are the Notifier's (how a phone is told to
+	// sync when a check-sync NOTIFY is not the way, or not answered).
+	Trigger  func(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult
 	Fallback func(ctx context.Context, t *appliance.SyncTarget) appliance.NotifyResult
 	// StuckEvery is how often the loop marks phones whose report is
 	// overdue as stuck (default 1 s).
@@ -96,17 +89,13 @@ type Server struct {
 	PnPInFlight  int // PnP NOTIFYs waiting for their answer, at most; one per source (DefaultPnPInFlight, 32)
 	PnPSources   int // source addresses the per-source limit remembers, at most (DefaultPnPSources, 10,000)
 
-	conn    net.PacketConn
-	mconn   net.PacketConn
-	port    int
-	laddr   sipmsg.Addr
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	client  *sipgo.Client
-	dropped *slog.Logger // rate-limited
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	sem     chan struct{}
+	ep       *endpoint // the listening socket: SIP served, NOTIFYs sent
+	mconn    net.PacketConn
+	notifier *Notifier
+	dropped  *slog.Logger // rate-limited
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	sem      chan struct{}
 
 	pnpLimit *pnpLimiter
 }
@@ -116,9 +105,6 @@ type Server struct {
 func (s *Server) Open() error {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	if s.NotifyRate <= 0 {
-		s.NotifyRate = 500
 	}
 	if s.NotifyWindow <= 0 {
 		s.NotifyWindow = 100
@@ -138,55 +124,33 @@ func (s *Server) Open() error {
 	s.pnpLimit = s.pnpLimits()
 	rl := slog.New(appliance.LogLimit(s.Logger.Handler(), 5, time.Now))
 	s.dropped = rl
-	lc := net.ListenConfig{Control: controlUnicast}
-	conn, err := lc.ListenPacket(context.Background(), "udp4", s.Addr)
+	ep, err := listen(s.Addr, rl.With("component", "sipgo"))
 	if err != nil {
-		return fmt.Errorf("sip: listen %s: %w", s.Addr, err)
+		return err
 	}
-	s.conn = conn
-	la := conn.LocalAddr().(*net.UDPAddr)
-	s.port = la.Port
-	s.laddr = sipmsg.Addr{IP: la.IP, Port: la.Port}
-
-	sipLog := rl.With("component", "sipgo")
-	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("provbox"),
-		sipgo.WithUserAgentTransportLayerOptions(sipmsg.WithTransportLayerLogger(sipLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sipmsg.WithTransactionLayerLogger(sipLog)))
-	if err == nil {
-		s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(sipLog))
-	}
-	if err == nil {
-		s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(sipLog))
-	}
-	if err != nil {
-		conn.Close()
-		return fmt.Errorf("sip: %w", err)
-	}
+	s.ep = ep
+	s.notifier = &Notifier{Sync: s.Services.Sync, Logger: s.Logger, Timeout: s.NotifyTimeout, Trigger: s.Trigger, Fallback: s.Fallback, ep: ep}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	// Enough concurrent triggers for the told window, so the loop does
 	// not wait in dispatch for one to finish.
 	s.sem = make(chan struct{}, max(256, s.NotifyWindow+64))
 
-	s.srv.OnSubscribe(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	ep.srv.OnSubscribe(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.handlePnP(ctx, req, req.Source(), tx.Respond)
 	})
-	s.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	ep.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
 		tx.Respond(res)
 	})
-	s.srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+	ep.srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		s.dropped.Info("sip: method not allowed", "method", string(req.Method), "from", req.Source())
 		res := sipmsg.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
 		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
 		tx.Respond(res)
 	})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.srv.ServeUDP(conn)
-	}()
+	ep.serve(&s.wg)
 
 	if s.PnP {
 		// Without PnP phones still provision through DHCP option 66 or a
@@ -195,7 +159,7 @@ func (s *Server) Open() error {
 			s.Logger.Error("sip plug-and-play is off: "+err.Error(), "fix", "set sip.pnp_interface to the LAN interface, or sip.pnp = false")
 		}
 	}
-	if s.Loop && s.Services.Events != nil {
+	if s.Services.Events != nil {
 		sub := s.Services.Events.Subscribe(8192, appliance.EventPhonesChanged, appliance.EventResync,
 			appliance.EventAddressLearned, appliance.EventFetched)
 		s.wg.Add(1)
@@ -209,7 +173,7 @@ func (s *Server) Open() error {
 }
 
 // Port returns the bound UDP port.
-func (s *Server) Port() int { return s.port }
+func (s *Server) Port() int { return s.ep.port }
 
 // Close stops the loop and the listeners.
 func (s *Server) Close() error {
@@ -219,11 +183,8 @@ func (s *Server) Close() error {
 	if s.mconn != nil {
 		s.mconn.Close()
 	}
-	if s.conn != nil {
-		s.conn.Close()
-	}
-	if s.ua != nil {
-		s.ua.Close()
+	if s.ep != nil {
+		s.ep.close()
 	}
 	s.wg.Wait()
 	return nil
@@ -341,7 +302,7 @@ func (s *Server) handleDatagram(ctx context.Context, b []byte, from *net.UDPAddr
 		dst.Port = via.Port
 	}
 	s.handlePnP(ctx, req, from.String(), func(res *sipmsg.Response) error {
-		_, err := s.conn.WriteTo([]byte(res.String()), dst)
+		_, err := s.ep.conn.WriteTo([]byte(res.String()), dst)
 		return err
 	})
 }
@@ -349,7 +310,7 @@ func (s *Server) handleDatagram(ctx context.Context, b []byte, from *net.UDPAddr
 // run is the sync loop: events in, triggers out, coalesced and paced;
 // every StuckEvery it marks the phones whose report is overdue as stuck.
 func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
-	sch := newScheduler(s.Coalesce, s.NotifyRate, s.NotifyWindow)
+	sch := newScheduler(s.Coalesce, s.notifyRate(), s.NotifyWindow)
 	if macs, err := s.Services.Sync.PendingPhones(ctx); err != nil {
 		s.Logger.Error("sync: pending phones", "err", err)
 	} else {
@@ -369,11 +330,7 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	sweeping := make(chan struct{}, 1)
 	targets := map[string]*appliance.SyncTarget{} // what take's wants read, per round
 	for {
-		if s.Rate != nil {
-			if r := s.Rate(); r > 0 && time.Second/time.Duration(r) != sch.interval {
-				sch.interval = time.Second / time.Duration(r)
-			}
-		}
+		sch.interval = time.Second / time.Duration(s.notifyRate()) // sip.notify_rate may change while running
 		now := time.Now()
 		clear(targets)
 		macs, _ := sch.take(now, func(mac string, force bool) bool {
@@ -463,7 +420,7 @@ func (s *Server) dispatch(ctx context.Context, t *appliance.SyncTarget, failed c
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		res, err := s.notify(ctx, t)
+		res, err := s.notifier.Notify(ctx, t)
 		<-s.sem
 		if err != nil && ctx.Err() == nil {
 			s.Logger.Error("sync: trigger", "mac", t.MAC, "err", err)
@@ -477,4 +434,14 @@ func (s *Server) dispatch(ctx context.Context, t *appliance.SyncTarget, failed c
 			}
 		}
 	}()
+}
+
+// notifyRate is sip.notify_rate: triggers a second, at most (default 500).
+func (s *Server) notifyRate() int {
+	if s.Services.Settings != nil {
+		if r := s.Services.Settings.Settings().NotifyRate; r > 0 {
+			return r
+		}
+	}
+	return 500
 }

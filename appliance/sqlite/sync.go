@@ -270,10 +270,10 @@ func (s *SyncService) Target(ctx context.Context, macIn string) (*appliance.Sync
 	}
 	var t appliance.SyncTarget
 	// One statement: no read transaction needed.
-	err = s.db.r.QueryRowContext(ctx, `SELECT p.mac, p.config_version, p.fetched_version, p.sip_address, p.last_fetch_at IS NOT NULL,
+	err = s.db.r.QueryRowContext(ctx, `SELECT p.mac, p.config_version, p.fetched_version, p.sip_address, p.last_fetch_at IS NOT NULL, p.state,
 			COALESCE((SELECT e.number FROM layout l JOIN keys k ON k.id = l.key_id JOIN extensions e ON e.id = k.extension_id
 				WHERE l.phone_id = p.id AND k.type = 'account' ORDER BY l.module, l.position LIMIT 1), '')
-			FROM phones p WHERE p.mac = ?`, mac).Scan(&t.MAC, &t.ConfigVersion, &t.FetchedVersion, &t.SIPAddress, &t.HasFetched, &t.User)
+			FROM phones p WHERE p.mac = ?`, mac).Scan(&t.MAC, &t.ConfigVersion, &t.FetchedVersion, &t.SIPAddress, &t.HasFetched, &t.State, &t.User)
 	if err == sql.ErrNoRows {
 		return nil, appliance.Errorf(appliance.ENOTFOUND, "mac", "no phone %s", appliance.FormatMAC(mac))
 	}

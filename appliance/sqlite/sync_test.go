@@ -245,12 +245,12 @@ func TestSync_Target(t *testing.T) {
 	mustExt(t, svc, "1002", "Bob")
 	p := mustPhone(t, svc, "001565000001", "T46G", "1002")
 	got, err := svc.Sync.Target(ctx, "00:15:65:00:00:01")
-	if err != nil || got.MAC != p.MAC || got.User != "1002" || got.HasFetched || !got.Changed() || got.SIPAddress != "" {
+	if err != nil || got.MAC != p.MAC || got.User != "1002" || got.HasFetched || !got.Changed() || got.SIPAddress != "" || got.State != appliance.SyncNew {
 		t.Fatalf("%+v %v", got, err)
 	}
 	svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: p.MAC, Version: got.ConfigVersion, IP: "10.0.0.7"})
 	got, _ = svc.Sync.Target(ctx, p.MAC)
-	if !got.HasFetched || got.Changed() || got.SIPAddress != "10.0.0.7:5060" {
+	if !got.HasFetched || got.Changed() || got.SIPAddress != "10.0.0.7:5060" || got.State != appliance.SyncFetched {
 		t.Fatalf("after fetch %+v", got)
 	}
 	bare := mustPhone(t, svc, "001565000002", "T46G", "")

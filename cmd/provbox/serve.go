@@ -228,12 +228,9 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 			Logger:          logger.With("component", "sip"),
 			ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
 			Catalog:         catalog,
-			NotifyRate:      cfg.SIP.NotifyRate,
-			Rate:            func() int { return db.Settings().NotifyRate },
 			NotifyWindow:    cfg.SIP.NotifyWindow,
 			Trigger:         trigger(cfg, db, logger),
 			Fallback:        fallback(cfg, db, logger),
-			Loop:            true,
 			PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
 			PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
 		}
