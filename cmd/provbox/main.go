@@ -227,10 +227,18 @@ func newLogger(w io.Writer, level string, text bool) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// store is the database an admin command works on, with the config and
+// the renderer it was opened with.
+type store struct {
+	*sqlite.DB
+	Config   *Config
+	Renderer *configs.Renderer
+}
+
 // openStore loads the config and opens the database for an admin command.
 // With mustExist, a missing database file is an error (a mistyped --data
 // must not create an empty database to list or back up).
-func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*sqlite.DB, error) {
+func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*store, error) {
 	cfg, _, err := loadConfig(g.config, nil, nil)
 	if err != nil {
 		return nil, err
@@ -241,8 +249,8 @@ func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*sqlite.DB, err
 	if level == "debug" || level == "info" {
 		level = "warn"
 	}
-	logger := newLogger(stderr, level, true)
-	path := filepath.Join(cfg.ResolveDataDir(g.data), "provbox.db")
+	dataDir := cfg.ResolveDataDir(g.data)
+	path := filepath.Join(dataDir, "provbox.db")
 	if mustExist {
 		if _, err := os.Stat(path); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -251,17 +259,30 @@ func openStore(g globalFlags, stderr io.Writer, mustExist bool) (*sqlite.DB, err
 			return nil, err
 		}
 	}
-	catalog, err := configs.Catalog()
+	db, renderer, err := newStore(cfg, dataDir, newLogger(stderr, level, true))
 	if err != nil {
-		return nil, fmt.Errorf("model catalog: %w", err)
+		return nil, err
 	}
-	db := sqlite.NewDB(path, catalog)
-	db.Logger = logger.With("component", "sqlite")
-	db.ReportTimeout = cfg.ReportDuration()
-	// The same config versions and ready checks as serve computes.
-	useRenderer(db, newRenderer(cfg.ResolveDataDir(g.data), catalog))
 	if err := db.Open(); err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return db, nil
+	return &store{DB: db, Config: cfg, Renderer: renderer}, nil
+}
+
+// newStore returns the (not yet open) store of dataDir as serve and every
+// admin command use it, so that they agree: config versions are the hash
+// of the rendered file, and the ready checks include the files a phone
+// will ask for, rendered from the embedded templates or from overrides in
+// <data>/templates/<vendor>/.
+func newStore(cfg *Config, dataDir string, logger *slog.Logger) (*sqlite.DB, *configs.Renderer, error) {
+	catalog, err := configs.Catalog()
+	if err != nil {
+		return nil, nil, fmt.Errorf("model catalog: %w", err)
+	}
+	r := &configs.Renderer{Catalog: catalog, TemplateDir: filepath.Join(dataDir, "templates")}
+	db := sqlite.NewDB(filepath.Join(dataDir, "provbox.db"), catalog, r.Version)
+	db.Logger = logger.With("component", "sqlite")
+	db.ReportTimeout = cfg.ReportDuration()
+	db.Check = r.Problems
+	return db, r, nil
 }

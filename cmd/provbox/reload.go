@@ -34,7 +34,6 @@ import (
 	"time"
 
 	"github.com/provbox/provbox/appliance"
-	"github.com/provbox/provbox/appliance/sqlite"
 )
 
 // reloader re-reads the config file on SIGHUP and applies what can change
@@ -71,24 +70,16 @@ func (r *reloader) logger(w io.Writer, text bool) *slog.Logger {
 	return slog.New(appliance.LogLimit(h, logKindPerMinute, time.Now))
 }
 
-// live is what a reload changes in a running serve.
-type live struct {
-	db     *sqlite.DB
-	guard  *appliance.Guard
-	bound  bound   // the bound ports, for the derived public URLs
-	cfg    *Config // in force
-	logger *slog.Logger
-}
-
-// run reloads on each SIGHUP until ctx is done.
-func (r *reloader) run(ctx context.Context, l live) {
+// run reloads on each SIGHUP until ctx is done; m is the opened Main.
+func (r *reloader) run(ctx context.Context, m *Main) {
+	running := m.Config
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.hup:
-			if next, err := r.reload(ctx, l); err == nil {
-				l.cfg = next
+			if next, err := r.reload(ctx, m, running); err == nil {
+				running = next
 			}
 		}
 	}
@@ -96,8 +87,8 @@ func (r *reloader) run(ctx context.Context, l live) {
 
 // reload reads the config file again and applies it; it returns the
 // config now in force (running values for the keys that need a restart).
-func (r *reloader) reload(ctx context.Context, l live) (*Config, error) {
-	logger := l.logger
+func (r *reloader) reload(ctx context.Context, m *Main, running *Config) (*Config, error) {
+	logger := m.Logger
 	next, path, err := loadConfig(r.g.config, r.flags, r.set)
 	if err != nil {
 		logger.Error("config reload failed; still running with the previous config", "err", errorText(err))
@@ -106,20 +97,18 @@ func (r *reloader) reload(ctx context.Context, l live) (*Config, error) {
 	if path == "" {
 		path = "(none: defaults and flags)"
 	}
-	applied, restart := diffConfig(l.cfg, next, r.g.data)
-	eff := keepRestartKeys(l.cfg, next)
+	applied, restart := diffConfig(running, next, r.g.data)
+	eff := keepRestartKeys(running, next)
 
 	if touchesSettings(applied) || eff.HTTP.PublicURL == "" {
 		// A derived public URL is derived again: the box's address may
 		// have changed since start.
-		if _, err := settle(ctx, l.db, eff, l.bound, logger); err != nil {
+		if _, err := settle(ctx, m.DB, eff, m.bound, logger); err != nil {
 			logger.Error("config reload: settings not applied; still running with the previous config", "err", err)
 			return nil, err
 		}
 	}
-	if l.guard != nil {
-		l.guard.SetLimit(eff.Provisioning.MissLimit)
-	}
+	m.Guard.SetLimit(eff.Provisioning.MissLimit)
 	if len(restart) > 0 {
 		logger.Warn("config reload: these keys take effect only after a restart (systemctl restart provbox)",
 			"restart_needed", restart, "config", path)

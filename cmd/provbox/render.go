@@ -15,11 +15,7 @@ func cmdRender(ctx context.Context, g globalFlags, pos []string, stdout, stderr 
 		return err
 	}
 	defer db.Close()
-	cfg, _, err := loadConfig(g.config, nil, nil)
-	if err != nil {
-		return err
-	}
-	r := &configs.Resolver{Services: db.Services(), Renderer: newRenderer(cfg.ResolveDataDir(g.data), db.Catalog), Settings: db.Settings}
+	r := &configs.Resolver{Services: db.Services(), Renderer: db.Renderer, Settings: db.Settings}
 	name := ""
 	if len(pos) == 2 {
 		name = pos[1]

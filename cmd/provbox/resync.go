@@ -32,42 +32,38 @@ func cmdResync(ctx context.Context, g globalFlags, all bool, macs []string, stdo
 			macs = append(macs, p.MAC)
 		}
 	}
-	// Every MAC is checked before anything is sent; what is read here is
-	// what the Notifier sends with, as the sync loop does.
-	targets := make([]*appliance.SyncTarget, len(macs))
-	for i, m := range macs {
-		if targets[i], err = svc.Sync.Target(ctx, m); err != nil {
+	for i, m := range macs { // check every MAC before sending anything
+		p, err := svc.Phones.FindPhone(ctx, m)
+		if err != nil {
 			return err
 		}
+		macs[i] = p.MAC
 	}
-	cfg, _, err := loadConfig(g.config, nil, nil)
-	if err != nil {
+	cfg := db.Config
+	s := &sipserver.Server{Addr: "0.0.0.0:0", Services: svc, Logger: newLogger(stderr, "error", true), NotifyRate: cfg.SIP.NotifyRate,
+		Trigger: trigger(cfg, db.DB, newLogger(stderr, "error", true)), Fallback: fallback(cfg, db.DB, newLogger(stderr, "error", true))}
+	if err := s.Open(); err != nil {
 		return err
 	}
-	logger := newLogger(stderr, "error", true)
-	n := &sipserver.Notifier{Sync: svc.Sync, Logger: logger, Trigger: trigger(cfg, db, logger), Fallback: fallback(cfg, db, logger)}
-	if err := n.Open("0.0.0.0:0"); err != nil {
-		return err
-	}
-	defer n.Close()
-	results := make([]string, len(targets))
+	defer s.Close()
+	results := make([]string, len(macs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	failed := 0
 	var mu sync.Mutex
-	for i, t := range targets {
+	for i, m := range macs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res, err := n.Notify(ctx, t)
-			line := fmt.Sprintf("%s  %s", appliance.FormatMAC(t.MAC), res.Text())
+			res, err := s.Notify(ctx, m)
+			line := fmt.Sprintf("%s  %s", appliance.FormatMAC(m), res.Text())
 			if err != nil {
-				line = fmt.Sprintf("%s  error: %s", appliance.FormatMAC(t.MAC), appliance.ErrorMessage(err))
+				line = fmt.Sprintf("%s  error: %s", appliance.FormatMAC(m), appliance.ErrorMessage(err))
 			}
-			if now, err := svc.Sync.Target(ctx, t.MAC); err == nil {
-				line += "  (" + now.State + ")"
+			if p, err := svc.Phones.FindPhone(ctx, m); err == nil {
+				line += "  (" + p.Sync.State + ")"
 			}
 			mu.Lock()
 			// --all passes over phones that never fetched their config

@@ -76,120 +76,185 @@ func cmdServe(ctx context.Context, g globalFlags, sf *serveFlags, set map[string
 	return nil
 }
 
-// serve opens the store and the servers, logs "provbox ready" and runs
-// until ctx is done.
+// serve opens Main, runs until ctx is done (reloading on SIGHUP), and
+// closes it.
 func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logger *slog.Logger, rl *reloader) error {
 	softMemoryLimit()
-	catalog, err := configs.Catalog()
-	if err != nil {
-		return fmt.Errorf("model catalog: %w", err)
+	m := &Main{Config: cfg, ConfigPath: cfgPath, Flags: g, Logger: logger}
+	defer m.Close()
+	if err := m.Open(ctx); err != nil {
+		return err
 	}
-	dataDir := cfg.ResolveDataDir(g.data)
-	dbPath := filepath.Join(dataDir, "provbox.db")
-	bus := appliance.NewEventBus(logger.With("component", "events"))
-	db := sqlite.NewDB(dbPath, catalog)
-	db.Logger = logger.With("component", "sqlite")
-	db.Events = bus
-	db.ReportTimeout = cfg.ReportDuration()
-	renderer := newRenderer(dataDir, catalog)
-	useRenderer(db, renderer)
-	for _, dir := range []string{filepath.Join(dataDir, "firmware"), filepath.Join(dataDir, "templates", "yealink")} {
+	// systemd (issue 7; systemd.go, reload.go). Every listener is bound by
+	// now: READY=1, watchdog pings, SIGHUP reloads; STOPPING=1 once ctx is
+	// done, before the deferred Close.
+	go rl.run(ctx, m)
+	defer notifySystemd(ctx, logger, m.status(), m.healthy)()
+	<-ctx.Done()
+	return nil
+}
+
+// Main is `provbox serve`: the config, the event bus, the store, the
+// renderer, the resolver and every server. Open builds them in that order,
+// each listener bound before the next starts, so that with port 0 (tests)
+// the ports can be read back; Close closes them in reverse. Tests run it in
+// process (MustRunMain in main_test.go).
+type Main struct {
+	Config     *Config
+	ConfigPath string       // the file Config was read from, "" for none (the ready line names it)
+	Flags      globalFlags  // --config and --data as given, for the hints in the log
+	Logger     *slog.Logger // every component logs through it, with its "component"
+
+	// Set by Open.
+	DataDir    string
+	Bus        *appliance.EventBus
+	DB         *sqlite.DB
+	Services   appliance.Services
+	Renderer   *configs.Renderer
+	Guard      *appliance.Guard
+	Resolver   *configs.Resolver
+	HTTPServer *webui.Server
+	TFTPServer *tftpd.Server     // nil: tftp.listen is off
+	SIPServer  *sipserver.Server // nil: sip.listen is off
+	DHCPServer *dhcpopt.Server   // nil: DHCP is off
+	PublicURL  string            // the provisioning URL phones are told
+
+	bound        bound       // the bound ports, for the derived public URLs
+	pnpListening atomic.Bool // SIP plug-and-play answers (the dashboard says so)
+	cancel       context.CancelFunc
+}
+
+// Open opens the store and the servers and logs "provbox ready". On an
+// error the caller still calls Close, which closes what was opened.
+func (m *Main) Open(ctx context.Context) error {
+	ctx, m.cancel = context.WithCancel(ctx)
+	if err := m.openStore(); err != nil {
+		return err
+	}
+	users, err := m.Services.Users.FindUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("list admins: %w", err)
+	}
+	firstRun := len(users) == 0
+	if err := m.openHTTP(ctx, firstRun); err != nil {
+		return err
+	}
+	for _, open := range []func() error{m.openTFTP, m.openSIP, m.openDHCP} {
+		if err := open(); err != nil {
+			return err
+		}
+	}
+	m.logReady(ctx, firstRun)
+	return nil
+}
+
+// Close stops the background work and closes the servers in the reverse
+// order of Open, then the database. Errors closing HTTP and the database
+// are logged as well as returned.
+func (m *Main) Close() error {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	var errs []error
+	if m.DHCPServer != nil {
+		errs = append(errs, m.DHCPServer.Close())
+	}
+	if m.SIPServer != nil {
+		errs = append(errs, m.SIPServer.Close())
+	}
+	if m.TFTPServer != nil {
+		errs = append(errs, m.TFTPServer.Close())
+	}
+	if m.HTTPServer != nil {
+		if err := m.HTTPServer.Close(); err != nil {
+			m.Logger.Error("close http server", "err", err)
+			errs = append(errs, err)
+		}
+	}
+	if m.DB != nil {
+		if err := m.DB.Close(); err != nil {
+			m.Logger.Error("close database", "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// openStore opens the database of the data directory, its config versions
+// and ready checks computed by the renderer (newStore), publishing its
+// changes on the bus.
+func (m *Main) openStore() error {
+	m.DataDir = m.Config.ResolveDataDir(m.Flags.data)
+	m.Bus = appliance.NewEventBus(m.Logger.With("component", "events"))
+	db, renderer, err := newStore(m.Config, m.DataDir, m.Logger)
+	if err != nil {
+		return err
+	}
+	db.Events = m.Bus
+	for _, dir := range []string{filepath.Join(m.DataDir, "firmware"), filepath.Join(m.DataDir, "templates", "yealink")} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
 	if err := db.Open(); err != nil {
-		return fmt.Errorf("open database %s: %w", dbPath, err)
+		return fmt.Errorf("open database %s: %w", db.Path, err)
 	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			logger.Error("close database", "err", err)
-		}
-	}()
-	svc := db.Services()
-	if svc.Events == nil {
-		svc.Events = bus
+	m.DB, m.Renderer = db, renderer
+	m.Services = db.Services()
+	if m.Services.Events == nil {
+		m.Services.Events = m.Bus
 	}
+	return nil
+}
 
+// openHTTP hands the settings to the store, then opens the admin pages, the
+// API and /prov/ (with HTTPS when on). firstRun (no admin yet) sets a
+// one-time setup code.
+func (m *Main) openHTTP(ctx context.Context, firstRun bool) error {
+	cfg := m.Config
 	// The settings go in before the API answers, so nothing is created with
 	// a stale registrar. Only with port 0 (tests) is the port phones must use
 	// known after binding; the URLs are set again then.
-	b := bound{http: listenPort(cfg.HTTP.Listen)}
+	m.bound = bound{http: listenPort(cfg.HTTP.Listen)}
 	if !Off(cfg.HTTPS.Listen) {
-		b.https, b.ownCA = listenPort(cfg.HTTPS.Listen), cfg.HTTPS.CertFile == ""
+		m.bound.https, m.bound.ownCA = listenPort(cfg.HTTPS.Listen), cfg.HTTPS.CertFile == ""
 	}
-	publicURL, err := settle(ctx, db, cfg, b, logger)
-	if err != nil {
+	if err := m.settle(ctx); err != nil {
 		return err
 	}
 	if cfg.Provisioning.Open {
-		logger.Warn("provisioning.open is on: every phone's config, SIP passwords included, is served to anyone who asks for it; turn it off outside a lab")
+		m.Logger.Warn("provisioning.open is on: every phone's config, SIP passwords included, is served to anyone who asks for it; turn it off outside a lab")
 	}
-	// The names the box answers to (Host check) and its certificate
-	// covers: its hostname, its addresses, the public URL's host and
-	// allowed_hosts. Read again as they change.
-	publicHost := func() string { return hostOfURL(db.Settings().ProvisioningURL) }
-	names := func() []string {
-		extra := append([]string{publicHost()}, cfg.AllowedHosts...)
-		out := webui.ListenNames(cfg.HTTP.Listen, extra...)
-		if !Off(cfg.HTTPS.Listen) {
-			out = append(out, webui.ListenNames(cfg.HTTPS.Listen, extra...)...)
-		}
-		return out
-	}
+	names := m.hostNames()
 	// The public host first: it becomes the certificate's CommonName, which
 	// some phones check instead of the alternative names.
-	certNames := func() []string { return append([]string{publicHost()}, names()...) }
-	tlsCert, caPEM, err := httpsCertificate(ctx, cfg, dataDir, certNames, logger)
+	certNames := func() []string { return append([]string{m.publicHost()}, names()...) }
+	tlsCert, caPEM, err := httpsCertificate(ctx, cfg, m.DataDir, certNames, m.Logger)
 	if err != nil {
 		return err
 	}
-
-	// One failure guard for every secret and every miss (SPEC §9): the
-	// login form, API Basic, the setup code, phones' secrets, unknown
-	// files. A known phone's DHCP-leased address is never refused.
-	guard := &appliance.Guard{Limit: cfg.Provisioning.MissLimit, Exempt: func(ip string) bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		ok, err := svc.Leases.PhoneLeased(ctx, ip)
-		return err == nil && ok
-	}}
-
-	// One resolver for /prov/ and TFTP: the same bytes, the same fetch
-	// records, the same guard.
-	resolver := &configs.Resolver{
-		Services:    svc,
-		Renderer:    renderer,
-		Settings:    db.Settings,
-		FirmwareDir: filepath.Join(dataDir, "firmware"),
-		Guard:       guard,
-		CACert:      caPEM,
-		Logger:      logger.With("component", "prov"),
-	}
-
-	go resolver.Watch(ctx, bus)
+	m.openResolver(ctx, caPEM)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := webui.NewServer()
-	srv.Catalog = catalog
+	srv.Catalog = m.DB.Catalog
 	srv.Addr = cfg.HTTP.Listen
-	srv.Services = svc
-	srv.Logger = logger.With("component", "webui")
+	srv.Services = m.Services
+	srv.Logger = m.Logger.With("component", "webui")
 	srv.Registry = reg
-	srv.Files = resolver
-	srv.Settings = db.Settings
-	var pnpListening atomic.Bool // set once SIP is open, below
-	srv.PnP = pnpListening.Load
+	srv.Files = m.Resolver
+	srv.Settings = m.DB.Settings
+	srv.PnP = m.pnpListening.Load
 	srv.HostAllowed = webui.HostSet(names)
-	srv.Guard = guard
-	srv.Health = db.Writable
+	srv.Guard = m.Guard
+	srv.Health = m.DB.Writable
 	if tlsCert != nil {
 		srv.TLSAddr, srv.TLSCert = cfg.HTTPS.Listen, tlsCert
 	}
 	// First run: a one-time code, printed in the log only, lets whoever
 	// installed the box create the first admin in the browser.
-	if users, err := svc.Users.FindUsers(ctx); err == nil && len(users) == 0 {
+	if firstRun {
 		srv.SetupCode = setupCode()
 	}
 	if err := srv.Open(); err != nil {
@@ -198,108 +263,194 @@ func serve(ctx context.Context, g globalFlags, cfg *Config, cfgPath string, logg
 		}
 		return bindError("http", "--http", cfg.HTTP.Listen, err)
 	}
-	defer func() {
-		if err := srv.Close(); err != nil {
-			logger.Error("close http server", "err", err)
-		}
-	}()
-	if b.http == 0 || tlsCert != nil && b.https == 0 {
-		b.http, b.https = srv.Port(), srv.TLSPort()
-		if publicURL, err = settle(ctx, db, cfg, b, logger); err != nil {
-			return err
-		}
+	m.HTTPServer = srv
+	if m.bound.http == 0 || tlsCert != nil && m.bound.https == 0 {
+		m.bound.http, m.bound.https = srv.Port(), srv.TLSPort()
+		return m.settle(ctx)
 	}
+	return nil
+}
 
-	tftpAddr := "off"
-	if !Off(cfg.TFTP.Listen) {
-		ts := &tftpd.Server{Addr: cfg.TFTP.Listen, Files: resolver, Logger: logger.With("component", "tftp")}
-		if err := ts.Open(); err != nil {
-			return bindError("tftp", "--tftp", cfg.TFTP.Listen, err)
+// settle hands the settings for the bound ports to the store.
+func (m *Main) settle(ctx context.Context) error {
+	u, err := settle(ctx, m.DB, m.Config, m.bound, m.Logger)
+	m.PublicURL = u
+	return err
+}
+
+// publicHost is the host of the provisioning URL in force.
+func (m *Main) publicHost() string { return hostOfURL(m.DB.Settings().ProvisioningURL) }
+
+// hostNames returns the names the box answers to (Host check) and its
+// certificate covers: its hostname, its addresses, the public URL's host
+// and allowed_hosts; read again as they change.
+func (m *Main) hostNames() func() []string {
+	cfg := m.Config
+	return func() []string {
+		extra := append([]string{m.publicHost()}, cfg.AllowedHosts...)
+		out := webui.ListenNames(cfg.HTTP.Listen, extra...)
+		if !Off(cfg.HTTPS.Listen) {
+			out = append(out, webui.ListenNames(cfg.HTTPS.Listen, extra...)...)
 		}
-		defer ts.Close()
-		tftpAddr = net.JoinHostPort(hostOf(cfg.TFTP.Listen), strconv.Itoa(ts.Port()))
+		return out
 	}
+}
 
-	sipAddr := "off"
-	if !Off(cfg.SIP.Listen) {
-		ss := &sipserver.Server{
-			Addr:            cfg.SIP.Listen,
-			Services:        svc,
-			Logger:          logger.With("component", "sip"),
-			ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
-			Catalog:         catalog,
-			NotifyWindow:    cfg.SIP.NotifyWindow,
-			Trigger:         trigger(cfg, db, logger),
-			Fallback:        fallback(cfg, db, logger),
-			PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
-			PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
-		}
-		if cfg.SIP.PnP && !ss.PnP {
-			logger.Info("sip plug-and-play is off: sip.listen is a loopback address, which phones cannot reach", "listen", cfg.SIP.Listen)
-		}
-		if err := ss.Open(); err != nil {
-			return bindError("sip", "--sip", cfg.SIP.Listen, err)
-		}
-		defer ss.Close()
-		pnpListening.Store(ss.PnPListening())
-		sipAddr = net.JoinHostPort(hostOf(cfg.SIP.Listen), strconv.Itoa(ss.Port()))
+// openResolver makes the failure guard and the one resolver for /prov/ and
+// TFTP: the same bytes, the same fetch records, the same guard.
+func (m *Main) openResolver(ctx context.Context, caPEM func() []byte) {
+	svc := m.Services
+	// One failure guard for every secret and every miss (SPEC §9): the
+	// login form, API Basic, the setup code, phones' secrets, unknown
+	// files. A known phone's DHCP-leased address is never refused.
+	m.Guard = &appliance.Guard{Limit: m.Config.Provisioning.MissLimit, Exempt: func(ip string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ok, err := svc.Leases.PhoneLeased(ctx, ip)
+		return err == nil && ok
+	}}
+	m.Resolver = &configs.Resolver{
+		Services:    svc,
+		Renderer:    m.Renderer,
+		Settings:    m.DB.Settings,
+		FirmwareDir: filepath.Join(m.DataDir, "firmware"),
+		Guard:       m.Guard,
+		CACert:      caPEM,
+		Logger:      m.Logger.With("component", "prov"),
 	}
+	go m.Resolver.Watch(ctx, m.Bus)
+}
 
-	dhcpIface := "off"
-	if !Off(cfg.DHCP.Interface) {
-		ds := dhcpServer(cfg, svc, catalog, logger.With("component", "dhcp"))
-		if err := ds.Open(); err != nil {
-			return fmt.Errorf("dhcp on %s: %w", cfg.DHCP.Interface, err)
-		}
-		defer ds.Close()
-		dhcpIface = cfg.DHCP.Interface
+// openTFTP serves the resolver's files over TFTP unless tftp.listen is off.
+func (m *Main) openTFTP() error {
+	if Off(m.Config.TFTP.Listen) {
+		return nil
 	}
+	ts := &tftpd.Server{Addr: m.Config.TFTP.Listen, Files: m.Resolver, Logger: m.Logger.With("component", "tftp")}
+	if err := ts.Open(); err != nil {
+		return bindError("tftp", "--tftp", m.Config.TFTP.Listen, err)
+	}
+	m.TFTPServer = ts
+	return nil
+}
 
-	// The ready checks, recomputed by settle for every phone: logged once,
-	// so whoever starts provbox sees what phones still need.
-	if phones, err := svc.Phones.FindPhones(ctx, appliance.PhoneFilter{}); err != nil {
+// openSIP starts the sync loop and plug-and-play unless sip.listen is off.
+func (m *Main) openSIP() error {
+	cfg, db := m.Config, m.DB
+	if Off(cfg.SIP.Listen) {
+		return nil
+	}
+	ss := &sipserver.Server{
+		Addr:            cfg.SIP.Listen,
+		Services:        m.Services,
+		Logger:          m.Logger.With("component", "sip"),
+		ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
+		Catalog:         db.Catalog,
+		NotifyWindow:    cfg.SIP.NotifyWindow,
+		Trigger:         trigger(cfg, db, m.Logger),
+		Fallback:        fallback(cfg, db, m.Logger),
+		PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
+		PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
+	}
+	if cfg.SIP.PnP && !ss.PnP {
+		m.Logger.Info("sip plug-and-play is off: sip.listen is a loopback address, which phones cannot reach", "listen", cfg.SIP.Listen)
+	}
+	if err := ss.Open(); err != nil {
+		return bindError("sip", "--sip", cfg.SIP.Listen, err)
+	}
+	m.SIPServer = ss
+	m.pnpListening.Store(ss.PnPListening())
+	return nil
+}
+
+// openDHCP serves DHCP on dhcp.interface unless it is off.
+func (m *Main) openDHCP() error {
+	if Off(m.Config.DHCP.Interface) {
+		return nil
+	}
+	ds := dhcpServer(m.Config, m.Services, m.DB.Catalog, m.Logger.With("component", "dhcp"))
+	if err := ds.Open(); err != nil {
+		return fmt.Errorf("dhcp on %s: %w", m.Config.DHCP.Interface, err)
+	}
+	m.DHCPServer = ds
+	return nil
+}
+
+// logReady logs what phones still need (the ready checks, recomputed by
+// settle for every phone: logged once, so whoever starts provbox sees
+// them), how to create the first admin, and the "provbox ready" line with
+// every address.
+func (m *Main) logReady(ctx context.Context, firstRun bool) {
+	cfg, logger := m.Config, m.Logger
+	if phones, err := m.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{}); err != nil {
 		logger.Error("ready checks", "err", err)
 	} else {
 		logProblems(logger, phones)
 	}
-
-	users, err := svc.Users.FindUsers(ctx)
-	if err != nil {
-		return fmt.Errorf("list admins: %w", err)
-	}
-	if len(users) == 0 {
+	url := adminURL(cfg.HTTP.Listen, m.HTTPServer.Port())
+	if firstRun {
 		hint := "provbox user add NAME"
-		if g.data != "" {
-			hint += " --data " + g.data
+		if m.Flags.data != "" {
+			hint += " --data " + m.Flags.data
 		}
-		if g.config != "" {
-			hint += " --config " + g.config
+		if m.Flags.config != "" {
+			hint += " --config " + m.Flags.config
 		}
-		logger.Warn("no admin user yet: open "+adminURL(cfg.HTTP.Listen, srv.Port())+"setup and enter the setup code "+srv.SetupCode+", or run: "+hint,
-			"setup_code", srv.SetupCode, "command", hint)
+		code := m.HTTPServer.SetupCode
+		logger.Warn("no admin user yet: open "+url+"setup and enter the setup code "+code+", or run: "+hint,
+			"setup_code", code, "command", hint)
 	}
-
-	addr := net.JoinHostPort(hostOf(cfg.HTTP.Listen), strconv.Itoa(srv.Port()))
 	logger.Info("provbox ready",
-		"url", adminURL(cfg.HTTP.Listen, srv.Port()),
-		"addr", addr,
-		"public_url", publicURL,
-		"https", httpsAddr(cfg, srv.TLSPort()),
-		"tftp", tftpAddr,
-		"sip", sipAddr,
-		"dhcp", dhcpIface,
-		"data", dataDir,
-		"config", cfgPath,
+		"url", url,
+		"addr", m.HTTPAddr(),
+		"public_url", m.PublicURL,
+		"https", httpsAddr(cfg, m.HTTPServer.TLSPort()),
+		"tftp", m.TFTPAddr(),
+		"sip", m.SIPAddr(),
+		"dhcp", m.dhcpInterface(),
+		"data", m.DataDir,
+		"config", m.ConfigPath,
 		"version", version,
 	)
-	// systemd (issue 7; systemd.go, reload.go). Every listener is bound by
-	// now (open new ones above this): READY=1, watchdog pings, SIGHUP
-	// reloads; STOPPING=1 once ctx is done.
-	go rl.run(ctx, live{db: db, guard: guard, bound: b, cfg: cfg, logger: logger})
-	defer notifySystemd(ctx, logger, "serving http "+addr+", tftp "+tftpAddr+", sip "+sipAddr+", dhcp "+dhcpIface,
-		func(context.Context) error { _, err := db.SchemaVersion(); return err })()
-	<-ctx.Done()
-	return nil // the deferred closes run: HTTP first, then the database
+}
+
+// HTTPAddr is the bound host:port of the admin pages, API and /prov/.
+func (m *Main) HTTPAddr() string {
+	return net.JoinHostPort(hostOf(m.Config.HTTP.Listen), strconv.Itoa(m.HTTPServer.Port()))
+}
+
+// TFTPAddr is the bound host:port of TFTP, or "off".
+func (m *Main) TFTPAddr() string {
+	if m.TFTPServer == nil {
+		return "off"
+	}
+	return net.JoinHostPort(hostOf(m.Config.TFTP.Listen), strconv.Itoa(m.TFTPServer.Port()))
+}
+
+// SIPAddr is the bound host:port of SIP, or "off".
+func (m *Main) SIPAddr() string {
+	if m.SIPServer == nil {
+		return "off"
+	}
+	return net.JoinHostPort(hostOf(m.Config.SIP.Listen), strconv.Itoa(m.SIPServer.Port()))
+}
+
+func (m *Main) dhcpInterface() string {
+	if m.DHCPServer == nil {
+		return "off"
+	}
+	return m.Config.DHCP.Interface
+}
+
+// status is what `systemctl status` shows: what is served where.
+func (m *Main) status() string {
+	return "serving http " + m.HTTPAddr() + ", tftp " + m.TFTPAddr() + ", sip " + m.SIPAddr() + ", dhcp " + m.dhcpInterface()
+}
+
+// healthy is the watchdog's check: the store answers.
+func (m *Main) healthy(context.Context) error {
+	_, err := m.DB.SchemaVersion()
+	return err
 }
 
 // bound are the ports serve listens on, as the public URLs need them.
@@ -484,20 +635,6 @@ func pnpInterface(configured string) string {
 		return ""
 	}
 	return iface
-}
-
-// newRenderer renders phone files from the embedded templates, or from
-// overrides in <data>/templates/<vendor>/.
-func newRenderer(dataDir string, catalog *appliance.Catalog) *configs.Renderer {
-	return &configs.Renderer{Catalog: catalog, TemplateDir: filepath.Join(dataDir, "templates")}
-}
-
-// useRenderer makes the store compute what serve and every CLI command
-// agree on: config versions as the hash of the rendered file, and the
-// ready checks including the files a phone will ask for.
-func useRenderer(db *sqlite.DB, r *configs.Renderer) {
-	db.Version = r.Version
-	db.Check = r.Problems
 }
 
 // listenPort returns the port of a host:port (0 when it cannot tell).
