@@ -21,7 +21,7 @@ DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp s
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test lint fuzz bench deps help clean dist dist-bin deb FORCE
+.PHONY: all build run test lint fuzz bench deps help clean dist dist-bin deb deb-test vm-test FORCE
 
 all: build
 
@@ -33,6 +33,8 @@ help:
 	@echo "make bench  - benchmarks"
 	@echo "make dist   - binaries for linux amd64/arm64/armv7 and their .debs in $(DIST)/ (deb version $(DEB_VERSION))"
 	@echo "make deb    - the .debs alone, from the binaries in $(DIST)/"
+	@echo "make deb-test - this machine's .deb alone, checked, installed, upgraded, removed and purged (root; CI runs it)"
+	@echo "make vm-test  - the amd64 .deb in a Debian VM under a real systemd (root, qemu, mmdebstrap; packaging/vm/)"
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/provbox
@@ -115,9 +117,16 @@ DEB_VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null);
 	if [ -n "$$v" ]; then echo "$${v\#v}" | sed 's/-\([0-9]*\)-g/+\1.g/'; \
 	else echo "0.0~git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0).$$(git rev-parse --short HEAD 2>/dev/null || echo none)"; fi)$(if $(filter %-dirty,$(VERSION)),+dirty)
 
+# Debian architecture of each Go one, for the checks in packaging/.
+DEB_ARCH_amd64 := amd64
+DEB_ARCH_arm64 := arm64
+DEB_ARCH_arm   := armhf
+
+# dist ends with packaging/dist_test.go on what it built (seconds).
 dist: dist-bin
 	$(MAKE) --no-print-directory deb
 	@ls -l $(DIST)/*.deb
+	PROVBOX_DIST_TEST='$(foreach a,$(DIST_ARCHES),$(DEB_ARCH_$(a)))' $(GO) test -count=1 -run '^TestDebs$$' ./packaging/
 
 dist-bin: $(DIST_ARCHES:%=$(DIST)/linux_%/provbox)
 
@@ -134,6 +143,27 @@ deb: $(NFPM)
 		NFPM_ARCH=$$n BIN_DIR=$(DIST)/linux_$$a DEB_VERSION='$(DEB_VERSION)' SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
 			$(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/ || exit 1; \
 	done
+
+# deb-test builds the binary and .deb of this machine's architecture alone
+# (no cross compiler), checks the package (packaging/dist_test.go), then
+# installs it with dpkg, installs it again (an upgrade), removes and purges
+# it, checking what each step leaves. It changes the machine: as root, where
+# provbox is not installed. No systemd need run (CI has none as PID 1): the
+# maintainer scripts then only enable the unit. CI runs it after make test.
+deb-test: $(DIST)/linux_$(HOST_GOARCH)/provbox
+	$(MAKE) --no-print-directory deb DIST_ARCHES=$(HOST_GOARCH)
+	PROVBOX_DIST_TEST=$(DEB_ARCH_$(HOST_GOARCH)) PROVBOX_DEB_INSTALL=1 $(GO) test -count=1 -v -run '^(TestDebs|TestDebInstall)$$' ./packaging/
+
+# vm-test boots a Debian 12 VM with qemu (KVM if /dev/kvm works, else TCG),
+# installs the amd64 .deb under a real systemd and checks the unit there:
+# READY=1, systemd-analyze security, DynamicUser, ports 67 and 69 with the
+# unit's capabilities, reload, the watchdog, a reboot, purge
+# (packaging/vm/guest.sh). As root, with the Debian packages qemu-system-x86,
+# mmdebstrap and e2fsprogs; the image is built once into VM_DIR
+# (/var/tmp/provbox-vm). The results and logs: packaging/vm/last-run.log.
+vm-test: $(DIST)/linux_amd64/provbox
+	$(MAKE) --no-print-directory deb DIST_ARCHES=amd64
+	packaging/vm/run.sh $(DIST)/provbox_*_amd64.deb
 
 $(NFPM): packaging/nfpm/go.mod packaging/nfpm/go.sum
 	CGO_ENABLED=0 $(GO) -C packaging/nfpm build -o $(abspath $(NFPM)) github.com/goreleaser/nfpm/v2/cmd/nfpm

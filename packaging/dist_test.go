@@ -1,11 +1,15 @@
-// Package packaging_test checks what make dist builds: the three .debs in
-// dist/ (architecture, files, conffile, maintainer scripts, the binary of
-// the right machine that runs — under qemu-user for the ARM ones) and, with
-// PROVBOX_DIST_TEST=1 as root, a real dpkg install and purge of the amd64
-// package on this machine.
+// Package packaging_test checks the .debs that make dist and make deb-test
+// build: architecture, files, conffile, maintainer scripts, and the binary
+// of the right machine that runs (under qemu-user for a foreign one). With
+// PROVBOX_DEB_INSTALL=1, as root, it also installs the package of this
+// machine's architecture with dpkg, upgrades, removes and purges it, and
+// checks what each step leaves (make deb-test, which CI runs).
 //
-// The tests skip unless dist/ holds the .debs or PROVBOX_DIST_TEST=1, which
-// runs make dist first when they are missing (minutes: cgo cross builds).
+// PROVBOX_DIST_TEST names the Debian architectures whose .debs the Makefile
+// has just built ("amd64", or "amd64 arm64 armhf" after make dist): each
+// must be in dist/ and hold the repository's files. Without it, the tests
+// check whatever an earlier build left in dist/ (it may be stale: a
+// difference is only noted) and skip when there is none; they never build.
 package packaging_test
 
 import (
@@ -15,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,55 +27,56 @@ import (
 
 const root = ".." // the repository, from this package's directory
 
-var debArches = []struct {
+type debArch struct {
 	deb     string // Debian architecture
 	goarch  string
 	machine elf.Machine
 	qemu    string // qemu-user binary and sysroot to run it here
 	sysroot string
-}{
+}
+
+var debArches = []debArch{
 	{"amd64", "amd64", elf.EM_X86_64, "qemu-x86_64", "/usr/x86_64-linux-gnu"},
 	{"arm64", "arm64", elf.EM_AARCH64, "qemu-aarch64", "/usr/aarch64-linux-gnu"},
 	{"armhf", "arm", elf.EM_ARM, "qemu-arm", "/usr/arm-linux-gnueabihf"},
 }
 
-// debs returns the newest dist/provbox_*_<arch>.deb of each architecture.
-// Under PROVBOX_DIST_TEST=1 it runs make dist first, so they are current;
-// otherwise it takes what an earlier make dist left, which may be stale.
+// built returns the architectures PROVBOX_DIST_TEST names: the .debs the
+// Makefile has just built, which must be there and current.
+func built(t *testing.T) []string {
+	t.Helper()
+	names := strings.Fields(os.Getenv("PROVBOX_DIST_TEST"))
+	for _, n := range names {
+		if !slices.ContainsFunc(debArches, func(a debArch) bool { return a.deb == n }) {
+			t.Fatalf("PROVBOX_DIST_TEST: unknown Debian architecture %q (want amd64, arm64 or armhf)", n)
+		}
+	}
+	return names
+}
+
+// debs returns the newest dist/provbox_*_<arch>.deb of each architecture
+// found, failing when one PROVBOX_DIST_TEST names is missing.
 func debs(t *testing.T) map[string]string {
 	t.Helper()
-	find := func() map[string]string {
-		out := map[string]string{}
-		for _, a := range debArches {
-			matches, _ := filepath.Glob(filepath.Join(root, "dist", "provbox_*_"+a.deb+".deb"))
-			var newest time.Time
-			for _, m := range matches {
-				if fi, err := os.Stat(m); err == nil && fi.ModTime().After(newest) {
-					newest, out[a.deb] = fi.ModTime(), m
-				}
+	out := map[string]string{}
+	for _, a := range debArches {
+		matches, _ := filepath.Glob(filepath.Join(root, "dist", "provbox_*_"+a.deb+".deb"))
+		var newest time.Time
+		for _, m := range matches {
+			if fi, err := os.Stat(m); err == nil && fi.ModTime().After(newest) {
+				newest, out[a.deb] = fi.ModTime(), m
 			}
 		}
-		return out
 	}
-	found := find()
-	if os.Getenv("PROVBOX_DIST_TEST") != "1" {
-		if len(found) == len(debArches) {
-			return found
+	for _, n := range built(t) {
+		if out[n] == "" {
+			t.Fatalf("PROVBOX_DIST_TEST names %s, but dist/ holds no provbox_*_%s.deb", n, n)
 		}
-		t.Skip("SKIPPED: no dist/provbox_*_{amd64,arm64,armhf}.deb; run make dist, or set PROVBOX_DIST_TEST=1 to build them here")
 	}
-	cmd := exec.Command("make", "--no-print-directory", "dist")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("make dist: %v", err)
+	if len(out) == 0 {
+		t.Skip("SKIPPED: no dist/provbox_*.deb; make dist or make deb-test build and check them")
 	}
-	t.Logf("make dist took %s", time.Since(start).Round(time.Second))
-	if found = find(); len(found) != len(debArches) {
-		t.Fatalf("make dist left only %v", found)
-	}
-	return found
+	return out
 }
 
 func dpkgDeb(t *testing.T, args ...string) string {
@@ -93,8 +99,11 @@ func TestDebs(t *testing.T) {
 	needTool(t, "dpkg-deb")
 	all := debs(t)
 	for _, a := range debArches {
+		deb := all[a.deb]
+		if deb == "" {
+			continue
+		}
 		t.Run(a.deb, func(t *testing.T) {
-			deb := all[a.deb]
 			t.Logf("%s: %d bytes", filepath.Base(deb), fileSize(t, deb))
 			checkControl(t, deb, a.deb)
 			checkContents(t, deb)
@@ -199,7 +208,7 @@ func checkFiles(t *testing.T, dir string, machine elf.Machine) {
 		want, _ := os.ReadFile(filepath.Join(root, src))
 		switch {
 		case bytes.Equal(got, want):
-		case os.Getenv("PROVBOX_DIST_TEST") == "1":
+		case len(built(t)) > 0:
 			t.Errorf("/%s differs from %s", dst, src)
 		default: // a package built before the file changed
 			t.Logf("NOTE: /%s differs from %s: the package is older than the file; make dist", dst, src)
@@ -243,22 +252,45 @@ func runBinary(t *testing.T, bin, goarch, qemu, sysroot string) {
 	t.Logf("%s", strings.TrimSpace(string(out)))
 }
 
-// TestDebInstall installs the amd64 package on this machine with dpkg,
-// checks what postinst did, then purges it and checks nothing is left
-// behind. It changes the machine, so it runs only with PROVBOX_DIST_TEST=1,
-// as root, where provbox is not installed already.
+// TestDebInstall installs the package of this machine's architecture with
+// dpkg, checks what postinst did, installs it again (an upgrade), removes
+// and purges it, and checks what each step leaves behind. It changes the
+// machine, so it runs only with PROVBOX_DEB_INSTALL=1 (make deb-test), as
+// root, where provbox is not installed already; no systemd need run.
 func TestDebInstall(t *testing.T) {
-	if os.Getenv("PROVBOX_DIST_TEST") != "1" {
-		t.Skip("SKIPPED: set PROVBOX_DIST_TEST=1 to install and purge the .deb on this machine")
+	if os.Getenv("PROVBOX_DEB_INSTALL") != "1" {
+		t.Skip("SKIPPED: make deb-test (PROVBOX_DEB_INSTALL=1) installs and purges the .deb on this machine")
 	}
-	if os.Geteuid() != 0 || runtime.GOARCH != "amd64" {
-		t.Skip("SKIPPED: needs root on amd64")
+	if os.Geteuid() != 0 {
+		t.Fatal("PROVBOX_DEB_INSTALL=1 needs root: dpkg -i changes the machine (sudo make deb-test)")
 	}
 	needTool(t, "dpkg")
 	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "provbox").Output(); strings.Contains(string(out), "installed") {
-		t.Skip("SKIPPED: provbox is installed on this machine; not touching it")
+		t.Fatal("provbox is installed on this machine (" + string(out) + "); the test would replace and purge it: dpkg --purge provbox first")
 	}
-	deb := debs(t)["amd64"]
+	i := slices.IndexFunc(debArches, func(a debArch) bool { return a.goarch == runtime.GOARCH })
+	if i < 0 {
+		t.Skipf("SKIPPED: no .deb for %s", runtime.GOARCH)
+	}
+	deb := debs(t)[debArches[i].deb]
+	if deb == "" {
+		t.Fatalf("no dist/provbox_*_%s.deb to install (make deb-test builds it)", debArches[i].deb)
+	}
+	// The database directory is not the package's: remove it afterwards
+	// only if this test made it.
+	var hadData []string
+	for _, d := range []string{"/var/lib/provbox", "/var/lib/private/provbox"} {
+		if _, err := os.Lstat(d); err == nil {
+			hadData = append(hadData, d)
+		}
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{"/var/lib/provbox", "/var/lib/private/provbox"} {
+			if !slices.Contains(hadData, d) {
+				os.RemoveAll(d)
+			}
+		}
+	})
 	purge := func() string {
 		out, err := exec.Command("dpkg", "--purge", "provbox").CombinedOutput()
 		if err != nil {
@@ -279,7 +311,7 @@ func TestDebInstall(t *testing.T) {
 	if !strings.Contains(string(out), "Next steps") || !strings.Contains(string(out), "sudo provbox user add") {
 		t.Error("postinst printed no next steps")
 	}
-	for _, p := range []string{"/usr/bin/provbox", "/lib/systemd/system/provbox.service", "/etc/provbox/provbox.toml"} {
+	for _, p := range []string{"/usr/bin/provbox", "/lib/systemd/system/provbox.service", "/etc/provbox/provbox.toml", "/usr/share/doc/provbox/README.md"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("installed: %v", err)
 		}
@@ -293,9 +325,7 @@ func TestDebInstall(t *testing.T) {
 	if out, err := exec.Command("getent", "passwd", "provbox").Output(); err == nil {
 		t.Errorf("a static user provbox exists: %s (the unit uses DynamicUser=yes)", out)
 	}
-	if out, err := exec.Command("/usr/bin/provbox", "version").CombinedOutput(); err != nil {
-		t.Errorf("provbox version: %v\n%s", err, out)
-	}
+	runBinary(t, "/usr/bin/provbox", runtime.GOARCH, "", "")
 	// doctor, as an admin would run it first, reads the packaged config.
 	doc, _ := exec.Command("/usr/bin/provbox", "doctor").CombinedOutput()
 	if !strings.Contains(string(doc), "config /etc/provbox/provbox.toml parses") || !strings.Contains(string(doc), "/var/lib/provbox") {
@@ -333,8 +363,14 @@ func TestDebInstall(t *testing.T) {
 			t.Errorf("%s left after dpkg --purge", p)
 		}
 	}
-	left, _ := filepath.Glob("/var/lib/systemd/deb-systemd-helper-*/*provbox*")
+	// Debian policy: purge leaves nothing of the package but what the admin
+	// made (the database, which postrm names and keeps).
+	left, _ := exec.Command("find", "/etc", "/lib/systemd", "/usr/bin", "/usr/share/doc", "/var/lib/dpkg/info",
+		"/var/lib/systemd", "-name", "*provbox*").Output()
 	if len(left) > 0 {
-		t.Errorf("deb-systemd-helper state left after purge: %v", left)
+		t.Errorf("left after purge:\n%s", left)
+	}
+	if st, _ := exec.Command("dpkg-query", "-W", "-f=${db:Status-Abbrev}", "provbox").Output(); len(st) > 0 && string(st) != "pn " && string(st) != "un " {
+		t.Errorf("dpkg status after purge %q, want not-installed", st)
 	}
 }
