@@ -32,38 +32,39 @@ func cmdResync(ctx context.Context, g globalFlags, all bool, macs []string, stdo
 			macs = append(macs, p.MAC)
 		}
 	}
-	for i, m := range macs { // check every MAC before sending anything
-		p, err := svc.Phones.FindPhone(ctx, m)
-		if err != nil {
+	// Every MAC is checked before anything is sent; what is read here is
+	// what the Notifier sends with, as the sync loop does.
+	targets := make([]*appliance.SyncTarget, len(macs))
+	for i, m := range macs {
+		if targets[i], err = svc.Sync.Target(ctx, m); err != nil {
 			return err
 		}
-		macs[i] = p.MAC
 	}
 	cfg := db.Config
-	s := &sipserver.Server{Addr: "0.0.0.0:0", Services: svc, Logger: newLogger(stderr, "error", true), NotifyRate: cfg.SIP.NotifyRate,
-		Trigger: trigger(cfg, db.DB, newLogger(stderr, "error", true)), Fallback: fallback(cfg, db.DB, newLogger(stderr, "error", true))}
-	if err := s.Open(); err != nil {
+	logger := newLogger(stderr, "error", true)
+	n := &sipserver.Notifier{Sync: svc.Sync, Logger: logger, Trigger: trigger(cfg, db.DB, logger), Fallback: fallback(cfg, db.DB, logger)}
+	if err := n.Open("0.0.0.0:0"); err != nil {
 		return err
 	}
-	defer s.Close()
-	results := make([]string, len(macs))
+	defer n.Close()
+	results := make([]string, len(targets))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	failed := 0
 	var mu sync.Mutex
-	for i, m := range macs {
+	for i, t := range targets {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res, err := s.Notify(ctx, m)
-			line := fmt.Sprintf("%s  %s", appliance.FormatMAC(m), res.Text())
+			res, err := n.Notify(ctx, t)
+			line := fmt.Sprintf("%s  %s", appliance.FormatMAC(t.MAC), res.Text())
 			if err != nil {
-				line = fmt.Sprintf("%s  error: %s", appliance.FormatMAC(m), appliance.ErrorMessage(err))
+				line = fmt.Sprintf("%s  error: %s", appliance.FormatMAC(t.MAC), appliance.ErrorMessage(err))
 			}
-			if p, err := svc.Phones.FindPhone(ctx, m); err == nil {
-				line += "  (" + p.Sync.State + ")"
+			if now, err := svc.Sync.Target(ctx, t.MAC); err == nil {
+				line += "  (" + now.State + ")"
 			}
 			mu.Lock()
 			// --all passes over phones that never fetched their config

@@ -171,6 +171,9 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if m.Resolver != nil {
+		m.Resolver.Close()
+	}
 	if m.DB != nil {
 		if err := m.DB.Close(); err != nil {
 			m.Logger.Error("close database", "err", err)
@@ -318,7 +321,11 @@ func (m *Main) openResolver(ctx context.Context, caPEM func() []byte) {
 		CACert:      caPEM,
 		Logger:      m.Logger.With("component", "prov"),
 	}
-	go m.Resolver.Watch(ctx, m.Bus)
+	// Notes the templates and follows the bus (Services.Events) until
+	// Close; the first check of the templates cannot fail.
+	if err := m.Resolver.Open(ctx); err != nil {
+		m.Logger.Error("open resolver", "err", err)
+	}
 }
 
 // openTFTP serves the resolver's files over TFTP unless tftp.listen is off.
