@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -431,5 +432,68 @@ func TestNotify_FallsBackToTheOtherTrigger(t *testing.T) {
 				t.Fatalf("recorded %q, want %q", p.Sync.LastNotifyResult, res.Text())
 			}
 		})
+	}
+}
+
+// countingSync and countingPhones count the store calls the SIP server
+// makes.
+type countingSync struct {
+	appliance.SyncService
+	targets, records atomic.Int64
+}
+
+func (c *countingSync) Target(ctx context.Context, mac string) (*appliance.SyncTarget, error) {
+	c.targets.Add(1)
+	return c.SyncService.Target(ctx, mac)
+}
+
+func (c *countingSync) RecordNotify(ctx context.Context, n appliance.NotifyResult) error {
+	c.records.Add(1)
+	return c.SyncService.RecordNotify(ctx, n)
+}
+
+type countingPhones struct {
+	appliance.PhoneService
+	reads atomic.Int64
+}
+
+func (c *countingPhones) FindPhone(ctx context.Context, mac string) (*appliance.Phone, error) {
+	c.reads.Add(1)
+	return c.PhoneService.FindPhone(ctx, mac)
+}
+
+func (c *countingPhones) FindPhones(ctx context.Context, f appliance.PhoneFilter) ([]*appliance.Phone, error) {
+	c.reads.Add(1)
+	return c.PhoneService.FindPhones(ctx, f)
+}
+
+func (c *countingPhones) PhoneConfig(ctx context.Context, mac string) (*appliance.PhoneConfig, error) {
+	c.reads.Add(1)
+	return c.PhoneService.PhoneConfig(ctx, mac)
+}
+
+// TestLoop_OneReadPerNotify: from the change event to the recorded
+// answer, the loop reads the phone once (SyncService.Target: one
+// statement) and writes once (RecordNotify); it never assembles the
+// phone or its config.
+func TestLoop_OneReadPerNotify(t *testing.T) {
+	store := &countingSync{}
+	phones := &countingPhones{}
+	f := newFixture(t, 2*time.Second, func(s *Server) {
+		store.SyncService, phones.PhoneService = s.Services.Sync, s.Services.Phones
+		s.Services.Sync, s.Services.Phones = store, phones
+	})
+	phone := newFakePhone(t, "127.0.0.10", func(int, *sipmsg.Request) int { return 200 })
+	for round := 1; round <= 3; round++ {
+		before := len(phone.requests())
+		f.pend(t, phone.addr())
+		waitState(t, f, appliance.SyncNotified, 2*time.Second)
+		if got := len(phone.requests()) - before; got != 1 {
+			t.Fatalf("round %d: %d NOTIFYs", round, got)
+		}
+		if n, r, p := store.targets.Load(), store.records.Load(), phones.reads.Load(); n != int64(round) || r != int64(round) || p != 0 {
+			t.Fatalf("after %d NOTIFYs: %d Target reads, %d records, %d phone reads; want %d, %d, 0", round, n, r, p, round, round)
+		}
+		time.Sleep(600 * time.Millisecond) // past the coalescing window
 	}
 }

@@ -544,12 +544,54 @@ func (s *SyncService) RecordNotify(ctx context.Context, n appliance.NotifyResult
 	})
 }
 
-// Sighted takes a phone seen on the network: one statement reads what
+// Sighted takes a phone seen on the network. One statement reads what
 // the decision needs (the phone, or for an unknown MAC its Discovered row
-// and its source's recent new rows), then at most one write. It is
-// group-committed like fetches: a burst of leases or SUBSCRIBEs costs one
-// fsync per batch.
+// and its source's recent new rows), on the readers first: a known phone
+// that teaches nothing new (most sightings: leases renewed, boot files
+// fetched) costs that one read and no writer. Otherwise the decision is
+// made again inside a group-committed write (a burst of leases or
+// SUBSCRIBEs costs one fsync per batch).
 func (s *SyncService) Sighted(ctx context.Context, g appliance.Sighting) error {
+	if err := validSighting(&g); err != nil {
+		return err
+	}
+	var seen sighting
+	if err := seen.read(ctx, s.db.r, g, s.db.Now()); err != nil {
+		return err
+	}
+	if seen.known() && seen.teaches(g, s.db.Settings()) == "" {
+		return nil
+	}
+	var learned string
+	var waiting bool
+	err := s.db.batch.do(ctx, func(tx *Tx) error {
+		if err := seen.read(tx.ctx, tx, g, time.UnixMilli(tx.now)); err != nil {
+			return err
+		}
+		if !seen.known() {
+			return tx.recordDiscovered(g, seen.listed > 0, seen.recent)
+		}
+		if learned = seen.teaches(g, tx.db.Settings()); learned == "" {
+			return nil
+		}
+		waiting = seen.state == appliance.SyncPending || seen.state == appliance.SyncUnreachable
+		_, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE id = ?`, learned, seen.id.Int64)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if learned != "" {
+		s.db.Logger.Debug("sip address learned", "mac", g.MAC, "addr", learned, "source", g.Source)
+	}
+	if waiting && s.db.Events != nil {
+		s.db.Events.Publish(appliance.Event{Type: appliance.EventAddressLearned, MACs: []string{g.MAC}})
+	}
+	return nil
+}
+
+// validSighting checks g and canonicalises its MAC and IP.
+func validSighting(g *appliance.Sighting) error {
 	mac, err := appliance.ParseMAC(g.MAC)
 	if err != nil {
 		return err
@@ -565,55 +607,50 @@ func (s *SyncService) Sighted(ctx context.Context, g appliance.Sighting) error {
 		return appliance.Errorf(appliance.EINVALID, "ip", "%q is not an IP address", g.IP)
 	}
 	g.IP = ip.String()
-	if g.SIPAddr != "" {
-		host, port, err := net.SplitHostPort(g.SIPAddr)
-		n, perr := strconv.Atoi(port)
-		if err != nil || net.ParseIP(host) == nil || perr != nil || n < 1 || n > 65535 {
-			return appliance.Errorf(appliance.EINVALID, "sip_addr", "%q is not ip:port", g.SIPAddr)
-		}
-		// Anyone can put any Contact in a SUBSCRIBE: only one naming its
-		// own source may teach an address (SPEC §6).
-		if g.Source == appliance.SourcePnP && !net.ParseIP(host).Equal(ip) {
-			return appliance.Errorf(appliance.EINVALID, "sip_addr", "%s is not at the SUBSCRIBE's source address %s", g.SIPAddr, g.IP)
-		}
+	if g.SIPAddr == "" {
+		return nil
 	}
-	var learned string
-	var waiting bool
-	err = s.db.batch.do(ctx, func(tx *Tx) error {
-		var id sql.NullInt64
-		var old, state string
-		var fetched bool
-		var listed, recent int
-		// A known phone's row, or for an unknown MAC what the Discovered
-		// limits need (SPEC §9).
-		if err := tx.QueryRowContext(tx.ctx, `SELECT p.id, COALESCE(p.sip_address, ''), COALESCE(p.state, ''), p.last_fetch_at IS NOT NULL,
-				CASE WHEN p.id IS NULL THEN (SELECT count(*) FROM discovered WHERE mac = ?1) ELSE 0 END,
-				CASE WHEN p.id IS NULL THEN (SELECT count(*) FROM discovered WHERE ip = ?2 AND first_seen > ?3) ELSE 0 END
-			FROM (SELECT 1) LEFT JOIN phones p ON p.mac = ?1`, mac, clip(g.IP, 64), tx.now-time.Minute.Milliseconds()).
-			Scan(&id, &old, &state, &fetched, &listed, &recent); err != nil {
-			return err
-		}
-		if !id.Valid {
-			return tx.recordDiscovered(g, listed > 0, recent)
-		}
-		addr := learnedAddress(g, old, fetched, tx.db.Settings())
-		if addr == "" || addr == old {
-			return nil
-		}
-		learned, waiting = addr, state == appliance.SyncPending || state == appliance.SyncUnreachable
-		_, err := tx.exec(`UPDATE phones SET sip_address = ? WHERE id = ?`, addr, id.Int64)
-		return err
-	})
-	if err != nil {
-		return err
+	host, port, err := net.SplitHostPort(g.SIPAddr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || net.ParseIP(host) == nil || perr != nil || n < 1 || n > 65535 {
+		return appliance.Errorf(appliance.EINVALID, "sip_addr", "%q is not ip:port", g.SIPAddr)
 	}
-	if learned != "" {
-		s.db.Logger.Debug("sip address learned", "mac", mac, "addr", learned, "source", g.Source)
-	}
-	if waiting && s.db.Events != nil {
-		s.db.Events.Publish(appliance.Event{Type: appliance.EventAddressLearned, MACs: []string{mac}})
+	// Anyone can put any Contact in a SUBSCRIBE: only one naming its own
+	// source may teach an address (SPEC §6).
+	if g.Source == appliance.SourcePnP && !net.ParseIP(host).Equal(ip) {
+		return appliance.Errorf(appliance.EINVALID, "sip_addr", "%s is not at the SUBSCRIBE's source address %s", g.SIPAddr, g.IP)
 	}
 	return nil
+}
+
+// sighting is what Sighted decides on: a known phone's row, or for an
+// unknown MAC what the Discovered limits need (SPEC §9).
+type sighting struct {
+	id      sql.NullInt64 // the phone's; NULL: unknown
+	old     string        // its SIP address
+	state   string
+	fetched bool
+	listed  int // Discovered rows of the MAC (unknown only)
+	recent  int // Discovered rows the source IP brought within a minute (unknown only)
+}
+
+func (v *sighting) read(ctx context.Context, q querier, g appliance.Sighting, now time.Time) error {
+	return q.QueryRowContext(ctx, `SELECT p.id, COALESCE(p.sip_address, ''), COALESCE(p.state, ''), p.last_fetch_at IS NOT NULL,
+			CASE WHEN p.id IS NULL THEN (SELECT count(*) FROM discovered WHERE mac = ?1) ELSE 0 END,
+			CASE WHEN p.id IS NULL THEN (SELECT count(*) FROM discovered WHERE ip = ?2 AND first_seen > ?3) ELSE 0 END
+		FROM (SELECT 1) LEFT JOIN phones p ON p.mac = ?1`, g.MAC, clip(g.IP, 64), now.Add(-time.Minute).UnixMilli()).
+		Scan(&v.id, &v.old, &v.state, &v.fetched, &v.listed, &v.recent)
+}
+
+func (v *sighting) known() bool { return v.id.Valid }
+
+// teaches is the new SIP address g teaches the known phone, or "" (none,
+// or the one it has).
+func (v *sighting) teaches(g appliance.Sighting, set appliance.Settings) string {
+	if addr := learnedAddress(g, v.old, v.fetched, set); addr != v.old {
+		return addr
+	}
+	return ""
 }
 
 // learnedAddress is the SIP address a sighting teaches a known phone
