@@ -18,7 +18,8 @@ package main
 //	any key not listed in reloadable
 //
 // Serve flags still win over the file on a reload, as at start. A file that
-// does not parse or validate is logged and the running config kept.
+// does not parse or validate is logged and the running config kept. A
+// reload also checks the template overrides (configs.Resolver.CheckTemplates).
 
 import (
 	"context"
@@ -89,6 +90,12 @@ func (r *reloader) run(ctx context.Context, m *Main) {
 // config now in force (running values for the keys that need a restart).
 func (r *reloader) reload(ctx context.Context, m *Main, running *Config) (*Config, error) {
 	logger := m.Logger
+	// The template overrides (<data>/templates/) are read again too, even
+	// when the config file is refused: a moved template moves the config
+	// version of every phone whose file changed, and they get a check-sync.
+	if _, err := m.Resolver.CheckTemplates(ctx); err != nil {
+		logger.Error("config reload: templates not applied; the next reload tries again", "err", err)
+	}
 	next, path, err := loadConfig(r.g.config, r.flags, r.set)
 	if err != nil {
 		logger.Error("config reload failed; still running with the previous config", "err", errorText(err))

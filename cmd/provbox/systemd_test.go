@@ -225,7 +225,7 @@ func logRecords(logs, msg string) []map[string]any {
 // TestReloadOnSIGHUP: a new http.public_url reaches the phones' files and
 // a new log_level takes effect without a restart; a changed sip.listen is
 // named in one log line as needing a restart; a broken file is refused
-// and the running config kept.
+// and the running config kept; a template override is picked up.
 func TestReloadOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "provbox.toml")
@@ -319,6 +319,22 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	if got := phoneURL(); got != "http://prov.example.test:8080/prov/" {
 		t.Errorf("after a bad reload: url %q, want the previous one", got)
+	}
+
+	// 4: a template override is picked up by the reload (even of a
+	// refused file): the phone's file carries it.
+	tmpl, err := os.ReadFile(filepath.Join("..", "..", "configs", "templates", "yealink", "mac.cfg.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	override := filepath.Join(data, "templates", "yealink", "mac.cfg.tmpl")
+	if err := os.WriteFile(override, append(tmpl, "\nlocal_time.ntp_server1 = ntp.reload.test\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	waitLog(1, "templates changed: recomputing every phone's config version")
+	if cfg := string(a.must("GET", "/api/v1/phones/001565aabbcc/config", nil, 200, nil)); !strings.Contains(cfg, "ntp.reload.test") {
+		t.Errorf("after a template override and a reload, the file lacks it:\n%s", cfg)
 	}
 	if code := p.stop(); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.logs)
