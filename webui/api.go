@@ -2,6 +2,7 @@ package webui
 
 import (
 	"bytes"
+	"context"
 	"mime"
 	"net/http"
 
@@ -51,10 +52,22 @@ type keyInput struct {
 	Label string `json:"label"`
 }
 
-// deleteForce reads ?force=true.
-func deleteForce(r *http.Request) (bool, error) {
-	force, _, err := queryBool(r, "force")
-	return force, err
+// deleteByID answers DELETE /{id}?force=true|false: 204 once del has
+// deleted the thing of the path's id.
+func (s *Server) deleteByID(w http.ResponseWriter, r *http.Request, del func(ctx context.Context, id int64, force bool) error) {
+	id, err := pathID(r)
+	var force bool
+	if err == nil {
+		force, _, err = queryBool(r, "force")
+	}
+	if err == nil {
+		err = del(r.Context(), id, force)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // Extensions.
@@ -62,7 +75,7 @@ func deleteForce(r *http.Request) (bool, error) {
 func (s *Server) handleListExtensions(w http.ResponseWriter, r *http.Request) {
 	exts, err := s.Services.Extensions.FindExtensions(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, nonNil(exts))
@@ -71,7 +84,7 @@ func (s *Server) handleListExtensions(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCreateExtension(w http.ResponseWriter, r *http.Request) {
 	var in extensionInput
 	if err := s.readJSON(w, r, &in); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ext, err := s.Services.Extensions.CreateExtension(r.Context(), &appliance.Extension{
@@ -79,61 +92,39 @@ func (s *Server) handleCreateExtension(w http.ResponseWriter, r *http.Request) {
 		SIPServer: in.SIPServer, Transport: in.Transport, Voicemail: in.Voicemail,
 	})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusCreated, ext)
 }
 
 func (s *Server) handleGetExtension(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if v, ok := lookup(s, w, r, pathID, s.Services.Extensions.FindExtension); ok {
+		s.writeJSON(w, http.StatusOK, v)
 	}
-	ext, err := s.Services.Extensions.FindExtension(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ext)
 }
 
 func (s *Server) handleUpdateExtension(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var upd appliance.ExtensionUpdate
 	if err := s.readJSON(w, r, &upd); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ext, err := s.Services.Extensions.UpdateExtension(r.Context(), id, upd)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, ext)
 }
 
 func (s *Server) handleDeleteExtension(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	force, err := deleteForce(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Services.Extensions.DeleteExtension(r.Context(), id, force); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.deleteByID(w, r, s.Services.Extensions.DeleteExtension)
 }
 
 // Locations.
@@ -141,7 +132,7 @@ func (s *Server) handleDeleteExtension(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleListLocations(w http.ResponseWriter, r *http.Request) {
 	locs, err := s.Services.Locations.FindLocations(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, nonNil(locs))
@@ -150,7 +141,7 @@ func (s *Server) handleListLocations(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCreateLocation(w http.ResponseWriter, r *http.Request) {
 	var in locationInput
 	if err := s.readJSON(w, r, &in); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	loc, err := s.Services.Locations.CreateLocation(r.Context(), &appliance.Location{
@@ -158,61 +149,39 @@ func (s *Server) handleCreateLocation(w http.ResponseWriter, r *http.Request) {
 		PostalCode: in.PostalCode, Country: in.Country, CallbackNumber: in.CallbackNumber,
 	})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusCreated, loc)
 }
 
 func (s *Server) handleGetLocation(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if v, ok := lookup(s, w, r, pathID, s.Services.Locations.FindLocation); ok {
+		s.writeJSON(w, http.StatusOK, v)
 	}
-	loc, err := s.Services.Locations.FindLocation(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, loc)
 }
 
 func (s *Server) handleUpdateLocation(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var upd appliance.LocationUpdate
 	if err := s.readJSON(w, r, &upd); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	loc, err := s.Services.Locations.UpdateLocation(r.Context(), id, upd)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, loc)
 }
 
 func (s *Server) handleDeleteLocation(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	force, err := deleteForce(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Services.Locations.DeleteLocation(r.Context(), id, force); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.deleteByID(w, r, s.Services.Locations.DeleteLocation)
 }
 
 // Phones.
@@ -220,7 +189,7 @@ func (s *Server) handleDeleteLocation(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleListPhones(w http.ResponseWriter, r *http.Request) {
 	phones, err := s.Services.Phones.FindPhones(r.Context(), appliance.PhoneFilter{Q: r.URL.Query().Get("q")})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, nonNil(phones))
@@ -229,7 +198,7 @@ func (s *Server) handleListPhones(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCreatePhone(w http.ResponseWriter, r *http.Request) {
 	var in phoneInput
 	if err := s.readJSON(w, r, &in); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ph, err := s.Services.Phones.CreatePhone(r.Context(), &appliance.Phone{
@@ -237,40 +206,32 @@ func (s *Server) handleCreatePhone(w http.ResponseWriter, r *http.Request) {
 		Manufacturer: in.Manufacturer, Model: in.Model, ExpansionModules: in.ExpansionModules,
 	}, in.Extension)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusCreated, ph)
 }
 
 func (s *Server) handleGetPhone(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if v, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone); ok {
+		s.writeJSON(w, http.StatusOK, v)
 	}
-	ph, err := s.Services.Phones.FindPhone(r.Context(), mac)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ph)
 }
 
 func (s *Server) handleUpdatePhone(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var upd appliance.PhoneUpdate
 	if err := s.readJSON(w, r, &upd); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ph, err := s.Services.Phones.UpdatePhone(r.Context(), mac, upd)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, ph)
@@ -279,28 +240,20 @@ func (s *Server) handleUpdatePhone(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeletePhone(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.Services.Phones.DeletePhone(r.Context(), mac); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleGetLayout(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if v, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindLayout); ok {
+		s.writeJSON(w, http.StatusOK, nonNil(v))
 	}
-	layout, err := s.Services.Phones.FindLayout(r.Context(), mac)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, nonNil(layout))
 }
 
 // handleReplaceLayout takes an array of {"position", "key_id", "module"}
@@ -313,12 +266,12 @@ func (s *Server) handleGetLayout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleReplaceLayout(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var layout []appliance.LayoutEntry
 	if err := s.readJSON(w, r, &layout); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if layout == nil {
@@ -333,7 +286,7 @@ func (s *Server) handleReplaceLayout(w http.ResponseWriter, r *http.Request) {
 	}
 	layout, err = s.Services.Phones.ReplaceLayout(r.Context(), mac, layout)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, nonNil(layout))
@@ -350,12 +303,12 @@ func (s *Server) handleExportPhones(w http.ResponseWriter, r *http.Request) {
 func (s *Server) exportPhones(w http.ResponseWriter, r *http.Request, name string) {
 	phones, err := s.Services.Import.ExportPhones(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var buf bytes.Buffer
 	if err := appliance.WriteCSV(&buf, phones); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	h := w.Header()
@@ -372,17 +325,17 @@ func (s *Server) exportPhones(w http.ResponseWriter, r *http.Request, name strin
 func (s *Server) handleImportPhones(w http.ResponseWriter, r *http.Request) {
 	dryRun, _, err := queryBool(r, "dry_run")
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	phones, err := appliance.ParseCSV(http.MaxBytesReader(w, r.Body, s.csvMaxBody), s.Catalog)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	res, err := s.Services.Import.ImportPhones(r.Context(), phones, dryRun)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, res)
@@ -395,7 +348,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 	f := appliance.KeyFilter{Type: q.Get("type"), Value: q.Get("value"), Label: q.Get("label"), Q: q.Get("q")}
 	attached, set, err := queryBool(r, "attached")
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if set {
@@ -403,7 +356,7 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	keys, err := s.Services.Keys.FindKeys(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	for _, k := range keys {
@@ -415,66 +368,44 @@ func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 	var in keyInput
 	if err := s.readJSON(w, r, &in); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	k, err := s.Services.Keys.CreateKey(r.Context(), &appliance.Key{Type: in.Type, Value: in.Value, Label: in.Label})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusCreated, fixAttached(k))
 }
 
 func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if v, ok := lookup(s, w, r, pathID, s.Services.Keys.FindKey); ok {
+		s.writeJSON(w, http.StatusOK, fixAttached(v))
 	}
-	k, err := s.Services.Keys.FindKey(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, fixAttached(k))
 }
 
 func (s *Server) handleUpdateKey(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var upd appliance.KeyUpdate
 	if err := s.readJSON(w, r, &upd); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	k, err := s.Services.Keys.UpdateKey(r.Context(), id, upd)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, fixAttached(k))
 }
 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	force, err := deleteForce(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.Services.Keys.DeleteKey(r.Context(), id, force); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.deleteByID(w, r, s.Services.Keys.DeleteKey)
 }
 
 // fixAttached makes a key's attached_to "[]" rather than "null" when no

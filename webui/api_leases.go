@@ -27,7 +27,7 @@ func (s *Server) handleListLeases(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := s.Services.Leases.FindLeases(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, nonNil(list))
@@ -40,7 +40,7 @@ func (s *Server) handleListReservations(w http.ResponseWriter, r *http.Request) 
 	}
 	list, err := s.Services.Leases.FindReservations(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, nonNil(list))
@@ -51,23 +51,23 @@ func (s *Server) handleListReservations(w http.ResponseWriter, r *http.Request) 
 func (s *Server) handleSetReservation(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if s.Services.Leases == nil {
-		s.writeError(w, r, appliance.Errorf(appliance.ENOTFOUND, "", "DHCP is off"))
+		s.fail(w, r, appliance.Errorf(appliance.ENOTFOUND, "", "DHCP is off"))
 		return
 	}
 	var in struct {
 		IP string `json:"ip"`
 	}
 	if err := s.readJSON(w, r, &in); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	res, err := s.Services.Leases.SetReservation(r.Context(), mac, in.IP)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, res)
@@ -76,15 +76,15 @@ func (s *Server) handleSetReservation(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteReservation(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if s.Services.Leases == nil {
-		s.writeError(w, r, appliance.Errorf(appliance.ENOTFOUND, "", "DHCP is off"))
+		s.fail(w, r, appliance.Errorf(appliance.ENOTFOUND, "", "DHCP is off"))
 		return
 	}
 	if err := s.Services.Leases.DeleteReservation(r.Context(), mac); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

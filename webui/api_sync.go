@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -12,16 +13,16 @@ import (
 func (s *Server) handlePhoneConfig(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if s.Files == nil {
-		s.writeError(w, r, appliance.Errorf(appliance.ENOTFOUND, "file", "no renderer"))
+		s.fail(w, r, appliance.Errorf(appliance.ENOTFOUND, "file", "no renderer"))
 		return
 	}
 	b, err := s.Files.RenderFile(r.Context(), mac, "")
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -34,17 +35,17 @@ func (s *Server) handlePhoneConfig(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleListDiscovered(w http.ResponseWriter, r *http.Request) {
 	offset, err := queryInt(r, "offset", 0, appliance.MaxDiscovered)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	limit, err := queryInt(r, "limit", discoveredAPILimit, discoveredAPILimit)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	list, total, err := s.Services.Discovery.PageDiscovered(r.Context(), offset, limit)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
@@ -67,13 +68,13 @@ type adoptInput struct {
 func (s *Server) handleAdoptDiscovered(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var in adoptInput
 	if r.ContentLength != 0 {
 		if err := s.readJSON(w, r, &in); err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -81,7 +82,7 @@ func (s *Server) handleAdoptDiscovered(w http.ResponseWriter, r *http.Request) {
 		Name: in.Name, Description: in.Description, LocationID: in.LocationID, Manufacturer: in.Manufacturer, Model: in.Model,
 	}, in.Extension)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusCreated, p)
@@ -89,33 +90,17 @@ func (s *Server) handleAdoptDiscovered(w http.ResponseWriter, r *http.Request) {
 
 // handlePhoneSync answers where the phone stands in the sync loop.
 func (s *Server) handlePhoneSync(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if p, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone); ok {
+		s.writeJSON(w, http.StatusOK, p.Sync)
 	}
-	p, err := s.Services.Phones.FindPhone(r.Context(), mac)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, p.Sync)
 }
 
 // handlePhoneTimeline answers the phone's last changes, newest first: when
 // each was made, triggered, fetched, applied and registered.
 func (s *Server) handlePhoneTimeline(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if tl, ok := lookup(s, w, r, pathMAC, s.Services.Sync.Timeline); ok {
+		s.writeJSON(w, http.StatusOK, tl)
 	}
-	tl, err := s.Services.Sync.Timeline(r.Context(), mac)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, tl)
 }
 
 // handlePhoneResync asks the sync loop for a check-sync NOTIFY now; the
@@ -124,16 +109,16 @@ func (s *Server) handlePhoneTimeline(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePhoneResync(w http.ResponseWriter, r *http.Request) {
 	mac, err := pathMAC(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.Services.Sync.Resync(r.Context(), []string{mac}); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	p, err := s.Services.Phones.FindPhone(r.Context(), mac)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusAccepted, p.Sync)
@@ -149,18 +134,12 @@ type secretBody struct {
 // handlePhoneSecret answers the phone's user name and secret; POST first
 // gives it a new one (rotation).
 func (s *Server) handlePhoneSecret(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	find := s.Services.Phones.FindPhone
 	if r.Method == http.MethodPost {
 		find = s.Services.Phones.RotateSecret
 	}
-	p, err := find(r.Context(), mac)
-	if err != nil {
-		s.writeError(w, r, err)
+	p, ok := lookup(s, w, r, pathMAC, find)
+	if !ok {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -170,25 +149,17 @@ func (s *Server) handlePhoneSecret(w http.ResponseWriter, r *http.Request) {
 // handlePhoneClaim reopens the phone's claim window and answers its sync
 // status (claim_open_until).
 func (s *Server) handlePhoneClaim(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if p, ok := lookup(s, w, r, pathMAC, s.reopenClaim); ok {
+		s.writeJSON(w, http.StatusOK, p.Sync)
 	}
-	p, err := s.reopenClaim(r, mac)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, p.Sync)
 }
 
 // reopenClaim reopens phone mac's claim window and forgives the failures
 // of the address it last fetched from: a factory-reset phone fetching with
 // a stale secret may have been refused meanwhile, and its next fetch must
 // not meet that refusal.
-func (s *Server) reopenClaim(r *http.Request, mac string) (*appliance.Phone, error) {
-	p, err := s.Services.Phones.OpenClaim(r.Context(), mac)
+func (s *Server) reopenClaim(ctx context.Context, mac string) (*appliance.Phone, error) {
+	p, err := s.Services.Phones.OpenClaim(ctx, mac)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func (s *Server) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		user, err := s.authenticate(r)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		if info := infoFrom(r.Context()); info != nil {

@@ -39,53 +39,6 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-// writeError maps an error to its status and JSON body. Internal errors are
-// logged with their details and shown only as "internal error".
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		s.writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{
-			Error: fmt.Sprintf("body: too large (at most %d bytes)", tooLarge.Limit),
-			Field: "body",
-		})
-		return
-	}
-	var status int
-	switch appliance.ErrorCode(err) {
-	case appliance.EINVALID:
-		status = http.StatusBadRequest
-	case appliance.EUNAUTHORIZED:
-		status = http.StatusUnauthorized
-		w.Header().Set("WWW-Authenticate", `Basic realm="provbox"`)
-	case appliance.ENOTFOUND:
-		status = http.StatusNotFound
-	case appliance.ECONFLICT:
-		status = http.StatusConflict
-	case appliance.EFORBIDDEN:
-		status = http.StatusForbidden
-	case appliance.ETOOMANY:
-		status = http.StatusTooManyRequests
-		w.Header().Set("Retry-After", retryAfter(s.Guard.Wait(appliance.ProtoHTTP, remoteIP(r))))
-	case appliance.EUNAVAILABLE:
-		status = http.StatusInsufficientStorage
-	default:
-		s.logger().Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		s.writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
-		return
-	}
-	body := errorBody{
-		Error: appliance.ErrorMessage(err),
-		Field: appliance.ErrorField(err),
-		Line:  appliance.ErrorLine(err),
-	}
-	if all := appliance.AllErrors(err); len(all) > 1 {
-		for _, e := range all {
-			body.Errors = append(body.Errors, fieldError{Field: e.Field, Error: e.Error(), Line: e.Line})
-		}
-	}
-	s.writeJSON(w, status, body)
-}
-
 // retryAfter is a Retry-After value in whole seconds, at least 1.
 func retryAfter(d time.Duration) string {
 	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))

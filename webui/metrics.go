@@ -125,9 +125,11 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.logger().Error("http handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
-				if !rec.wroteHeader {
-					s.writeJSON(rec, http.StatusInternalServerError, errorBody{Error: "internal error"})
+				err := fmt.Errorf("handler panicked: %v", v)
+				if rec.wroteHeader {
+					s.logger().Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+				} else {
+					s.fail(rec, r, err) // logs it
 				}
 			}
 			status := rec.status

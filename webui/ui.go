@@ -77,22 +77,8 @@ var funcs = template.FuncMap{
 		}
 		return t.Local().Format(timeLayout)
 	},
-	"time": func(t time.Time) string { return t.Local().Format(timeLayout) },
-	"keytype": func(t string) string {
-		switch t {
-		case appliance.KeyAccount:
-			return "Account Key"
-		case appliance.KeyBLF:
-			return "BLF"
-		case appliance.KeySpeedDial:
-			return "Speed Dial"
-		case appliance.KeyPark:
-			return "Parking Lot"
-		case appliance.KeyPrefix:
-			return "Prefix"
-		}
-		return t
-	},
+	"time":    func(t time.Time) string { return t.Local().Format(timeLayout) },
+	"keytype": keyTypeName,
 	"seq": func(n int) []int {
 		out := make([]int, n)
 		for i := range out {
@@ -103,6 +89,34 @@ var funcs = template.FuncMap{
 	"int64": func(i int64) string { return strconv.FormatInt(i, 10) },
 	// parkslot tells the two forms of a Parking Lot key apart (SPEC §3).
 	"parkslot": appliance.IsParkSlot,
+}
+
+// keyTypeName is a key type as the pages name it: "Account Key", "BLF",
+// "Speed Dial", "Parking Lot", "Prefix"; an unknown type as it is.
+func keyTypeName(t string) string {
+	switch t {
+	case appliance.KeyAccount:
+		return "Account Key"
+	case appliance.KeyBLF:
+		return "BLF"
+	case appliance.KeySpeedDial:
+		return "Speed Dial"
+	case appliance.KeyPark:
+		return "Parking Lot"
+	case appliance.KeyPrefix:
+		return "Prefix"
+	}
+	return t
+}
+
+// formPtr is a form field for an update struct's pointer field: nil when
+// the form lacks the field (the value is kept), else what was sent.
+func formPtr(f url.Values, key string) *string {
+	if !f.Has(key) {
+		return nil
+	}
+	v := f.Get(key)
+	return &v
 }
 
 // templates parses layout.html with each page file once.
@@ -243,7 +257,7 @@ func (s *Server) ui(h http.HandlerFunc) http.HandlerFunc {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(sess.CSRF)) != 1 {
 				s.logger().Warn("form refused: missing or wrong CSRF token", "path", r.URL.Path, "remote", r.RemoteAddr)
-				http.Error(w, "forbidden: this form is stale or did not come from provbox; reload the page and try again", http.StatusForbidden)
+				s.fail(w, r, appliance.Errorf(appliance.EFORBIDDEN, "", "this form is stale or did not come from provbox; reload the page and try again"))
 				return
 			}
 		}
@@ -312,7 +326,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	token, _, err := s.Services.Sessions.CreateSession(r.Context(), u.ID)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.setSessionCookie(w, r, token)
@@ -393,7 +407,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	s.logger().Info("first admin created in the browser", "user", u.Name, "remote", r.RemoteAddr)
 	token, _, err := s.Services.Sessions.CreateSession(r.Context(), u.ID)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.setSessionCookie(w, r, token)
@@ -439,18 +453,4 @@ func flashMessage(err error) string {
 		return all[0].Message
 	}
 	return appliance.ErrorMessage(err)
-}
-
-// statusOf is the status of a page re-rendered for a failed form: 409 for
-// a conflict (a duplicate name), else 400.
-func statusOf(err error) int {
-	switch appliance.ErrorCode(err) {
-	case appliance.ECONFLICT:
-		return http.StatusConflict
-	case appliance.EUNAVAILABLE:
-		return http.StatusInsufficientStorage
-	case appliance.EINTERNAL:
-		return http.StatusInternalServerError
-	}
-	return http.StatusBadRequest
 }

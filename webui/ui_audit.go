@@ -62,17 +62,17 @@ func (s *Server) auditService() (appliance.AuditService, error) {
 func (s *Server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 	svc, err := s.auditService()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	f, err := auditFilter(r.URL.Query())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	list, err := svc.FindAudit(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeJSON(w, http.StatusOK, list)
@@ -107,7 +107,7 @@ type auditData struct {
 func (s *Server) handleAuditUI(w http.ResponseWriter, r *http.Request) {
 	svc, err := s.auditService()
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	q := r.URL.Query()
@@ -122,13 +122,10 @@ func (s *Server) handleAuditUI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		if appliance.ErrorCode(err) != appliance.EINVALID {
-			s.writeError(w, r, err)
-			return
+		p.Form = q // the search, its fields marked
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.render(w, r, status, "audit.html", p)
 		}
-		p.Errors, p.Flash = formErrors(err)
-		p.FlashError = true
-		s.render(w, r, http.StatusBadRequest, "audit.html", p)
 		return
 	}
 	s.render(w, r, http.StatusOK, "audit.html", p)

@@ -33,7 +33,7 @@ func (s *Server) handleBulkUI(w http.ResponseWriter, r *http.Request) {
 				redirectBack(w, r, back, "Nothing done: "+appliance.ErrorMessage(err)+" (deleted meanwhile?).")
 				return
 			}
-			s.writeError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		if !seen[ph.MAC] {
@@ -159,8 +159,8 @@ func (s *Server) bulkResync(w http.ResponseWriter, r *http.Request, back string,
 // bulkError reports a domain error of a bulk action as the flash: nothing
 // was changed (one transaction).
 func (s *Server) bulkError(w http.ResponseWriter, r *http.Request, back string, err error) {
-	if appliance.ErrorCode(err) == appliance.EINTERNAL {
-		s.writeError(w, r, err)
+	if statusFor(err) == http.StatusInternalServerError {
+		s.fail(w, r, err)
 		return
 	}
 	redirectBack(w, r, back, "Nothing changed: "+appliance.ErrorMessage(err))

@@ -179,7 +179,7 @@ func (s *Server) handleImportUI(w http.ResponseWriter, r *http.Request) {
 	phones, err := appliance.ParseCSV(strings.NewReader(text), s.Catalog)
 	d.Errors = appliance.AllErrors(err)
 	if err != nil && d.Errors == nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var res *appliance.ImportResult
@@ -190,7 +190,7 @@ func (s *Server) handleImportUI(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			more := appliance.AllErrors(err)
 			if more == nil || appliance.ErrorCode(err) == appliance.EUNAVAILABLE {
-				s.writeError(w, r, err)
+				s.fail(w, r, err)
 				return
 			}
 			d.Errors = append(d.Errors, more...)

@@ -68,22 +68,22 @@ func (s *Server) handleDashboardUI(w http.ResponseWriter, r *http.Request) {
 
 	phones, err := s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	exts, err := s.Services.Extensions.FindExtensions(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if _, d.Discovered, err = s.Services.Discovery.PageDiscovered(ctx, 0, 1); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	no := false
 	unattached, err := s.Services.Keys.FindKeys(ctx, appliance.KeyFilter{Attached: &no})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d.Unattached = len(unattached)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/provbox/provbox/appliance"
@@ -80,7 +79,7 @@ func splitStranded(phones []appliance.ExtensionPhone) (stranded, keep []applianc
 func (s *Server) extensionsPage(w http.ResponseWriter, r *http.Request, status int, p *page) {
 	list, err := s.Services.Extensions.FindExtensions(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d, _ := p.Data.(*extensionsData)
@@ -106,16 +105,17 @@ func extensionFromForm(f url.Values) *appliance.Extension {
 func (s *Server) handleCreateExtensionUI(w http.ResponseWriter, r *http.Request) {
 	e, err := s.Services.Extensions.CreateExtension(r.Context(), extensionFromForm(r.PostForm))
 	if err != nil {
-		p := &page{Form: r.PostForm, FlashError: true}
-		p.Errors, p.Flash = formErrors(err)
-		s.extensionsPage(w, r, http.StatusBadRequest, p)
+		p := &page{Form: r.PostForm}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.extensionsPage(w, r, status, p)
+		}
 		return
 	}
 	redirectBack(w, r, "/extensions", "Extension "+e.Number+" added, with its account key.")
 }
 
 func (s *Server) handleEditExtensionUI(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.extensionOf(w, r)
+	e, ok := lookup(s, w, r, pathID, s.Services.Extensions.FindExtension)
 	if !ok {
 		return
 	}
@@ -123,29 +123,29 @@ func (s *Server) handleEditExtensionUI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateExtensionUI(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.extensionOf(w, r)
+	e, ok := lookup(s, w, r, pathID, s.Services.Extensions.FindExtension)
 	if !ok {
 		return
 	}
-	id := e.ID
 	f := r.PostForm
-	str := func(k string) *string { v := f.Get(k); return &v }
-	upd := appliance.ExtensionUpdate{Number: str("number"), Name: str("name"), AuthUser: str("auth_user"),
-		SIPServer: str("sip_server"), Transport: str("transport"), Voicemail: str("voicemail")}
+	upd := appliance.ExtensionUpdate{Number: formPtr(f, "number"), Name: formPtr(f, "name"), AuthUser: formPtr(f, "auth_user"),
+		SIPServer: formPtr(f, "sip_server"), Transport: formPtr(f, "transport"), Voicemail: formPtr(f, "voicemail")}
 	if f.Get("password") != "" { // blank keeps the password
-		upd.Password = str("password")
+		upd.Password = formPtr(f, "password")
 	}
-	if _, err := s.Services.Extensions.UpdateExtension(r.Context(), id, upd); err != nil {
-		p := &page{Form: f, FlashError: true, Data: &extensionsData{Edit: e}}
-		p.Errors, p.Flash = formErrors(err)
-		s.extensionsPage(w, r, http.StatusBadRequest, p)
+	saved, err := s.Services.Extensions.UpdateExtension(r.Context(), e.ID, upd)
+	if err != nil {
+		p := &page{Form: f, Data: &extensionsData{Edit: e}}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.extensionsPage(w, r, status, p)
+		}
 		return
 	}
-	redirectBack(w, r, "/extensions", "Extension "+f.Get("number")+" saved; its phones are being resynced.")
+	redirectBack(w, r, "/extensions", "Extension "+saved.Number+" saved; its phones are being resynced.")
 }
 
 func (s *Server) handleDeleteExtensionUI(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.extensionOf(w, r)
+	e, ok := lookup(s, w, r, pathID, s.Services.Extensions.FindExtension)
 	if !ok {
 		return
 	}
@@ -168,7 +168,10 @@ func (s *Server) handleDeleteExtensionUI(w http.ResponseWriter, r *http.Request)
 			s.extensionsPage(w, r, http.StatusConflict, &page{Data: &extensionsData{Edit: e, Confirm: c}})
 			return
 		}
-		s.extensionsPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true})
+		p := &page{}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.extensionsPage(w, r, status, p)
+		}
 		return
 	}
 	msg := "Extension " + e.Number + " deleted."
@@ -179,20 +182,4 @@ func (s *Server) handleDeleteExtensionUI(w http.ResponseWriter, r *http.Request)
 		msg += " " + phoneTitles(stranded) + " now have no account key and will not register (not ready): put an extension's account key on their line keys."
 	}
 	redirectBack(w, r, "/extensions", msg)
-}
-
-// extensionOf finds the extension of the path's {id}, answering 404 when
-// there is none.
-func (s *Server) extensionOf(w http.ResponseWriter, r *http.Request) (*appliance.Extension, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
-		return nil, false
-	}
-	e, err := s.Services.Extensions.FindExtension(r.Context(), id)
-	if err != nil {
-		http.NotFound(w, r)
-		return nil, false
-	}
-	return e, true
 }

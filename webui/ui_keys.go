@@ -36,15 +36,13 @@ type phoneRef struct {
 // phoneRefs looks the names of phones up; a phone that cannot be found is
 // named by its MAC. It also returns the models of all phones, each once.
 func (s *Server) phoneRefs(r *http.Request) (func(mac string) phoneRef, []appliance.Model) {
-	names := map[string]string{}
-	models := map[string]appliance.Model{}
+	refs := map[string]phoneRef{}
 	var inUse []appliance.Model
 	if s.Services.Phones != nil {
 		if phones, err := s.Services.Phones.FindPhones(r.Context(), appliance.PhoneFilter{}); err == nil {
 			for _, p := range phones {
-				names[p.MAC] = p.Name
 				m, ok := s.Catalog.Lookup(p.Manufacturer, p.Model)
-				models[p.MAC] = m
+				refs[p.MAC] = refOf(p, m)
 				if ok && !slices.ContainsFunc(inUse, func(x appliance.Model) bool { return x.Name == m.Name }) {
 					inUse = append(inUse, m)
 				}
@@ -52,12 +50,20 @@ func (s *Server) phoneRefs(r *http.Request) (func(mac string) phoneRef, []applia
 		}
 	}
 	return func(mac string) phoneRef {
-		name := names[mac]
-		if name == "" || name == mac {
-			name = appliance.FormatMAC(mac)
+		if ref, ok := refs[mac]; ok {
+			return ref
 		}
-		return phoneRef{MAC: mac, Name: name, Model: models[mac]}
+		return phoneRef{MAC: mac, Name: appliance.FormatMAC(mac)}
 	}, inUse
+}
+
+// refOf is phone p as the pages name it, its model m.
+func refOf(p *appliance.Phone, m appliance.Model) phoneRef {
+	name := p.Name
+	if name == "" || name == p.MAC {
+		name = appliance.FormatMAC(p.MAC)
+	}
+	return phoneRef{MAC: p.MAC, Name: name, Model: m}
 }
 
 // labelHint says how many characters of a label the models show, the
@@ -115,13 +121,22 @@ func minLabelChars(models []appliance.Model) int {
 	return least
 }
 
-func namesOf(phones []phoneRef) string {
-	names := make([]string, 0, len(phones))
-	for _, p := range phones {
-		names = append(names, p.Name)
-	}
-	if len(names) > 10 {
-		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
+// phoneNames names the phones of macs for a flash: "Lobby, 00:15:65:00:00:02,
+// …": the first 10 (read one by one, so that naming the phones of a key on
+// 1,000 phones reads 10), and how many more.
+func (s *Server) phoneNames(r *http.Request, macs []string) string {
+	const named = 10
+	names := make([]string, 0, min(len(macs), named+1))
+	for i, mac := range macs {
+		if i == named {
+			names = append(names, fmt.Sprintf("and %d more", len(macs)-named))
+			break
+		}
+		ref := phoneRef{MAC: mac, Name: appliance.FormatMAC(mac)}
+		if p, err := s.Services.Phones.FindPhone(r.Context(), mac); err == nil {
+			ref = refOf(p, appliance.Model{})
+		}
+		names = append(names, ref.Name)
 	}
 	return strings.Join(names, ", ")
 }
@@ -296,25 +311,16 @@ func (d *keysData) EditURL(id int64) string {
 }
 
 func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, status int, p *page, d *keysData) {
-	ctx := r.Context()
-	list, err := s.Services.Keys.FindKeys(ctx, d.Query.filter())
+	list, total, err := s.findKeys(r, d.Query)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	all, err := s.Services.Keys.FindKeys(ctx, appliance.KeyFilter{})
-	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ref, inUse := s.phoneRefs(r)
 	d.LabelHint, d.LabelChars = labelHint(inUse), minLabelChars(inUse)
-	d.Total = len(all)
+	d.Total = total
 	d.Keys = d.Keys[:0]
 	for _, k := range list {
-		if d.Query.Accounts == "hide" && k.Type == appliance.KeyAccount {
-			continue
-		}
 		row := keyRow{Key: k}
 		for _, mac := range k.AttachedTo {
 			row.Phones = append(row.Phones, ref(mac))
@@ -361,6 +367,38 @@ func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, status int, p 
 	s.render(w, r, status, "keys.html", p)
 }
 
+// findKeys reads the keys of the list and how many there are in all, with
+// one read of the store unless the list searches by value or label (the
+// store's LIKE matching, which this does not repeat): type, the account
+// toggle and the attached toggle are applied here.
+func (s *Server) findKeys(r *http.Request, q keyQuery) (list []*appliance.Key, total int, err error) {
+	if err := q.filter().Validate(); err != nil {
+		return nil, 0, err
+	}
+	all, err := s.Services.Keys.FindKeys(r.Context(), appliance.KeyFilter{})
+	if err != nil {
+		return nil, 0, err
+	}
+	list = all
+	if q.Value != "" || q.Label != "" || q.Q != "" {
+		if list, err = s.Services.Keys.FindKeys(r.Context(), q.filter()); err != nil {
+			return nil, 0, err
+		}
+	}
+	kept := list[:0:0]
+	for _, k := range list {
+		switch {
+		case q.Type != "" && k.Type != strings.ToLower(q.Type),
+			q.Accounts == "hide" && k.Type == appliance.KeyAccount,
+			q.Attached == "true" && len(k.AttachedTo) == 0,
+			q.Attached == "false" && len(k.AttachedTo) > 0:
+			continue
+		}
+		kept = append(kept, k)
+	}
+	return kept, len(all), nil
+}
+
 // backQuery is the list state a form came from (its hidden "back" field).
 func backQuery(r *http.Request) keyQuery {
 	v, _ := url.ParseQuery(r.PostFormValue("back"))
@@ -378,16 +416,14 @@ func (s *Server) handleKeysUI(w http.ResponseWriter, r *http.Request) {
 // handleKeyLinkUI sends /keys/{id} (where a failed edit leaves the
 // browser) to the list with that row open for editing.
 func (s *Server) handleKeyLinkUI(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		http.NotFound(w, r)
-		return
+	if k, ok := lookup(s, w, r, pathID, s.Services.Keys.FindKey); ok {
+		id := strconv.FormatInt(k.ID, 10)
+		http.Redirect(w, r, "/keys?edit="+id+"#key-"+id, http.StatusSeeOther)
 	}
-	http.Redirect(w, r, "/keys?edit="+strconv.FormatInt(id, 10)+"#key-"+strconv.FormatInt(id, 10), http.StatusSeeOther)
 }
 
 func keyTitle(k *appliance.Key) string {
-	t := funcs["keytype"].(func(string) string)(k.Type) + " " + k.Value
+	t := keyTypeName(k.Type) + " " + k.Value
 	if k.Label != "" && k.Label != k.Value {
 		t += " “" + k.Label + "”"
 	}
@@ -399,14 +435,14 @@ func (s *Server) handleCreateKeyUI(w http.ResponseWriter, r *http.Request) {
 	q := backQuery(r)
 	k, err := s.Services.Keys.CreateKey(r.Context(), &appliance.Key{Type: f.Get("type"), Value: f.Get("value"), Label: f.Get("label")})
 	if err != nil {
-		if appliance.ErrorField(err) == "" {
-			s.keysPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
-			return
-		}
 		// A rule broken or a duplicate (409): at its field, as typed.
-		p := &page{Form: f, FlashError: true}
-		p.Errors, p.Flash = formErrors(err)
-		s.keysPage(w, r, statusOf(err), p, &keysData{Query: q, failed: "add"})
+		p, d := &page{Form: f}, &keysData{Query: q, failed: "add"}
+		if appliance.ErrorField(err) == "" {
+			p, d = &page{}, &keysData{Query: q}
+		}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.keysPage(w, r, status, p, d)
+		}
 		return
 	}
 	redirectBack(w, r, q.URL(), "Key "+keyTitle(k)+" added. Put it on a phone's line keys from the phone's page.")
@@ -415,79 +451,55 @@ func (s *Server) handleCreateKeyUI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleUpdateKeyUI(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
-		http.NotFound(w, r)
+		s.fail(w, r, notFound(r))
 		return
 	}
 	q := backQuery(r)
 	f := r.PostForm
-	str := func(k string) *string {
-		if _, ok := f[k]; !ok {
-			return nil
-		}
-		v := f.Get(k)
-		return &v
-	}
-	k, err := s.Services.Keys.UpdateKey(r.Context(), id, appliance.KeyUpdate{Type: str("type"), Value: str("value"), Label: str("label")})
+	k, err := s.Services.Keys.UpdateKey(r.Context(), id, appliance.KeyUpdate{Type: formPtr(f, "type"), Value: formPtr(f, "value"), Label: formPtr(f, "label")})
 	if err != nil {
-		code, field := appliance.ErrorCode(err), appliance.ErrorField(err)
-		switch {
-		case code == appliance.ENOTFOUND:
-			http.NotFound(w, r)
-		case (code == appliance.EINVALID || code == appliance.ECONFLICT) && field != "" && field != "id":
-			// A rule broken or a duplicate (409): at its field in the
-			// row, as typed.
-			p := &page{Form: f, FlashError: true}
-			p.Errors, p.Flash = formErrors(err)
-			s.keysPage(w, r, statusOf(err), p, &keysData{Query: q, EditID: id, failed: "edit"})
-		case code == appliance.EINVALID || code == appliance.ECONFLICT:
-			s.keysPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
-		default:
-			s.writeError(w, r, err)
+		// A rule broken or a duplicate (409): at its field in the row, as
+		// typed; a key gone meanwhile (404): in the flash.
+		p, d := &page{Form: f}, &keysData{Query: q, EditID: id, failed: "edit"}
+		if field := appliance.ErrorField(err); field == "" || field == "id" || appliance.ErrorCode(err) == appliance.ENOTFOUND {
+			p, d = &page{}, &keysData{Query: q}
+		}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.keysPage(w, r, status, p, d)
 		}
 		return
 	}
 	msg := "Key " + keyTitle(k) + " saved."
-	if len(k.AttachedTo) > 0 {
-		ref, _ := s.phoneRefs(r)
-		var phones []phoneRef
-		for _, mac := range k.AttachedTo {
-			phones = append(phones, ref(mac))
-		}
+	if n := len(k.AttachedTo); n > 0 {
 		verb := "is"
-		if len(phones) > 1 {
+		if n > 1 {
 			verb = "are"
 		}
-		msg += fmt.Sprintf(" Its %s %s being updated: %s.", appliance.Count(len(phones), "phone", "phones"), verb, namesOf(phones))
+		msg += fmt.Sprintf(" Its %s %s being updated: %s.", appliance.Count(n, "phone", "phones"), verb, s.phoneNames(r, k.AttachedTo))
 	}
 	redirectBack(w, r, q.URL(), msg)
 }
 
 func (s *Server) handleDeleteKeyUI(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		http.NotFound(w, r)
+	k, ok := lookup(s, w, r, pathID, s.Services.Keys.FindKey)
+	if !ok {
 		return
 	}
 	q := backQuery(r)
-	k, err := s.Services.Keys.FindKey(r.Context(), id)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
 	force := r.PostFormValue("force") == "true"
-	if err := s.Services.Keys.DeleteKey(r.Context(), id, force); err != nil {
-		if appliance.ErrorCode(err) == appliance.ECONFLICT {
-			if k.Type == appliance.KeyAccount {
-				s.keysPage(w, r, http.StatusConflict, &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
-				return
-			}
-			if now, err := s.Services.Keys.FindKey(r.Context(), id); err == nil {
-				k = now // the phones as of now
+	if err := s.Services.Keys.DeleteKey(r.Context(), k.ID, force); err != nil {
+		if appliance.ErrorCode(err) == appliance.ECONFLICT && k.Type != appliance.KeyAccount {
+			// Phones stand in the way: ask again, naming them as of now.
+			if now, err := s.Services.Keys.FindKey(r.Context(), k.ID); err == nil {
+				k = now
 			}
 			s.keysPage(w, r, http.StatusConflict, &page{}, &keysData{Query: q, Confirm: &keyRow{Key: k}})
 			return
 		}
-		s.keysPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true}, &keysData{Query: q})
+		p := &page{}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.keysPage(w, r, status, p, &keysData{Query: q})
+		}
 		return
 	}
 	msg := "Key " + keyTitle(k) + " deleted."

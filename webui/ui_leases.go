@@ -35,7 +35,7 @@ func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
 			d.Reservations, err = s.Services.Leases.FindReservations(r.Context())
 		}
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}

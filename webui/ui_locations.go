@@ -42,11 +42,7 @@ func (s *Server) phonesAt(r *http.Request) (map[int64][]phoneRef, error) {
 		if p.LocationID == nil {
 			continue
 		}
-		name := p.Name
-		if name == "" || name == p.MAC {
-			name = appliance.FormatMAC(p.MAC)
-		}
-		at[*p.LocationID] = append(at[*p.LocationID], phoneRef{MAC: p.MAC, Name: name})
+		at[*p.LocationID] = append(at[*p.LocationID], refOf(p, appliance.Model{}))
 	}
 	return at, nil
 }
@@ -54,12 +50,12 @@ func (s *Server) phonesAt(r *http.Request) (map[int64][]phoneRef, error) {
 func (s *Server) locationsPage(w http.ResponseWriter, r *http.Request, status int, p *page) {
 	list, err := s.Services.Locations.FindLocations(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	at, err := s.phonesAt(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d, _ := p.Data.(*locationsData)
@@ -88,54 +84,36 @@ func locationFromForm(f url.Values) *appliance.Location {
 func (s *Server) handleCreateLocationUI(w http.ResponseWriter, r *http.Request) {
 	l, err := s.Services.Locations.CreateLocation(r.Context(), locationFromForm(r.PostForm))
 	if err != nil {
-		p := &page{Form: r.PostForm, FlashError: true}
-		p.Errors, p.Flash = formErrors(err)
-		s.locationsPage(w, r, statusOf(err), p)
+		p := &page{Form: r.PostForm}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.locationsPage(w, r, status, p)
+		}
 		return
 	}
 	redirectBack(w, r, "/locations", "Location "+l.Name+" added. Choose it on a phone's page to put the phone there.")
 }
 
-func (s *Server) findLocationUI(w http.ResponseWriter, r *http.Request) *appliance.Location {
-	id, err := pathID(r)
-	if err != nil {
-		http.NotFound(w, r)
-		return nil
-	}
-	l, err := s.Services.Locations.FindLocation(r.Context(), id)
-	if err != nil {
-		http.NotFound(w, r)
-		return nil
-	}
-	return l
-}
-
 func (s *Server) handleEditLocationUI(w http.ResponseWriter, r *http.Request) {
-	if l := s.findLocationUI(w, r); l != nil {
+	if l, ok := lookup(s, w, r, pathID, s.Services.Locations.FindLocation); ok {
 		s.locationsPage(w, r, http.StatusOK, &page{Data: &locationsData{Edit: l}, Flash: flashOf(w, r)})
 	}
 }
 
 func (s *Server) handleUpdateLocationUI(w http.ResponseWriter, r *http.Request) {
-	l := s.findLocationUI(w, r)
-	if l == nil {
+	l, ok := lookup(s, w, r, pathID, s.Services.Locations.FindLocation)
+	if !ok {
 		return
 	}
 	f := r.PostForm
-	str := func(k string) *string {
-		if _, ok := f[k]; !ok {
-			return nil
-		}
-		v := f.Get(k)
-		return &v
-	}
-	upd := appliance.LocationUpdate{Name: str("name"), Street: str("street"), City: str("city"), Region: str("region"),
-		PostalCode: str("postal_code"), Country: str("country"), CallbackNumber: str("callback_number")}
+	upd := appliance.LocationUpdate{Name: formPtr(f, "name"), Street: formPtr(f, "street"), City: formPtr(f, "city"),
+		Region: formPtr(f, "region"), PostalCode: formPtr(f, "postal_code"), Country: formPtr(f, "country"),
+		CallbackNumber: formPtr(f, "callback_number")}
 	saved, err := s.Services.Locations.UpdateLocation(r.Context(), l.ID, upd)
 	if err != nil {
-		p := &page{Form: f, FlashError: true, Data: &locationsData{Edit: l}}
-		p.Errors, p.Flash = formErrors(err)
-		s.locationsPage(w, r, statusOf(err), p)
+		p := &page{Form: f, Data: &locationsData{Edit: l}}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.locationsPage(w, r, status, p)
+		}
 		return
 	}
 	msg := "Location " + saved.Name + " saved."
@@ -150,8 +128,8 @@ func (s *Server) handleUpdateLocationUI(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleDeleteLocationUI(w http.ResponseWriter, r *http.Request) {
-	l := s.findLocationUI(w, r)
-	if l == nil {
+	l, ok := lookup(s, w, r, pathID, s.Services.Locations.FindLocation)
+	if !ok {
 		return
 	}
 	force := r.PostFormValue("force") == "true"
@@ -161,7 +139,10 @@ func (s *Server) handleDeleteLocationUI(w http.ResponseWriter, r *http.Request) 
 			s.locationsPage(w, r, http.StatusConflict, &page{Data: &locationsData{Confirm: &locationRow{Location: l, Phones: at[l.ID]}}})
 			return
 		}
-		s.locationsPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true})
+		p := &page{}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.locationsPage(w, r, status, p)
+		}
 		return
 	}
 	redirectBack(w, r, "/locations", "Location "+l.Name+" deleted.")

@@ -165,24 +165,24 @@ func (s *Server) handlePhonesUI(w http.ResponseWriter, r *http.Request) {
 		err = checkPhoneListQuery(d.State, d.Sort, qs.Get("dir"))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	all, err := s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	phones := all
 	if d.Q != "" {
 		if phones, err = s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{Q: d.Q}); err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 	}
 	locs, err := s.locationNames(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d.All = len(all)
@@ -240,7 +240,7 @@ func (s *Server) handlePhonesUI(w http.ResponseWriter, r *http.Request) {
 	d.Locations = []option{{Value: "0", Text: "(no location)"}}
 	list, err := s.Services.Locations.FindLocations(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	for _, l := range list {
@@ -361,7 +361,7 @@ func selectOptions(opts []option, sel, unknown string) []option {
 // keyText labels a button configuration in a line-key select:
 // "Account Key — 1001 Alice", "BLF — 1002 Bob", "Speed Dial — 5551234".
 func keyText(k *appliance.Key) string {
-	t := funcs["keytype"].(func(string) string)(k.Type) + " — " + k.Value
+	t := keyTypeName(k.Type) + " — " + k.Value
 	if k.Label != "" && k.Label != k.Value {
 		t += " " + k.Label
 	}
@@ -406,7 +406,7 @@ func (s *Server) phoneFormPage(w http.ResponseWriter, r *http.Request, status in
 
 	locs, err := s.Services.Locations.FindLocations(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d.Locations = []option{{Value: "", Text: "(none)"}}
@@ -450,7 +450,7 @@ func (s *Server) phoneFormPage(w http.ResponseWriter, r *http.Request, status in
 	if ph == nil {
 		exts, err := s.Services.Extensions.FindExtensions(ctx)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		d.HasExtensions = len(exts) > 0
@@ -478,7 +478,7 @@ func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *pag
 	ctx := r.Context()
 	keys, err := s.Services.Keys.FindKeys(ctx, appliance.KeyFilter{})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return false
 	}
 	sort.SliceStable(keys, func(i, j int) bool { return keyRank(keys[i].Type) < keyRank(keys[j].Type) })
@@ -495,7 +495,7 @@ func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *pag
 	}
 	layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return false
 	}
 	saved := map[string]string{}
@@ -532,7 +532,7 @@ func (s *Server) provisioningData(w http.ResponseWriter, r *http.Request, p *pag
 		if d.Model.LineKeys == 0 && t != appliance.KeyAccount || d.Model.LineKeys > 0 && !d.Model.Supports(t) {
 			continue
 		}
-		d.NewTypes = append(d.NewTypes, option{Value: t, Text: funcs["keytype"].(func(string) string)(t)})
+		d.NewTypes = append(d.NewTypes, option{Value: t, Text: keyTypeName(t)})
 	}
 	d.NewTypes = selectOptions(d.NewTypes, p.Val("new_type", appliance.KeyBLF), "(unknown type)")
 	if x, ok := s.Catalog.ModuleOf(d.Model); ok {
@@ -563,19 +563,6 @@ func onBoards(boards []keyBoard, pos appliance.Position) bool {
 
 func (s *Server) handleNewPhoneUI(w http.ResponseWriter, r *http.Request) {
 	s.phoneFormPage(w, r, http.StatusOK, &page{Flash: flashOf(w, r)}, nil, r.URL.Query())
-}
-
-// phoneUIStatus maps a domain error of a form to the page's status.
-func phoneUIStatus(err error) int {
-	switch appliance.ErrorCode(err) {
-	case appliance.ECONFLICT:
-		return http.StatusConflict
-	case appliance.ENOTFOUND:
-		return http.StatusNotFound
-	case appliance.EINVALID:
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
 }
 
 // formModules reads the expansion_modules select ("" is 0).
@@ -617,13 +604,10 @@ func formLocation(f url.Values) (int64, error) {
 }
 
 func (s *Server) phoneFormError(w http.ResponseWriter, r *http.Request, ph *appliance.Phone, err error) {
-	if appliance.ErrorCode(err) == appliance.EINTERNAL {
-		s.writeError(w, r, err)
-		return
+	p := &page{Form: r.PostForm}
+	if status, ok := s.formFailed(w, r, p, err); ok {
+		s.phoneFormPage(w, r, status, p, ph, url.Values{})
 	}
-	p := &page{Form: r.PostForm, FlashError: true}
-	p.Errors, p.Flash = formErrors(err)
-	s.phoneFormPage(w, r, phoneUIStatus(err), p, ph, url.Values{})
 }
 
 func (s *Server) handleCreatePhoneUI(w http.ResponseWriter, r *http.Request) {
@@ -658,23 +642,9 @@ func (s *Server) handleCreatePhoneUI(w http.ResponseWriter, r *http.Request) {
 		" on line keys 1 and 2. It gets its config the next time it boots or asks provbox; the sync badge shows when it has.")
 }
 
-// findPhoneUI finds the phone of the path, answering 404 when there is none.
-func (s *Server) findPhoneUI(w http.ResponseWriter, r *http.Request) *appliance.Phone {
-	ph, err := s.Services.Phones.FindPhone(r.Context(), r.PathValue("mac"))
-	if err != nil {
-		if c := appliance.ErrorCode(err); c == appliance.ENOTFOUND || c == appliance.EINVALID {
-			http.NotFound(w, r)
-		} else {
-			s.writeError(w, r, err)
-		}
-		return nil
-	}
-	return ph
-}
-
 func (s *Server) handleEditPhoneUI(w http.ResponseWriter, r *http.Request) {
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
 	s.phoneFormPage(w, r, http.StatusOK, &page{Flash: flashOf(w, r)}, ph, nil)
@@ -697,8 +667,8 @@ func changedFlash(what string, before, after *appliance.Phone) string {
 // and, when the form carries the key editor (field "layout"), its line
 // keys, in one transaction: both are saved or neither.
 func (s *Server) handleUpdatePhoneUI(w http.ResponseWriter, r *http.Request) {
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
 	f := r.PostForm
@@ -714,17 +684,16 @@ func (s *Server) handleUpdatePhoneUI(w http.ResponseWriter, r *http.Request) {
 		after, err = s.Services.Phones.UpdatePhone(r.Context(), ph.MAC, upd)
 	}
 	if err != nil {
-		if appliance.ErrorCode(err) == appliance.EINTERNAL {
-			s.writeError(w, r, err)
+		p := &page{Form: r.PostForm}
+		status, ok := s.formFailed(w, r, p, err)
+		if !ok {
 			return
 		}
-		p := &page{Form: r.PostForm, FlashError: true}
-		p.Errors, p.Flash = formErrors(err)
 		if f := appliance.ErrorField(err); !deviceField[f] && f != "" {
 			p.Errors = layoutErrors(err, layout)
 			p.Flash = "Nothing saved: " + p.Errors["keys"]
 		}
-		s.phoneFormPage(w, r, phoneUIStatus(err), p, ph, nil)
+		s.phoneFormPage(w, r, status, p, ph, nil)
 		return
 	}
 	what := "Phone " + after.Name
@@ -744,9 +713,8 @@ func phoneUpdateFromForm(f url.Values) (appliance.PhoneUpdate, error) {
 	if err != nil {
 		return appliance.PhoneUpdate{}, err
 	}
-	str := func(k string) *string { v := f.Get(k); return &v }
-	upd := appliance.PhoneUpdate{MAC: str("mac"), Name: str("name"), Description: str("description"), LocationID: &loc,
-		Manufacturer: str("manufacturer"), Model: str("model")}
+	upd := appliance.PhoneUpdate{MAC: formPtr(f, "mac"), Name: formPtr(f, "name"), Description: formPtr(f, "description"),
+		LocationID: &loc, Manufacturer: formPtr(f, "manufacturer"), Model: formPtr(f, "model")}
 	if f.Has("expansion_modules") {
 		n, err := formModules(f)
 		if err != nil {
@@ -758,8 +726,8 @@ func phoneUpdateFromForm(f url.Values) (appliance.PhoneUpdate, error) {
 }
 
 func (s *Server) handleLayoutUI(w http.ResponseWriter, r *http.Request) {
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
 	layout, err := layoutFromForm(r.PostForm)
@@ -767,18 +735,17 @@ func (s *Server) handleLayoutUI(w http.ResponseWriter, r *http.Request) {
 		_, err = s.Services.Phones.ReplaceLayout(r.Context(), ph.MAC, layout)
 	}
 	if err != nil {
-		if appliance.ErrorCode(err) == appliance.EINTERNAL {
-			s.writeError(w, r, err)
-			return
+		p := &page{Form: r.PostForm}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			p.Errors = layoutErrors(err, layout)
+			p.Flash = "Line keys not saved: " + p.Errors["keys"]
+			s.phoneFormPage(w, r, status, p, ph, nil)
 		}
-		p := &page{Form: r.PostForm, FlashError: true, Errors: layoutErrors(err, layout)}
-		p.Flash = "Line keys not saved: " + p.Errors["keys"]
-		s.phoneFormPage(w, r, phoneUIStatus(err), p, ph, nil)
 		return
 	}
 	after, err := s.Services.Phones.FindPhone(r.Context(), ph.MAC)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	redirectBack(w, r, "/phones/"+ph.MAC, changedFlash("Line keys of "+ph.Name, ph, after))
@@ -835,11 +802,11 @@ type accountReg struct {
 }
 
 func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
+	ctx := r.Context()
 	d := &phoneData{Phone: ph, ClaimOpen: ph.ClaimOpen(time.Now()), ClaimWindow: humanDuration(s.settingsInForce().ClaimWindow)}
 	d.Model, _ = s.Catalog.Lookup(ph.Manufacturer, ph.Model)
 	if ph.LocationID != nil {
@@ -849,12 +816,12 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 	}
 	layout, err := s.Services.Phones.FindLayout(ctx, ph.MAC)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d.Layout = layout
 	if d.Timeline, err = s.Services.Sync.Timeline(ctx, ph.MAC); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	// The layout's account keys are the extensions (their numbers are the
@@ -888,7 +855,7 @@ func (s *Server) handlePhoneUI(w http.ResponseWriter, r *http.Request) {
 			var fetched *string
 			if s.Services.Sync != nil {
 				if d.Fetched, err = s.Services.Sync.FetchedConfig(ctx, ph.MAC); err != nil {
-					s.writeError(w, r, err)
+					s.fail(w, r, err)
 					return
 				}
 			}
@@ -925,13 +892,13 @@ func maskSecrets(cfg string) (string, bool) {
 
 // handleClaimUI reopens the phone's claim window (Reopen claim).
 func (s *Server) handleClaimUI(w http.ResponseWriter, r *http.Request) {
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
-	p, err := s.reopenClaim(r, ph.MAC)
+	p, err := s.reopenClaim(r.Context(), ph.MAC)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	redirectBack(w, r, "/phones/"+ph.MAC, "Claim reopened: until "+p.Sync.ClaimOpenUntil.Local().Format("Jan 2 15:04")+
@@ -940,12 +907,12 @@ func (s *Server) handleClaimUI(w http.ResponseWriter, r *http.Request) {
 
 // handleRotateSecretUI gives the phone a new secret (Rotate secret).
 func (s *Server) handleRotateSecretUI(w http.ResponseWriter, r *http.Request) {
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
 	if _, err := s.Services.Phones.RotateSecret(r.Context(), ph.MAC); err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	msg := "New secret for " + ph.Name + ": the phone gets it with its next config (being sent now); until it fetches it, the old secret still works."
@@ -956,8 +923,8 @@ func (s *Server) handleRotateSecretUI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleResyncUI(w http.ResponseWriter, r *http.Request) {
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
 	if s.Services.Sync == nil {
@@ -965,15 +932,12 @@ func (s *Server) handleResyncUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Services.Sync.Resync(r.Context(), []string{ph.MAC}); err != nil {
-		switch appliance.ErrorCode(err) {
-		case appliance.ENOTFOUND:
-			http.NotFound(w, r)
-		case appliance.ECONFLICT: // never fetched: nothing is sent
+		if appliance.ErrorCode(err) == appliance.ECONFLICT { // never fetched: nothing is sent
 			redirectBack(w, r, "/phones/"+ph.MAC, "Nothing sent: "+ph.Name+" has never fetched its config. "+
 				"A phone that was never provisioned reboots on check-sync; it fetches its config by itself when it boots and finds provbox.")
-		default:
-			s.writeError(w, r, err)
+			return
 		}
+		s.fail(w, r, err)
 		return
 	}
 	how := "check-sync"
@@ -988,16 +952,12 @@ func (s *Server) handleResyncUI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeletePhoneUI(w http.ResponseWriter, r *http.Request) {
-	ph := s.findPhoneUI(w, r)
-	if ph == nil {
+	ph, ok := lookup(s, w, r, pathMAC, s.Services.Phones.FindPhone)
+	if !ok {
 		return
 	}
 	if err := s.Services.Phones.DeletePhone(r.Context(), ph.MAC); err != nil {
-		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
-			http.NotFound(w, r)
-			return
-		}
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	redirectBack(w, r, "/phones", "Phone "+ph.Name+" ("+appliance.FormatMAC(ph.MAC)+
@@ -1026,13 +986,13 @@ const discoveredPageSize = 100
 func (s *Server) handleDiscoveredUI(w http.ResponseWriter, r *http.Request) {
 	pageNo, err := queryInt(r, "page", 1, appliance.MaxDiscovered)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	pageNo = max(pageNo, 1)
 	list, total, err := s.Services.Discovery.PageDiscovered(r.Context(), (pageNo-1)*discoveredPageSize, discoveredPageSize)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d := &discoveredData{Total: total}

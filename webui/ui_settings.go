@@ -104,9 +104,10 @@ func (s *Server) handleSaveSettingsUI(w http.ResponseWriter, r *http.Request) {
 		err = svc.SetOverrides(r.Context(), o)
 	}
 	if err != nil {
-		p := &page{Form: f, FlashError: true}
-		p.Errors, p.Flash = formErrors(err)
-		s.settingsPage(w, r, statusOf(err), p)
+		p := &page{Form: f}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.settingsPage(w, r, status, p)
+		}
 		return
 	}
 	after := svc.Settings()

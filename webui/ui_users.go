@@ -28,7 +28,7 @@ type usersData struct {
 func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, status int, p *page) {
 	list, err := s.Services.Users.FindUsers(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	d, _ := p.Data.(*usersData)
@@ -57,7 +57,6 @@ func (s *Server) handleUsersUI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCreateUserUI(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	name := strings.TrimSpace(f.Get("name"))
-	p := &page{Form: f, FlashError: true}
 	var errs appliance.Errors
 	if f.Get("password") != f.Get("password2") {
 		// Checked with the rules, so that one submit marks every mistake.
@@ -70,8 +69,10 @@ func (s *Server) handleCreateUserUI(w http.ResponseWriter, r *http.Request) {
 		u, err = s.Services.Users.CreateUser(r.Context(), name, f.Get("password"))
 	}
 	if err != nil {
-		p.Errors, p.Flash = formErrors(err)
-		s.usersPage(w, r, statusOf(err), p)
+		p := &page{Form: f}
+		if status, ok := s.formFailed(w, r, p, err); ok {
+			s.usersPage(w, r, status, p)
+		}
 		return
 	}
 	s.logger().Info("admin added in the browser", "user", u.Name, "by", sessionFrom(r).UserName)
@@ -81,7 +82,6 @@ func (s *Server) handleCreateUserUI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSetPasswordUI(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	f := r.PostForm
-	p := &page{Form: url.Values{}, FlashError: true, Data: &usersData{Passwd: name}}
 	var errs appliance.Errors
 	if f.Get("password") != f.Get("password2") {
 		errs.Add(appliance.ValidatePassword(f.Get("password")))
@@ -92,12 +92,14 @@ func (s *Server) handleSetPasswordUI(w http.ResponseWriter, r *http.Request) {
 		err = s.Services.Users.SetPassword(r.Context(), name, f.Get("password"))
 	}
 	if err != nil {
+		// Passwords are never sent back: the form shows empty, its
+		// fields marked.
+		p := &page{Form: url.Values{}, Data: &usersData{Passwd: name}}
 		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
-			http.NotFound(w, r)
-			return
+			s.fail(w, r, err)
+		} else if status, ok := s.formFailed(w, r, p, err); ok {
+			s.usersPage(w, r, status, p)
 		}
-		p.Errors, p.Flash = formErrors(err)
-		s.usersPage(w, r, statusOf(err), p)
 		return
 	}
 	// The change ended every session of that admin (SPEC §9); one who
@@ -114,11 +116,12 @@ func (s *Server) handleSetPasswordUI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteUserUI(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := s.Services.Users.DeleteUser(r.Context(), name); err != nil {
+		p := &page{}
 		if appliance.ErrorCode(err) == appliance.ENOTFOUND {
-			http.NotFound(w, r)
-			return
+			s.fail(w, r, err)
+		} else if status, ok := s.formFailed(w, r, p, err); ok {
+			s.usersPage(w, r, status, p)
 		}
-		s.usersPage(w, r, statusOf(err), &page{Flash: flashMessage(err), FlashError: true})
 		return
 	}
 	me := sessionFrom(r).UserName

@@ -300,7 +300,7 @@ func (s *Server) Handler() http.Handler {
 			}
 		}
 		s.metrics = newMetrics(s.Registry, s.droppedEvents, states, s.Logger)
-		s.handler = s.instrument(s.guard(s.routes()))
+		s.handler = s.provFirst(s.instrument(s.guard(s.routes())))
 	})
 	return s.handler
 }
@@ -407,7 +407,7 @@ func (s *Server) routes() http.Handler {
 			s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: r.Method + " is not allowed here"})
 			return
 		}
-		s.writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + appliance.Clip(r.URL.Path)})
+		s.fail(w, r, appliance.Errorf(appliance.ENOTFOUND, "", "no such endpoint: %s", appliance.Clip(r.URL.Path)))
 	}))
 
 	// Browsers attach cached Basic credentials to cross-site requests too;
@@ -416,7 +416,7 @@ func (s *Server) routes() http.Handler {
 	// the admin pages comes on top of this.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeJSON(w, http.StatusForbidden, errorBody{Error: "cross-origin request refused"})
+		s.fail(w, r, appliance.Errorf(appliance.EFORBIDDEN, "", "cross-origin request refused"))
 	}))
 	return cop.Handler(mux)
 }
