@@ -17,8 +17,9 @@ import (
 
 // The audit trail is written by the service methods themselves: each one
 // that changes something calls tx.audit with what it changed (before and
-// after), and DB.update writes the entries after refreshVersions, in the
-// same transaction, with the phones whose config version the change moved.
+// after), and DB.update writes the entries in the same transaction; the
+// phones whose config version the change moved are added to them with
+// those versions, in the versions' transaction (versions.go).
 // A phone's fetch of a version marks its rows up to that version reached;
 // its report that it applied one marks them confirmed.
 
@@ -50,71 +51,55 @@ func (tx *Tx) auditChanges(action, object string, changes []appliance.AuditChang
 	return e
 }
 
-// writeAudit writes the transaction's entries and their phones, and drops
-// entries beyond the trail's age and size. DB.update calls it after
-// refreshVersions, so tx.changed is final.
-func (tx *Tx) writeAudit() error {
+// writeAudit writes the transaction's entries and the phones they name (a
+// resync), and drops entries beyond the trail's age and size. It returns
+// the entries that list the phones whose version the change moves: the
+// versions' transaction adds them (versions.go).
+func (tx *Tx) writeAudit() ([]dueAudit, error) {
 	if len(tx.audits) == 0 {
-		return nil
+		return nil, nil
 	}
 	actor := appliance.ActorFrom(tx.ctx)
 	var last int64
+	var due []dueAudit
 	for _, e := range tx.audits {
-		macs := e.phones
-		if e.moved {
-			macs = append(append([]string(nil), macs...), tx.changed...)
-		}
-		macs = uniqueStrings(macs)
-		if (e.ifChanged && len(e.changes) == 0) || (e.ifPhones && len(macs) == 0) {
+		macs := uniqueStrings(e.phones)
+		if (e.ifChanged && len(e.changes) == 0) || (e.ifPhones && len(macs) == 0 && (!e.moved || len(tx.touched) == 0)) {
 			continue
 		}
 		changes, err := marshalChanges(e.changes)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res, err := tx.exec(`INSERT INTO audit (at, actor, action, object, changes) VALUES (?, ?, ?, ?, ?)`,
 			tx.now, appliance.Clip(actor), e.action, e.object, changes)
 		if err != nil {
-			return fmt.Errorf("audit: %w", err)
+			return nil, fmt.Errorf("audit: %w", err)
 		}
 		if last, err = res.LastInsertId(); err != nil {
-			return err
+			return nil, err
 		}
-		named := map[string]bool{}
-		for _, m := range e.phones {
-			named[m] = true
+		if e.moved {
+			due = append(due, dueAudit{id: last, ifPhones: e.ifPhones && len(macs) == 0})
 		}
 		for _, mac := range macs {
 			var id int64
-			var name, version, fetched, state string
-			err := tx.QueryRowContext(tx.ctx, `SELECT id, name, config_version, fetched_version, state FROM phones WHERE mac = ?`, mac).
-				Scan(&id, &name, &version, &fetched, &state)
+			var name, version string
+			err := tx.QueryRowContext(tx.ctx, `SELECT id, name, config_version FROM phones WHERE mac = ?`, mac).Scan(&id, &name, &version)
 			if err == sql.ErrNoRows {
 				continue // deleted by this change
 			} else if err != nil {
-				return err
+				return nil, err
 			}
 			if _, err := tx.exec(`INSERT OR IGNORE INTO audit_phones (audit_id, phone_id, mac, name, version) VALUES (?, ?, ?, ?, ?)`,
 				last, id, mac, name, version); err != nil {
-				return fmt.Errorf("audit phones: %w", err)
-			}
-			// A change back to what the phone already holds (an edit
-			// undone) reached it already: nothing will be fetched for it.
-			if !named[mac] && fetched == version {
-				if err := tx.auditReached(id, version); err != nil {
-					return err
-				}
-				if state == appliance.SyncSynced {
-					if err := tx.auditConfirmed(id, version); err != nil {
-						return err
-					}
-				}
+				return nil, fmt.Errorf("audit phones: %w", err)
 			}
 		}
 	}
 	tx.audits = nil
 	if last == 0 {
-		return nil
+		return due, nil
 	}
 	keep, age := int64(tx.db.AuditKeep), tx.db.AuditMaxAge
 	if keep <= 0 {
@@ -126,10 +111,36 @@ func (tx *Tx) writeAudit() error {
 	// Ids only grow (the oldest go first), so the newest keep entries are
 	// those above last-keep: two index probes, whatever the trail's size.
 	if _, err := tx.exec(`DELETE FROM audit WHERE id <= ?`, last-keep); err != nil {
-		return fmt.Errorf("audit retention: %w", err)
+		return nil, fmt.Errorf("audit retention: %w", err)
 	}
 	if _, err := tx.exec(`DELETE FROM audit WHERE at < ?`, tx.now-age.Milliseconds()); err != nil {
-		return fmt.Errorf("audit retention: %w", err)
+		return nil, fmt.Errorf("audit retention: %w", err)
+	}
+	return due, nil
+}
+
+// auditMoved lists a phone whose version moved to version in its
+// change's audit entries. A change back to what the phone already holds
+// (an edit undone) reached it already, and is confirmed if the phone is
+// synced: nothing will be fetched for it.
+func (tx *Tx) auditMoved(audits []dueAudit, id int64, mac, name, version, fetched, state string) error {
+	if len(audits) == 0 {
+		return nil
+	}
+	for _, a := range audits {
+		if _, err := tx.exec(`INSERT OR IGNORE INTO audit_phones (audit_id, phone_id, mac, name, version) VALUES (?, ?, ?, ?, ?)`,
+			a.id, id, mac, name, version); err != nil {
+			return fmt.Errorf("audit phones: %w", err)
+		}
+	}
+	if fetched != version {
+		return nil
+	}
+	if err := tx.auditReached(id, version); err != nil {
+		return err
+	}
+	if state == appliance.SyncSynced {
+		return tx.auditConfirmed(id, version)
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ type DB struct {
 	dhcp     string                      // the interface DHCP is served on (LeaseService.Serving)
 	adminPW  string                      // the phones' admin password generated for this installation
 	write    writeState                  // the last storage failure of a write (health.go)
+	versions versioner                   // computes the versions of changed phones (versions.go)
 }
 
 // NewDB returns a store for the file at path that checks phones against
@@ -166,11 +167,23 @@ func (db *DB) Open() error {
 			return fmt.Errorf("load %s: %w", row.table, err)
 		}
 	}
+	// Versions a crash left to compute (between a change's commit and its
+	// versions'): computed now, in the background like any change's.
+	var due bool
+	if err := db.r.QueryRow(`SELECT EXISTS (SELECT 1 FROM versions_due)`).Scan(&due); err != nil {
+		db.Close()
+		return fmt.Errorf("open db: %w", err)
+	}
+	if due {
+		db.versions.start(db)
+	}
 	return nil
 }
 
-// Close closes the connections.
+// Close waits for the versions being computed, and closes the
+// connections.
 func (db *DB) Close() error {
+	db.versions.wait(context.Background())
 	var errs []error
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
@@ -453,19 +466,28 @@ func (db *DB) Backup(ctx context.Context, dest string) error {
 }
 
 // Tx is one service call's write transaction. It collects the phones the
-// change touches; before commit their config versions are recomputed.
+// change touches, whose config versions are recomputed once it committed
+// (versions.go).
 type Tx struct {
 	*sql.Tx
 	db      *DB
 	ctx     context.Context
 	now     int64
 	touched map[int64]bool
-	changed []string        // MACs whose config version moved
+	changed []string        // MACs whose config version moved, or that were deleted
 	audits  []*pendingAudit // audit entries, written before commit (audit.go)
 }
 
-// update runs fn in a write transaction, refreshes the versions of touched
-// phones, commits, and then publishes the change.
+// inlineVersions is the most phones a change may touch for its service
+// call to return with their versions computed (and their check-syncs on
+// the way): one phone's edit answers as it always did. A change to more
+// phones answers once committed; its versions follow at once, in the
+// background, and every read waits for them (view).
+const inlineVersions = 64
+
+// update runs fn in a write transaction with the audit entries it made and
+// the touched phones marked due for new config versions, commits, tells the
+// file caches, and has the versions computed (versions.go).
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -476,11 +498,13 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 		sqlTx.Rollback()
 		return db.storage(err)
 	}
-	if err := tx.refreshVersions(); err != nil {
+	audits, err := tx.writeAudit()
+	if err != nil {
 		sqlTx.Rollback()
 		return db.storage(err)
 	}
-	if err := tx.writeAudit(); err != nil {
+	due, err := tx.markDue(audits)
+	if err != nil {
 		sqlTx.Rollback()
 		return db.storage(err)
 	}
@@ -488,13 +512,28 @@ func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
 		return db.storage(fmt.Errorf("commit: %w", err))
 	}
 	db.wrote()
-	if len(tx.changed) > 0 && db.Events != nil {
-		db.Events.Publish(appliance.Event{Type: appliance.EventPhonesChanged, MACs: tx.changed})
+	if db.Events != nil {
+		if len(tx.changed) > 0 { // deleted phones
+			db.Events.Publish(appliance.Event{Type: appliance.EventPhonesChanged, MACs: tx.changed})
+		}
+		if len(due) > 0 {
+			// A cached file of a due phone must not be served: its fetch
+			// reads the store, which waits for the new version.
+			db.Events.Publish(appliance.Event{Type: appliance.EventAccessChanged, MACs: due})
+		}
+	}
+	if len(due) > 0 {
+		db.versions.start(db)
+		if len(due) <= inlineVersions {
+			db.versions.wait(context.WithoutCancel(ctx)) // committed: the caller hears of no cancellation
+		}
 	}
 	return nil
 }
 
-// dryRun runs fn in a write transaction that is always rolled back.
+// dryRun runs fn in a write transaction that is always rolled back, with
+// the versions of the phones it touches computed (a file that would not
+// render fails it).
 func (db *DB) dryRun(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -508,8 +547,13 @@ func (db *DB) dryRun(ctx context.Context, fn func(tx *Tx) error) error {
 	return tx.refreshVersions()
 }
 
-// view runs fn in a read transaction.
+// view runs fn in a read transaction, once the versions of the changes
+// committed so far are computed: a read never sees a change without its
+// versions (a phone "synced" with its previous file).
 func (db *DB) view(ctx context.Context, fn func(q querier) error) error {
+	if err := db.versions.wait(ctx); err != nil {
+		return err
+	}
 	tx, err := db.r.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
@@ -559,73 +603,6 @@ func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int6
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
-}
-
-// refreshVersions recomputes the config version and the ready problems of
-// every touched phone. A phone whose version moved becomes pending (or
-// stays new if it never fetched; or becomes synced or fetched again if it
-// already holds that version), and its timeline gets a new change.
-func (tx *Tx) refreshVersions() error {
-	ids := make([]int64, 0, len(tx.touched))
-	for id := range tx.touched {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	settings := tx.db.Settings()
-	for _, id := range ids {
-		var mac, old, fetched, state, oldProblems, oldAccounts string
-		var applied bool // the phone reported applying the version it fetched
-		err := tx.QueryRowContext(tx.ctx, `SELECT mac, config_version, fetched_version, state, problems, accounts_hash,
-			confirms = 1 AND applied_at IS NOT NULL AND applied_at >= last_fetch_at FROM phones WHERE id = ?`, id).
-			Scan(&mac, &old, &fetched, &state, &oldProblems, &oldAccounts, &applied)
-		if err == sql.ErrNoRows {
-			continue // deleted in this transaction
-		} else if err != nil {
-			return err
-		}
-		cfg, err := phoneConfig(tx.ctx, tx, tx.db.Catalog, id, settings)
-		if err != nil {
-			return err
-		}
-		v, err := tx.db.Version(cfg)
-		if err != nil {
-			return fmt.Errorf("config version of %s: %w", mac, err)
-		}
-		problems, err := json.Marshal(nonNilStrings(tx.db.Check(cfg)))
-		if err != nil {
-			return err
-		}
-		accounts := cfg.AccountsHash()
-		if v == old {
-			if string(problems) != oldProblems || accounts != oldAccounts {
-				if _, err := tx.exec(`UPDATE phones SET problems = ?, accounts_hash = ? WHERE id = ?`, string(problems), accounts, id); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		next := state
-		switch {
-		case state == appliance.SyncNew:
-		case v == fetched && applied:
-			next = appliance.SyncSynced // back to what the phone has applied
-		case v == fetched:
-			next = appliance.SyncFetched
-		default:
-			next = appliance.SyncPending
-		}
-		// A new version awaits no report until the phone is told or fetches.
-		if _, err := tx.exec(`UPDATE phones SET config_version = ?, state = ?, problems = ?, accounts_hash = ?, report_due = NULL WHERE id = ?`,
-			v, next, string(problems), accounts, id); err != nil {
-			return err
-		}
-		if err := tx.addChange(id, v); err != nil {
-			return err
-		}
-		tx.changed = append(tx.changed, mac)
-	}
-	tx.touched = map[int64]bool{}
-	return nil
 }
 
 func nonNilStrings(s []string) []string {

@@ -81,7 +81,7 @@ func TestOpen_MigratesAndReopens(t *testing.T) {
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := db.SchemaVersion(); err != nil || v != 13 {
+	if v, err := db.SchemaVersion(); err != nil || v != 14 {
 		t.Fatalf("schema version %d, %v", v, err)
 	}
 	mustExt(t, db.Services(), "1001", "Alice")
@@ -267,7 +267,7 @@ func TestConfigVersion_MovesWithEveryInput(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	svc := db.Services()
-	sub := db.Events.Subscribe(100)
+	sub := db.Events.Subscribe(100, appliance.EventPhonesChanged)
 	defer sub.Close()
 	e := mustExt(t, svc, "1001", "Alice")
 	blf := mustKey(t, svc, "blf", "1002", "Bob")
