@@ -260,48 +260,31 @@ type keysData struct {
 	// a new key's label should fit in.
 	LabelHint  string
 	LabelChars int
-	// failed is the form whose submission p.Form and p.Errors hold: "add"
-	// or "edit".
-	failed string
-	form   url.Values
-	errs   map[string]string
+	// Add and Edit are the add form and the edited row: what was typed
+	// and the errors, for the one whose submission failed (failed: "add"
+	// or "edit"; p.Form and p.Errors hold it).
+	Add, Edit formView
+	failed    string
 }
 
-// AddVal is what was typed into the add form's field, else def.
-func (d *keysData) AddVal(field, def string) string {
-	if d.failed == "add" {
-		if _, ok := d.form[field]; ok {
-			return d.form.Get(field)
-		}
+// formView is one of the forms of a page that has several: what was typed
+// into it and its errors when its submission failed; the zero formView
+// shows the saved values.
+type formView struct {
+	form url.Values
+	errs map[string]string
+}
+
+// Val is what was typed into a field, else def.
+func (f formView) Val(field, def string) string {
+	if f.form.Has(field) {
+		return f.form.Get(field)
 	}
 	return def
 }
 
-// AddErr is the add form's error for a field.
-func (d *keysData) AddErr(field string) string {
-	if d.failed == "add" {
-		return d.errs[field]
-	}
-	return ""
-}
-
-// EditVal is what was typed into the edited row's field, else def.
-func (d *keysData) EditVal(field, def string) string {
-	if d.failed == "edit" {
-		if _, ok := d.form[field]; ok {
-			return d.form.Get(field)
-		}
-	}
-	return def
-}
-
-// EditErr is the edited row's error for a field.
-func (d *keysData) EditErr(field string) string {
-	if d.failed == "edit" {
-		return d.errs[field]
-	}
-	return ""
-}
+// Err is the form's error for a field.
+func (f formView) Err(field string) string { return f.errs[field] }
 
 // EditURL is the list as it is, with key id's row as inputs.
 func (d *keysData) EditURL(id int64) string {
@@ -360,8 +343,11 @@ func (s *Server) keysPage(w http.ResponseWriter, r *http.Request, status int, p 
 	}
 	d.AllTypes = appliance.KeyTypes
 	d.Types = []string{appliance.KeyBLF, appliance.KeySpeedDial, appliance.KeyPark, appliance.KeyPrefix}
-	if d.failed != "" {
-		d.form, d.errs = p.Form, p.Errors
+	switch d.failed {
+	case "add":
+		d.Add = formView{p.Form, p.Errors}
+	case "edit":
+		d.Edit = formView{p.Form, p.Errors}
 	}
 	p.Data, p.Title, p.Active = d, "Button Configurations", "keys"
 	s.render(w, r, status, "keys.html", p)
