@@ -2,9 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,4 +101,200 @@ func BenchmarkUpdateKey_1000Phones(b *testing.B) {
 	}
 	b.ReportMetric(float64(call.Milliseconds())/float64(b.N), "call-ms")
 	b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "versions-ms")
+}
+
+// TestUpdateKey_ManyPhones: a change to more phones than a call waits for
+// answers before their versions are computed; every read after it sees the
+// new versions (pending, never "synced" with the file before), one event
+// names every phone, the audit entry lists them, and a fetch of the new
+// version reaches them.
+func TestUpdateKey_ManyPhones(t *testing.T) {
+	ctx := context.Background()
+	db, r := openRendered(t)
+	const n = 150
+	k := bulkPhones(t, db, n)
+	svc := db.Services()
+	before, err := svc.Phones.FindPhones(ctx, appliance.PhoneFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := db.Events.Subscribe(10, appliance.EventPhonesChanged, appliance.EventAccessChanged)
+	defer sub.Close()
+	label := "Robert"
+	if _, err := svc.Keys.UpdateKey(ctx, k.ID, appliance.KeyUpdate{Label: &label}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		read func() (*appliance.Phone, error)
+	}{
+		{"one phone", func() (*appliance.Phone, error) { return svc.Phones.FindPhone(ctx, before[n-1].MAC) }},
+		{"the list", func() (*appliance.Phone, error) {
+			list, err := svc.Phones.FindPhones(ctx, appliance.PhoneFilter{})
+			if err != nil {
+				return nil, err
+			}
+			return list[0], nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := tc.read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := svc.Phones.PhoneConfig(ctx, p.MAC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := r.RenderPhoneConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := p.Sync; s.State != appliance.SyncPending || s.ConfigVersion != configs.HashFile(body) || s.ConfigVersion == s.FetchedVersion ||
+				!strings.Contains(string(body), "label = Robert") {
+				t.Fatalf("after the edit: %+v", s)
+			}
+		})
+	}
+	// The files' caches heard first (the change, committed), then the sync
+	// loop (the versions, moved).
+	var got []appliance.Event
+	for len(got) < 2 {
+		select {
+		case e := <-sub.C:
+			got = append(got, e)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events %v", got)
+		}
+	}
+	if got[0].Type != appliance.EventAccessChanged || len(got[0].MACs) != n || got[1].Type != appliance.EventPhonesChanged || len(got[1].MACs) != n {
+		t.Fatalf("events %s %d, %s %d", got[0].Type, len(got[0].MACs), got[1].Type, len(got[1].MACs))
+	}
+	entries, err := svc.Audit.FindAudit(ctx, appliance.AuditFilter{})
+	if err != nil || len(entries) == 0 || entries[0].Action != "key.update" || len(entries[0].Phones) != n {
+		t.Fatalf("audit %+v %v", entries, err)
+	}
+	ph := entries[0].Phones[0]
+	p, _ := svc.Phones.FindPhone(ctx, ph.MAC)
+	if ph.Version != p.Sync.ConfigVersion || ph.ReachedAt != nil {
+		t.Fatalf("audit phone %+v, phone at %s", ph, p.Sync.ConfigVersion)
+	}
+	if err := svc.Sync.RecordFetch(ctx, appliance.Fetch{MAC: ph.MAC, Version: ph.Version, IP: "10.0.0.1", Auth: appliance.AuthSecret}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ = svc.Audit.FindAudit(ctx, appliance.AuditFilter{})
+	for _, e := range entries[0].Phones {
+		if (e.MAC == ph.MAC) != (e.ReachedAt != nil) {
+			t.Fatalf("reached marks %+v", entries[0].Phones)
+		}
+	}
+}
+
+// TestVersions_ConcurrentChanges: changes racing each other's versions
+// (big and small, from several goroutines) leave every phone at the
+// version of its final inputs.
+func TestVersions_ConcurrentChanges(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	k := bulkPhones(t, db, 120)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				label := fmt.Sprintf("Bob %d.%d", g, i)
+				if _, err := svc.Keys.UpdateKey(ctx, k.ID, appliance.KeyUpdate{Label: &label}); err != nil {
+					t.Error(err)
+				}
+				name := fmt.Sprintf("Phone %d.%d", g, i)
+				if _, err := svc.Phones.UpdatePhone(ctx, k.AttachedTo[g], appliance.PhoneUpdate{Name: &name}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	phones, err := svc.Phones.FindPhones(ctx, appliance.PhoneFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range phones {
+		cfg, err := svc.Phones.PhoneConfig(ctx, p.MAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := appliance.HashConfig(cfg); p.Sync.ConfigVersion != want {
+			t.Fatalf("%s at version %s, its inputs give %s", p.MAC, p.Sync.ConfigVersion, want)
+		}
+	}
+}
+
+// TestOpen_ComputesVersionsLeftDue: versions a crash left due (the change
+// committed, its versions not) are computed when the store opens.
+func TestOpen_ComputesVersionsLeftDue(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "provbox.db")
+	db := sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	k := mustKey(t, svc, "blf", "1002", "Bob")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	layout, err := svc.Phones.FindLayout(ctx, p.MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []appliance.LayoutEntry{{Position: 1, KeyID: layout[0].KeyID}, {Position: 2, KeyID: k.ID}}
+	if _, err := svc.Phones.ReplaceLayout(ctx, p.MAC, entries); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := svc.Phones.FindPhone(ctx, p.MAC)
+	db.Close()
+	// What a crash after the change's commit leaves: the key changed, the
+	// phone due, its version not computed.
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE keys SET label = 'Robert' WHERE id = ?; INSERT INTO versions_due (phone_id) VALUES (?)`, k.ID, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	db = sqlite.NewDB(path, configs.MustCatalog(), appliance.HashConfig)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.Services().Phones.FindPhone(ctx, p.MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := db.Services().Phones.PhoneConfig(ctx, p.MAC)
+	if want, _ := appliance.HashConfig(cfg); got.Sync.ConfigVersion == old.Sync.ConfigVersion || got.Sync.ConfigVersion != want {
+		t.Fatalf("version %s (before %s, inputs %s)", got.Sync.ConfigVersion, old.Sync.ConfigVersion, want)
+	}
+}
+
+// TestVersions_ChangeWithoutAuditEntry: a change that touches phones but
+// records no audit entry (a setting the trail does not show) still has
+// their versions computed.
+func TestVersions_ChangeWithoutAuditEntry(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	mustExt(t, svc, "1001", "Alice")
+	p := mustPhone(t, svc, "001565000001", "T46G", "1001")
+	s := db.BaseSettings()
+	s.OpenProvisioning = true // json:"-": no field of the entry changes
+	if err := db.SetSettings(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Phones.FindPhone(ctx, p.MAC)
+	if err != nil || got.Sync.ConfigVersion != p.Sync.ConfigVersion {
+		t.Fatalf("%+v %v", got, err)
+	}
 }

@@ -114,7 +114,8 @@ func (tx *Tx) markDue(audits []dueAudit) ([]string, error) {
 	for _, a := range audits {
 		// Phones touched and then deleted by the change are gone.
 		if _, err := tx.exec(`INSERT INTO versions_due (phone_id, audit_id, if_phones)
-			SELECT id, ?, ? FROM phones WHERE id IN (SELECT value FROM json_each(?))`, a.id, a.ifPhones, string(list)); err != nil {
+			SELECT id, ?, ? FROM phones WHERE id IN (SELECT value FROM json_each(?))`,
+			sql.NullInt64{Int64: a.id, Valid: a.id != 0}, a.ifPhones, string(list)); err != nil {
 			return nil, fmt.Errorf("mark versions due: %w", err)
 		}
 	}
