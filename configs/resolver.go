@@ -1,7 +1,6 @@
 package configs
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -219,7 +218,7 @@ func (r *Resolver) now() time.Time {
 }
 
 func (r *Resolver) bytesFile(name string, b []byte) *appliance.ServedFile {
-	return &appliance.ServedFile{Name: name, Size: int64(len(b)), ModTime: r.now(), Content: bytes.NewReader(b)}
+	return &appliance.ServedFile{Name: name, Size: int64(len(b)), ModTime: r.now(), Body: b}
 }
 
 // lowerMAC returns s as a MAC in the store's form (12 lowercase hex

@@ -498,7 +498,9 @@ func TestResolve_Secrets(t *testing.T) {
 	// provisioning.open: no secrets at all.
 	set := fx.db.BaseSettings()
 	set.OpenProvisioning = true
-	fx.db.SetSettings(ctx, set)
+	if err := fx.db.SetSettings(ctx, set); err != nil {
+		t.Fatal(err)
+	}
 	run(t, []try{{"open provisioning", "001565aabbcc", "tftp", "", "", "", ""}})
 }
 

@@ -1,12 +1,70 @@
 package webui
 
 import (
+	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/provbox/provbox/appliance"
 )
+
+// provRoute is the metrics label of /prov/ files: the router's pattern.
+const provRoute = "GET /prov/"
+
+// provFirst answers GET and HEAD /prov/<file> ahead of the admin side's
+// handler chain (request wrapper, host and HTTPS checks, cross-origin
+// check, router), none of which applies to a phone's fetch: that is the
+// appliance's hot path (SPEC §8: at least nginx's rate), answered from
+// prepared bytes with no allocation of its own. It keeps what does apply:
+// the request metrics (their counters looked up once), nosniff, and a
+// logged panic. Everything else goes to next, including /prov/ paths the
+// router treats otherwise (/prov/ev/…, more than one segment, dot
+// segments it redirects).
+func (s *Server) provFirst(next http.Handler) http.Handler {
+	p := &provServer{s: s, duration: s.metrics.duration.WithLabelValues(provRoute)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := provName(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		code := http.StatusInternalServerError
+		defer func() {
+			if v := recover(); v != nil {
+				if v != http.ErrAbortHandler {
+					s.logger().Error("http request failed", "method", r.Method, "path", appliance.Clip(r.URL.Path), "err", fmt.Sprintf("handler panicked: %v", v))
+				}
+				p.count(code, start)
+				panic(http.ErrAbortHandler) // the connection is closed; net/http logs nothing more
+			}
+			p.count(code, start)
+		}()
+		code = p.serve(w, r, name)
+	})
+}
+
+// provName is the file a request asks for when provFirst answers it: a GET
+// or HEAD of a single clean segment under /prov/ other than ev (the
+// phones' reports). The escaped path, so that an encoded slash or dot
+// never turns into a path the resolver would see as something else.
+func provName(r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/prov/")
+	if !ok || strings.HasPrefix(rest, "ev/") || strings.Contains(rest, "/") || rest == "." || rest == ".." {
+		return "", false
+	}
+	return strings.TrimPrefix(r.URL.EscapedPath(), "/prov/"), true
+}
 
 // handleProv serves phones their files (SPEC §5): GET and HEAD
 // /prov/<file>, through the resolver shared with TFTP. A generated
@@ -14,15 +72,67 @@ import (
 // phone's own secret as HTTP Basic credentials (user name: the MAC), except
 // for the one fetch of an open claim window; without it the answer is 401,
 // the same for a known and an unknown MAC. An address that guesses too
-// many files gets 429 for a while.
+// many files gets 429 for a while. provFirst answers most requests before
+// the router; this is the router's route for the rest.
 func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
+	p := &provServer{s: s}
+	p.serve(w, r, strings.TrimPrefix(r.URL.EscapedPath(), "/prov/"))
+}
+
+// provServer answers /prov/ files; the headers of files in memory are made
+// once per config version (a version is the hash of the file's bytes).
+type provServer struct {
+	s        *Server
+	duration prometheus.Observer          // nil: the router's route (the request wrapper counts)
+	codes    [600]atomic.Pointer[counter] // requests by status, looked up once each
+	headers  sync.Map                     // version → *fileHeaders
+	nheaders atomic.Int64                 // entries in headers
+}
+
+type counter struct{ prometheus.Counter }
+
+// fileHeaders are the header values of one file version. Header values
+// are shared by every response: net/http only reads them.
+type fileHeaders struct {
+	size         int64
+	etag, length []string
+	contentType  []string
+}
+
+// Header values that never change.
+var (
+	provNoStore = []string{"no-store"}
+	provNosniff = []string{"nosniff"}
+	typeText    = []string{"text/plain; charset=utf-8"}
+	typePEM     = []string{"application/x-pem-file"}
+	typeBinary  = []string{"application/octet-stream"}
+)
+
+func (p *provServer) count(code int, start time.Time) {
+	if p.duration == nil {
+		return // the router's route: the request wrapper counts it
+	}
+	if code < 0 || code >= len(p.codes) {
+		code = http.StatusInternalServerError
+	}
+	c := p.codes[code].Load()
+	if c == nil {
+		c = &counter{p.s.metrics.requests.WithLabelValues(provRoute, strconv.Itoa(code))}
+		p.codes[code].Store(c)
+	}
+	c.Inc()
+	p.duration.Observe(time.Since(start).Seconds())
+}
+
+// serve answers the file name and returns the status sent.
+func (p *provServer) serve(w http.ResponseWriter, r *http.Request, name string) int {
+	s := p.s
+	h := w.Header()
+	h["X-Content-Type-Options"] = provNosniff
 	if s.Files == nil {
 		http.NotFound(w, r)
-		return
+		return http.StatusNotFound
 	}
-	// The escaped path, so that an encoded slash or dot never turns into a
-	// path the resolver would see as something else.
-	name := strings.TrimPrefix(r.URL.EscapedPath(), "/prov/")
 	req := appliance.FileRequest{Name: name, IP: remoteIP(r), Source: "http", UA: r.UserAgent()}
 	req.User, req.Password, req.HasAuth = r.BasicAuth()
 	f, err := s.Files.ResolveFile(r.Context(), req)
@@ -30,33 +140,103 @@ func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
 		switch appliance.ErrorCode(err) {
 		case appliance.ENOTFOUND:
 			http.Error(w, "not found", http.StatusNotFound)
+			return http.StatusNotFound
 		case appliance.EUNAUTHORIZED:
-			w.Header().Set("WWW-Authenticate", `Basic realm="provbox provisioning"`)
+			h.Set("WWW-Authenticate", `Basic realm="provbox provisioning"`)
 			http.Error(w, "authorization required", http.StatusUnauthorized)
+			return http.StatusUnauthorized
 		case appliance.ETOOMANY:
-			w.Header().Set("Retry-After", retryAfter(s.Guard.Wait(appliance.ProtoHTTP, req.IP)))
+			h.Set("Retry-After", retryAfter(s.Guard.Wait(appliance.ProtoHTTP, req.IP)))
 			http.Error(w, "too many requests for unknown files or with wrong secrets; try again later", http.StatusTooManyRequests)
+			return http.StatusTooManyRequests
 		default:
-			s.logger().Error("provisioning file", "path", name, "err", err)
+			s.logger().Error("provisioning file", "path", appliance.Clip(name), "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)
+			return http.StatusInternalServerError
 		}
-		return
 	}
 	defer f.Close()
-	h := w.Header()
-	switch {
-	case strings.HasSuffix(f.Name, ".cfg") || strings.HasSuffix(f.Name, ".boot"):
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-	case strings.HasSuffix(f.Name, ".crt"):
-		h.Set("Content-Type", "application/x-pem-file")
-	default:
-		h.Set("Content-Type", "application/octet-stream")
+	fh := p.headersOf(f)
+	h["Content-Type"] = fh.contentType
+	h["Cache-Control"] = provNoStore
+	if fh.etag != nil {
+		h["Etag"] = fh.etag
 	}
-	h.Set("Cache-Control", "no-store")
+	if f.Body == nil || conditional(r) {
+		// From disk (firmware), or a conditional or range request: the
+		// standard library's full treatment. A file in memory has no
+		// modification time to offer: it is generated (its ETag says
+		// which version it is).
+		var mod time.Time
+		if f.Body == nil {
+			mod = f.ModTime
+		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		http.ServeContent(sw, r, f.Name, mod, f.Reader())
+		return sw.status
+	}
+	h["Content-Length"] = fh.length
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(f.Body)
+	}
+	return http.StatusOK
+}
+
+// conditional reports whether r asks for part of a file or for it only
+// under a condition.
+func conditional(r *http.Request) bool {
+	h := r.Header
+	return h["Range"] != nil || h["If-None-Match"] != nil || h["If-Match"] != nil ||
+		h["If-Modified-Since"] != nil || h["If-Unmodified-Since"] != nil
+}
+
+// headersOf returns f's header values: made once per version of a
+// generated file, else now.
+func (p *provServer) headersOf(f *appliance.ServedFile) *fileHeaders {
 	if f.Version != "" {
-		h.Set("ETag", `"`+f.Version+`"`)
+		if v, ok := p.headers.Load(f.Version); ok {
+			if fh := v.(*fileHeaders); fh.size == f.Size {
+				return fh
+			}
+		}
 	}
-	http.ServeContent(w, r, f.Name, f.ModTime, f.Content)
+	fh := &fileHeaders{size: f.Size, length: []string{strconv.FormatInt(f.Size, 10)}, contentType: contentTypeOf(f.Name)}
+	if f.Version != "" {
+		fh.etag = []string{`"` + f.Version + `"`}
+		if p.nheaders.Add(1) > maxHeaderVersions {
+			p.headers.Clear()
+			p.nheaders.Store(1)
+		}
+		p.headers.Store(f.Version, fh)
+	}
+	return fh
+}
+
+// maxHeaderVersions bounds the versions whose headers are kept: a few
+// per phone.
+const maxHeaderVersions = 100000
+
+func contentTypeOf(name string) []string {
+	switch {
+	case strings.HasSuffix(name, ".cfg") || strings.HasSuffix(name, ".boot"):
+		return typeText
+	case strings.HasSuffix(name, ".crt"):
+		return typePEM
+	default:
+		return typeBinary
+	}
+}
+
+// statusWriter remembers the status sent through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // handleReport takes a phone's report: an action URL its config gave it,

@@ -375,3 +375,69 @@ func TestProv_ClaimForgives(t *testing.T) {
 		t.Fatal("still refused after the claim was reopened")
 	}
 }
+
+// TestProv_Answers: a phone's file answered ahead of the router keeps
+// every header and answer of the standard library's treatment (HEAD,
+// conditional and range requests), the routes around it, and the request
+// metrics.
+func TestProv_Answers(t *testing.T) {
+	ts := MustOpenProvServer(t, appliance.Settings{ProvisioningURL: "http://10.0.0.2:8080/prov/"}, 0)
+	ts.mustExtension(t, "1001", "Alice")
+	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
+	var sec struct{ Username, Password string }
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc/secret", nil, 200, &sec)
+	full := ts.send(t, request{method: "GET", path: "/prov/001565aabbcc.cfg", user: sec.Username, pass: sec.Password})
+	var p appliance.Phone
+	ts.call(t, "GET", "/api/v1/phones/001565aabbcc", nil, 200, &p)
+	etag := `"` + p.Sync.ConfigVersion + `"`
+	for _, tc := range []struct {
+		name, method, path string
+		header             map[string]string
+		status             int
+		body               string // "full": the whole file
+	}{
+		{"GET", "GET", "/prov/001565aabbcc.cfg", nil, 200, "full"},
+		{"HEAD", "HEAD", "/prov/001565aabbcc.cfg", nil, 200, ""},
+		{"upper-case name", "GET", "/prov/001565AABBCC.cfg", nil, 200, "full"},
+		{"If-None-Match the ETag", "GET", "/prov/001565aabbcc.cfg", map[string]string{"If-None-Match": etag}, 304, ""},
+		{"If-None-Match another", "GET", "/prov/001565aabbcc.cfg", map[string]string{"If-None-Match": `"0123"`}, 200, "full"},
+		{"Range", "GET", "/prov/001565aabbcc.cfg", map[string]string{"Range": "bytes=0-15"}, 206, "#!version:1.0.0."},
+		{"POST", "POST", "/prov/001565aabbcc.cfg", nil, 405, "*"},
+		{"report of an unknown token", "GET", "/prov/ev/nosuchtoken/started", nil, 404, "*"},
+		{"two segments", "GET", "/prov/x/001565aabbcc.cfg", nil, 404, "*"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.send(t, request{method: tc.method, path: tc.path, user: sec.Username, pass: sec.Password, header: tc.header})
+			want := tc.body
+			if want == "full" {
+				want = string(full.Body)
+			}
+			if r.Status != tc.status || want != "*" && string(r.Body) != want {
+				t.Fatalf("%d %q, want %d %q", r.Status, r.Body, tc.status, want)
+			}
+			if r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("headers %v lack nosniff", r.Header)
+			}
+			if tc.status != 200 && tc.status != 304 && tc.status != 206 {
+				return
+			}
+			if r.Header.Get("ETag") != etag || r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Last-Modified") != "" {
+				t.Errorf("headers %v: want ETag %s, no-store, no Last-Modified", r.Header, etag)
+			}
+			if tc.status == 200 && (r.Header.Get("Content-Length") != itoa(len(full.Body)) || r.Header.Get("Content-Type") != "text/plain; charset=utf-8") {
+				t.Errorf("headers %v: want Content-Length %d, text/plain", r.Header, len(full.Body))
+			}
+		})
+	}
+	m := string(ts.send(t, request{method: "GET", path: "/metrics", noAuth: true}).Body)
+	for _, want := range []string{
+		`provbox_http_requests_total{code="200",route="GET /prov/"} 5`,
+		`provbox_http_requests_total{code="304",route="GET /prov/"} 1`,
+		`provbox_http_requests_total{code="206",route="GET /prov/"} 1`,
+		`provbox_http_request_duration_seconds_count{route="GET /prov/"} 8`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
