@@ -52,6 +52,25 @@ type keyInput struct {
 	Label string `json:"label"`
 }
 
+// update answers PATCH /{id} or /{mac}: it reads the update (a struct of
+// pointer fields, JSON) and applies it with upd to the thing of the path's
+// key; ok is false when it has answered an error.
+func update[K, U, T any](s *Server, w http.ResponseWriter, r *http.Request, key func(*http.Request) (K, error), upd func(context.Context, K, U) (T, error)) (v T, ok bool) {
+	var in U
+	k, err := key(r)
+	if err == nil {
+		err = s.readJSON(w, r, &in)
+	}
+	if err == nil {
+		v, err = upd(r.Context(), k, in)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return v, false
+	}
+	return v, true
+}
+
 // deleteByID answers DELETE /{id}?force=true|false: 204 once del has
 // deleted the thing of the path's id.
 func (s *Server) deleteByID(w http.ResponseWriter, r *http.Request, del func(ctx context.Context, id int64, force bool) error) {
@@ -105,22 +124,9 @@ func (s *Server) handleGetExtension(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateExtension(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if v, ok := update(s, w, r, pathID, s.Services.Extensions.UpdateExtension); ok {
+		s.writeJSON(w, http.StatusOK, v)
 	}
-	var upd appliance.ExtensionUpdate
-	if err := s.readJSON(w, r, &upd); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ext, err := s.Services.Extensions.UpdateExtension(r.Context(), id, upd)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ext)
 }
 
 func (s *Server) handleDeleteExtension(w http.ResponseWriter, r *http.Request) {
@@ -162,22 +168,9 @@ func (s *Server) handleGetLocation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateLocation(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if v, ok := update(s, w, r, pathID, s.Services.Locations.UpdateLocation); ok {
+		s.writeJSON(w, http.StatusOK, v)
 	}
-	var upd appliance.LocationUpdate
-	if err := s.readJSON(w, r, &upd); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	loc, err := s.Services.Locations.UpdateLocation(r.Context(), id, upd)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, loc)
 }
 
 func (s *Server) handleDeleteLocation(w http.ResponseWriter, r *http.Request) {
@@ -219,22 +212,9 @@ func (s *Server) handleGetPhone(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdatePhone(w http.ResponseWriter, r *http.Request) {
-	mac, err := pathMAC(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if v, ok := update(s, w, r, pathMAC, s.Services.Phones.UpdatePhone); ok {
+		s.writeJSON(w, http.StatusOK, v)
 	}
-	var upd appliance.PhoneUpdate
-	if err := s.readJSON(w, r, &upd); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ph, err := s.Services.Phones.UpdatePhone(r.Context(), mac, upd)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, ph)
 }
 
 func (s *Server) handleDeletePhone(w http.ResponseWriter, r *http.Request) {
@@ -386,22 +366,9 @@ func (s *Server) handleGetKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUpdateKey(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	if v, ok := update(s, w, r, pathID, s.Services.Keys.UpdateKey); ok {
+		s.writeJSON(w, http.StatusOK, fixAttached(v))
 	}
-	var upd appliance.KeyUpdate
-	if err := s.readJSON(w, r, &upd); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	k, err := s.Services.Keys.UpdateKey(r.Context(), id, upd)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, fixAttached(k))
 }
 
 func (s *Server) handleDeleteKey(w http.ResponseWriter, r *http.Request) {
