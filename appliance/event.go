@@ -15,8 +15,10 @@ const (
 	// EventAddressLearned: the SIP address of MACs, which wait for a
 	// NOTIFY, became known.
 	EventAddressLearned = "address_learned"
-	// EventAccessChanged: who may fetch MACs' configs changed (a claim
-	// window opened); their config is unchanged, nothing is sent.
+	// EventAccessChanged: what a fetch of MACs' configs gets changed,
+	// with no new version yet: a claim window opened, or a change
+	// committed whose versions are being computed (EventPhonesChanged
+	// follows). File caches drop the MACs; nothing is sent.
 	EventAccessChanged = "access_changed"
 	// EventFetched: MACs fetched their config (any version); the sync
 	// loop frees their place in its window.
