@@ -61,7 +61,7 @@ type Resolver struct {
 	repeats    map[string]appliance.Fetch // repeated fetches to record in the background
 	repeatC    chan struct{}              // wakes the repeat recorder; set while open
 	discoverQ  chan Requester             // set while open
-	discovered map[string]time.Time       // MAC+IP → last queued for discovery
+	discovered *appliance.Recent          // MAC+IP queued for discovery within 10 s
 	stop       func()                     // ends what Open started
 
 	mismatchLogged bool // a file that differs from its stored version was logged
@@ -693,14 +693,13 @@ func (r *Resolver) discover(ctx context.Context, req Requester) {
 	key := req.MAC + " " + req.IP
 	now := r.now()
 	if q != nil {
-		if at, ok := r.discovered[key]; ok && now.Sub(at) < 10*time.Second {
+		if r.discovered == nil {
+			r.discovered = appliance.NewRecent(10*time.Second, 10000)
+		}
+		if !r.discovered.First(key, now) {
 			r.mu.Unlock()
 			return
 		}
-		if r.discovered == nil || len(r.discovered) > 10000 {
-			r.discovered = map[string]time.Time{}
-		}
-		r.discovered[key] = now
 	}
 	r.mu.Unlock()
 	if q == nil {

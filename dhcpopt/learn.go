@@ -28,17 +28,12 @@ type learnItem struct {
 type learner struct {
 	s    *Server
 	c    chan learnItem
-	seen map[string]learnSeen // only the run goroutine touches it
+	seen *appliance.Recent // MAC and IP told within learnEvery
 	wg   sync.WaitGroup
 }
 
-type learnSeen struct {
-	ip string
-	at time.Time
-}
-
 func newLearner(s *Server) *learner {
-	return &learner{s: s, c: make(chan learnItem, 1024), seen: map[string]learnSeen{}}
+	return &learner{s: s, c: make(chan learnItem, 1024), seen: appliance.NewRecent(learnEvery, 8192)}
 }
 
 func (l *learner) add(it learnItem) {
@@ -67,15 +62,7 @@ func (l *learner) run(ctx context.Context) {
 func (l *learner) wait() { l.wg.Wait() }
 
 func (l *learner) tell(ctx context.Context, it learnItem) {
-	now := l.s.Now()
-	if prev, ok := l.seen[it.mac]; ok && prev.ip == it.ip && now.Sub(prev.at) < learnEvery {
-		return
-	}
-	if len(l.seen) > 8192 {
-		clear(l.seen)
-	}
-	l.seen[it.mac] = learnSeen{ip: it.ip, at: now}
-	if l.s.Services.Sync == nil {
+	if l.s.Services.Sync == nil || !l.seen.First(it.mac+" "+it.ip, l.s.Now()) {
 		return
 	}
 	// The store decides: a known phone learns its address (the lease is
@@ -86,33 +73,21 @@ func (l *learner) tell(ctx context.Context, it learnItem) {
 	}
 }
 
-// limiter rate-limits log lines by key: each key logs at most once per
-// limitEvery, so a chatty client cannot flood the log.
+// limiter rate-limits log lines by key (a client, a kind of failure): each
+// key logs at most once per limitEvery, so a chatty client cannot flood
+// the log.
 type limiter struct {
 	now  func() time.Time
-	mu   sync.Mutex
-	last map[string]time.Time
+	seen *appliance.Recent
 }
 
 const limitEvery = 5 * time.Minute
 
 func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, last: map[string]time.Time{}}
+	return &limiter{now: now, seen: appliance.NewRecent(limitEvery, 4096)}
 }
 
-func (l *limiter) allow(key string) bool {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t, ok := l.last[key]; ok && now.Sub(t) < limitEvery {
-		return false
-	}
-	if len(l.last) > 4096 {
-		clear(l.last)
-	}
-	l.last[key] = now
-	return true
-}
+func (l *limiter) allow(key string) bool { return l.seen.First(key, l.now()) }
 
 func (l *limiter) info(logger *slog.Logger, key, msg string, args ...any) {
 	if l.allow(key) {
