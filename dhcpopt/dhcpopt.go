@@ -84,7 +84,7 @@ type Server struct {
 	ProbeWait         time.Duration // how long Open listens for other servers (default 2 s)
 	Port              int           // server port; 0: 67
 
-	Services appliance.Services // Leases (required), Settings, Sync, Discovery, Events
+	Services appliance.Services // Leases (required), Settings, Sync (Sighted), Events
 	// Catalog knows the phone vendors' MAC prefixes (PhonesOnly, and the
 	// vendor recorded under Discovered); nil: option 60 only.
 	Catalog *appliance.Catalog
