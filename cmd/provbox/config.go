@@ -25,9 +25,13 @@ const defaultConfigPath = "/etc/provbox/provbox.toml"
 // Config is the TOML config file of SPEC §2. Every key is optional; a key
 // the file does not set keeps the value of DefaultConfig. Keys provbox does
 // not know are an error, so a typo never silently falls back to a default.
+//
+// The reload tag says what a reload (SIGHUP) does with a key: "live" is
+// applied at once, "settings" at once through the store's settings
+// (settingsFor), and a key without it needs a restart (reload.go).
 type Config struct {
 	DataDir      string             `toml:"data_dir"`
-	LogLevel     string             `toml:"log_level"`
+	LogLevel     string             `toml:"log_level" reload:"live"`
 	AllowedHosts []string           `toml:"allowed_hosts"` // extra Host names the admin pages answer to
 	HTTP         HTTPConfig         `toml:"http"`
 	HTTPS        HTTPSConfig        `toml:"https"`
@@ -39,8 +43,8 @@ type Config struct {
 
 // HTTPConfig is the [http] table: admin pages, JSON API and /prov/.
 type HTTPConfig struct {
-	Listen    string `toml:"listen"`     // host:port
-	PublicURL string `toml:"public_url"` // base URL phones are told; empty: derived
+	Listen    string `toml:"listen"`                       // host:port
+	PublicURL string `toml:"public_url" reload:"settings"` // base URL phones are told; empty: derived
 }
 
 // HTTPSConfig is the [https] table: admin pages, API and /prov/ over TLS.
@@ -57,37 +61,37 @@ type TFTPConfig struct {
 
 // SIPConfig is the [sip] table.
 type SIPConfig struct {
-	Listen       string `toml:"listen"`        // host:port, or "off"
-	Registrar    string `toml:"registrar"`     // default sip_server of new extensions
-	PhonePort    int    `toml:"phone_port"`    // a phone's SIP port when only its IP is known
-	NotifyRate   int    `toml:"notify_rate"`   // triggers per second, at most (a ceiling)
-	NotifyWindow int    `toml:"notify_window"` // phones told to sync and not fetched yet, at most
-	SyncTrigger  string `toml:"sync_trigger"`  // "notify" (SIP check-sync) or "action_uri" (HTTPS GET to the phone)
+	Listen       string `toml:"listen"`                        // host:port, or "off"
+	Registrar    string `toml:"registrar" reload:"settings"`   // default sip_server of new extensions
+	PhonePort    int    `toml:"phone_port" reload:"settings"`  // a phone's SIP port when only its IP is known
+	NotifyRate   int    `toml:"notify_rate" reload:"settings"` // triggers per second, at most (a ceiling)
+	NotifyWindow int    `toml:"notify_window"`                 // phones told to sync and not fetched yet, at most
+	SyncTrigger  string `toml:"sync_trigger"`                  // "notify" (SIP check-sync) or "action_uri" (HTTPS GET to the phone)
 	// ActionURIPort is the phones' HTTPS port the action_uri trigger calls.
 	ActionURIPort int `toml:"action_uri_port"`
 	// ReportTimeout is how long a phone that reports has, once told to
 	// sync (or given an account change), before it is stuck.
 	ReportTimeout string `toml:"report_timeout"`
-	PnP           bool   `toml:"pnp"`           // answer SIP plug-and-play
-	PnPInterface  string `toml:"pnp_interface"` // default: the default route's
-	PickupPrefix  string `toml:"pickup_prefix"` // directed-pickup code before a BLF's extension ("**"); "" none
+	PnP           bool   `toml:"pnp"`                             // answer SIP plug-and-play
+	PnPInterface  string `toml:"pnp_interface"`                   // default: the default route's
+	PickupPrefix  string `toml:"pickup_prefix" reload:"settings"` // directed-pickup code before a BLF's extension ("**"); "" none
 }
 
 // ProvisioningConfig is the [provisioning] table.
 type ProvisioningConfig struct {
 	// ClaimWindow is how long after a phone is added (or its claim is
 	// reopened) it may fetch its config once without its secret.
-	ClaimWindow string `toml:"claim_window"`
+	ClaimWindow string `toml:"claim_window" reload:"settings"`
 	// Open turns per-phone secrets off (a lab setting; warned at start).
-	Open      bool `toml:"open"`
-	MissLimit int  `toml:"miss_limit"` // failures (wrong secrets, unknown files) a minute per address
+	Open      bool `toml:"open" reload:"settings"`
+	MissLimit int  `toml:"miss_limit" reload:"live"` // failures (wrong secrets, unknown files) a minute per address
 	// Username and Password were one shared pair for every phone; per-phone
 	// secrets replaced them. Read only to say so.
 	Username string `toml:"username,removed"`
 	Password string `toml:"password,removed"`
 	// PhoneAdminPassword is the phones' web admin password (user admin);
 	// empty: the one generated once for this installation.
-	PhoneAdminPassword string `toml:"phone_admin_password"`
+	PhoneAdminPassword string `toml:"phone_admin_password" reload:"settings"`
 }
 
 // DHCPConfig is the [dhcp] table. DHCP is off while Interface is empty.

@@ -2,20 +2,13 @@ package main
 
 // Reloading the config file on SIGHUP (systemctl reload provbox).
 //
-// What a reload applies at once, and what waits for a restart:
-//
-//	log_level                          at once
-//	http.public_url                    at once (every phone's config version is recomputed;
-//	sip.registrar, sip.phone_port,      phones whose file changed get a check-sync)
-//	sip.pickup_prefix,
-//	provisioning.phone_admin_password,
-//	provisioning.claim_window, .open
-//	sip.notify_rate                    at once (the sync loop reads it live)
-//	provisioning.miss_limit            at once
-//	data_dir, http.listen, tftp.listen, after a restart: the reload logs one line naming
-//	sip.listen, sip.pnp,               those that changed and keeps the running values
-//	sip.pnp_interface, dhcp.*, and
-//	any key not listed in reloadable
+// What a reload applies is said once, by the reload tag of each Config
+// field (config.go): reload:"live" is applied at once, reload:"settings" at
+// once through the store's settings (every phone's config version is
+// recomputed and phones whose file changed get a check-sync), and a key
+// without the tag only after a restart: the reload logs one line naming
+// those that changed and keeps the running values. The README's reload
+// table says the same (TestReloadTableDocumented).
 //
 // Serve flags still win over the file on a reload, as at start. A file that
 // does not parse or validate is logged and the running config kept. A
@@ -29,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -130,45 +124,60 @@ func (r *reloader) reload(ctx context.Context, m *Main, running *Config) (*Confi
 	return eff, nil
 }
 
-// settingsKeys are the keys settle hands to the store.
-var settingsKeys = map[string]bool{
-	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
-	"sip.pickup_prefix": true, "provisioning.phone_admin_password": true,
-	"provisioning.claim_window": true, "provisioning.open": true,
+// configKey is one key of the config file and what a reload does with it.
+type configKey struct {
+	name   string // as in the file: "sip.listen"
+	reload string // the field's reload tag: "live", "settings", or "" (restart)
+	index  []int  // the field in Config (reflect.Value.FieldByIndex)
+}
+
+// configKeys are Config's keys, from its toml and reload tags.
+var configKeys = listConfigKeys(reflect.TypeFor[Config](), "", nil)
+
+func listConfigKeys(t reflect.Type, prefix string, index []int) []configKey {
+	var out []configKey
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name == "" || name == "-" || opts == "removed" { // read only to refuse them
+			continue
+		}
+		idx := append(slices.Clone(index), i)
+		if f.Type.Kind() == reflect.Struct {
+			out = append(out, listConfigKeys(f.Type, prefix+name+".", idx)...)
+			continue
+		}
+		out = append(out, configKey{name: prefix + name, reload: f.Tag.Get("reload"), index: idx})
+	}
+	return out
+}
+
+// reloadOf is the reload tag of key ("" for an unknown key: a restart).
+func reloadOf(key string) string {
+	for _, k := range configKeys {
+		if k.name == key {
+			return k.reload
+		}
+	}
+	return ""
 }
 
 func touchesSettings(keys []string) bool {
-	for _, k := range keys {
-		if settingsKeys[k] {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(keys, func(k string) bool { return reloadOf(k) == "settings" })
 }
 
-// reloadable are the keys a reload applies. Every other key — the
-// sockets, the state directory, [dhcp], and any key added later until it
-// is listed here — only takes effect at start.
-var reloadable = map[string]bool{
-	"log_level": true, "provisioning.miss_limit": true,
-	"http.public_url": true, "sip.registrar": true, "sip.phone_port": true, "sip.notify_rate": true,
-	"sip.pickup_prefix": true, "provisioning.phone_admin_password": true,
-	"provisioning.claim_window": true, "provisioning.open": true,
-}
-
-func needsRestart(key string) bool { return !reloadable[key] }
+func needsRestart(key string) bool { return reloadOf(key) == "" }
 
 // keepRestartKeys returns the config a reload leaves in force: the running
 // one with the reloadable keys taken from next.
 func keepRestartKeys(running, next *Config) *Config {
 	eff := *running
-	eff.LogLevel = next.LogLevel
-	eff.HTTP.PublicURL = next.HTTP.PublicURL
-	eff.SIP.Registrar = next.SIP.Registrar
-	eff.SIP.PhonePort = next.SIP.PhonePort
-	eff.SIP.NotifyRate = next.SIP.NotifyRate
-	eff.SIP.PickupPrefix = next.SIP.PickupPrefix
-	eff.Provisioning = next.Provisioning
+	e, n := reflect.ValueOf(&eff).Elem(), reflect.ValueOf(next).Elem()
+	for _, k := range configKeys {
+		if k.reload != "" {
+			e.FieldByIndex(k.index).Set(n.FieldByIndex(k.index))
+		}
+	}
 	return &eff
 }
 
@@ -197,24 +206,11 @@ func diffConfig(running, next *Config, dataFlag string) (applied, restart []stri
 // configValues flattens a config into its TOML keys ("sip.listen") and
 // printed values, so configs compare key by key.
 func configValues(c *Config) map[string]string {
-	out := map[string]string{}
-	var walk func(prefix string, v reflect.Value)
-	walk = func(prefix string, v reflect.Value) {
-		t := v.Type()
-		for i := range t.NumField() {
-			name, opts, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
-			if name == "" || name == "-" || opts == "removed" { // read only to refuse them
-				continue
-			}
-			f := v.Field(i)
-			if f.Kind() == reflect.Struct {
-				walk(prefix+name+".", f)
-				continue
-			}
-			out[prefix+name] = fmt.Sprintf("%#v", f.Interface())
-		}
+	v := reflect.ValueOf(c).Elem()
+	out := make(map[string]string, len(configKeys))
+	for _, k := range configKeys {
+		out[k.name] = fmt.Sprintf("%#v", v.FieldByIndex(k.index).Interface())
 	}
-	walk("", reflect.ValueOf(c).Elem())
 	return out
 }
 

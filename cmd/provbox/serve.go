@@ -469,6 +469,17 @@ type bound struct {
 // settle derives the public URLs for the bound ports and hands the
 // settings to the store, which recomputes every phone's config version.
 func settle(ctx context.Context, db *sqlite.DB, cfg *Config, b bound, logger *slog.Logger) (string, error) {
+	s := settingsFor(cfg, b, logger)
+	if err := db.SetSettings(ctx, s); err != nil {
+		return "", fmt.Errorf("apply settings: %w", err)
+	}
+	return s.ProvisioningURL, nil
+}
+
+// settingsFor returns the settings cfg gives the store for the bound
+// ports. The config keys it reads are tagged reload:"settings" (reload.go),
+// or need a restart.
+func settingsFor(cfg *Config, b bound, logger *slog.Logger) appliance.Settings {
 	publicURL := cfg.HTTP.PublicURL
 	if publicURL == "" {
 		var why error
@@ -505,10 +516,7 @@ func settle(ctx context.Context, db *sqlite.DB, cfg *Config, b bound, logger *sl
 			s.CACertURL = strings.TrimSuffix(publicURL, "/") + "/" + configs.CACertFile
 		}
 	}
-	if err := db.SetSettings(ctx, s); err != nil {
-		return "", fmt.Errorf("apply settings: %w", err)
-	}
-	return publicURL, nil
+	return s
 }
 
 // hostOfURL is the host (without port or brackets) of a URL.

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -341,58 +340,6 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 }
 
-// TestDiffConfig: every key is either applied by a reload or named as
-// needing a restart, and the config a reload leaves in force holds the
-// running value of exactly the restart keys.
-func TestDiffConfig(t *testing.T) {
-	running := DefaultConfig()
-	next := Config{
-		DataDir: "/srv/provbox", LogLevel: "debug",
-		HTTP:         HTTPConfig{Listen: ":8081", PublicURL: "http://x.test/prov/"},
-		TFTP:         TFTPConfig{Listen: "off"},
-		SIP:          SIPConfig{Listen: ":5062", Registrar: "pbx.test", PhonePort: 5070, NotifyRate: 9, PnP: false, PnPInterface: "eth1", PickupPrefix: "*8"},
-		AllowedHosts: []string{"provbox.office.lan"},
-		HTTPS:        HTTPSConfig{Listen: ":8444", CertFile: "/etc/provbox/cert.pem", KeyFile: "/etc/provbox/key.pem"},
-		Provisioning: ProvisioningConfig{Username: "u", Password: "p", MissLimit: 3, PhoneAdminPassword: "phones-admin-pw", ClaimWindow: "2h", Open: true},
-		DHCP:         DHCPConfig{Interface: "eth0", RangeStart: "10.0.0.10", RangeEnd: "10.0.0.99", Netmask: "255.255.255.0", Router: "10.0.0.1", DNS: []string{"10.0.0.1"}, NTP: []string{"10.0.0.1"}, LeaseTime: "1h", PhonesOnly: true, AllowOtherServers: true, Option66: "tftp"},
-	}
-	a, b := configValues(&running), configValues(&next)
-	for k := range b {
-		if a[k] == b[k] {
-			t.Fatalf("test config leaves %s unchanged: change every key", k)
-		}
-	}
-	applied, restart := diffConfig(&running, &next, "")
-	if len(applied)+len(restart) != len(b) {
-		t.Fatalf("%d applied + %d restart != %d keys", len(applied), len(restart), len(b))
-	}
-	// The sockets, the state directory, and every [dhcp] key (more may come).
-	wantRestart := []string{"allowed_hosts", "data_dir", "http.listen", "https.cert_file", "https.key_file", "https.listen", "sip.action_uri_port", "sip.listen", "sip.notify_window", "sip.pnp", "sip.pnp_interface", "sip.report_timeout", "sip.sync_trigger", "tftp.listen"}
-	for k := range b {
-		if strings.HasPrefix(k, "dhcp.") {
-			wantRestart = append(wantRestart, k)
-		}
-	}
-	slices.Sort(wantRestart)
-	if !slices.Equal(restart, wantRestart) {
-		t.Errorf("restart keys %q, want %q", restart, wantRestart)
-	}
-	eff := configValues(keepRestartKeys(&running, &next))
-	for k := range b {
-		want := b[k]
-		if needsRestart(k) {
-			want = a[k]
-		}
-		if eff[k] != want {
-			t.Errorf("in force after reload: %s = %s, want %s", k, eff[k], want)
-		}
-	}
-	// --data wins over data_dir: a changed data_dir then needs nothing.
-	if _, restart := diffConfig(&running, &Config{DataDir: "/elsewhere"}, "/data"); slices.Contains(restart, "data_dir") {
-		t.Errorf("data_dir named though --data is given")
-	}
-}
-
 // TestPackagedConfig: /etc/provbox/provbox.toml as the .deb installs it
 // sets only data_dir (the service's state directory, so that admin commands
 // find the same database) and lists every other key commented with its
@@ -429,24 +376,6 @@ func TestPackagedConfig(t *testing.T) {
 	for k := range configValues(&c) {
 		if !md.IsDefined(strings.Split(k, ".")...) {
 			t.Errorf("key %s is not in packaging/provbox.toml", k)
-		}
-	}
-}
-
-// TestReloadTableDocumented: the reload table of the README names
-// every config key (the [dhcp] ones as dhcp.*), so a new key gets a row.
-func TestReloadTableDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	def := DefaultConfig()
-	for k := range configValues(&def) {
-		if strings.HasPrefix(k, "dhcp.") {
-			k = "dhcp.*"
-		}
-		if !strings.Contains(string(doc), "`"+k+"`") {
-			t.Errorf("README.md: the reload table does not name %s", k)
 		}
 	}
 }
