@@ -30,7 +30,6 @@ import (
 //	                             forms and scripts made before the one form)
 //	POST /phones/{mac}/resync    send a check-sync now
 //	POST /phones/{mac}/delete    delete
-//	GET  /discovered             phones seen but not added, with Adopt
 //
 // As on the Extensions page: GET renders, POST acts and redirects with a
 // flash, or re-renders with the field errors next to the fields and what
@@ -49,7 +48,6 @@ func (s *Server) routesPhones(mux *http.ServeMux) {
 	mux.HandleFunc("POST /phones/{mac}/claim", s.ui(s.handleClaimUI))
 	mux.HandleFunc("POST /phones/{mac}/secret", s.ui(s.handleRotateSecretUI))
 	mux.HandleFunc("POST /phones/{mac}/delete", s.ui(s.handleDeletePhoneUI))
-	mux.HandleFunc("GET /discovered", s.ui(s.handleDiscoveredUI))
 }
 
 // ---- /phones ---------------------------------------------------------------
@@ -962,59 +960,4 @@ func (s *Server) handleDeletePhoneUI(w http.ResponseWriter, r *http.Request) {
 	}
 	redirectBack(w, r, "/phones", "Phone "+ph.Name+" ("+appliance.FormatMAC(ph.MAC)+
 		") deleted. The handset keeps its last config until it is reset; if it asks for its config again it shows under Discovered.")
-}
-
-// ---- /discovered ---------------------------------------------------------------
-
-type discoveredRow struct {
-	*appliance.Discovered
-	Supported bool // its vendor is one provbox provisions
-	Source    string
-}
-
-var discoverySources = map[string]string{"http": "HTTP fetch", "tftp": "TFTP fetch", "dhcp": "DHCP lease", "pnp": "SIP PnP"}
-
-// discoveredData is one page of the Discovered list.
-type discoveredData struct {
-	Rows               []discoveredRow
-	Total, First, Last int // rows First..Last (1-based) of Total
-	PrevPage, NextPage int // 0: none
-}
-
-const discoveredPageSize = 100
-
-func (s *Server) handleDiscoveredUI(w http.ResponseWriter, r *http.Request) {
-	pageNo, err := queryInt(r, "page", 1, appliance.MaxDiscovered)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pageNo = max(pageNo, 1)
-	list, total, err := s.Services.Discovery.PageDiscovered(r.Context(), (pageNo-1)*discoveredPageSize, discoveredPageSize)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	d := &discoveredData{Total: total}
-	if len(list) > 0 {
-		d.First = (pageNo-1)*discoveredPageSize + 1
-		d.Last = d.First + len(list) - 1
-	}
-	if pageNo > 1 {
-		d.PrevPage = pageNo - 1
-	}
-	if pageNo*discoveredPageSize < total {
-		d.NextPage = pageNo + 1
-	}
-	rows := make([]discoveredRow, 0, len(list))
-	for _, d := range list {
-		_, supported := s.Catalog.Manufacturer(d.Vendor)
-		src := discoverySources[d.Source]
-		if src == "" {
-			src = d.Source
-		}
-		rows = append(rows, discoveredRow{Discovered: d, Supported: supported, Source: src})
-	}
-	d.Rows = rows
-	s.render(w, r, http.StatusOK, "discovered.html", &page{Title: "Discovered phones", Active: "discovered", Flash: flashOf(w, r), Data: d})
 }

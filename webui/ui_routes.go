@@ -6,7 +6,8 @@ import "net/http"
 // ui_*.go file owns the routes of its resource.
 func (s *Server) routesUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.ui(s.handleDashboardUI)) // ui_dashboard.go
-	s.routesPhones(mux)                                   // ui_phones.go: /phones, /phones/{mac}, /discovered
+	s.routesPhones(mux)                                   // ui_phones.go: /phones, /phones/{mac}
+	s.routesDiscovered(mux)                               // ui_discovered.go: /discovered
 	s.routesCSV(mux)                                      // ui_csv.go: /phones.csv, /phones/import
 	s.routesKeys(mux)                                     // ui_keys.go: /keys
 	s.routesExtensions(mux)                               // ui_extensions.go: /extensions
