@@ -299,9 +299,13 @@ func TestServer_AnswersEverythingAndSurvivesGarbage(t *testing.T) {
 }
 
 func TestServer_PnPUnicast(t *testing.T) {
-	f := newFixture(t, 2*time.Second)
+	store, phones := &countingSync{}, &countingPhones{}
+	f := newFixture(t, 2*time.Second, func(s *Server) {
+		store.SyncService, phones.PhoneService = s.Services.Sync, s.Services.Phones
+		s.Services.Sync, s.Services.Phones = store, phones
+	})
 	ctx := context.Background()
-	for _, tc := range []struct{ mac, want string }{{"001565123456", "discovered"}, {"001565aabbcc", "learned"}} {
+	for i, tc := range []struct{ mac, want string }{{"001565123456", "discovered"}, {"001565aabbcc", "learned"}} {
 		t.Run(tc.want, func(t *testing.T) {
 			phone := newFakePhone(t, "127.0.0.8", func(int, *sipmsg.Request) int { return 200 })
 			_, port, _ := net.SplitHostPort(phone.addr())
@@ -335,6 +339,10 @@ func TestServer_PnPUnicast(t *testing.T) {
 			phone.mu.Unlock()
 			if len(resps) != 1 || resps[0].StatusCode != 200 || resps[0].Contact() == nil || resps[0].Contact().Address.String() != contact {
 				t.Errorf("answers to the SUBSCRIBE %v, want one 200 OK with Contact <%s>", resps, contact)
+			}
+			// One call decides (SyncService.Sighted); the server reads no phone.
+			if n, p := store.sightings.Load(), phones.reads.Load(); n != int64(i+1) || p != 0 {
+				t.Errorf("%d sightings, %d phone reads; want %d, 0", n, p, i+1)
 			}
 			if tc.want == "discovered" {
 				// The model as the catalog names it ("SIP-T46G" → T46G).
@@ -439,7 +447,12 @@ func TestNotify_FallsBackToTheOtherTrigger(t *testing.T) {
 // makes.
 type countingSync struct {
 	appliance.SyncService
-	targets, records atomic.Int64
+	targets, records, sightings atomic.Int64
+}
+
+func (c *countingSync) Sighted(ctx context.Context, g appliance.Sighting) error {
+	c.sightings.Add(1)
+	return c.SyncService.Sighted(ctx, g)
 }
 
 func (c *countingSync) Target(ctx context.Context, mac string) (*appliance.SyncTarget, error) {
