@@ -30,8 +30,8 @@ import (
 //     EventPhonesChanged names the phones whose version moved.
 //
 // Until a round is done every read waits for it (DB.view): a phone's
-// fetch, the sync loop and GET /phones/{mac}/sync see the new version or
-// the old state, never "synced" with the old file. A change to at most
+// fetch, the sync loop and GET /phones/{mac}/sync see the new versions,
+// never a phone "synced" with its previous file. A change to at most
 // inlineVersions phones waits for its round before it returns. A phone
 // changed again while a round renders it is left for the next round; rows
 // a crash leaves are computed at the next Open.
