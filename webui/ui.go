@@ -39,6 +39,15 @@ type page struct {
 	SetupCodeMissing bool
 }
 
+// pageData is p's Data as the *T a page handler set (an edit, a
+// confirmation), a new T when it set none.
+func pageData[T any](p *page) *T {
+	if d, ok := p.Data.(*T); ok {
+		return d
+	}
+	return new(T)
+}
+
 // Err returns the message for a field, "" when it is fine.
 func (p *page) Err(field string) string { return p.Errors[field] }
 

@@ -82,10 +82,7 @@ func (s *Server) extensionsPage(w http.ResponseWriter, r *http.Request, status i
 		s.fail(w, r, err)
 		return
 	}
-	d, _ := p.Data.(*extensionsData)
-	if d == nil {
-		d = &extensionsData{}
-	}
+	d := pageData[extensionsData](p)
 	d.Extensions = list
 	p.Data, p.Title, p.Active = d, "Extensions", "extensions"
 	s.render(w, r, status, "extensions.html", p)

@@ -58,10 +58,7 @@ func (s *Server) locationsPage(w http.ResponseWriter, r *http.Request, status in
 		s.fail(w, r, err)
 		return
 	}
-	d, _ := p.Data.(*locationsData)
-	if d == nil {
-		d = &locationsData{}
-	}
+	d := pageData[locationsData](p)
 	d.Locations = nil
 	for _, l := range list {
 		d.Locations = append(d.Locations, locationRow{Location: l, Phones: at[l.ID]})

@@ -31,10 +31,7 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, status int, p
 		s.fail(w, r, err)
 		return
 	}
-	d, _ := p.Data.(*usersData)
-	if d == nil {
-		d = &usersData{}
-	}
+	d := pageData[usersData](p)
 	d.Users = list
 	if sess := sessionFrom(r); sess != nil {
 		d.Me = sess.UserName
