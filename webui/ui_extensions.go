@@ -12,7 +12,9 @@ import (
 // The Extensions page: list, add, edit, delete (with a confirmation naming
 // the phones when they use the extension). It is the model the other pages
 // follow: GET renders, POST acts and redirects (or re-renders with the
-// field errors and what was typed), every form carries the CSRF token.
+// field errors and what was typed, at formFailed's status: 400, 409 for a
+// duplicate), every form carries the CSRF token; an error that is not the
+// admin's to correct is fail's HTML error page (errors.go).
 
 func (s *Server) routesExtensions(mux *http.ServeMux) {
 	mux.HandleFunc("GET /extensions", s.ui(s.handleExtensionsUI))
