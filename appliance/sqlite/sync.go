@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/provbox/provbox/appliance"
@@ -84,10 +83,9 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 		// phones' admin password, anywhere.
 		set, args := `confirms = 1, last_report_at = ?`, []any{tx.now}
 		if ip := net.ParseIP(r.IP); ip != nil && !fetchedAt.Valid {
-			prefix := net.JoinHostPort(ip.String(), "")
-			if !strings.HasPrefix(addr, prefix) {
+			if a := addressAt(ip.String(), "", addr, tx.db.Settings()); a != addr {
 				set += `, sip_address = ?`
-				args = append(args, tx.db.Settings().PhoneSIPAddress(ip.String()))
+				args = append(args, a)
 				learned = state == appliance.SyncPending || state == appliance.SyncUnreachable
 			}
 		}
@@ -657,8 +655,7 @@ func (v *sighting) teaches(g appliance.Sighting, set appliance.Settings) string 
 // whose address is old, or "" when it teaches none (SPEC §6). A file
 // request that got no file proves nothing; PnP is unauthenticated UDP: it
 // may tell a phone that never fetched where it is, never move one that
-// has. Without a port told (a lease), the port known for the same IP
-// stays, as after a fetch.
+// has.
 func learnedAddress(g appliance.Sighting, old string, fetched bool, set appliance.Settings) string {
 	switch {
 	case g.Source == appliance.SourceDHCP:
@@ -666,13 +663,21 @@ func learnedAddress(g appliance.Sighting, old string, fetched bool, set applianc
 	default:
 		return ""
 	}
-	if g.SIPAddr != "" {
-		return g.SIPAddr
+	return addressAt(g.IP, g.SIPAddr, old, set)
+}
+
+// addressAt is where a phone seen at ip takes SIP: sipAddr when the
+// sighting told it; else, when its address old is at the same IP, old (a
+// port told before stays: a lease, a report or a fetch does not know the
+// port); else ip and sip.phone_port. recordFetch does the same in SQL.
+func addressAt(ip, sipAddr, old string, set appliance.Settings) string {
+	if sipAddr != "" {
+		return sipAddr
 	}
-	if host, _, err := net.SplitHostPort(old); err == nil && host == g.IP {
+	if host, _, err := net.SplitHostPort(old); err == nil && host == ip {
 		return old
 	}
-	return set.PhoneSIPAddress(g.IP)
+	return set.PhoneSIPAddress(ip)
 }
 
 // PendingPhones lists phones that have fetched before, hold an older
