@@ -107,7 +107,7 @@ func abuseSubscribe(mac, via, contact, callID string) string {
 
 func randomYealinkMAC() string { return fmt.Sprintf("001565%06x", rand.IntN(1<<24)) }
 
-// TestAbusePnP: the real binary under forged and flooding PnP SUBSCRIBEs
+// TestAbusePnP: serve (in process) under forged and flooding PnP SUBSCRIBEs
 // (review findings 4 and 5), on loopback only: (a) a SUBSCRIBE whose
 // Contact is not its source gets nothing and moves no address; (b) floods
 // from one source and from 200 sources get back at most twice the bytes

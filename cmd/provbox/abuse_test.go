@@ -305,11 +305,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 	}
 }
 
-// TestAbuseSmallHoles: findings 13–17 and 19–21 against the real binary.
+// TestAbuseSmallHoles: findings 13–17 and 19–21 against serve in process.
 func TestAbuseSmallHoles(t *testing.T) {
 	cfg := emptyConfig(t)
 	data := t.TempDir()
-	srv := startServe(t, cfg, data)
+	srv := MustRunMain(t, cfg, data)
 	code := regexp.MustCompile(`"setup_code":"([a-z0-9-]+)"`).FindStringSubmatch(srv.logs.String())
 	if code == nil {
 		t.Fatalf("no setup code in the log:\n%s", srv.logs)
@@ -467,9 +467,7 @@ func TestAbuseSmallHoles(t *testing.T) {
 	})
 
 	start := time.Now()
-	if code := srv.stop(); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
+	srv.close()
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("stopping took %v (a FIFO left hanging?)", d)
 	}
@@ -490,7 +488,7 @@ func TestAbuseDiskFull(t *testing.T) {
 	cfg := emptyConfig(t)
 	data := filepath.Join(dir, "data")
 	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
-	srv := startServe(t, cfg, data)
+	srv := MustRunMain(t, cfg, data)
 	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
 	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "name": "Alice", "password": "SIPSECRET-alice-9f8e7d"}, 201, nil)
 

@@ -1,9 +1,12 @@
 package main
 
-// End-to-end tests: they build the real binary once and drive it the way an
-// admin does — serve on an ephemeral port, the CLI on the same data
-// directory, the JSON API over real HTTP with Basic auth — including
-// SIGKILL in the middle of a 1,000-phone import.
+// End-to-end tests drive provbox the way an admin does — serve on ephemeral
+// ports, the CLI on the same data directory, the JSON API over real HTTP
+// with Basic auth. Most run serve in process (MustRunMain) and the CLI in
+// process (runCLI, as main calls it); what needs a process of its own —
+// SIGKILL in the middle of a 1,000-phone import, signals, systemd, exit
+// codes of serve, network namespaces, memory and file descriptors of the
+// daemon, the browser tests — runs the binary TestMain builds.
 
 import (
 	"bufio"
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"github.com/provbox/provbox/configs"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -72,9 +76,33 @@ type result struct {
 	code           int
 }
 
-// runCLI runs provbox to completion with stdin and returns its output and
-// exit code.
+// runCLI runs a provbox command line in process, as main does (run), with
+// stdin, and returns its output and exit code. A serve that gets past its
+// config would set this process's memory limit and signal handlers: run
+// that one with execCLI.
 func runCLI(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	in, err := os.CreateTemp(t.TempDir(), "stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if _, err := in.WriteString(stdin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, args, in, &out, &errb)
+	return result{out.String(), errb.String(), code}
+}
+
+// execCLI runs the provbox binary to completion with stdin and returns its
+// output and exit code.
+func execCLI(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -92,7 +120,7 @@ func runCLI(t *testing.T, stdin string, args ...string) result {
 	return result{out.String(), errb.String(), code}
 }
 
-// mustCLI runs provbox and fails the test unless it exits 0.
+// mustCLI runs provbox in process and fails the test unless it exits 0.
 func mustCLI(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	r := runCLI(t, stdin, args...)
@@ -102,7 +130,65 @@ func mustCLI(t *testing.T, stdin string, args ...string) string {
 	return r.stdout
 }
 
-// syncBuffer collects a process's log lines.
+// runningMain is provbox serve run in process by MustRunMain.
+type runningMain struct {
+	*Main
+	tb     testing.TB
+	url    string // http://127.0.0.1:PORT
+	tftp   string // 127.0.0.1:PORT, or "off"
+	https  string // https://127.0.0.1:PORT, or "" when off
+	logs   *syncBuffer
+	closed bool
+}
+
+// MustRunMain runs provbox serve in process: Main made as cmdServe makes it,
+// from the config file, data directory and serve flags args, listening on
+// 127.0.0.1:0 for HTTP, HTTPS, TFTP and SIP unless args say otherwise,
+// and logging JSON into logs. It is closed when the test ends (or before,
+// by close).
+func MustRunMain(tb testing.TB, config, data string, args ...string) *runningMain {
+	tb.Helper()
+	args = append([]string{"--config", config, "--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--tftp", "127.0.0.1:0", "--sip", "127.0.0.1:0"}, args...)
+	var g globalFlags
+	var sf serveFlags
+	fs := newFlagSet("provbox serve")
+	g.register(fs)
+	sf.register(fs)
+	if _, err := parseInterspersed(fs, args); err != nil {
+		tb.Fatal(err)
+	}
+	cfg, path, err := loadConfig(g.config, &sf, flagsSet(fs))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.LogLevel))
+	logs := &syncBuffer{}
+	m := &runningMain{Main: &Main{Config: cfg, ConfigPath: path, Flags: g, Logger: serveLogger(logs, level, false)}, tb: tb, logs: logs}
+	tb.Cleanup(m.close)
+	if err := m.Open(context.Background()); err != nil {
+		tb.Fatalf("open: %v\n%s", err, logs)
+	}
+	m.url, m.tftp = "http://"+m.HTTPAddr(), m.TFTPAddr()
+	if a := httpsAddr(cfg, m.HTTPServer.TLSPort()); a != "off" {
+		m.https = "https://" + a
+	}
+	return m
+}
+
+// close closes Main, once, and fails the test on an error.
+func (m *runningMain) close() {
+	m.tb.Helper()
+	if m.closed {
+		return
+	}
+	m.closed = true
+	if err := m.Close(); err != nil {
+		m.tb.Errorf("close: %v\n%s", err, m.logs)
+	}
+}
+
+// syncBuffer collects log lines, of a process or of an in-process Main.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -112,6 +198,13 @@ func (s *syncBuffer) add(line string) {
 	s.mu.Lock()
 	s.b.WriteString(line + "\n")
 	s.mu.Unlock()
+}
+
+// Write appends p: a logger's output.
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
 
 func (s *syncBuffer) String() string {
@@ -354,7 +447,7 @@ func TestServeEndToEnd(t *testing.T) {
 	cfg := emptyConfig(t)
 	data := t.TempDir()
 
-	srv := startServe(t, cfg, data)
+	srv := MustRunMain(t, cfg, data)
 	if !strings.Contains(srv.logs.String(), "provbox user add NAME") {
 		t.Errorf("no hint to create the first admin in the logs:\n%s", srv.logs)
 	}
@@ -516,12 +609,7 @@ func TestServeEndToEnd(t *testing.T) {
 		mustCLI(t, "", "backup", dest, "--data", data, "--config", cfg)
 	})
 
-	if code := srv.stop(); code != 0 {
-		t.Fatalf("serve exit %d after SIGTERM:\n%s", code, srv.logs)
-	}
-	if !strings.Contains(srv.logs.String(), "provbox stopped") {
-		t.Errorf("no clean stop in the logs:\n%s", srv.logs)
-	}
+	srv.close()
 
 	// How long does a full import take? Measured on a scratch directory with
 	// the same base data, so the kills below land early, midway and late.
@@ -545,7 +633,7 @@ func TestServeEndToEnd(t *testing.T) {
 	total := 1
 	for r, frac := range []float64{0.25, 0.5, 0.75, 0.95, 3.0} {
 		round := r + 1
-		srv = startServe(t, cfg, data)
+		srv := startServe(t, cfg, data)
 		a = newAPI(t, srv.url, "admin", "correct-horse-battery")
 		type answer struct {
 			status int
@@ -595,7 +683,10 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Fatalf("kill at %.0f%% changed the earlier data:\nbefore %+v\nafter  %+v", frac*100, before, after)
 		}
 		if code := srv.stop(); code != 0 {
-			t.Fatalf("serve exit %d:\n%s", code, srv.logs)
+			t.Fatalf("serve exit %d after SIGTERM:\n%s", code, srv.logs)
+		}
+		if !strings.Contains(srv.logs.String(), "provbox stopped") {
+			t.Errorf("no clean stop in the logs:\n%s", srv.logs)
 		}
 	}
 
@@ -668,7 +759,7 @@ func TestRuntimeErrors(t *testing.T) {
 	defer ln.Close()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 
-	r := runCLI(t, "", "serve", "--config", cfg, "--data", t.TempDir(), "--http", ln.Addr().String(), "--tftp", "off", "--sip", "off")
+	r := execCLI(t, "", "serve", "--config", cfg, "--data", t.TempDir(), "--http", ln.Addr().String(), "--tftp", "off", "--sip", "off")
 	if r.code != 1 || !strings.Contains(r.stderr, port) || !strings.Contains(r.stderr, "--http") {
 		t.Fatalf("port in use: exit %d, want 1 naming port %s and --http:\n%s", r.code, port, r.stderr)
 	}
@@ -692,12 +783,13 @@ func TestRuntimeErrors(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	out := mustCLI(t, "", "version")
-	if !strings.HasPrefix(out, "provbox "+testVersion+" (go1.") {
-		t.Fatalf("version: %q", out)
+	// The binary: the version is stamped at build time.
+	r := execCLI(t, "", "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "provbox "+testVersion+" (go1.") {
+		t.Fatalf("version: exit %d, %q", r.code, r.stdout)
 	}
-	if out2 := mustCLI(t, "", "version", "--data", "/nonexistent", "--config", "/nonexistent.toml"); out2 != out {
-		t.Fatalf("version with global flags: %q", out2)
+	if out := mustCLI(t, "", "version", "--data", "/nonexistent", "--config", "/nonexistent.toml"); out != strings.Replace(r.stdout, testVersion, version, 1) {
+		t.Fatalf("version with global flags: %q", out)
 	}
 	if out := mustCLI(t, "", "help"); !strings.Contains(out, "provbox serve") {
 		t.Fatalf("help: %q", out)

@@ -171,7 +171,7 @@ func TestPhonesimFiftyPhonesSync(t *testing.T) {
 				phonePort, trigger, webPort)), 0o600)
 			data := t.TempDir()
 			mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
-			srv := startServe(t, cfg, data)
+			srv := MustRunMain(t, cfg, data)
 			a := newAPI(t, srv.url, "admin", "correct-horse-battery")
 			var ext appliance.Extension
 			a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "name": "Main line", "password": "line-pw-1", "sip_server": regAddr}, 201, &ext)

@@ -53,7 +53,7 @@ func TestProvisioningRealClients(t *testing.T) {
 	os.MkdirAll(filepath.Join(data, "firmware"), 0o755)
 	os.WriteFile(filepath.Join(data, "firmware", "T46-28.86.0.10.rom"), fw, 0o644)
 
-	srv := startServe(t, cfg, data)
+	srv := MustRunMain(t, cfg, data)
 	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
 	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "name": "Alice", "password": "alice-sip-secret", "sip_server": "pbx.example.com"}, 201, nil)
 	var blf appliance.Key
@@ -176,9 +176,7 @@ func TestProvisioningRealClients(t *testing.T) {
 	if strings.Contains(srv.logs.String(), "alice-sip-secret") {
 		t.Fatal("a SIP password reached the log")
 	}
-	if srv.stop() != 0 {
-		t.Fatalf("serve exit:\n%s", srv.logs)
-	}
+	srv.close()
 }
 
 // TestProvisioningOldCredentials: the shared provisioning.username and
@@ -220,7 +218,7 @@ func TestYealinkKeysRealClients(t *testing.T) {
 	os.WriteFile(cfg, []byte("[http]\npublic_url = \"http://192.0.2.10:8080/prov/\"\n[provisioning]\nphone_admin_password = \""+adminPW+"\"\n"), 0o600)
 	data := t.TempDir()
 	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
-	srv := startServe(t, cfg, data)
+	srv := MustRunMain(t, cfg, data)
 	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
 	var alice, bob, nobody appliance.Extension
 	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "name": "Alice", "password": "alice-sip-secret", "sip_server": "pbx.example.com"}, 201, &alice)
@@ -301,11 +299,9 @@ func TestYealinkKeysRealClients(t *testing.T) {
 	if sync.Problems == nil || len(sync.Problems) != 0 {
 		t.Fatalf("a ready phone has problems %#v", sync.Problems)
 	}
-	if srv.stop() != 0 {
-		t.Fatalf("serve exit:\n%s", srv.logs)
-	}
+	srv.close()
 	logs := srv.logs.String()
-	srv = startServe(t, cfg, data)
+	srv = MustRunMain(t, cfg, data)
 	if !strings.Contains(srv.logs.String(), `"msg":"phone not ready: extension 1009 has no SIP server`) || !strings.Contains(srv.logs.String(), "00:15:65:00:0a:03") {
 		t.Errorf("serve did not log the problem at start:\n%s", srv.logs)
 	}
@@ -314,7 +310,7 @@ func TestYealinkKeysRealClients(t *testing.T) {
 			t.Fatalf("a secret reached the log: %s", secret)
 		}
 	}
-	srv.stop()
+	srv.close()
 	// `provbox resync` sends nothing to a phone that never fetched its config.
 	r := runCLI(t, "", "resync", lobby, "--data", data, "--config", cfg)
 	if r.code != 1 || !strings.Contains(r.stdout, "00:15:65:00:0a:03  not sent: the phone has never fetched its config") {

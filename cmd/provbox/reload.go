@@ -53,10 +53,15 @@ func newReloader(g globalFlags, sf *serveFlags, set map[string]bool, cfg *Config
 	return r, func() { signal.Stop(r.hup) }
 }
 
-// logger returns the structured logger on w (as newLogger) at the level a
-// reload can change, rate-limited per kind and in bytes (logbudget.go).
+// logger returns serve's logger on w at the level a reload can change.
 func (r *reloader) logger(w io.Writer, text bool) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: r.level}
+	return serveLogger(w, r.level, text)
+}
+
+// serveLogger returns the structured logger on w (as newLogger) at level,
+// rate-limited per kind and in bytes (logbudget.go).
+func serveLogger(w io.Writer, level slog.Leveler, text bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	w = &byteBudget{w: w, max: logBytesPerMinute, text: text, now: time.Now}
 	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if text {

@@ -27,7 +27,7 @@ func TestPhoneSecretsRealClients(t *testing.T) {
 	cfg := emptyConfig(t)
 	data := t.TempDir()
 	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
-	srv := startServe(t, cfg, data)
+	srv := MustRunMain(t, cfg, data)
 	if srv.https == "" {
 		t.Fatalf("no HTTPS listener in the ready line:\n%s", srv.logs)
 	}
@@ -197,9 +197,7 @@ func TestPhoneSecretsRealClients(t *testing.T) {
 			t.Fatalf("a secret reached the log: %s", secret)
 		}
 	}
-	if srv.stop() != 0 {
-		t.Fatalf("serve exit:\n%s", srv.logs)
-	}
+	srv.close()
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -32,20 +32,20 @@ func scenario(name string) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "sip", "testdata", name)
 }
 
-// sipProvbox starts serve with SIP on 127.0.0.1 and phones assumed on
-// phonePort; it returns the server, an API client and the SIP address.
-func sipProvbox(t *testing.T, phonePort int) (*serveProc, *api, string, string) {
+// sipProvbox runs serve in process with SIP on 127.0.0.1 and phones
+// assumed on phonePort; it returns the server, an API client, the SIP
+// address and the data directory.
+func sipProvbox(t *testing.T, phonePort int) (*runningMain, *api, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "provbox.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("[sip]\nphone_port = %d\npnp = false\n", phonePort)), 0o600)
 	data := t.TempDir()
 	mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg)
-	sipPort := freeUDPPort(t, "127.0.0.1")
-	srv := startServe(t, cfg, data, "--sip", "127.0.0.1:"+strconv.Itoa(sipPort))
+	srv := MustRunMain(t, cfg, data)
 	a := newAPI(t, srv.url, "admin", "correct-horse-battery")
 	a.must("POST", "/api/v1/extensions", map[string]any{"number": "1001", "name": "Alice", "password": "alice-sip-pw"}, 201, nil)
-	return srv, a, "127.0.0.1:" + strconv.Itoa(sipPort), data
+	return srv, a, srv.SIPAddr(), data
 }
 
 // TestCheckSyncToSipp: an API edit produces exactly one NOTIFY at a sipp
