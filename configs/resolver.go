@@ -145,13 +145,13 @@ func (r *Resolver) resolve(ctx context.Context, path string, req Requester, cred
 	if r.Guard.Wait(proto(req), req.IP) > 0 {
 		return nil, appliance.Errorf(appliance.ETOOMANY, "file", "too many requests for unknown files from %s; try again later", req.IP)
 	}
+	if name := strings.TrimPrefix(path, "/"); isMACCfg(name) {
+		return r.resolvePhone(ctx, name, req, cred) // what CleanName and macCfgRe pass, without them
+	}
 	name := CleanName(path)
 	if name == "" {
 		r.miss(req, path)
 		return nil, notFound("file")
-	}
-	if macCfgRe.MatchString(name) {
-		return r.resolvePhone(ctx, name, req, cred)
 	}
 	if name == CACertFile {
 		if r.CACert == nil {
@@ -221,6 +221,20 @@ func (r *Resolver) bytesFile(name string, b []byte) *appliance.ServedFile {
 	return &appliance.ServedFile{Name: name, Size: int64(len(b)), ModTime: r.now(), Body: b}
 }
 
+// isMACCfg reports whether name is a <mac>.cfg (macCfgRe), by hand: it is
+// every fetch's question.
+func isMACCfg(name string) bool {
+	if len(name) != 16 || name[12:] != ".cfg" {
+		return false
+	}
+	for i := 0; i < 12; i++ {
+		if c := name[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // lowerMAC returns s as a MAC in the store's form (12 lowercase hex
 // digits), "" when it is none; the common case, already in that form,
 // costs no allocation.
@@ -231,7 +245,9 @@ func lowerMAC(s string) string {
 			c := s[i]
 			plain = '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
 		}
-		if plain {
+		// ParseMAC's other rules: no all-zero and no multicast address
+		// (FuzzIsMACCfg holds the two to the same answers).
+		if plain && s != "000000000000" && !strings.ContainsRune("13579bdf", rune(s[1])) {
 			return s
 		}
 	}

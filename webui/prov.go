@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,8 +84,10 @@ type provServer struct {
 	s        *Server
 	duration prometheus.Observer          // nil: the router's route (the request wrapper counts)
 	codes    [600]atomic.Pointer[counter] // requests by status, looked up once each
-	headers  sync.Map                     // version → *fileHeaders
-	nheaders atomic.Int64                 // entries in headers
+	// headers keeps the header values of recent file versions, by the
+	// first three hex digits of the version: a lookup without a lock, a
+	// hash or an allocation; two versions that share a slot take turns.
+	headers [1 << 12]atomic.Pointer[fileHeaders]
 }
 
 type counter struct{ prometheus.Counter }
@@ -94,6 +95,7 @@ type counter struct{ prometheus.Counter }
 // fileHeaders are the header values of one file version. Header values
 // are shared by every response: net/http only reads them.
 type fileHeaders struct {
+	version      string
 	size         int64
 	etag, length []string
 	contentType  []string
@@ -194,28 +196,41 @@ func conditional(r *http.Request) bool {
 // headersOf returns f's header values: made once per version of a
 // generated file, else now.
 func (p *provServer) headersOf(f *appliance.ServedFile) *fileHeaders {
-	if f.Version != "" {
-		if v, ok := p.headers.Load(f.Version); ok {
-			if fh := v.(*fileHeaders); fh.size == f.Size {
-				return fh
-			}
+	slot := versionSlot(f.Version)
+	if slot >= 0 {
+		if fh := p.headers[slot].Load(); fh != nil && fh.version == f.Version && fh.size == f.Size {
+			return fh
 		}
 	}
-	fh := &fileHeaders{size: f.Size, length: []string{strconv.FormatInt(f.Size, 10)}, contentType: contentTypeOf(f.Name)}
+	fh := &fileHeaders{version: f.Version, size: f.Size, length: []string{strconv.FormatInt(f.Size, 10)}, contentType: contentTypeOf(f.Name)}
 	if f.Version != "" {
 		fh.etag = []string{`"` + f.Version + `"`}
-		if p.nheaders.Add(1) > maxHeaderVersions {
-			p.headers.Clear()
-			p.nheaders.Store(1)
-		}
-		p.headers.Store(f.Version, fh)
+	}
+	if slot >= 0 {
+		p.headers[slot].Store(fh)
 	}
 	return fh
 }
 
-// maxHeaderVersions bounds the versions whose headers are kept: a few
-// per phone.
-const maxHeaderVersions = 100000
+// versionSlot is the headers slot of a version: its first three hex
+// digits; -1 for none.
+func versionSlot(v string) int {
+	if len(v) < 3 {
+		return -1
+	}
+	n := 0
+	for _, c := range []byte(v[:3]) {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | int(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | int(c-'a'+10)
+		default:
+			return -1
+		}
+	}
+	return n
+}
 
 func contentTypeOf(name string) []string {
 	switch {
