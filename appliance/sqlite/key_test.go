@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -297,4 +298,31 @@ func TestVersions_ChangeWithoutAuditEntry(t *testing.T) {
 	if err != nil || got.Sync.ConfigVersion != p.Sync.ConfigVersion {
 		t.Fatalf("%+v %v", got, err)
 	}
+}
+
+// BenchmarkEditToEvent: one phone's extension password edit, from the call
+// to the EventPhonesChanged the sync loop acts on (edit → NOTIFY, SPEC §8:
+// p99 < 50 ms).
+func BenchmarkEditToEvent(b *testing.B) {
+	db, _ := openRendered(b)
+	ctx := context.Background()
+	svc := db.Services()
+	bulkPhones(b, db, 10)
+	exts, _ := svc.Extensions.FindExtensions(ctx)
+	sub := db.Events.Subscribe(16, appliance.EventPhonesChanged)
+	defer sub.Close()
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pw := fmt.Sprintf("pw-%d", i)
+		t0 := time.Now()
+		if _, err := svc.Extensions.UpdateExtension(ctx, exts[0].ID, appliance.ExtensionUpdate{Password: &pw}); err != nil {
+			b.Fatal(err)
+		}
+		<-sub.C
+		lat = append(lat, time.Since(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
