@@ -87,7 +87,8 @@ func (s Settings) PhoneSIPAddress(ip string) string {
 	return net.JoinHostPort(ip, strconv.Itoa(port))
 }
 
-// DiscoveryService records phones seen and adopts them.
+// DiscoveryService lists the phones seen and not provisioned (recorded by
+// SyncService.Sighted) and adopts them.
 type DiscoveryService interface {
 	// FindDiscovered lists every discovered phone, most recently seen first.
 	FindDiscovered(ctx context.Context) ([]*Discovered, error)
