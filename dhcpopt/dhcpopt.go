@@ -4,14 +4,14 @@
 // 160 (the same, for Polycom) and 150 (the TFTP server) — along with
 // options 1, 3, 6, 42, 51 and 54.
 //
-// Packets go through a chain of handlers shaped like coredhcp's,
-// (req, resp) → (resp, stop), each a method of Server: check drops what is
-// malformed or not for this subnet, filterPhones drops non-phones when
-// PhonesOnly is set, assign runs the lease state machine (DISCOVER, REQUEST
-// in its four flavours, RELEASE, DECLINE, INFORM) and addOptions writes the
-// options the client asked for (option 55) plus the mandatory ones. An ACK
-// is sent only once its lease is committed to the store; concurrent ACKs
-// share one transaction. For example:
+// One goroutine reads the socket and answers each packet in turn (run):
+// check drops what is malformed or not for this subnet, wanted drops
+// non-phones when PhonesOnly is set, the lease state machine (DISCOVER,
+// REQUEST in its four flavours, RELEASE, DECLINE, INFORM) makes the reply,
+// and addOptions writes the options the client asked for (option 55) plus
+// the mandatory ones. An OFFER leaves at once; an ACK only once its lease
+// is committed to the store, by a second goroutine that commits the ACKs
+// gathered meanwhile in one transaction and then sends them. For example:
 //
 //	srv := &dhcpopt.Server{
 //		Interface:  "eth0",
@@ -28,6 +28,7 @@
 package dhcpopt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,28 +92,24 @@ type Server struct {
 	Logger  *slog.Logger
 	Now     func() time.Time
 
-	mu       sync.Mutex // guards pool
+	mu       sync.Mutex // guards pool and closing
 	pool     *pool
 	serverIP ip4
 	static   staticOptions
-	handlers []Handler
 	logs     *limiter
 	learn    *learner
 	prober   prober
 	l2       *l2Sender
+	commits  committer
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	srv      *server4.Server
-	inflight sync.WaitGroup
-	closing  bool
-	done     chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+	conn       *net.UDPConn
+	inflight   sync.WaitGroup // offers waiting for the conflict check
+	closing    bool
+	done       chan struct{} // the read loop ended
+	stopCommit chan struct{}
 }
-
-// Handler is one link of the packet chain: it looks at the request and
-// the reply built so far, and returns the reply (nil: send nothing) and
-// whether the chain stops here.
-type Handler func(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool)
 
 // prober answers whether an address is in use on the link.
 type prober interface {
@@ -194,7 +191,7 @@ func (s *Server) prepare(ctx context.Context) error {
 	s.static = s.buildStatic()
 	s.logs = newLimiter(s.Now)
 	s.learn = newLearner(s)
-	s.handlers = []Handler{s.check, s.filterPhones, s.assign, s.addOptions}
+	s.commits = committer{wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if s.ctx == nil {
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 	}
@@ -252,13 +249,7 @@ func (s *Server) Open() error {
 	// A burst of boots (a power cut) must not overflow the socket while a
 	// commit is in flight; the kernel caps this at net.core.rmem_max.
 	conn.SetReadBuffer(4 << 20)
-	srv, err := server4.NewServer(s.Interface, nil, s.serveDHCP, server4.WithConn(conn))
-	if err != nil {
-		conn.Close()
-		s.cancel()
-		return fmt.Errorf("dhcp: serve on %s: %w", s.Interface, err)
-	}
-	s.srv = srv
+	s.conn = conn
 	if l2, err := newL2Sender(ifi); err != nil {
 		s.Logger.Warn("dhcp: replies to clients without an address are broadcast (no raw socket: CAP_NET_RAW missing?)", "err", err)
 	} else {
@@ -272,14 +263,16 @@ func (s *Server) Open() error {
 		}
 	}
 	s.done = make(chan struct{})
+	s.stopCommit = make(chan struct{})
 	go s.learn.run(s.ctx)
+	go s.commitLoop(s.stopCommit)
 	if s.Services.Events != nil {
 		sub := s.Services.Events.Subscribe(8, appliance.EventReservationsChanged)
 		go s.watchReservations(sub)
 	}
 	go func() {
 		defer close(s.done)
-		if err := srv.Serve(); err != nil && !s.isClosing() {
+		if err := s.serve(); err != nil && !s.isClosing() {
 			s.Logger.Error("dhcp: stopped serving", "interface", s.Interface, "err", err)
 		}
 	}()
@@ -293,7 +286,7 @@ func (s *Server) Open() error {
 // Close stops serving and waits (a few seconds at most) for replies whose
 // leases are being committed.
 func (s *Server) Close() error {
-	if s.srv == nil {
+	if s.conn == nil {
 		if s.cancel != nil {
 			s.cancel()
 		}
@@ -303,14 +296,16 @@ func (s *Server) Close() error {
 	s.closing = true
 	s.mu.Unlock()
 	s.Services.Leases.SetServing("")
-	err := s.srv.Close()
+	// Stop reading, let the offers and ACKs in flight go out, then close.
+	s.conn.SetReadDeadline(time.Now())
 	<-s.done
 	waited := make(chan struct{})
-	go func() { s.inflight.Wait(); close(waited) }()
+	go func() { s.inflight.Wait(); close(s.stopCommit); <-s.commits.done; close(waited) }()
 	select {
 	case <-waited:
 	case <-time.After(commitTimeout):
 	}
+	err := s.conn.Close()
 	s.cancel()
 	if s.prober != nil {
 		s.prober.close()
@@ -357,17 +352,45 @@ func (s *Server) watchReservations(sub *appliance.Subscription) {
 	}
 }
 
-// serveDHCP is server4's handler: run the chain, send the reply.
-func (s *Server) serveDHCP(conn net.PacketConn, _ net.Addr, req *dhcpv4.DHCPv4) {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return
+// serve reads requests until the socket is closed and answers each in
+// turn on this goroutine: nothing on the way waits, since an ACK's commit
+// goes to the committer. An offer that waits for the conflict check (up to
+// ConflictWait) gets a goroutine of its own.
+func (s *Server) serve() error {
+	buf := make([]byte, 4096)
+	for {
+		n, err := s.conn.Read(buf)
+		if err != nil {
+			return err
+		}
+		// The request's options point into its bytes, and an ACK's reply
+		// (which copies some of them) outlives this loop's next read.
+		req, err := dhcpv4.FromBytes(bytes.Clone(buf[:n]))
+		if err != nil {
+			continue
+		}
+		if s.prober != nil && req.MessageType() == dhcpv4.MessageTypeDiscover {
+			s.mu.Lock()
+			if s.closing {
+				s.mu.Unlock()
+				continue
+			}
+			s.inflight.Add(1)
+			s.mu.Unlock()
+			go func() {
+				defer s.inflight.Done()
+				s.answer(req)
+			}()
+			continue
+		}
+		s.answer(req)
 	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
-	resp := s.handle(req)
+}
+
+// answer runs the chain on req and sends the reply, or queues it for the
+// committer when it waits on a lease change.
+func (s *Server) answer(req *dhcpv4.DHCPv4) {
+	resp, c := s.run(req)
 	if s.Logger.Enabled(s.ctx, slog.LevelDebug) {
 		what := "nothing"
 		if resp != nil {
@@ -375,9 +398,16 @@ func (s *Server) serveDHCP(conn net.PacketConn, _ net.Addr, req *dhcpv4.DHCPv4) 
 		}
 		s.Logger.Debug("dhcp packet", "type", req.MessageType().String(), "mac", req.ClientHWAddr.String(), "answer", what)
 	}
-	if resp == nil {
-		return
+	switch {
+	case c != nil:
+		s.queue(pending{req: req, resp: resp, c: c})
+	case resp != nil:
+		s.send(req, resp)
 	}
+}
+
+// send puts resp on the wire (RFC 2131 §4.1, see replyTo).
+func (s *Server) send(req, resp *dhcpv4.DHCPv4) {
 	b := resp.ToBytes()
 	dst, l2 := replyTo(req, resp)
 	if l2 && s.l2 != nil {
@@ -388,22 +418,9 @@ func (s *Server) serveDHCP(conn net.PacketConn, _ net.Addr, req *dhcpv4.DHCPv4) 
 		s.logs.warn(s.Logger, "l2", "dhcp: unicast to a client without an address failed; broadcasting", "err", err)
 		dst = &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
 	}
-	if _, err := conn.WriteTo(b, dst); err != nil {
+	if _, err := s.conn.WriteToUDP(b, dst); err != nil {
 		s.logs.warn(s.Logger, "send", "dhcp: send reply", "to", dst.String(), "err", err)
 	}
-}
-
-// handle runs the chain on one request.
-func (s *Server) handle(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
-	resp := newReply(req)
-	for _, h := range s.handlers {
-		var stop bool
-		resp, stop = h(req, resp)
-		if stop || resp == nil {
-			return resp
-		}
-	}
-	return resp
 }
 
 // replyTo is where a reply goes (RFC 2131 §4.1): to the relay's port 67;

@@ -42,79 +42,97 @@ func newReply(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 // macOf is the canonical MAC of a checked request.
 func macOf(req *dhcpv4.DHCPv4) string { return hex.EncodeToString(req.ClientHWAddr) }
 
-// check drops what this server must not answer: replies, non-Ethernet
-// clients, unknown message types, bad option lengths, multicast or zero
-// MACs, and relayed requests from a subnet it does not serve.
-func (s *Server) check(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+// run answers one request: check drops what this server must not answer,
+// wanted drops non-phones when PhonesOnly is set, the lease state machine
+// (DISCOVER, REQUEST in its four flavours, RELEASE, DECLINE, INFORM) makes
+// the reply and the lease change it waits on, and addOptions writes the
+// options. It never waits on the store: the caller commits the change
+// before the reply leaves (serve through the committer, tests through
+// handle). Only an offer waiting for the conflict check blocks.
+func (s *Server) run(req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *change) {
+	if !s.check(req) || !s.wanted(req) {
+		return nil, nil
+	}
+	resp := newReply(req)
+	var c *change
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		resp = s.offer(req, resp)
+	case dhcpv4.MessageTypeRequest:
+		resp, c = s.request(req, resp)
+	case dhcpv4.MessageTypeRelease:
+		return nil, s.release(req)
+	case dhcpv4.MessageTypeDecline:
+		return nil, s.decline(req)
+	case dhcpv4.MessageTypeInform:
+		// RFC 2131 §4.3.5: parameters only; no address, no lease time.
+		resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = []byte{byte(dhcpv4.MessageTypeAck)}
+		resp.ClientIPAddr = req.ClientIPAddr
+	}
+	if resp != nil && resp.MessageType() != dhcpv4.MessageTypeNak {
+		s.addOptions(req, resp)
+	}
+	return resp, c
+}
+
+// check reports whether this server may answer req at all: not a reply,
+// an Ethernet client, a known message type, sane option lengths, a
+// unicast MAC, and if relayed, from the subnet it serves.
+func (s *Server) check(req *dhcpv4.DHCPv4) bool {
 	if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 || req.HopCount > 16 {
-		return nil, true
+		return false
 	}
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeInform:
 	default:
-		return nil, true
+		return false
 	}
 	if len(req.Options.Get(dhcpv4.OptionDHCPMessageType)) != 1 {
-		return nil, true
+		return false
 	}
 	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionRequestedIPAddress, dhcpv4.OptionServerIdentifier} {
 		if v := req.Options.Get(code); v != nil && len(v) != 4 {
-			return nil, true
+			return false
 		}
 	}
 	for _, ip := range []net.IP{req.ClientIPAddr, req.GatewayIPAddr} {
 		if ip != nil && ip.To4() == nil {
-			return nil, true
+			return false
 		}
 	}
 	if _, err := appliance.ParseMAC(macOf(req)); err != nil {
-		return nil, true
+		return false
 	}
 	if g, ok := toIP4(req.GatewayIPAddr); ok && g != 0 && !s.pool.inSubnet(g) {
 		s.logs.info(s.Logger, "relay:"+req.GatewayIPAddr.String(), "dhcp: ignoring requests relayed from a subnet this server does not serve",
 			"giaddr", req.GatewayIPAddr.String())
-		return nil, true
+		return false
 	}
-	return resp, false
+	return true
 }
 
-// filterPhones drops non-phones when PhonesOnly is set.
-func (s *Server) filterPhones(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+// wanted drops non-phones when PhonesOnly is set.
+func (s *Server) wanted(req *dhcpv4.DHCPv4) bool {
 	if !s.PhonesOnly {
-		return resp, false
+		return true
 	}
 	mac := macOf(req)
 	if PhoneVendor(s.Catalog, mac, req.ClassIdentifier()) == "" {
 		s.logs.info(s.Logger, "notphone:"+mac, "dhcp: ignoring a client that is not a phone (dhcp.phones_only)",
 			"mac", appliance.FormatMAC(mac), "vendor_class", clean(req.ClassIdentifier()), "hostname", clean(req.HostName()))
-		return nil, true
+		return false
 	}
-	return resp, false
+	return true
 }
 
-// assign runs the lease state machine.
-func (s *Server) assign(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
-	switch req.MessageType() {
-	case dhcpv4.MessageTypeDiscover:
-		return s.offer(req, resp)
-	case dhcpv4.MessageTypeRequest:
-		return s.request(req, resp)
-	case dhcpv4.MessageTypeRelease:
-		s.release(req)
-		return nil, true
-	case dhcpv4.MessageTypeDecline:
-		s.decline(req)
-		return nil, true
-	case dhcpv4.MessageTypeInform:
-		// RFC 2131 §4.3.5: parameters only; no address, no lease time.
-		resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = []byte{byte(dhcpv4.MessageTypeAck)}
-		resp.ClientIPAddr = req.ClientIPAddr
-		return resp, false
-	}
-	return nil, true
-}
-
-func (s *Server) offer(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+// offer picks an address for a DISCOVER and holds it for offerHold. The
+// offer is not stored: it promises nothing a crash could break. A client
+// whose offer was lost with a restart sends its REQUEST to a server that
+// re-validates it against the pool loaded from the store (availableTo): the
+// address is ACKed, and then stored before the ACK leaves, only if nobody
+// else holds it; otherwise the client gets a NAK and starts over (RFC 2131
+// §4.3.2). So an OFFER costs no write and no fsync.
+func (s *Server) offer(req, resp *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
 	mac := macOf(req)
 	want, _ := toIP4(req.RequestedIPAddress())
 	hostname, vendor := clean(req.HostName()), clean(req.ClassIdentifier())
@@ -127,7 +145,7 @@ func (s *Server) offer(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 			s.mu.Unlock()
 			s.logs.warn(s.Logger, "exhausted", "dhcp: no free address in the pool; widen range_start-range_end or shorten lease_time",
 				"mac", appliance.FormatMAC(mac))
-			return nil, true
+			return nil
 		}
 		if l := s.pool.byIP[a]; !live || l.state == appliance.LeaseOffered {
 			s.pool.set(a, mac, hostname, vendor, appliance.LeaseOffered, now.Add(offerHold))
@@ -137,7 +155,7 @@ func (s *Server) offer(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 			resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = []byte{byte(dhcpv4.MessageTypeOffer)}
 			resp.YourIPAddr = a.IP()
 			resp.Options[dhcpv4.OptionIPAddressLeaseTime.Code()] = s.static.leaseTime
-			return resp, false
+			return resp
 		}
 		// Something answers for a: quarantine it, try another.
 		s.mu.Lock()
@@ -151,10 +169,12 @@ func (s *Server) offer(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		}
 		skip[a] = true
 	}
-	return nil, true
+	return nil
 }
 
-func (s *Server) request(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+// request answers a REQUEST: an ACK with the lease change it waits on, a
+// NAK, or nothing (the client chose another server).
+func (s *Server) request(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *change) {
 	mac := macOf(req)
 	now := s.Now()
 	sid, hasSID := toIP4(req.ServerIdentifier())
@@ -165,7 +185,7 @@ func (s *Server) request(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 			s.pool.set(l.ip, mac, "", "", appliance.LeaseOffered, now)
 		}
 		s.mu.Unlock()
-		return nil, true
+		return nil, nil
 	}
 	var a ip4
 	var ok bool
@@ -173,50 +193,37 @@ func (s *Server) request(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 		a, ok = toIP4(req.ClientIPAddr) // RENEWING or REBINDING
 	}
 	if !ok || a == 0 {
-		return s.nak(resp, "no address requested")
+		return s.nak(resp, "no address requested"), nil
 	}
 	hostname, vendor := clean(req.HostName()), clean(req.ClassIdentifier())
 	s.mu.Lock()
 	if !s.pool.availableTo(a, mac, now) {
 		s.mu.Unlock()
 		if !s.pool.inSubnet(a) {
-			return s.nak(resp, "wrong network")
+			return s.nak(resp, "wrong network"), nil
 		}
-		return s.nak(resp, "address not available")
+		return s.nak(resp, "address not available"), nil
 	}
 	// A client asking again for a lease it got moments ago (a reboot storm,
 	// a retransmission) is answered from the stored lease, with the time it
 	// has left, without a write: ISC dhcpd's dhcp-cache-threshold, 25 %.
-	if l := s.pool.byIP[a]; l != nil && l.mac == mac && l.state == appliance.LeaseBound && (hostname == "" || hostname == l.hostname) &&
-		(vendor == "" || vendor == l.vendor) && l.expires.Sub(now) > s.LeaseTime*3/4 {
+	// Not while that lease is still being committed: the answer would
+	// promise what is not on disk yet.
+	if l := s.pool.byIP[a]; l != nil && l.mac == mac && l.state == appliance.LeaseBound && l.unsaved == 0 &&
+		(hostname == "" || hostname == l.hostname) && (vendor == "" || vendor == l.vendor) && l.expires.Sub(now) > s.LeaseTime*3/4 {
 		left := l.expires.Sub(now)
 		s.mu.Unlock()
-		return s.ack(req, resp, a, left), false
+		return s.ack(req, resp, a, left), nil
 	}
-	var recs []*appliance.Lease
+	c := &change{mac: mac, vendor: vendor}
 	if prev := s.pool.previous(mac, a, now); prev != nil {
-		recs = append(recs, s.pool.set(prev.ip, mac, "", "", appliance.LeaseReleased, now).record())
+		c.recs = append(c.recs, s.pool.set(prev.ip, mac, "", "", appliance.LeaseReleased, now).record())
 	}
-	l := s.pool.set(a, mac, hostname, vendor, appliance.LeaseBound, now.Add(s.LeaseTime))
-	rec := l.record()
-	recs = append(recs, rec)
+	c.bound = s.pool.set(a, mac, hostname, vendor, appliance.LeaseBound, now.Add(s.LeaseTime))
+	c.bound.unsaved++
+	c.recs = append(c.recs, c.bound.record())
 	s.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
-	defer cancel()
-	if err := s.Services.Leases.SaveLeases(ctx, recs...); err != nil {
-		// No ACK without a stored lease; the client asks again.
-		s.mu.Lock()
-		if l.mac == mac && l.state == appliance.LeaseBound {
-			s.pool.set(a, mac, "", "", appliance.LeaseOffered, now)
-		}
-		s.mu.Unlock()
-		s.logs.warn(s.Logger, "save", "dhcp: cannot store a lease; not acknowledging it", "ip", a.String(), "err", err)
-		return nil, true
-	}
-	s.learn.add(learnItem{mac: mac, ip: a.String(), vendor: PhoneVendor(s.Catalog, mac, vendor), phone: rec.Phone})
-	s.Logger.Debug("dhcp lease", "mac", appliance.FormatMAC(mac), "ip", a.String(), "hostname", hostname, "vendor", vendor)
-	return s.ack(req, resp, a, s.LeaseTime), false
+	return s.ack(req, resp, a, s.LeaseTime), c
 }
 
 // ack makes resp the DHCPACK of address a for lease seconds.
@@ -234,13 +241,13 @@ func (s *Server) ack(req, resp *dhcpv4.DHCPv4, a ip4, lease time.Duration) *dhcp
 	return resp
 }
 
-// nak answers DHCPNAK: only the message type, server id and a message.
-func (s *Server) nak(resp *dhcpv4.DHCPv4, why string) (*dhcpv4.DHCPv4, bool) {
+// nak makes resp a DHCPNAK: only the message type, server id and a message.
+func (s *Server) nak(resp *dhcpv4.DHCPv4, why string) *dhcpv4.DHCPv4 {
 	resp.Options[dhcpv4.OptionDHCPMessageType.Code()] = []byte{byte(dhcpv4.MessageTypeNak)}
 	resp.Options[dhcpv4.OptionServerIdentifier.Code()] = s.static.serverID
 	resp.Options[dhcpv4.OptionMessage.Code()] = []byte(why)
 	resp.Flags |= 0x8000 // broadcast, RFC 2131 §4.3.2 (relays too)
-	return resp, true
+	return resp
 }
 
 // ours reports a RELEASE or DECLINE meant for this server.
@@ -249,45 +256,48 @@ func (s *Server) ours(req *dhcpv4.DHCPv4) bool {
 	return !ok || sid == s.serverIP
 }
 
-func (s *Server) release(req *dhcpv4.DHCPv4) {
+// release frees the client's bound address; the change is stored like an
+// ACK's, with no reply.
+func (s *Server) release(req *dhcpv4.DHCPv4) *change {
 	a, ok := toIP4(req.ClientIPAddr)
 	if !ok || a == 0 || !s.ours(req) {
-		return
+		return nil
 	}
 	mac, now := macOf(req), s.Now()
 	s.mu.Lock()
 	l := s.pool.byIP[a]
 	if l == nil || l.mac != mac || l.state != appliance.LeaseBound {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	rec := s.pool.set(a, mac, "", "", appliance.LeaseReleased, now).record()
 	s.mu.Unlock()
-	s.save(rec)
 	s.Logger.Debug("dhcp release", "mac", appliance.FormatMAC(mac), "ip", a.String())
+	return &change{recs: []*appliance.Lease{rec}}
 }
 
-func (s *Server) decline(req *dhcpv4.DHCPv4) {
+// decline quarantines an address the client found in use.
+func (s *Server) decline(req *dhcpv4.DHCPv4) *change {
 	a, ok := toIP4(req.RequestedIPAddress())
 	if !ok || a == 0 || !s.ours(req) {
-		return
+		return nil
 	}
 	mac, now := macOf(req), s.Now()
 	s.mu.Lock()
 	l := s.pool.byIP[a]
 	if l == nil || l.mac != mac || !l.liveFor(mac, now) {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	rec := s.pool.set(a, mac, "", "", appliance.LeaseDeclined, now.Add(s.DeclineQuarantine)).record()
 	s.mu.Unlock()
-	s.save(rec)
 	s.Logger.Warn("dhcp: a client declined its address (another device uses it); quarantined",
 		"mac", appliance.FormatMAC(mac), "ip", a.String(), "quarantine", s.DeclineQuarantine.String())
+	return &change{recs: []*appliance.Lease{rec}}
 }
 
-// save stores lease changes that answer nothing (RELEASE, DECLINE,
-// conflicts).
+// save stores a conflict found by the check before an offer (nothing
+// waits for it).
 func (s *Server) save(rec *appliance.Lease) {
 	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
 	defer cancel()
@@ -336,7 +346,7 @@ func (s *Server) buildStatic() staticOptions {
 // (but for INFORM) 51; the others — 3, 6, 42, 66, 150, 160 — when the
 // client lists them in option 55, or every one when it sends no list
 // (RFC 2131 §4.3.1, RFC 2132 §9.8).
-func (s *Server) addOptions(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
+func (s *Server) addOptions(req, resp *dhcpv4.DHCPv4) {
 	o := resp.Options
 	o[dhcpv4.OptionServerIdentifier.Code()] = s.static.serverID
 	o[dhcpv4.OptionSubnetMask.Code()] = s.static.mask
@@ -374,7 +384,6 @@ func (s *Server) addOptions(req, resp *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, bool) {
 	if s.TFTP {
 		resp.ServerIPAddr = s.ServerIP.To4()
 	}
-	return resp, false
 }
 
 // Phone vendors by option 60 (vendor class identifier), from

@@ -38,6 +38,7 @@ type lease struct {
 	state    string // appliance.LeaseOffered, LeaseBound, LeaseReleased, LeaseDeclined
 	expires  time.Time
 	index    int // in pool.reuse; -1 when not there (reserved addresses)
+	unsaved  int // bindings of this lease waiting for their commit
 }
 
 // free reports whether the address may go to any client: its offer,

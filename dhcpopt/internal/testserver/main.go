@@ -13,8 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -62,8 +65,18 @@ func run() error {
 		opt66      = flag.String("option66", "http", "http or tftp")
 		level      = flag.String("log-level", "info", "debug, info, warn")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile here until stopped")
+		pprofAddr  = flag.String("pprof", "", "serve net/http/pprof (with block and mutex profiles) on this address")
 	)
 	flag.Parse()
+	if *pprofAddr != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+		runtime.SetMutexProfileFraction(10)
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return err
+		}
+		go http.Serve(ln, nil)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
