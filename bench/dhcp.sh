@@ -22,7 +22,7 @@
 # bounded perfdhcp (-p SECS, -W 1 s for late replies, wrapped in timeout).
 # A step is clean when both exchanges (DISCOVER-OFFER, REQUEST-ACK) lost
 # nothing and no lease was rejected or handed out twice. A server's sweep
-# stops after two lossy steps in a row.
+# stops after two lossy steps in a row. The servers take turns at each rate.
 #
 # Fairness: provbox runs with its leases durable in SQLite (WAL,
 # synchronous=FULL: an ACK leaves only after its lease is fsynced; group
@@ -224,12 +224,16 @@ declare -A BEST LAT
 	echo "# columns: sweep server rate(offered/s) D-O_drops R-A_drops rejected+duplicates D-O_avg_ms D-O_max_ms R-A_avg_ms R-A_max_ms reported_rate(diluted by -W) rc"
 } >"$WORK/results.txt"
 
+# The servers take turns at each rate (provbox, dnsmasq, kea at 100/s,
+# then at 200/s, …), so a burst of load from elsewhere on a shared machine
+# falls on all of them alike rather than on one server's whole sweep.
+declare -A LOSSY
 for sweep in $SWEEPS; do
 	mode=${sweep%%:*} clients=${sweep#*:}
-	for srv in $SERVERS; do
-		lossy=0
-		BEST[$mode.$srv]=0
-		for rate in $RATES; do
+	for srv in $SERVERS; do BEST[$mode.$srv]=0 LOSSY[$srv]=0; done
+	for rate in $RATES; do
+		for srv in $SERVERS; do
+			[ "${LOSSY[$srv]}" -ge 2 ] && continue
 			start_server "$srv" "$mode-$rate"
 			line=$(run_step "$srv" "$mode-$rate" "$rate" "$clients")
 			stop_server
@@ -238,10 +242,9 @@ for sweep in $SWEEPS; do
 			if [ "$dod" = 0 ] && [ "$rad" = 0 ] && [ "$bad" = 0 ]; then
 				BEST[$mode.$srv]=$r
 				LAT[$mode.$srv]="D-O avg/max $doavg/$domax ms, R-A avg/max $raavg/$ramax ms"
-				lossy=0
+				LOSSY[$srv]=0
 			else
-				lossy=$((lossy + 1))
-				[ $lossy -ge 2 ] && break
+				LOSSY[$srv]=$((LOSSY[$srv] + 1))
 			fi
 		done
 	done
