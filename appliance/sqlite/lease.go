@@ -94,22 +94,21 @@ func (s *LeaseService) SaveLeases(ctx context.Context, leases ...*appliance.Leas
 	return s.db.batch.do(ctx, func(tx *Tx) error { return tx.saveLeases(leases) })
 }
 
+// saveLeases upserts each lease and reads the name of the phone with its
+// MAC in the same statement (one statement per lease: a DHCP burst's
+// commit is on the path of every ACK).
 func (tx *Tx) saveLeases(leases []*appliance.Lease) error {
 	for _, l := range leases {
-		if _, err := tx.exec(`INSERT INTO leases (ip, mac, hostname, vendor, state, expires_at, updated_at)
+		err := tx.QueryRowContext(tx.ctx, `INSERT INTO leases (ip, mac, hostname, vendor, state, expires_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname, vendor = excluded.vendor,
-				state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
-			l.IP, l.MAC, clip(l.Hostname, 64), clip(l.Vendor, 64), l.State, l.ExpiresAt.UnixMilli(), tx.now); err != nil {
+				state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+			RETURNING coalesce((SELECT name FROM phones WHERE mac = leases.mac AND leases.mac != ''), '')`,
+			l.IP, l.MAC, clip(l.Hostname, 64), clip(l.Vendor, 64), l.State, l.ExpiresAt.UnixMilli(), tx.now).Scan(&l.Phone)
+		if err != nil {
 			return fmt.Errorf("save lease %s: %w", l.IP, err)
 		}
 		l.UpdatedAt = time.UnixMilli(tx.now).UTC()
-		l.Phone = ""
-		if l.MAC != "" {
-			if err := tx.QueryRowContext(tx.ctx, `SELECT name FROM phones WHERE mac = ?`, l.MAC).Scan(&l.Phone); err != nil && err != sql.ErrNoRows {
-				return fmt.Errorf("save lease %s: %w", l.IP, err)
-			}
-		}
 	}
 	return nil
 }
