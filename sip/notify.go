@@ -256,13 +256,23 @@ func listen(addr string, log *slog.Logger) (*endpoint, error) {
 	return e, nil
 }
 
-// serve reads the socket in the background until close.
+// serve reads the socket in the background until close. It returns once
+// sipgo holds the socket in its pool: a NOTIFY sent at once (`provbox
+// resync`) must leave from it, and sipgo, not finding it, would try to
+// bind its address a second time.
 func (e *endpoint) serve(wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		e.srv.ServeUDP(e.conn)
 	}()
+	tp, addr := e.ua.TransportLayer(), e.conn.LocalAddr().String()
+	for range 1000 {
+		if _, err := tp.GetConnection("udp", addr); err == nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (e *endpoint) close() {

@@ -510,3 +510,28 @@ func TestLoop_OneReadPerNotify(t *testing.T) {
 		time.Sleep(600 * time.Millisecond) // past the coalescing window
 	}
 }
+
+// TestNotifier_SendsRightAfterOpen: a Notifier's socket is sipgo's as soon
+// as Open returns, so a NOTIFY sent at once (`provbox resync`) leaves from
+// it rather than failing to bind its address again.
+func TestNotifier_SendsRightAfterOpen(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, time.Second, func(s *Server) { s.Services.Events = nil })
+	phone := newFakePhone(t, "127.0.0.11", func(int, *sipmsg.Request) int { return 200 })
+	f.pend(t, phone.addr())
+	target, err := f.svc.Sync.Target(ctx, "001565aabbcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		n := &Notifier{Sync: f.svc.Sync, Timeout: time.Second}
+		if err := n.Open("0.0.0.0:0"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := n.Notify(ctx, target)
+		n.Close()
+		if err != nil || res.Status != 200 {
+			t.Fatalf("try %d: %+v %v", i, res, err)
+		}
+	}
+}
