@@ -324,7 +324,9 @@ func TestAbuseSmallHoles(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				form := url.Values{"code": {code[1]}, "username": {fmt.Sprintf("racer%d", i)}, "password": {"a-long-password"}, "password2": {"a-long-password"}}
-				res, err := clientFrom(fmt.Sprintf("127.0.0.%d", 110+i)).PostForm(srv.url+"/setup", form)
+				hc := clientFrom(fmt.Sprintf("127.0.0.%d", 110+i))
+				hc.Timeout = time.Minute // eight bcrypt hashes in a row, slow under -race
+				res, err := hc.PostForm(srv.url+"/setup", form)
 				if err != nil {
 					t.Error(err)
 					return

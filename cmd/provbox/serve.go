@@ -237,29 +237,7 @@ func (m *Main) openHTTP(ctx context.Context, firstRun bool) error {
 		return err
 	}
 	m.openResolver(ctx, caPEM)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := webui.NewServer()
-	srv.Catalog = m.DB.Catalog
-	srv.Addr = cfg.HTTP.Listen
-	srv.Services = m.Services
-	srv.Logger = m.Logger.With("component", "webui")
-	srv.Registry = reg
-	srv.Files = m.Resolver
-	srv.Settings = m.DB.Settings
-	srv.PnP = m.pnpListening.Load
-	srv.HostAllowed = webui.HostSet(names)
-	srv.Guard = m.Guard
-	srv.Health = m.DB.Writable
-	if tlsCert != nil {
-		srv.TLSAddr, srv.TLSCert = cfg.HTTPS.Listen, tlsCert
-	}
-	// First run: a one-time code, printed in the log only, lets whoever
-	// installed the box create the first admin in the browser.
-	if firstRun {
-		srv.SetupCode = setupCode()
-	}
+	srv := m.newHTTPServer(names, tlsCert, firstRun)
 	if err := srv.Open(); err != nil {
 		if strings.HasPrefix(err.Error(), "https:") {
 			return bindError("https", "--https", cfg.HTTPS.Listen, err)
@@ -272,6 +250,34 @@ func (m *Main) openHTTP(ctx context.Context, firstRun bool) error {
 		return m.settle(ctx)
 	}
 	return nil
+}
+
+// newHTTPServer is the admin pages, API and /prov/ server over the store
+// and the resolver; tlsCert nil: no HTTPS.
+func (m *Main) newHTTPServer(names func() []string, tlsCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), firstRun bool) *webui.Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := webui.NewServer()
+	srv.Catalog = m.DB.Catalog
+	srv.Addr = m.Config.HTTP.Listen
+	srv.Services = m.Services
+	srv.Logger = m.Logger.With("component", "webui")
+	srv.Registry = reg
+	srv.Files = m.Resolver
+	srv.Settings = m.DB.Settings
+	srv.PnP = m.pnpListening.Load
+	srv.HostAllowed = webui.HostSet(names)
+	srv.Guard = m.Guard
+	srv.Health = m.DB.Writable
+	if tlsCert != nil {
+		srv.TLSAddr, srv.TLSCert = m.Config.HTTPS.Listen, tlsCert
+	}
+	// First run: a one-time code, printed in the log only, lets whoever
+	// installed the box create the first admin in the browser.
+	if firstRun {
+		srv.SetupCode = setupCode()
+	}
+	return srv
 }
 
 // settle hands the settings for the bound ports to the store.
@@ -348,16 +354,15 @@ func (m *Main) openSIP() error {
 		return nil
 	}
 	ss := &sipserver.Server{
-		Addr:            cfg.SIP.Listen,
-		Services:        m.Services,
-		Logger:          m.Logger.With("component", "sip"),
-		ProvisioningURL: func() string { return db.Settings().ProvisioningURL },
-		Catalog:         db.Catalog,
-		NotifyWindow:    cfg.SIP.NotifyWindow,
-		Trigger:         trigger(cfg, db, m.Logger),
-		Fallback:        fallback(cfg, db, m.Logger),
-		PnP:             cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
-		PnPInterface:    pnpInterface(cfg.SIP.PnPInterface),
+		Addr:         cfg.SIP.Listen,
+		Services:     m.Services,
+		Logger:       m.Logger.With("component", "sip"),
+		Catalog:      db.Catalog,
+		NotifyWindow: cfg.SIP.NotifyWindow,
+		Trigger:      trigger(cfg, db, m.Logger),
+		Fallback:     fallback(cfg, db, m.Logger),
+		PnP:          cfg.SIP.PnP && !loopback(cfg.SIP.Listen),
+		PnPInterface: pnpInterface(cfg.SIP.PnPInterface),
 	}
 	if cfg.SIP.PnP && !ss.PnP {
 		m.Logger.Info("sip plug-and-play is off: sip.listen is a loopback address, which phones cannot reach", "listen", cfg.SIP.Listen)
