@@ -326,3 +326,51 @@ func BenchmarkEditToEvent(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// TestVersions_RenderFails: a phone whose file does not render keeps its
+// version (logged, tried again by the next round) while the others of
+// the same change move, and no read waits for it.
+func TestVersions_RenderFails(t *testing.T) {
+	ctx := context.Background()
+	const broken = "001565200007"
+	version := func(cfg *appliance.PhoneConfig) (string, error) {
+		if cfg.Phone.MAC == broken && cfg.Phone.Name == "Broken" {
+			return "", fmt.Errorf("template: bad")
+		}
+		return appliance.HashConfig(cfg)
+	}
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "provbox.db"), configs.MustCatalog(), version)
+	db.Events = appliance.NewEventBus(nil)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	svc := db.Services()
+	k := bulkPhones(t, db, sqlite.InlineVersions+10)
+	before, _ := svc.Phones.FindPhone(ctx, broken)
+	name := "Broken"
+	if _, err := svc.Phones.UpdatePhone(ctx, broken, appliance.PhoneUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	label := "Robert"
+	if _, err := svc.Keys.UpdateKey(ctx, k.ID, appliance.KeyUpdate{Label: &label}); err != nil {
+		t.Fatal(err)
+	}
+	phones, err := svc.Phones.FindPhones(ctx, appliance.PhoneFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range phones {
+		if moved := p.Sync.ConfigVersion != before.Sync.ConfigVersion; moved == (p.MAC == broken) {
+			t.Fatalf("%s at %s (before %s)", p.MAC, p.Sync.ConfigVersion, before.Sync.ConfigVersion)
+		}
+	}
+	// Fixed: the next change computes it.
+	name = "Fixed"
+	if _, err := svc.Phones.UpdatePhone(ctx, broken, appliance.PhoneUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := svc.Phones.FindPhone(ctx, broken); p.Sync.ConfigVersion == before.Sync.ConfigVersion {
+		t.Fatal("version not computed once the file renders")
+	}
+}

@@ -194,7 +194,7 @@ func (db *DB) Open() error {
 // Close waits for the versions being computed, and closes the
 // connections.
 func (db *DB) Close() error {
-	db.versions.wait(context.Background())
+	db.versions.close()
 	var errs []error
 	if db.r != nil {
 		errs = append(errs, db.r.Close())

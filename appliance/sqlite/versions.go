@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/provbox/provbox/appliance"
 )
@@ -42,19 +43,35 @@ type versioner struct {
 	mu      sync.Mutex
 	pending bool          // due rows were committed since the running round read them
 	idle    chan struct{} // nil when no round runs or is pending; closed when they are done
+	closed  bool          // the store is closing: rows left wait for the next Open
 }
+
+// retryAfter is when a round that failed (the database, not a phone's
+// file) is tried again.
+const retryAfter = 5 * time.Second
 
 // start has the due rows computed: by a round that starts now, or by one
 // more round of the running goroutine.
 func (v *versioner) start(db *DB) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.closed {
+		return
+	}
 	v.pending = true
 	if v.idle != nil {
 		return
 	}
 	v.idle = make(chan struct{})
 	go v.run(db)
+}
+
+// close lets the rounds pending finish and starts no more.
+func (v *versioner) close() {
+	v.mu.Lock()
+	v.closed = true
+	v.mu.Unlock()
+	v.wait(context.Background())
 }
 
 func (v *versioner) run(db *DB) {
@@ -69,9 +86,11 @@ func (v *versioner) run(db *DB) {
 		v.pending = false
 		v.mu.Unlock()
 		if err := db.refreshDue(context.Background()); err != nil {
-			// The rows stay: the next change, or the next start, tries
-			// again. Reads go on meanwhile (with the versions before).
-			db.Logger.Error("config versions not computed", "err", err)
+			// The rows stay, and are tried again a little later (and by
+			// the next change, or the next start). Reads go on meanwhile,
+			// with the versions before.
+			db.Logger.Error("config versions not computed; trying again", "err", err, "in", retryAfter.String())
+			time.AfterFunc(retryAfter, func() { v.start(db) })
 		}
 	}
 }
