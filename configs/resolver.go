@@ -354,8 +354,8 @@ func (r *Resolver) authorize(ctx context.Context, mac string, p *appliance.Phone
 // whether it is still current, while the resolver is open (receiving the
 // change events). The store is asked again at all only for writers that
 // publish no events here (another process on the same database, such as
-// the CLI).
-const cacheValid = 2 * time.Second
+// the CLI's import): their changes reach fetches within this time.
+const cacheValid = 10 * time.Second
 
 // lookup returns a phone (nil and ENOTFOUND when unknown) and its cached
 // file entry: while open, an entry checked within cacheValid needs no

@@ -574,7 +574,7 @@ func TestResolve_UnchangedFetchesReadNothing(t *testing.T) {
 		}
 	}
 	if f := phones.finds.Load(); f != 1 {
-		t.Fatalf("a fetch after the cache's 2 s: %d phone reads, want 1", f)
+		t.Fatalf("a fetch after the cache's 10 s: %d phone reads, want 1", f)
 	}
 
 	if err := fx.svc.Sync.Resync(ctx, []string{"001565aabbcc"}); err != nil {
@@ -620,7 +620,7 @@ func TestResolve_CacheNotCrowdedOutByUnknownMACs(t *testing.T) {
 	}
 	phones.configs.Store(0)
 	mu.Lock()
-	now = now.Add(3 * time.Second) // the made-up MACs' entries are stale
+	now = now.Add(11 * time.Second) // the made-up MACs' entries are stale
 	mu.Unlock()
 	for i := 0; i < 3; i++ {
 		fetch()
