@@ -3,7 +3,12 @@
 # request proving the phone's own secret) against nginx, over HTTPS against
 # nginx with TLS on the same certificate and key, and over TFTP (the phones'
 # claim-window fetches) against tftpd-hpa, on the same bytes, in the same
-# run. Loopback (127.0.0.1) only. See bench/README.md.
+# run. nginx runs twice: serving the files statically (it ignores the
+# secret; the target's baseline) and checking each phone's secret as
+# provbox does (like for like). Besides requests a second, each server's
+# CPU time per request is measured (/proc): the figure the load generator,
+# which shares the CPUs, distorts least. Loopback (127.0.0.1) only. See
+# bench/README.md.
 #
 #   bench/prov.sh                 # or: make bench
 #   RUNS=3 HTTP_DUR=5s bench/prov.sh
@@ -11,7 +16,8 @@
 # Knobs (environment): PHONES (1000), HTTP_C (32), HTTP_DUR (10s), RUNS (3),
 # TFTP_N (1000), TFTP_C (50), FW_MIB (30), RESULTS (bench/results/prov-<date>.txt;
 # "-" for stdout only), KEEP=1 keeps the work directory, BENCH_COMMIT names
-# the code measured when not run from a git checkout.
+# the code measured when not run from a git checkout, HTTP_ONLY=1 skips the
+# refusal and TFTP steps.
 #
 # provbox runs with --log-level warn: at info it logs one line per fetch,
 # which is the right default for an appliance but would measure the logger.
@@ -122,6 +128,8 @@ free_port tcp; HTTPS_PORT=$PORT
 free_port udp; TFTP_PORT=$PORT
 free_port tcp; NGINX_PORT=$PORT
 free_port tcp; NGINX_TLS_PORT=$PORT
+free_port tcp; NGINX_AUTH_PORT=$PORT
+free_port tcp; NGINX_AUTH_TLS_PORT=$PORT
 free_port udp; TFTPD_PORT=$PORT
 
 echo "$ADMIN_PW" | "$PROVBOX" user add admin --password-stdin --data "$DATA" >/dev/null
@@ -189,6 +197,13 @@ FIRST=$(head -1 "$MACS")
 
 # --- nginx and tftpd-hpa in the foreground -----------------------------------------
 mkdir -p "$WORK/nginx"
+# nginx checking the phones' secrets as provbox does, as cheaply as nginx
+# can: the Authorization header looked up in a hash of every phone's
+# "Basic base64(mac:secret)", and the MAC it names compared with the file's
+# (auth_basic would read and scan a password file on every request).
+while read -r mac pw; do
+	printf '"Basic %s" %s;\n' "$(printf '%s:%s' "$mac" "$pw" | base64 -w0)" "$mac"
+done <"$SECRETS" >"$WORK/nginx/phones.map"
 cat >"$WORK/nginx/nginx.conf" <<EOF
 daemon off;
 worker_processes auto;
@@ -217,12 +232,32 @@ http {
 		ssl_session_cache shared:SSL:10m;
 		location /prov/ { alias $WWW/; }
 	}
+	map_hash_bucket_size 128;
+	map_hash_max_size 8192;
+	map \$http_authorization \$phone { default ""; include $WORK/nginx/phones.map; }
+	map \$uri \$file_mac { default ""; "~^/prov/(?<m>[0-9a-f]{12})\\.cfg\$" \$m; }
+	server {
+		listen 127.0.0.1:$NGINX_AUTH_PORT;
+		listen 127.0.0.1:$NGINX_AUTH_TLS_PORT ssl;
+		ssl_certificate $WORK/server.crt;
+		ssl_certificate_key $WORK/server.key;
+		ssl_session_cache shared:SSL:10m;
+		if (\$file_mac = "") { return 404; }
+		if (\$phone != \$file_mac) { return 401; }
+		location /prov/ { alias $WWW/; }
+	}
 }
 EOF
 start nginx nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e stderr
 wait_for nginx "$PID_nginx" curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$NGINX_PORT/prov/$FIRST.cfg"
 cmp -s <(curl -sf --max-time 2 "http://127.0.0.1:$NGINX_PORT/prov/$FIRST.cfg") "$WWW/$FIRST.cfg" || die "nginx serves other bytes"
 cmp -s <(curl -sf --max-time 2 --cacert "$WORK/ca.crt" "https://127.0.0.1:$NGINX_TLS_PORT/prov/$FIRST.cfg") "$WWW/$FIRST.cfg" || die "nginx TLS serves other bytes"
+FIRST_PW=$(sed -n "s/^$FIRST //p" "$SECRETS")
+cmp -s <(curl -sf --max-time 2 -u "$FIRST:$FIRST_PW" "http://127.0.0.1:$NGINX_AUTH_PORT/prov/$FIRST.cfg") "$WWW/$FIRST.cfg" || die "nginx with secrets serves other bytes"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -u "$FIRST:wrong" "http://127.0.0.1:$NGINX_AUTH_PORT/prov/$FIRST.cfg")" = 401 ] ||
+	die "nginx with secrets did not refuse a wrong secret"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -u "$FIRST:$FIRST_PW" "http://127.0.0.1:$NGINX_AUTH_PORT/prov/$(sed -n 2p "$MACS").cfg")" = 401 ] ||
+	die "nginx with secrets opened another phone's file"
 
 start tftpd in.tftpd -L -s -B 1468 -a "127.0.0.1:$TFTPD_PORT" -u tftp "$WWW"
 wait_for tftpd "$PID_tftpd" sh -c "ss -Huln 'sport = :$TFTPD_PORT' | grep -q ."
@@ -232,9 +267,27 @@ OUT=$WORK/out.txt
 : >"$OUT"
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-http_run() { # label base: every request carries the phone's secret (nginx ignores it)
-	timeout 60 "$HTTPLOAD" -label "$1" -base "$2" -list "$MACS" -suffix .cfg -ua "$UA_TMPL" -secrets "$SECRETS" \
-		-cacert "$WORK/ca.crt" -expect "$WWW" -c "$HTTP_C" -d "$HTTP_DUR" | tee -a "$OUT" >&2
+# cpu_ticks PID...: the CPU time (user + system, clock ticks) the processes
+# have used.
+cpu_ticks() {
+	local p t=0 u s
+	for p in "$@"; do
+		read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat")
+		t=$((t + u + s))
+	done
+	echo "$t"
+}
+NGINX_WORKERS=$(pgrep -P "$PID_nginx" | tr '\n' ' ')
+http_run() { # label base pids...: every request carries the phone's secret (static nginx ignores it)
+	local label=$1 base=$2 line t0 t1
+	shift 2
+	t0=$(cpu_ticks "$@")
+	line=$(timeout 60 "$HTTPLOAD" -label "$label" -base "$base" -list "$MACS" -suffix .cfg -ua "$UA_TMPL" -secrets "$SECRETS" \
+		-cacert "$WORK/ca.crt" -expect "$WWW" -c "$HTTP_C" -d "$HTTP_DUR")
+	t1=$(cpu_ticks "$@")
+	# The server's CPU time per answered request, in microseconds.
+	echo "$line cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v n="$(field ok "$line")" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" |
+		tee -a "$OUT" >&2
 }
 reopen_claims() { # each phone may fetch once more without its secret: TFTP's only way
 	curl -sf --max-time 120 -X POST -u "admin:$ADMIN_PW" -K "$WORK/claim-urls.txt" >/dev/null || die "reopening claims failed"
@@ -249,34 +302,39 @@ fw_run() { # label port
 }
 
 log "HTTP and HTTPS: $HTTP_C workers, $HTTP_DUR per run, $RUNS runs per server, alternating"
+# shellcheck disable=SC2086 # NGINX_WORKERS is a list of PIDs
 for r in $(seq "$RUNS"); do
-	http_run "provbox-http#$r" "$BASE/prov/"
-	http_run "nginx#$r" "http://127.0.0.1:$NGINX_PORT/prov/"
-	http_run "provbox-https#$r" "https://127.0.0.1:$HTTPS_PORT/prov/"
-	http_run "nginx-https#$r" "https://127.0.0.1:$NGINX_TLS_PORT/prov/"
+	http_run "provbox-http#$r" "$BASE/prov/" "$PROVBOX_PID"
+	http_run "nginx#$r" "http://127.0.0.1:$NGINX_PORT/prov/" $NGINX_WORKERS
+	http_run "nginx-auth#$r" "http://127.0.0.1:$NGINX_AUTH_PORT/prov/" $NGINX_WORKERS
+	http_run "provbox-https#$r" "https://127.0.0.1:$HTTPS_PORT/prov/" "$PROVBOX_PID"
+	http_run "nginx-https#$r" "https://127.0.0.1:$NGINX_TLS_PORT/prov/" $NGINX_WORKERS
+	http_run "nginx-auth-https#$r" "https://127.0.0.1:$NGINX_AUTH_TLS_PORT/prov/" $NGINX_WORKERS
 done
-log "refusals: known and unknown MAC without a secret, alternating (failure guard off: with it on, an address is refused with 429 past 20 refusals a minute)"
-printf '[provisioning]\nmiss_limit = 0\n' >"$WORK/provbox.toml"
-kill -HUP "$PROVBOX_PID"
-sleep 0.5
-for r in $(seq "$RUNS"); do
-	timeout 120 "$WORK/bin/refusals" -known "$BASE/prov/$FIRST.cfg" -unknown "$BASE/prov/001565ffffff.cfg" -n 4000 |
-		sed "s/^refusals: /refusals: label=refusals#$r /" | tee -a "$OUT" >&2
-done
-log "TFTP: $TFTP_N claim-window fetches, $TFTP_C at a time, $RUNS runs per server and blksize"
-[ "$TFTP_N" -le "$PHONES" ] || die "TFTP_N ($TFTP_N) > PHONES ($PHONES): each phone has one claim-window fetch"
-for bs in 0 1468; do
+if [ "${HTTP_ONLY:-0}" != 1 ]; then
+	log "refusals: known and unknown MAC without a secret, alternating (failure guard off: with it on, an address is refused with 429 past 20 refusals a minute)"
+	printf '[provisioning]\nmiss_limit = 0\n' >"$WORK/provbox.toml"
+	kill -HUP "$PROVBOX_PID"
+	sleep 0.5
 	for r in $(seq "$RUNS"); do
-		reopen_claims
-		tftp_run "provbox-tftp-bs$bs#$r" "$TFTP_PORT" "$bs"
-		tftp_run "tftpd-hpa-bs$bs#$r" "$TFTPD_PORT" "$bs"
+		timeout 120 "$WORK/bin/refusals" -known "$BASE/prov/$FIRST.cfg" -unknown "$BASE/prov/001565ffffff.cfg" -n 4000 |
+			sed "s/^refusals: /refusals: label=refusals#$r /" | tee -a "$OUT" >&2
 	done
-done
-log "TFTP: ${FW_MIB} MiB firmware, blksize 1468"
-for r in $(seq "$RUNS"); do
-	fw_run "provbox-fw#$r" "$TFTP_PORT"
-	fw_run "tftpd-hpa-fw#$r" "$TFTPD_PORT"
-done
+	log "TFTP: $TFTP_N claim-window fetches, $TFTP_C at a time, $RUNS runs per server and blksize"
+	[ "$TFTP_N" -le "$PHONES" ] || die "TFTP_N ($TFTP_N) > PHONES ($PHONES): each phone has one claim-window fetch"
+	for bs in 0 1468; do
+		for r in $(seq "$RUNS"); do
+			reopen_claims
+			tftp_run "provbox-tftp-bs$bs#$r" "$TFTP_PORT" "$bs"
+			tftp_run "tftpd-hpa-bs$bs#$r" "$TFTPD_PORT" "$bs"
+		done
+	done
+	log "TFTP: ${FW_MIB} MiB firmware, blksize 1468"
+	for r in $(seq "$RUNS"); do
+		fw_run "provbox-fw#$r" "$TFTP_PORT"
+		fw_run "tftpd-hpa-fw#$r" "$TFTPD_PORT"
+	done
+fi
 RSS_KB=$(awk '/^VmHWM/ {print $2}' "/proc/$PROVBOX_PID/status")
 grep -qv '^$' "$WORK/provbox.log" && { log "provbox logged warnings:"; head -20 "$WORK/provbox.log" >&2; }
 
@@ -309,6 +367,15 @@ compare() {
 	echo
 }
 
+# alike(title, a-prefix, b-prefix): the per-run req/s ratios a/b, after a
+# compare of a.
+alike() {
+	local R
+	R=$(ratios "$2" "$3" rps)
+	echo "  $1: $3 $(runs "$3" rps | median) req/s ($(runs "$3" rps | spread)); ratio per run: $(echo "$R" | tr '\n' ' ')-> median $(echo "$R" | median) (spread $(echo "$R" | spread))"
+	echo
+}
+
 {
 	echo "provbox bench/prov.sh — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "commit ${BENCH_COMMIT:-$(git describe --always --dirty 2>/dev/null || echo unknown)}; $($GO version | cut -d' ' -f3-4); $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); kernel $(uname -r)"
@@ -318,22 +385,31 @@ compare() {
 	echo
 	compare "HTTP GET /prov/<mac>.cfg with the phone's secret (Basic), $HTTP_C keep-alive workers, $HTTP_DUR per run, round-robin over $PHONES files" \
 		provbox-http provbox nginx nginx rps req/s 1.0
+	alike "nginx checking each phone's secret too (like for like)" provbox-http nginx-auth
 	compare "HTTPS GET /prov/<mac>.cfg with the phone's secret, same certificate and key (ECDSA P-256 from provbox's CA), $HTTP_C keep-alive workers" \
 		provbox-https provbox nginx-https nginx rps req/s 1.0
-	echo "Refusals without a secret, known vs unknown MAC (401, same bytes), 4000 each alternating on one connection"
-	echo "  ratio unknown/known of the p50 per run: $(runs refusals ratio_p50 | tr '\n' ' ')-> median $(runs refusals ratio_p50 | median) (1.0 = no timing difference)"
-	echo
-	for bs in 0 1468; do
-		name="blksize 512 (no option)"
-		[ "$bs" = 0 ] || name="blksize $bs"
-		compare "TFTP $TFTP_N x <mac>.cfg (provbox: each a claim-window fetch, reopened before the run), $TFTP_C at a time, $name" \
-			"provbox-tftp-bs$bs" provbox "tftpd-hpa-bs$bs" tftpd-hpa fetches_per_s fetches/s 1.0
+	alike "nginx checking each phone's secret too (like for like)" provbox-https nginx-auth-https
+	echo "Server CPU time per request (user + system, from /proc; the least distorted by the load generator), median of $RUNS runs"
+	for l in provbox-http nginx nginx-auth provbox-https nginx-https nginx-auth-https; do
+		printf "  %-17s %6s µs (%s)\n" "$l" "$(runs "$l" cpu_us | median)" "$(runs "$l" cpu_us | spread)"
 	done
-	PF=$(runs provbox-fw secs | median); TF=$(runs tftpd-hpa-fw secs | median)
-	echo "TFTP ${FW_MIB} MiB firmware, blksize 1468, sha256 checked; median of $RUNS runs"
-	printf "  %-10s %6ss  (%s MB/s)\n" provbox "$PF" "$(awk -v s="$PF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
-	printf "  %-10s %6ss  (%s MB/s)\n" tftpd-hpa "$TF" "$(awk -v s="$TF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
 	echo
+	if [ "${HTTP_ONLY:-0}" != 1 ]; then
+		echo "Refusals without a secret, known vs unknown MAC (401, same bytes), 4000 each alternating on one connection"
+		echo "  ratio unknown/known of the p50 per run: $(runs refusals ratio_p50 | tr '\n' ' ')-> median $(runs refusals ratio_p50 | median) (1.0 = no timing difference)"
+		echo
+		for bs in 0 1468; do
+			name="blksize 512 (no option)"
+			[ "$bs" = 0 ] || name="blksize $bs"
+			compare "TFTP $TFTP_N x <mac>.cfg (provbox: each a claim-window fetch, reopened before the run), $TFTP_C at a time, $name" \
+				"provbox-tftp-bs$bs" provbox "tftpd-hpa-bs$bs" tftpd-hpa fetches_per_s fetches/s 1.0
+		done
+		PF=$(runs provbox-fw secs | median); TF=$(runs tftpd-hpa-fw secs | median)
+		echo "TFTP ${FW_MIB} MiB firmware, blksize 1468, sha256 checked; median of $RUNS runs"
+		printf "  %-10s %6ss  (%s MB/s)\n" provbox "$PF" "$(awk -v s="$PF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
+		printf "  %-10s %6ss  (%s MB/s)\n" tftpd-hpa "$TF" "$(awk -v s="$TF" -v m="$FW_MIB" 'BEGIN { printf "%.1f", m * 1048576 / s / 1e6 }')"
+		echo
+	fi
 	echo "provbox peak RSS over the whole run: $((RSS_KB / 1024)) MiB"
 	echo
 	echo "all runs:"
