@@ -233,9 +233,9 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 		s.dropped.Warn("pnp: answer failed", "mac", p.MAC, "from", source, "err", err)
 		return
 	}
-	provURL := ""
-	if s.ProvisioningURL != nil {
-		provURL = s.ProvisioningURL()
+	provURL := "" // the URL PnP hands out: Settings' ProvisioningURL
+	if s.Services.Settings != nil {
+		provURL = s.Services.Settings.Settings().ProvisioningURL
 	}
 	// Rate-limited: a flood of forged sources gets this far (at most
 	// PnPRate a second); "provisioning URL delivered" is the line that

@@ -92,6 +92,9 @@ func newFixture(t *testing.T, timeout time.Duration, opts ...func(*Server)) *fix
 	t.Cleanup(func() { db.Close() })
 	svc := db.Services()
 	ctx := context.Background()
+	if err := db.SetSettings(ctx, appliance.Settings{ProvisioningURL: "http://127.0.0.1:8080/prov/"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := svc.Extensions.CreateExtension(ctx, &appliance.Extension{Number: "1001", Name: "Alice"}); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +102,7 @@ func newFixture(t *testing.T, timeout time.Duration, opts ...func(*Server)) *fix
 		t.Fatal(err)
 	}
 	s := &Server{Addr: "127.0.0.1:0", Services: svc, Logger: slog.New(slog.DiscardHandler), Catalog: configs.MustCatalog(),
-		NotifyTimeout: timeout, ProvisioningURL: func() string { return "http://127.0.0.1:8080/prov/" }}
+		NotifyTimeout: timeout}
 	for _, o := range opts {
 		o(s)
 	}

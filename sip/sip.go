@@ -58,10 +58,11 @@ import (
 
 // Server is the SIP user agent of the appliance.
 type Server struct {
-	Addr            string // UDP listen address, e.g. ":5060" or "127.0.0.1:0"
-	Services        appliance.Services
-	Logger          *slog.Logger
-	ProvisioningURL func() string // the URL PnP hands out
+	Addr string // UDP listen address, e.g. ":5060" or "127.0.0.1:0"
+	// Services: Sync (required); Settings (the provisioning URL PnP hands
+	// out, sip.notify_rate); Events (the sync loop runs while it is set).
+	Services appliance.Services
+	Logger   *slog.Logger
 	// Catalog names the models PnP SUBSCRIBEs announce as the catalog does
 	// ("SIP-T46U" → T46U) for the Discovered list; nil: as announced.
 	Catalog *appliance.Catalog
