@@ -52,9 +52,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", retryAfter(s.Guard.Wait(appliance.ProtoHTTP, remoteIP(r))))
 	case http.StatusInternalServerError:
-		if !errors.Is(err, context.Canceled) {
-			s.logger().Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		}
+		s.logger().Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if isAPI(r) {
 		s.writeJSON(w, status, errorBodyOf(err, status))
