@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,5 +373,41 @@ func TestVersions_RenderFails(t *testing.T) {
 	}
 	if p, _ := svc.Phones.FindPhone(ctx, broken); p.Sync.ConfigVersion == before.Sync.ConfigVersion {
 		t.Fatal("version not computed once the file renders")
+	}
+}
+
+// TestVersions_ReadsProgressWhileChangesStream: a reader waits for the
+// changes made before it, not for a stream of later ones.
+func TestVersions_ReadsProgressWhileChangesStream(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	svc := db.Services()
+	k := bulkPhones(t, db, sqlite.InlineVersions+40)
+	var writing atomic.Bool
+	writing.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer writing.Store(false)
+		for i := 0; i < 60; i++ {
+			label := fmt.Sprintf("Bob %d", i)
+			if _, err := svc.Keys.UpdateKey(ctx, k.ID, appliance.KeyUpdate{Label: &label}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	readsDuring := 0
+	for writing.Load() {
+		if _, err := svc.Phones.FindPhone(ctx, k.AttachedTo[0]); err != nil {
+			t.Fatal(err)
+		}
+		if writing.Load() {
+			readsDuring++
+		}
+	}
+	<-done
+	if readsDuring == 0 {
+		t.Fatal("no read finished while the changes streamed")
 	}
 }

@@ -33,57 +33,55 @@ import (
 // Until a round is done every read waits for it (DB.view): a phone's
 // fetch, the sync loop and GET /phones/{mac}/sync see the new versions,
 // never a phone "synced" with its previous file. A change to at most
-// inlineVersions phones waits for its round before it returns. A phone
-// changed again while a round renders it is left for the next round; rows
-// a crash leaves are computed at the next Open.
+// inlineVersions phones waits for its round before it returns. Rows a
+// crash leaves are computed at the next Open.
 
 // versioner runs the rounds, one at a time, in a goroutine that lives
-// while there is work.
+// while there is work. A reader waits for the changes marked before it
+// began waiting, not for later ones, so a stream of changes cannot hold
+// reads back.
 type versioner struct {
-	mu      sync.Mutex
-	pending bool          // due rows were committed since the running round read them
-	idle    chan struct{} // nil when no round runs or is pending; closed when they are done
-	closed  bool          // the store is closing: rows left wait for the next Open
+	mu       sync.Mutex
+	marked   uint64        // changes that marked phones due, counted
+	finished uint64        // the count a finished round covered
+	running  bool          // the goroutine runs
+	round    chan struct{} // closed, and replaced, when a round finishes
+	closed   bool          // the store is closing: rows left wait for the next Open
 }
 
 // retryAfter is when a round that failed (the database, not a phone's
 // file) is tried again.
 const retryAfter = 5 * time.Second
 
-// start has the due rows computed: by a round that starts now, or by one
-// more round of the running goroutine.
+// start has the due rows of a change just committed computed: by a round
+// that starts now, or by the next round of the running goroutine.
 func (v *versioner) start(db *DB) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
 		return
 	}
-	v.pending = true
-	if v.idle != nil {
-		return
+	v.marked++
+	if v.round == nil {
+		v.round = make(chan struct{})
 	}
-	v.idle = make(chan struct{})
-	go v.run(db)
-}
-
-// close lets the rounds pending finish and starts no more.
-func (v *versioner) close() {
-	v.mu.Lock()
-	v.closed = true
-	v.mu.Unlock()
-	v.wait(context.Background())
+	if !v.running {
+		v.running = true
+		go v.run(db)
+	}
 }
 
 func (v *versioner) run(db *DB) {
 	for {
 		v.mu.Lock()
-		if !v.pending {
-			close(v.idle)
-			v.idle = nil
+		if v.finished == v.marked {
+			v.running = false
 			v.mu.Unlock()
 			return
 		}
-		v.pending = false
+		// Every change counted so far has committed, so the round, which
+		// reads after this, sees its rows.
+		target := v.marked
 		v.mu.Unlock()
 		if err := db.refreshDue(context.Background()); err != nil {
 			// The rows stay, and are tried again a little later (and by
@@ -92,23 +90,40 @@ func (v *versioner) run(db *DB) {
 			db.Logger.Error("config versions not computed; trying again", "err", err, "in", retryAfter.String())
 			time.AfterFunc(retryAfter, func() { v.start(db) })
 		}
+		v.mu.Lock()
+		v.finished = target
+		close(v.round)
+		v.round = make(chan struct{})
+		v.mu.Unlock()
 	}
 }
 
-// wait returns once no round runs or is pending (or ctx ends).
+// wait returns once the rounds of the changes counted so far are done
+// (or ctx ends).
 func (v *versioner) wait(ctx context.Context) error {
 	v.mu.Lock()
-	idle := v.idle
+	defer v.mu.Unlock()
+	target := v.marked
+	for v.finished < target {
+		round := v.round
+		v.mu.Unlock()
+		select {
+		case <-round:
+		case <-ctx.Done():
+			v.mu.Lock()
+			return ctx.Err()
+		}
+		v.mu.Lock()
+	}
+	return nil
+}
+
+// close lets the rounds pending finish and starts no more.
+func (v *versioner) close() {
+	v.mu.Lock()
+	v.closed = true
 	v.mu.Unlock()
-	if idle == nil {
-		return nil
-	}
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	v.wait(context.Background())
 }
 
 // markDue records the phones the transaction touched as due for new
@@ -227,29 +242,21 @@ func readDue(ctx context.Context, q querier) (last int64, audits map[int64][]due
 }
 
 // storeDue stores the versions computed for the rows up to seq last and
-// removes those rows, but for a phone due again since (a later change,
-// which the next round renders) or whose file did not render (logged;
-// tried again by the next round).
+// removes those rows, but for a phone whose file did not render (logged;
+// tried again by the next round). A phone changed again since it was read
+// gets the version of what was read, a version it really had: readers who
+// waited for the first change see it, and the next round computes the
+// second.
 func (tx *Tx) storeDue(last int64, computed []versioned, audits map[int64][]dueAudit) error {
-	later := map[int64]bool{}
-	ids, err := queryIDs(tx.ctx, tx, `SELECT DISTINCT phone_id FROM versions_due WHERE seq > ?`, last)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		later[id] = true
-	}
 	store := computed[:0:0]
 	done := []int64{}
 	for _, v := range computed {
-		switch {
-		case later[v.id]:
-		case v.err != nil:
+		if v.err != nil {
 			tx.db.Logger.Error("config version not computed", "mac", v.mac, "err", v.err)
-		default:
-			store = append(store, v)
-			done = append(done, v.id)
+			continue
 		}
+		store = append(store, v)
+		done = append(done, v.id)
 	}
 	if err := tx.storeVersions(store, audits); err != nil {
 		return err
