@@ -49,6 +49,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -104,24 +105,7 @@ type Server struct {
 // Open binds the UDP socket (and the PnP group), then serves and runs the
 // sync loop in the background until Close.
 func (s *Server) Open() error {
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	if s.NotifyWindow <= 0 {
-		s.NotifyWindow = 100
-	}
-	if s.StuckEvery <= 0 {
-		s.StuckEvery = time.Second
-	}
-	if s.NotifyTimeout <= 0 {
-		s.NotifyTimeout = 8 * time.Second
-	}
-	if s.Coalesce <= 0 {
-		s.Coalesce = 500 * time.Millisecond
-	}
-	if s.PnPAddr == "" {
-		s.PnPAddr = PnPGroup
-	}
+	s.defaults()
 	s.pnpLimit = s.pnpLimits()
 	rl := slog.New(appliance.LogLimit(s.Logger.Handler(), 5, time.Now))
 	s.dropped = rl
@@ -137,20 +121,7 @@ func (s *Server) Open() error {
 	// not wait in dispatch for one to finish.
 	s.sem = make(chan struct{}, max(256, s.NotifyWindow+64))
 
-	ep.srv.OnSubscribe(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		s.handlePnP(ctx, req, req.Source(), tx.Respond)
-	})
-	ep.srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
-		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
-		tx.Respond(res)
-	})
-	ep.srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
-		s.dropped.Info("sip: method not allowed", "method", string(req.Method), "from", req.Source())
-		res := sipmsg.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
-		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
-		tx.Respond(res)
-	})
+	s.routes(ctx, ep.srv)
 	ep.serve(&s.wg)
 
 	if s.PnP {
@@ -171,6 +142,46 @@ func (s *Server) Open() error {
 		}()
 	}
 	return nil
+}
+
+func (s *Server) defaults() {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.NotifyWindow <= 0 {
+		s.NotifyWindow = 100
+	}
+	if s.StuckEvery <= 0 {
+		s.StuckEvery = time.Second
+	}
+	if s.NotifyTimeout <= 0 {
+		s.NotifyTimeout = 8 * time.Second
+	}
+	if s.Coalesce <= 0 {
+		s.Coalesce = 500 * time.Millisecond
+	}
+	if s.PnPAddr == "" {
+		s.PnPAddr = PnPGroup
+	}
+}
+
+// routes answers what comes to the listening socket: a PnP SUBSCRIBE,
+// OPTIONS (200), anything else 405.
+func (s *Server) routes(ctx context.Context, srv *sipgo.Server) {
+	srv.OnSubscribe(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		s.handlePnP(ctx, req, req.Source(), tx.Respond)
+	})
+	srv.OnOptions(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		res := sipmsg.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
+		tx.Respond(res)
+	})
+	srv.OnNoRoute(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		s.dropped.Info("sip: method not allowed", "method", string(req.Method), "from", req.Source())
+		res := sipmsg.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+		res.AppendHeader(sipmsg.NewHeader("Allow", "OPTIONS, SUBSCRIBE"))
+		tx.Respond(res)
+	})
 }
 
 // Port returns the bound UDP port.
@@ -312,16 +323,7 @@ func (s *Server) handleDatagram(ctx context.Context, b []byte, from *net.UDPAddr
 // every StuckEvery it marks the phones whose report is overdue as stuck.
 func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	sch := newScheduler(s.Coalesce, s.notifyRate(), s.NotifyWindow)
-	if macs, err := s.Services.Sync.PendingPhones(ctx); err != nil {
-		s.Logger.Error("sync: pending phones", "err", err)
-	} else {
-		for _, m := range macs {
-			sch.add(m, time.Now(), false)
-		}
-		if len(macs) > 0 {
-			s.Logger.Info("sync: notifying phones that changed while provbox was down", "phones", len(macs))
-		}
-	}
+	s.addPending(ctx, sch)
 	// Triggers that did not get a 2xx free their place in the told window.
 	failed := make(chan string, 1024)
 	timer := time.NewTimer(time.Hour)
@@ -331,20 +333,7 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 	sweeping := make(chan struct{}, 1)
 	targets := map[string]*appliance.SyncTarget{} // what take's wants read, per round
 	for {
-		sch.interval = time.Second / time.Duration(s.notifyRate()) // sip.notify_rate may change while running
-		now := time.Now()
-		clear(targets)
-		macs, _ := sch.take(now, func(mac string, force bool) bool {
-			targets[mac] = s.wants(ctx, mac, force)
-			return targets[mac] != nil
-		})
-		for _, m := range macs {
-			s.dispatch(ctx, targets[m], failed)
-		}
-		wait := time.Hour
-		if next, ok := sch.next(); ok {
-			wait = max(time.Until(next), 0)
-		}
+		wait := s.sendDue(ctx, sch, targets, failed)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -359,38 +348,74 @@ func (s *Server) run(ctx context.Context, sub *appliance.Subscription) {
 			if !ok {
 				return
 			}
-			switch e.Type {
-			case appliance.EventFetched:
-				for _, m := range e.MACs {
+			now := time.Now()
+			for _, m := range e.MACs {
+				if e.Type == appliance.EventFetched {
 					sch.release(m)
-				}
-			default:
-				now := time.Now()
-				for _, m := range e.MACs {
+				} else {
 					sch.add(m, now, e.Type == appliance.EventResync)
 				}
 			}
 		case m := <-failed:
 			sch.release(m)
 		case <-stuck.C:
-			// Off the loop (a write); one sweep at a time.
-			select {
-			case sweeping <- struct{}{}:
-				s.wg.Add(1)
-				go func() {
-					defer s.wg.Done()
-					defer func() { <-sweeping }()
-					if macs, err := s.Services.Sync.MarkStuck(ctx); err != nil && ctx.Err() == nil {
-						s.Logger.Error("sync: marking stuck phones", "err", err)
-					} else if len(macs) > 0 {
-						s.Logger.Warn("sync: phones did not fetch or report in time after a change", "phones", len(macs), "first", macs[0])
-					}
-				}()
-			default:
-			}
+			s.sweepStuck(ctx, sweeping)
 		case <-timer.C:
 		}
 	}
+}
+
+// addPending schedules the phones that changed while provbox was down.
+func (s *Server) addPending(ctx context.Context, sch *scheduler) {
+	macs, err := s.Services.Sync.PendingPhones(ctx)
+	if err != nil {
+		s.Logger.Error("sync: pending phones", "err", err)
+		return
+	}
+	for _, m := range macs {
+		sch.add(m, time.Now(), false)
+	}
+	if len(macs) > 0 {
+		s.Logger.Info("sync: notifying phones that changed while provbox was down", "phones", len(macs))
+	}
+}
+
+// sendDue tells the phones pacing lets go now (each read once, by wants,
+// into targets) and returns how long until the next may go.
+func (s *Server) sendDue(ctx context.Context, sch *scheduler, targets map[string]*appliance.SyncTarget, failed chan<- string) time.Duration {
+	sch.interval = time.Second / time.Duration(s.notifyRate()) // sip.notify_rate may change while running
+	clear(targets)
+	macs, _ := sch.take(time.Now(), func(mac string, force bool) bool {
+		targets[mac] = s.wants(ctx, mac, force)
+		return targets[mac] != nil
+	})
+	for _, m := range macs {
+		s.dispatch(ctx, targets[m], failed)
+	}
+	if next, ok := sch.next(); ok {
+		return max(time.Until(next), 0)
+	}
+	return time.Hour
+}
+
+// sweepStuck marks the phones whose report is overdue as stuck: off the
+// loop (a write), one sweep at a time (sweeping holds it).
+func (s *Server) sweepStuck(ctx context.Context, sweeping chan struct{}) {
+	select {
+	case sweeping <- struct{}{}:
+	default:
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-sweeping }()
+		if macs, err := s.Services.Sync.MarkStuck(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.Error("sync: marking stuck phones", "err", err)
+		} else if len(macs) > 0 {
+			s.Logger.Warn("sync: phones did not fetch or report in time after a change", "phones", len(macs), "first", macs[0])
+		}
+	}()
 }
 
 // wants returns the phone to tell, or nil when it needs nothing. Never
