@@ -247,25 +247,29 @@ func (s *Server) handlePnP(ctx context.Context, req *sipmsg.Request, source stri
 		s.dropped.Warn("pnp: no NOTIFY", "mac", p.MAC, "err", err)
 		return
 	}
-	n.Laddr = s.ep.laddr
 	notifying = true
-	go func() {
-		// Its place in PnPInFlight is given back when the transaction
-		// ends: answered, or NotifyTimeout (sipgo then terminates it and
-		// retransmits nothing more). Nothing here sends it again.
-		defer release()
-		ctx, cancel := context.WithTimeout(ctx, s.NotifyTimeout)
-		defer cancel()
-		res, err := s.ep.client.Do(ctx, n)
-		switch {
-		case err != nil:
-			s.dropped.Warn("pnp: NOTIFY not answered", "mac", p.MAC, "to", source, "err", err)
-		case res.StatusCode >= 300:
-			s.dropped.Warn("pnp: NOTIFY refused", "mac", p.MAC, "to", source, "status", res.StatusCode, "reason", res.Reason)
-		default:
-			s.Logger.Info("pnp: provisioning URL delivered", "mac", p.MAC, "to", source, "url", provURL)
-		}
-	}()
+	go s.sendPnPNotify(ctx, n, p.MAC, provURL, release)
+}
+
+// sendPnPNotify sends the NOTIFY carrying the provisioning URL (one RFC
+// 3261 transaction) and logs its outcome. release gives back its place in
+// PnPInFlight when the transaction ends: answered, or NotifyTimeout (sipgo
+// then terminates it and retransmits nothing more). Nothing here sends it
+// again.
+func (s *Server) sendPnPNotify(ctx context.Context, n *sipmsg.Request, mac, provURL string, release func()) {
+	defer release()
+	n.Laddr = s.ep.laddr
+	ctx, cancel := context.WithTimeout(ctx, s.NotifyTimeout)
+	defer cancel()
+	res, err := s.ep.client.Do(ctx, n)
+	switch {
+	case err != nil:
+		s.dropped.Warn("pnp: NOTIFY not answered", "mac", mac, "to", n.Destination(), "err", err)
+	case res.StatusCode >= 300:
+		s.dropped.Warn("pnp: NOTIFY refused", "mac", mac, "to", n.Destination(), "status", res.StatusCode, "reason", res.Reason)
+	default:
+		s.Logger.Info("pnp: provisioning URL delivered", "mac", mac, "to", n.Destination(), "url", provURL)
+	}
 }
 
 // recordPnP tells the store what a SUBSCRIBE from source (checked by
