@@ -13,9 +13,10 @@
 // stores the versions, rendered in between outside any transaction, on every
 // CPU, from inputs read in four queries whatever the number of phones
 // (versions.go). Only then is EventPhonesChanged published with the phones
-// whose version moved. Until it is, every read waits (view): no reader sees a
-// phone "synced" with its previous file, and a phone's fetch gets the new
-// file. A call that touched at most inlineVersions phones returns after both;
+// whose version moved. A read waits for the versions of the changes made
+// before it (view): no reader sees a phone "synced" with its previous file,
+// and a phone's fetch gets the new file. A call that touched at most
+// inlineVersions phones returns after both;
 // a bigger change (a key on 1,000 phones) returns after the first, in a few
 // milliseconds. Chosen over rendering lazily at fetch time, which would put
 // writes back on the fetch path. For example:
@@ -493,7 +494,7 @@ type Tx struct {
 // call to return with their versions computed (and their check-syncs on
 // the way): one phone's edit answers as it always did. A change to more
 // phones answers once committed; its versions follow at once, in the
-// background, and every read waits for them (view).
+// background, and the reads that come after wait for them (view).
 const inlineVersions = 64
 
 // update runs fn in a write transaction with the audit entries it made and
@@ -559,8 +560,8 @@ func (db *DB) dryRun(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // view runs fn in a read transaction, once the versions of the changes
-// committed so far are computed: a read never sees a change without its
-// versions (a phone "synced" with its previous file).
+// made so far are computed: a read never sees a change it follows without
+// its versions (a phone "synced" with its previous file).
 func (db *DB) view(ctx context.Context, fn func(q querier) error) error {
 	if err := db.versions.wait(ctx); err != nil {
 		return err
