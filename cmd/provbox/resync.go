@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/provbox/provbox/appliance"
 	sipserver "github.com/provbox/provbox/sip"
@@ -47,11 +48,25 @@ func cmdResync(ctx context.Context, g globalFlags, all bool, macs []string, stdo
 		return err
 	}
 	defer n.Close()
-	results := make([]string, len(targets))
+	lines, failed := resyncEach(ctx, n, svc.Sync, targets, all)
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d phones did not answer 2xx", failed, len(macs))
+	}
+	return nil
+}
+
+// resyncEach tells each phone to sync, 64 at a time, and returns one line
+// per phone (the result recorded and the phone's state after it) and how
+// many failed. With all, a phone that never fetched its config (nothing
+// may be sent to it) is passed over; named, it is a failure.
+func resyncEach(ctx context.Context, n *sipserver.Notifier, store appliance.SyncService, targets []*appliance.SyncTarget, all bool) ([]string, int) {
+	lines := make([]string, len(targets))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
-	failed := 0
-	var mu sync.Mutex
+	var failed atomic.Int64
 	for i, t := range targets {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -59,30 +74,19 @@ func cmdResync(ctx context.Context, g globalFlags, all bool, macs []string, stdo
 			defer wg.Done()
 			defer func() { <-sem }()
 			res, err := n.Notify(ctx, t)
-			line := fmt.Sprintf("%s  %s", appliance.FormatMAC(t.MAC), res.Text())
+			lines[i] = fmt.Sprintf("%s  %s", appliance.FormatMAC(t.MAC), res.Text())
 			if err != nil {
-				line = fmt.Sprintf("%s  error: %s", appliance.FormatMAC(t.MAC), appliance.ErrorMessage(err))
+				lines[i] = fmt.Sprintf("%s  error: %s", appliance.FormatMAC(t.MAC), appliance.ErrorMessage(err))
 			}
-			if now, err := svc.Sync.Target(ctx, t.MAC); err == nil {
-				line += "  (" + now.State + ")"
+			if now, err := store.Target(ctx, t.MAC); err == nil {
+				lines[i] += "  (" + now.State + ")"
 			}
-			mu.Lock()
-			// --all passes over phones that never fetched their config
-			// (nothing may be sent to them); naming one is a failure.
 			skipped := all && err == nil && res.Reason == sipserver.NotSentNeverFetched
 			if !skipped && (err != nil || res.Status < 200 || res.Status >= 300) {
-				failed++
+				failed.Add(1)
 			}
-			mu.Unlock()
-			results[i] = line
 		}()
 	}
 	wg.Wait()
-	for _, l := range results {
-		fmt.Fprintln(stdout, l)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d phones did not answer 2xx", failed, len(macs))
-	}
-	return nil
+	return lines, int(failed.Load())
 }
