@@ -58,59 +58,8 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 	}
 	var mac string
 	var learned bool
-	err := s.db.batch.do(ctx, func(tx *Tx) error {
-		var id int64
-		var config, fetched, state, addr string
-		var fetchedAt sql.NullInt64
-		err := tx.QueryRowContext(tx.ctx, `SELECT id, mac, config_version, fetched_version, last_fetch_at, state, sip_address FROM phones
-			WHERE token = ? OR prev_token = ? AND prev_token != ''`, r.Token, r.Token).Scan(&id, &mac, &config, &fetched, &fetchedAt, &state, &addr)
-		if err == sql.ErrNoRows {
-			return notFound
-		} else if err != nil {
-			return err
-		}
-		if r.MAC != "" {
-			if m, err := appliance.ParseMAC(r.MAC); err != nil || m != mac {
-				return notFound // the same answer as a wrong token: a report tells nothing
-			}
-		}
-		// Every report teaches that the phone reports. Its address only
-		// while it has never fetched: the token is weaker than the secret
-		// (an action URL can be seen in a log or on plain HTTP), and a
-		// provisioned phone's address moves only with an authenticated
-		// fetch, its lease or (never fetched) PnP — else whoever holds the
-		// token could send its triggers, and with the Action URI the
-		// phones' admin password, anywhere.
-		set, args := `confirms = 1, last_report_at = ?`, []any{tx.now}
-		if ip := net.ParseIP(r.IP); ip != nil && !fetchedAt.Valid {
-			if a := addressAt(ip.String(), "", addr, tx.db.Settings()); a != addr {
-				set += `, sip_address = ?`
-				args = append(args, a)
-				learned = state == appliance.SyncPending || state == appliance.SyncUnreachable
-			}
-		}
-		// A report that the phone acted on a file — provisioning finished,
-		// or an account (re)registered, failed or went — after it fetched
-		// the current version makes it synced. One from a round that got
-		// an older file (or none) moves nothing; an IP change proves no
-		// file was applied.
-		if r.Event != appliance.ReportIPChanged && fetchedAt.Valid && fetched == config {
-			set += `, state = 'synced', applied_at = ?, report_due = NULL`
-			args = append(args, tx.now)
-			if err := tx.changeStep(id, config, `applied_at = COALESCE(applied_at, ?), outcome = ''`, tx.now); err != nil {
-				return err
-			}
-			if err := tx.auditConfirmed(id, config); err != nil {
-				return err
-			}
-		}
-		switch r.Event {
-		case appliance.ReportRegistered, appliance.ReportRegisterFail, appliance.ReportUnregistered:
-			if err := tx.recordRegistration(id, fetched, r); err != nil {
-				return err
-			}
-		}
-		_, err = tx.exec(`UPDATE phones SET `+set+` WHERE id = ?`, append(args, id)...)
+	err := s.db.batch.do(ctx, func(tx *Tx) (err error) {
+		mac, learned, err = tx.recordReport(r, notFound)
 		return err
 	})
 	if err != nil {
@@ -120,6 +69,65 @@ func (s *SyncService) RecordReport(ctx context.Context, r appliance.Report) erro
 		s.db.Events.Publish(appliance.Event{Type: appliance.EventAddressLearned, MACs: []string{mac}})
 	}
 	return nil
+}
+
+// recordReport applies r to the phone holding its token: it returns its
+// MAC, and whether the report taught the address of a phone waiting for a
+// trigger. notFound is the answer for a token or MAC that does not match.
+func (tx *Tx) recordReport(r appliance.Report, notFound error) (mac string, learned bool, err error) {
+	var id int64
+	var config, fetched, state, addr string
+	var fetchedAt sql.NullInt64
+	err = tx.QueryRowContext(tx.ctx, `SELECT id, mac, config_version, fetched_version, last_fetch_at, state, sip_address FROM phones
+		WHERE token = ? OR prev_token = ? AND prev_token != ''`, r.Token, r.Token).Scan(&id, &mac, &config, &fetched, &fetchedAt, &state, &addr)
+	if err == sql.ErrNoRows {
+		return "", false, notFound
+	} else if err != nil {
+		return "", false, err
+	}
+	if r.MAC != "" {
+		if m, err := appliance.ParseMAC(r.MAC); err != nil || m != mac {
+			return "", false, notFound // the same answer as a wrong token: a report tells nothing
+		}
+	}
+	// Every report teaches that the phone reports. Its address only
+	// while it has never fetched: the token is weaker than the secret
+	// (an action URL can be seen in a log or on plain HTTP), and a
+	// provisioned phone's address moves only with an authenticated
+	// fetch, its lease or (never fetched) PnP — else whoever holds the
+	// token could send its triggers, and with the Action URI the
+	// phones' admin password, anywhere.
+	set, args := `confirms = 1, last_report_at = ?`, []any{tx.now}
+	if ip := net.ParseIP(r.IP); ip != nil && !fetchedAt.Valid {
+		if a := addressAt(ip.String(), "", addr, tx.db.Settings()); a != addr {
+			set += `, sip_address = ?`
+			args = append(args, a)
+			learned = state == appliance.SyncPending || state == appliance.SyncUnreachable
+		}
+	}
+	// A report that the phone acted on a file — provisioning finished,
+	// or an account (re)registered, failed or went — after it fetched
+	// the current version makes it synced. One from a round that got
+	// an older file (or none) moves nothing; an IP change proves no
+	// file was applied.
+	if r.Event != appliance.ReportIPChanged && fetchedAt.Valid && fetched == config {
+		set += `, state = 'synced', applied_at = ?, report_due = NULL`
+		args = append(args, tx.now)
+		if err := tx.changeStep(id, config, `applied_at = COALESCE(applied_at, ?), outcome = ''`, tx.now); err != nil {
+			return "", false, err
+		}
+		if err := tx.auditConfirmed(id, config); err != nil {
+			return "", false, err
+		}
+	}
+	switch r.Event {
+	case appliance.ReportRegistered, appliance.ReportRegisterFail, appliance.ReportUnregistered:
+		if err := tx.recordRegistration(id, fetched, r); err != nil {
+			return "", false, err
+		}
+	}
+	_, err = tx.exec(`UPDATE phones SET `+set+` WHERE id = ?`, append(args, id)...)
+	return mac, learned, err
 }
 
 // recordRegistration sets the registration of the account whose SIP user
