@@ -26,7 +26,9 @@
 # read: 5), IP_BASE (first phone address: 127.42.0.1), RESULTS
 # (bench/results/sync-<date>.txt; "-" for stdout only), KEEP=1 keeps the work
 # directory, VERBOSE=1 lists every edit, BENCH_COMMIT names the code measured
-# when not run from a git checkout.
+# when not run from a git checkout, PARTS ("edits bulk": part 1, edit ->
+# synced, and part 2, one edit on BULK_PHONES phones; e.g. PARTS=bulk RUNS=3
+# for the 1,000-phone key PATCH alone).
 #
 # provbox runs with --log-level warn (at info it logs every fetch and every
 # NOTIFY, and the benchmark would measure the logger).
@@ -49,6 +51,7 @@ EDIT_MAC=0015651e0000 # phonesim -first-mac of the edit run
 BULK_MAC=001565200000 # and of the bulk run
 
 log() { echo "sync.sh: $*" >&2; }
+part() { [[ " ${PARTS:-edits bulk} " == *" $1 "* ]]; }
 die() { log "$*"; exit 1; }
 
 case $IP_BASE in 127.*) ;; *) die "IP_BASE=$IP_BASE: phones must be on loopback (127.0.0.0/8)" ;; esac
@@ -202,6 +205,7 @@ OUT=$WORK/out.txt
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 csv_header="mac,name,description,location,manufacturer,model,position,key_type,key_value,key_label"
 
+if part edits; then
 # --- 1: edit → NOTIFY received → synced, over EDIT_PHONES phones -----------------
 log "1: $EDITS edits over $EDIT_PHONES phones, one every $EDIT_GAP"
 D1=$WORK/data-edits
@@ -239,7 +243,9 @@ E_HWM=$(kb VmHWM "$PB1")
 stop "$PS"
 stop "$PB1"
 grep -q '"level":"\(WARN\|ERROR\)"' "$WORK/provbox1.log" && { log "provbox (edits) logged:"; head -5 "$WORK/provbox1.log" >&2; }
+fi
 
+if part bulk; then
 # --- 2: one edit on BULK_PHONES phones, default settings -----------------------------
 log "2: one edit on $BULK_PHONES phones, $RUNS runs (a key: all fetched; the shared line's password: all synced)"
 D2=$WORK/data-bulk
@@ -299,7 +305,8 @@ SIM_SUMMARY=$(grep '"event":"summary"' "$WORK/sim2.jsonl" | tail -1)
 for f in "$WORK"/provbox2.log "$WORK"/provbox3.log; do
 	if grep -q '"level":"\(WARN\|ERROR\)"' "$f"; then log "$(basename "$f") logged:"; head -5 "$f" >&2; fi
 done
-SIM_ERRORS=$(cat "$WORK/sim1.jsonl" "$WORK/sim2.jsonl" | grep -c '"event":"error"' || true)
+fi
+SIM_ERRORS=$(cat "$WORK"/sim*.jsonl 2>/dev/null | grep -c '"event":"error"' || true)
 
 # --- summary ---------------------------------------------------------------------------
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v != "" && v != "NaN" && v + 0 < t) ? "PASS" : "MISS" }'; }
@@ -309,12 +316,13 @@ stats() {
 		awk '{ v[NR] = $1 } END { if (NR == 0) { print "?"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%g (%g-%g)", m, v[1], v[NR] }'
 }
 median() { stats "$1" "$2" | cut -d' ' -f1; }
-R=$(grep '^rss: ' "$OUT")
+R=$(grep '^rss: ' "$OUT" || true)
 {
 	echo "provbox bench/sync.sh — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "commit ${BENCH_COMMIT:-$(git describe --always --dirty 2>/dev/null || echo unknown)}; $($GO version | cut -d' ' -f3-4); $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); kernel $(uname -r)"
 	echo "phones: cmd/phonesim on $IP_BASE+ (SIP port $PHONE_PORT; a faithful Yealink: answers check-sync 200 OK, re-fetches over HTTPS with its secret, MD5-skips, re-registers changed accounts at $REG and reports through its action URLs); provbox --log-level warn, sip.pnp = false, sync defaults (notify_rate 500, notify_window 100)"
 	echo "phonesim, the registrar and the driver share the CPUs with provbox; times are Unix ns of one clock (edit: just before the PATCH; NOTIFY: when the phone read the datagram; report: when provbox answered it)."
+	if part edits; then
 	echo
 	echo "1. edit -> synced: $(field n "$E_LINE") edits (PATCH /extensions/{id} password of the one phone it is on), round-robin over $(field phones "$E_LINE") phones, one every $EDIT_GAP"
 	printf "  %-28s p50 %8s ms  p99 %8s ms  max %8s ms   (target p99 < 50 ms: %s)\n" "edit -> NOTIFY received" \
@@ -326,6 +334,8 @@ R=$(grep '^rss: ' "$OUT")
 	printf "  %-28s p50 %8s ms  p99 %8s ms  max %8s ms\n" "PATCH round trip" \
 		"$(field api_p50 "$E_LINE")" "$(field api_p99 "$E_LINE")" "$(field api_max "$E_LINE")"
 	echo "  matched $(field matched "$E_LINE")/$(field n "$E_LINE"); NOTIFYs $(field notifies "$E_LINE"), retransmissions $(field retransmits "$E_LINE"), stale re-fetches $(field stale_etag "$E_LINE"); synced at the end $(field synced_end "$E_LINE"); provbox peak RSS $(mib "$E_HWM") MiB"
+	fi
+	if part bulk; then
 	echo
 	echo "2. one edit on all $BULK_PHONES phones, default settings; $RUNS runs, median (min-max)"
 	echo "  setup daemon: CSV import of $BULK_PHONES phones $IMPORT_MS ms; phonesim boot of $BULK_PHONES phones ${BOOT_MS} ms; RSS after the boot $(mib "$BOOT_RSS") MiB, peak $(mib "$SETUP_HWM") MiB"
@@ -347,6 +357,7 @@ R=$(grep '^rss: ' "$OUT")
 	echo "  provbox CPU over all runs $(field cpu_s "$R") s; RSS idle ${IDLE_WAIT} s after: $(mib "$(field idle_rss_kb "$R")") MiB (anon $(mib "$(field idle_anon_kb "$R")"), file $(mib "$(field idle_file_kb "$R")")) (target < 60 MB: $(verdict "$(field idle_rss_kb "$R")" 58594)); peak (VmHWM) $(mib "$(field hwm_kb "$R")") MiB"
 	echo "  idle: Go runtime holds $(mib "$(field go_sys_kb "$R")") MiB from the OS (heap in use $(mib "$(field heap_inuse_kb "$R")") MiB), $(field goroutines "$R") goroutines"
 	echo "  states at the end: $FINAL_PHONES; phonesim errors: $SIM_ERRORS; phonesim peak RSS $(mib "$(sed -n 's/.*"peak_rss_kb":\([0-9]*\).*/\1/p' <<<"$SIM_SUMMARY")") MiB"
+	fi
 	echo
 	echo "all runs:"
 	sed 's/^/  /' "$OUT"
