@@ -2,8 +2,6 @@ package appliance
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"time"
 )
 
@@ -27,65 +25,6 @@ const (
 	MaxDiscovered       = 10000
 	DiscoveredPerMinute = 60
 )
-
-// Fetch is one file a phone fetched (the confirmation half of the sync loop).
-type Fetch struct {
-	MAC     string
-	Version string // config version of the bytes served
-	IP      string
-	UA      string
-	Source  string // "http" or "tftp"
-	// Auth is how the fetch was allowed: AuthSecret, AuthPrevSecret,
-	// AuthClaim or AuthOpen. A fetch with the current secret closes the
-	// claim window and retires the previous secret.
-	Auth string
-	// Body is the file as served, kept (once per version) so that the
-	// phone page can show what changed since; never logged.
-	Body []byte `json:"-"`
-}
-
-// How a fetch of a <mac>.cfg was allowed (SPEC §5).
-const (
-	AuthSecret     = "secret"      // the phone's own secret
-	AuthPrevSecret = "prev_secret" // the secret before a rotation, not yet replaced on the phone
-	AuthClaim      = "claim"       // the one fetch without a secret of an open claim window
-	AuthOpen       = "open"        // provisioning.open: no secrets at all
-)
-
-// Where a phone was seen (Sighting.Source, Discovered.Source).
-const (
-	SourceHTTP = "http" // a file request over HTTP
-	SourceTFTP = "tftp" // a file request over TFTP
-	SourceDHCP = "dhcp" // a lease the DHCP server bound
-	SourcePnP  = "pnp"  // a SIP plug-and-play SUBSCRIBE
-)
-
-// Sighting is a phone seen on the network by an edge: a file request that
-// proved nothing (HTTP, TFTP), a DHCP lease, a PnP SUBSCRIBE. The store
-// decides what it teaches (SyncService.Sighted).
-type Sighting struct {
-	MAC string
-	IP  string // the packet's source address
-	// SIPAddr is where the phone takes SIP ("ip:port") when the sighting
-	// tells it (a PnP Contact, whose host must be IP); empty: IP and the
-	// phone port (Settings.PhoneSIPAddress).
-	SIPAddr  string
-	Vendor   string // "Yealink"; empty: from the MAC's prefix
-	Model    string // as the catalog names it ("T46U"), when known
-	Firmware string
-	UA       string // the User-Agent or what stands for it
-	Source   string // SourceHTTP, SourceTFTP, SourceDHCP or SourcePnP
-}
-
-// PhoneSIPAddress is where a phone at ip takes SIP when nothing told its
-// port: sip.phone_port, else 5060.
-func (s Settings) PhoneSIPAddress(ip string) string {
-	port := s.PhoneSIPPort
-	if port <= 0 {
-		port = 5060
-	}
-	return net.JoinHostPort(ip, strconv.Itoa(port))
-}
 
 // DiscoveryService lists the phones seen and not provisioned (recorded by
 // SyncService.Sighted) and adopts them.
