@@ -418,10 +418,10 @@ var errNoPhone = appliance.Errorf(appliance.ENOTFOUND, "mac", "no such phone")
 // the version) and shared by every fetch of that version.
 //
 // The version is the store's; a fetch never moves it. A render that does
-// not match it means a template override changed since the last
-// CheckTemplates: that file is served as rendered, under its own hash,
-// and not cached, and the phones' versions move at the next
-// CheckTemplates (SIGHUP), not here.
+// not match it (a change committed between the two reads, or a template
+// override changed since the last CheckTemplates) is served as rendered,
+// under its own hash, and not cached; the store's versions move with the
+// change, or at the next CheckTemplates (SIGHUP), never here.
 func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone, c *cachedFile, gen uint64) (*appliance.ServedFile, error) {
 	if c != nil && c.file != nil && c.stored == p.Sync.ConfigVersion {
 		return c.file, nil
@@ -444,8 +444,8 @@ func (r *Resolver) phoneFile(ctx context.Context, mac string, p *appliance.Phone
 		r.mismatchLogged = true
 		r.mu.Unlock()
 		if warn {
-			r.Logger.Warn("a phone's file differs from its stored config version: a template override changed; "+
-				"reload (systemctl reload provbox) to recompute the versions and tell the phones", "mac", mac)
+			r.Logger.Warn("a phone's file differs from its stored config version: a change landed while it was read, "+
+				"or a template override changed (then reload, systemctl reload provbox, to recompute the versions and tell the phones)", "mac", mac)
 		}
 		return f, nil
 	}

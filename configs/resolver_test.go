@@ -660,3 +660,51 @@ func TestResolve_DiscoversCatalogModels(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent fetches share one prepared file per version while changes
+// land; after the last change every fetch gets the last file (run with
+// -race).
+func TestResolve_ConcurrentFetchesAndChanges(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	fx.open(t, appliance.NewEventBus(nil))
+	req := fx.auth(appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http"})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				f, err := fx.resolver.ResolveFile(ctx, req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if b, _ := io.ReadAll(f.Reader()); configs.HashFile(b) != f.Version {
+					errs <- fmt.Errorf("served version %s is not the hash of the bytes served", f.Version)
+					return
+				}
+			}
+		}()
+	}
+	last := ""
+	for i := 0; i < 10; i++ {
+		last = fmt.Sprintf("Name%d", i)
+		if _, err := fx.svc.Extensions.UpdateExtension(ctx, 1, appliance.ExtensionUpdate{Name: &last}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	f, err := fx.resolver.ResolveFile(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := read(t, f); !strings.Contains(body, "display_name = "+last) {
+		t.Fatalf("after the last change the file is stale:\n%s", body)
+	}
+}
