@@ -2,6 +2,7 @@ package webui
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -41,10 +42,10 @@ func (s *Server) provFirst(next http.Handler) http.Handler {
 				if v != http.ErrAbortHandler {
 					s.logger().Error("http request failed", "method", r.Method, "path", appliance.Clip(r.URL.Path), "err", fmt.Sprintf("handler panicked: %v", v))
 				}
-				p.count(code, start)
+				p.count(r, code, start)
 				panic(http.ErrAbortHandler) // the connection is closed; net/http logs nothing more
 			}
-			p.count(code, start)
+			p.count(r, code, start)
 		}()
 		code = p.serve(w, r, name)
 	})
@@ -110,10 +111,10 @@ var (
 	typeBinary  = []string{"application/octet-stream"}
 )
 
-func (p *provServer) count(code int, start time.Time) {
-	if p.duration == nil {
-		return // the router's route: the request wrapper counts it
-	}
+// count records an answer of provFirst in the request metrics and, at
+// debug level, in the access log, as the request wrapper does for the
+// rest.
+func (p *provServer) count(r *http.Request, code int, start time.Time) {
 	if code < 0 || code >= len(p.codes) {
 		code = http.StatusInternalServerError
 	}
@@ -123,7 +124,12 @@ func (p *provServer) count(code int, start time.Time) {
 		p.codes[code].Store(c)
 	}
 	c.Inc()
-	p.duration.Observe(time.Since(start).Seconds())
+	elapsed := time.Since(start)
+	p.duration.Observe(elapsed.Seconds())
+	if log := p.s.logger(); log.Enabled(r.Context(), slog.LevelDebug) {
+		log.LogAttrs(r.Context(), slog.LevelDebug, "http request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", code), slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
+	}
 }
 
 // serve answers the file name and returns the status sent.

@@ -429,6 +429,9 @@ func TestProv_Answers(t *testing.T) {
 			}
 		})
 	}
+	if logs := ts.logs.String(); !strings.Contains(logs, `msg="http request" method=GET path=/prov/001565aabbcc.cfg status=304`) {
+		t.Errorf("no debug access log line for the 304:\n%s", logs)
+	}
 	m := string(ts.send(t, request{method: "GET", path: "/metrics", noAuth: true}).Body)
 	for _, want := range []string{
 		`provbox_http_requests_total{code="200",route="GET /prov/"} 5`,
