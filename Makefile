@@ -140,6 +140,7 @@ deb: $(NFPM)
 	@for a in $(DIST_ARCHES); do \
 		case $$a in amd64) n=$(NFPM_ARCH_amd64);; arm64) n=$(NFPM_ARCH_arm64);; arm) n=$(NFPM_ARCH_arm);; *) echo "no deb arch for $$a"; exit 1;; esac; \
 		[ -x $(DIST)/linux_$$a/provbox ] || { echo "$(DIST)/linux_$$a/provbox missing: run make dist"; exit 1; }; \
+		GOOS=linux GOARCH=$$a GO=$(GO) packaging/copyright.sh > $(DIST)/linux_$$a/copyright || exit 1; \
 		NFPM_ARCH=$$n BIN_DIR=$(DIST)/linux_$$a DEB_VERSION='$(DEB_VERSION)' SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) \
 			$(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DIST)/ || exit 1; \
 	done

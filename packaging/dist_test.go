@@ -175,6 +175,7 @@ func checkContents(t *testing.T, deb string) {
 		"./usr/bin/provbox":                    "-rwxr-xr-x",
 		"./lib/systemd/system/provbox.service": "-rw-r--r--",
 		"./etc/provbox/provbox.toml":           "-rw-r--r--",
+		"./usr/share/doc/provbox/copyright":    "-rw-r--r--",
 	} {
 		found := false
 		for _, line := range strings.Split(list, "\n") {
@@ -212,6 +213,17 @@ func checkFiles(t *testing.T, dir string, machine elf.Machine) {
 			t.Errorf("/%s differs from %s", dst, src)
 		default: // a package built before the file changed
 			t.Logf("NOTE: /%s differs from %s: the package is older than the file; make dist", dst, src)
+		}
+	}
+	// Debian policy 12.5, and the modules' licenses for a binary: the
+	// copyright file carries each license (packaging/copyright.sh).
+	copyright, err := os.ReadFile(filepath.Join(dir, "usr", "share", "doc", "provbox", "copyright"))
+	if err != nil {
+		t.Error(err)
+	}
+	for _, want := range []string{"Copyright: the provbox maintainers", "== Go go1.", "== github.com/mattn/go-sqlite3 "} {
+		if !bytes.Contains(copyright, []byte(want)) {
+			t.Errorf("the copyright file has no %q", want)
 		}
 	}
 	f, err := elf.Open(filepath.Join(dir, "usr", "bin", "provbox"))
