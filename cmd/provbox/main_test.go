@@ -148,6 +148,20 @@ type runningMain struct {
 // by close).
 func MustRunMain(tb testing.TB, config, data string, args ...string) *runningMain {
 	tb.Helper()
+	m := newTestMain(tb, config, data, args...)
+	if err := m.Open(context.Background()); err != nil {
+		tb.Fatalf("open: %v\n%s", err, m.logs)
+	}
+	m.url, m.tftp = "http://"+m.HTTPAddr(), m.TFTPAddr()
+	if a := httpsAddr(m.Config, m.HTTPServer.TLSPort()); a != "off" {
+		m.https = "https://" + a
+	}
+	return m
+}
+
+// newTestMain is MustRunMain's Main before Open.
+func newTestMain(tb testing.TB, config, data string, args ...string) *runningMain {
+	tb.Helper()
 	args = append([]string{"--config", config, "--data", data, "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--tftp", "127.0.0.1:0", "--sip", "127.0.0.1:0"}, args...)
 	var g globalFlags
 	var sf serveFlags
@@ -166,13 +180,6 @@ func MustRunMain(tb testing.TB, config, data string, args ...string) *runningMai
 	logs := &syncBuffer{}
 	m := &runningMain{Main: &Main{Config: cfg, ConfigPath: path, Flags: g, Logger: serveLogger(logs, level, false)}, tb: tb, logs: logs}
 	tb.Cleanup(m.close)
-	if err := m.Open(context.Background()); err != nil {
-		tb.Fatalf("open: %v\n%s", err, logs)
-	}
-	m.url, m.tftp = "http://"+m.HTTPAddr(), m.TFTPAddr()
-	if a := httpsAddr(cfg, m.HTTPServer.TLSPort()); a != "off" {
-		m.https = "https://" + a
-	}
 	return m
 }
 
@@ -698,6 +705,33 @@ func TestServeEndToEnd(t *testing.T) {
 	var check string
 	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check after the kills: %q %v", check, err)
+	}
+}
+
+// TestMainOpenFailure: a listener that cannot bind fails Open naming the
+// flag to change, and Close releases what Open had opened before it.
+func TestMainOpenFailure(t *testing.T) {
+	taken, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	m := newTestMain(t, emptyConfig(t), t.TempDir(), "--tftp", taken.LocalAddr().String())
+	if err := m.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "--tftp") {
+		t.Fatalf("open with the TFTP port taken: %v, want an error naming --tftp", err)
+	}
+	if m.HTTPServer == nil || m.DB == nil {
+		t.Fatal("HTTP and the store were not open before TFTP")
+	}
+	httpAddr := m.HTTPAddr()
+	m.close()
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		t.Fatalf("the HTTP port is still held after Close: %v", err)
+	}
+	ln.Close()
+	if _, err := m.DB.SchemaVersion(); err == nil {
+		t.Error("the store still answers after Close")
 	}
 }
 
