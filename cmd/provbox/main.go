@@ -130,88 +130,66 @@ func splitCommand(args []string) (string, []string) {
 func dispatch(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	cmd, rest := splitCommand(args)
 	var g globalFlags
+	var sf serveFlags
+	var passwordStdin, dryRun, all *bool
 	fs := newFlagSet("provbox " + cmd)
 	g.register(fs)
+	// Each command's own flags: another command's flag is unknown here.
 	switch cmd {
-	case "":
-		if _, err := parseInterspersed(fs, rest); err != nil {
-			return err
-		}
-		fmt.Fprint(stderr, usageText)
-		return usagef("missing command")
 	case "help":
 		return flag.ErrHelp
 	case "serve":
-		var sf serveFlags
 		sf.register(fs)
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
+	case "user":
+		passwordStdin = fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	case "phones":
+		dryRun = fs.Bool("dry-run", false, "check the file and report what would change, writing nothing")
+	case "resync":
+		all = fs.Bool("all", false, "every phone")
+	case "", "render", "backup", "doctor", "version":
+	default:
+		return usagef("unknown command %q", cmd)
+	}
+	pos, err := parseInterspersed(fs, rest)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "":
+		fmt.Fprint(stderr, usageText)
+		return usagef("missing command")
+	case "serve":
 		if len(pos) > 0 {
 			return usagef("serve takes no arguments, got %q", pos[0])
 		}
 		return cmdServe(ctx, g, &sf, flagsSet(fs), stderr)
 	case "user":
-		passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
 		return cmdUser(asCLI(ctx), g, *passwordStdin, pos, stdin, stdout, stderr)
 	case "phones":
-		dryRun := fs.Bool("dry-run", false, "check the file and report what would change, writing nothing")
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
 		return cmdPhones(asCLI(ctx), g, *dryRun, pos, stdin, stdout, stderr)
 	case "render":
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
 		if len(pos) < 1 || len(pos) > 2 {
 			return usagef("usage: provbox render MAC [FILENAME]")
 		}
 		return cmdRender(ctx, g, pos, stdout, stderr)
 	case "resync":
-		all := fs.Bool("all", false, "every phone")
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
 		return cmdResync(ctx, g, *all, pos, stdout, stderr)
 	case "backup":
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
 		if len(pos) != 1 {
 			return usagef("usage: provbox backup FILE")
 		}
 		return cmdBackup(ctx, g, pos[0], stdout, stderr)
 	case "doctor": // issue 7: doctor.go
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
 		if len(pos) > 0 {
 			return usagef("doctor takes no arguments")
 		}
 		return cmdDoctor(ctx, g, stdout)
-	case "version":
-		pos, err := parseInterspersed(fs, rest)
-		if err != nil {
-			return err
-		}
+	default: // version
 		if len(pos) > 0 {
 			return usagef("version takes no arguments")
 		}
 		fmt.Fprintf(stdout, "provbox %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
-	default:
-		return usagef("unknown command %q", cmd)
 	}
 }
 
