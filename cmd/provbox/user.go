@@ -20,32 +20,10 @@ import (
 
 // cmdUser manages admins: add NAME, passwd NAME, list, del NAME.
 func cmdUser(ctx context.Context, g globalFlags, passwordStdin bool, pos []string, stdin *os.File, stdout, stderr io.Writer) error {
-	if len(pos) == 0 {
-		return usagef("usage: provbox user add|passwd|list|del [NAME]")
+	action, name, err := userArgs(passwordStdin, pos)
+	if err != nil {
+		return err
 	}
-	action, args := pos[0], pos[1:]
-	wantArgs := map[string]int{"add": 1, "passwd": 1, "list": 0, "del": 1}
-	n, ok := wantArgs[action]
-	if !ok {
-		return usagef("unknown user command %q (add, passwd, list, del)", action)
-	}
-	if len(args) != n {
-		if n == 0 {
-			return usagef("usage: provbox user %s", action)
-		}
-		return usagef("usage: provbox user %s NAME", action)
-	}
-	if passwordStdin && action != "add" && action != "passwd" {
-		return usagef("--password-stdin is for user add and user passwd")
-	}
-	var name string
-	if n == 1 {
-		name = args[0]
-		if err := appliance.ValidateUserName(name); err != nil {
-			return err
-		}
-	}
-
 	db, err := openStore(g, stderr, action != "add")
 	if err != nil {
 		return err
@@ -64,16 +42,7 @@ func cmdUser(ctx context.Context, g globalFlags, passwordStdin bool, pos []strin
 
 	switch action {
 	case "list":
-		if len(existing) == 0 {
-			fmt.Fprintln(stderr, "no admins yet; create one with: provbox user add NAME")
-			return nil
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tCREATED")
-		for _, u := range existing {
-			fmt.Fprintf(tw, "%s\t%s\n", u.Name, u.CreatedAt.Local().Format(time.DateTime))
-		}
-		return tw.Flush()
+		return listUsers(existing, stdout, stderr)
 	case "del":
 		if err := users.DeleteUser(ctx, name); err != nil {
 			return err
@@ -108,6 +77,50 @@ func cmdUser(ctx context.Context, g globalFlags, passwordStdin bool, pos []strin
 	}
 	fmt.Fprintf(stdout, "password of %s changed\n", name)
 	return nil
+}
+
+// userArgs checks the arguments of provbox user: the action, and the
+// admin's name for all but list.
+func userArgs(passwordStdin bool, pos []string) (action, name string, err error) {
+	if len(pos) == 0 {
+		return "", "", usagef("usage: provbox user add|passwd|list|del [NAME]")
+	}
+	action, args := pos[0], pos[1:]
+	wantArgs := map[string]int{"add": 1, "passwd": 1, "list": 0, "del": 1}
+	n, ok := wantArgs[action]
+	if !ok {
+		return "", "", usagef("unknown user command %q (add, passwd, list, del)", action)
+	}
+	if len(args) != n {
+		if n == 0 {
+			return "", "", usagef("usage: provbox user %s", action)
+		}
+		return "", "", usagef("usage: provbox user %s NAME", action)
+	}
+	if passwordStdin && action != "add" && action != "passwd" {
+		return "", "", usagef("--password-stdin is for user add and user passwd")
+	}
+	if n == 1 {
+		name = args[0]
+		if err := appliance.ValidateUserName(name); err != nil {
+			return "", "", err
+		}
+	}
+	return action, name, nil
+}
+
+// listUsers prints the admins as a table.
+func listUsers(users []*appliance.User, stdout, stderr io.Writer) error {
+	if len(users) == 0 {
+		fmt.Fprintln(stderr, "no admins yet; create one with: provbox user add NAME")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\n", u.Name, u.CreatedAt.Local().Format(time.DateTime))
+	}
+	return tw.Flush()
 }
 
 // readPassword reads a password: the first line of stdin with
