@@ -1,6 +1,8 @@
 package webui
 
 import (
+	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,7 +30,7 @@ const provRoute = "GET /prov/"
 // router treats otherwise (/prov/ev/…, more than one segment, dot
 // segments it redirects).
 func (s *Server) provFirst(next http.Handler) http.Handler {
-	p := &provServer{s: s, duration: s.metrics.duration.WithLabelValues(provRoute)}
+	p := s.prov
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := provName(r)
 		if !ok {
@@ -42,10 +44,10 @@ func (s *Server) provFirst(next http.Handler) http.Handler {
 				if v != http.ErrAbortHandler {
 					s.logger().Error("http request failed", "method", r.Method, "path", appliance.Clip(r.URL.Path), "err", fmt.Sprintf("handler panicked: %v", v))
 				}
-				p.count(r, code, start)
+				p.count(r.Context(), r.Method, r.URL.Path, r.RemoteAddr, code, start)
 				panic(http.ErrAbortHandler) // the connection is closed; net/http logs nothing more
 			}
-			p.count(r, code, start)
+			p.count(r.Context(), r.Method, r.URL.Path, r.RemoteAddr, code, start)
 		}()
 		code = p.serve(w, r, name)
 	})
@@ -75,15 +77,16 @@ func provName(r *http.Request) (string, bool) {
 // many files gets 429 for a while. provFirst answers most requests before
 // the router; this is the router's route for the rest.
 func (s *Server) handleProv(w http.ResponseWriter, r *http.Request) {
-	p := &provServer{s: s}
-	p.serve(w, r, strings.TrimPrefix(r.URL.EscapedPath(), "/prov/"))
+	s.prov.serve(w, r, strings.TrimPrefix(r.URL.EscapedPath(), "/prov/"))
 }
 
-// provServer answers /prov/ files; the headers of files in memory are made
-// once per config version (a version is the hash of the file's bytes).
+// provServer answers /prov/ files, to provFirst, the router's route and
+// the listener's own loop (fastprov.go) alike; the headers of files in
+// memory are made once per config version (a version is the hash of the
+// file's bytes).
 type provServer struct {
 	s        *Server
-	duration prometheus.Observer          // nil: the router's route (the request wrapper counts)
+	duration prometheus.Observer          // provFirst's and the loop's answers (the request wrapper counts the router's)
 	codes    [600]atomic.Pointer[counter] // requests by status, looked up once each
 	// headers keeps the header values of recent file versions, by the
 	// first three hex digits of the version: a lookup without a lock, a
@@ -91,15 +94,21 @@ type provServer struct {
 	headers [1 << 12]atomic.Pointer[fileHeaders]
 }
 
+func newProvServer(s *Server) *provServer {
+	return &provServer{s: s, duration: s.metrics.duration.WithLabelValues(provRoute)}
+}
+
 type counter struct{ prometheus.Counter }
 
 // fileHeaders are the header values of one file version. Header values
-// are shared by every response: net/http only reads them.
+// are shared by every response: net/http only reads them. block is the
+// same headers as the listener's loop writes them.
 type fileHeaders struct {
 	version      string
 	size         int64
 	etag, length []string
 	contentType  []string
+	block        []byte
 }
 
 // Header values that never change.
@@ -111,10 +120,10 @@ var (
 	typeBinary  = []string{"application/octet-stream"}
 )
 
-// count records an answer of provFirst in the request metrics and, at
-// debug level, in the access log, as the request wrapper does for the
-// rest.
-func (p *provServer) count(r *http.Request, code int, start time.Time) {
+// count records an answer of provFirst or of the listener's loop in the
+// request metrics and, at debug level, in the access log, as the request
+// wrapper does for the rest.
+func (p *provServer) count(ctx context.Context, method, path, remote string, code int, start time.Time) {
 	if code < 0 || code >= len(p.codes) {
 		code = http.StatusInternalServerError
 	}
@@ -126,42 +135,82 @@ func (p *provServer) count(r *http.Request, code int, start time.Time) {
 	c.Inc()
 	elapsed := time.Since(start)
 	p.duration.Observe(elapsed.Seconds())
-	if log := p.s.logger(); log.Enabled(r.Context(), slog.LevelDebug) {
-		log.LogAttrs(r.Context(), slog.LevelDebug, "http request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", code), slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
+	if log := p.s.logger(); log.Enabled(ctx, slog.LevelDebug) {
+		log.LogAttrs(ctx, slog.LevelDebug, "http request", slog.String("method", method), slog.String("path", path),
+			slog.Int("status", code), slog.Duration("duration", elapsed), slog.String("remote", remote))
 	}
+}
+
+// provAnswer is the answer to a phone's request for a file: the file
+// (status 200), or an error status with its message and at most one
+// header (WWW-Authenticate, Retry-After).
+type provAnswer struct {
+	code             int
+	file             *appliance.ServedFile
+	msg              string
+	header, hdrValue string
+}
+
+// answer resolves a file for a phone: the one place that turns the
+// resolver's answer (secret check, guard, fetch record) into a status,
+// for net/http's paths and the listener's loop alike. auth is the
+// Authorization header, ip the client's address. The caller closes the
+// file.
+func (p *provServer) answer(ctx context.Context, name, auth, ua, ip string) provAnswer {
+	s := p.s
+	if s.Files == nil {
+		return provAnswer{code: http.StatusNotFound, msg: "404 page not found"}
+	}
+	req := appliance.FileRequest{Name: name, IP: ip, Source: "http", UA: ua}
+	req.User, req.Password, req.HasAuth = parseBasicAuth(auth)
+	f, err := s.Files.ResolveFile(ctx, req)
+	if err == nil {
+		return provAnswer{code: http.StatusOK, file: f}
+	}
+	switch appliance.ErrorCode(err) {
+	case appliance.ENOTFOUND:
+		return provAnswer{code: http.StatusNotFound, msg: "not found"}
+	case appliance.EUNAUTHORIZED:
+		return provAnswer{code: http.StatusUnauthorized, msg: "authorization required",
+			header: "WWW-Authenticate", hdrValue: `Basic realm="provbox provisioning"`}
+	case appliance.ETOOMANY:
+		return provAnswer{code: http.StatusTooManyRequests, msg: "too many requests for unknown files or with wrong secrets; try again later",
+			header: "Retry-After", hdrValue: retryAfter(s.Guard.Wait(appliance.ProtoHTTP, req.IP))}
+	default:
+		s.logger().Error("provisioning file", "path", appliance.Clip(name), "err", err)
+		return provAnswer{code: http.StatusInternalServerError, msg: "internal error"}
+	}
+}
+
+// parseBasicAuth is Request.BasicAuth for an Authorization header value.
+func parseBasicAuth(auth string) (user, password string, ok bool) {
+	const prefix = "Basic "
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	c, err := base64.StdEncoding.DecodeString(auth[len(prefix):])
+	if err != nil {
+		return "", "", false
+	}
+	user, password, ok = strings.Cut(string(c), ":")
+	if !ok {
+		return "", "", false
+	}
+	return user, password, true
 }
 
 // serve answers the file name and returns the status sent.
 func (p *provServer) serve(w http.ResponseWriter, r *http.Request, name string) int {
-	s := p.s
 	h := w.Header()
 	h["X-Content-Type-Options"] = provNosniff
-	if s.Files == nil {
-		http.NotFound(w, r)
-		return http.StatusNotFound
-	}
-	req := appliance.FileRequest{Name: name, IP: remoteIP(r), Source: "http", UA: r.UserAgent()}
-	req.User, req.Password, req.HasAuth = r.BasicAuth()
-	f, err := s.Files.ResolveFile(r.Context(), req)
-	if err != nil {
-		switch appliance.ErrorCode(err) {
-		case appliance.ENOTFOUND:
-			http.Error(w, "not found", http.StatusNotFound)
-			return http.StatusNotFound
-		case appliance.EUNAUTHORIZED:
-			h.Set("WWW-Authenticate", `Basic realm="provbox provisioning"`)
-			http.Error(w, "authorization required", http.StatusUnauthorized)
-			return http.StatusUnauthorized
-		case appliance.ETOOMANY:
-			h.Set("Retry-After", retryAfter(s.Guard.Wait(appliance.ProtoHTTP, req.IP)))
-			http.Error(w, "too many requests for unknown files or with wrong secrets; try again later", http.StatusTooManyRequests)
-			return http.StatusTooManyRequests
-		default:
-			s.logger().Error("provisioning file", "path", appliance.Clip(name), "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
-			return http.StatusInternalServerError
+	a := p.answer(r.Context(), name, r.Header.Get("Authorization"), r.UserAgent(), remoteIP(r))
+	f := a.file
+	if f == nil {
+		if a.header != "" {
+			h.Set(a.header, a.hdrValue)
 		}
+		http.Error(w, a.msg, a.code)
+		return a.code
 	}
 	defer f.Close()
 	fh := p.headersOf(f)
@@ -212,6 +261,7 @@ func (p *provServer) headersOf(f *appliance.ServedFile) *fileHeaders {
 	if f.Version != "" {
 		fh.etag = []string{`"` + f.Version + `"`}
 	}
+	fh.block = headerBlock(fh)
 	if slot >= 0 {
 		p.headers[slot].Store(fh)
 	}

@@ -108,6 +108,7 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	auth    *authCache
+	prov    *provServer
 
 	limits *connLimits
 	mu     sync.Mutex
@@ -200,8 +201,9 @@ func (s *Server) Open() error {
 	s.ln = ln
 	s.srv = s.newHTTPServer(h)
 	srv := s.srv
+	fast := newFastListener(ln, s.prov, srv.ReadHeaderTimeout, srv.IdleTimeout) // fastprov.go
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(fast); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger().Error("http server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
@@ -300,6 +302,7 @@ func (s *Server) Handler() http.Handler {
 			}
 		}
 		s.metrics = newMetrics(s.Registry, s.droppedEvents, states, s.Logger)
+		s.prov = newProvServer(s)
 		s.handler = s.provFirst(s.instrument(s.guard(s.routes())))
 	})
 	return s.handler

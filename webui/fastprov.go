@@ -1,0 +1,652 @@
+package webui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/provbox/provbox/appliance"
+)
+
+// The HTTP listener's own loop for phones' fetches (SPEC §8: /prov/ at
+// least at nginx's rate). net/http costs about as much CPU per request
+// as the rest of a fetch (a background read goroutine, deadline changes,
+// a header map and its clone, a 4 KiB write buffer: bench/README.md), so
+// each accepted connection is first read here, and only the simplest
+// requests are answered here: GET or HEAD of /prov/<one plain segment>,
+// HTTP/1.1 or 1.0, no body, no condition or range, a handful of plain
+// header lines. They are answered through the same provServer.answer as
+// provFirst (secret check, guard, fetch record, metrics, access log).
+// At the first request that is anything else — another path, a body, a
+// folded or odd header line, a header over fastMaxHeader, malformed
+// input — the connection, with the bytes already read replayed first, is
+// handed to net/http through the listener's Accept, and net/http answers
+// it and every later request on it exactly as it would have.
+
+// Limits of a request the loop answers; a larger one goes to net/http
+// (whose own limit is 1 MiB).
+const (
+	fastMaxHeader = 8 << 10
+	fastMaxLines  = 64
+)
+
+// fastWriteTimeout bounds the write of one answer from memory; a file
+// from disk (firmware) gets it anew for each fastCopyChunk.
+const (
+	fastWriteTimeout = time.Minute
+	fastCopyChunk    = 1 << 20
+)
+
+// fastCloseWait is how long Close waits for answers being written before
+// it closes their connections.
+const fastCloseWait = shutdownTimeout
+
+// fastListener is a listener whose connections are served by the loop
+// until a request needs net/http: Accept returns those connections.
+type fastListener struct {
+	net.Listener
+	p                   *provServer
+	headerTimeout, idle time.Duration
+	ctx                 context.Context // canceled by Close
+	cancel              context.CancelFunc
+	handoff             chan net.Conn
+	acceptErr           chan error
+	done                chan struct{}
+	closed              atomic.Bool
+	closeOnce           sync.Once
+	wg                  sync.WaitGroup
+	mu                  sync.Mutex
+	conns               map[*fastConn]struct{}
+}
+
+// newFastListener serves ln's connections with the loop, answering
+// through p, with net/http's header and idle timeouts.
+func newFastListener(ln net.Listener, p *provServer, headerTimeout, idle time.Duration) *fastListener {
+	l := &fastListener{
+		Listener: ln, p: p, headerTimeout: headerTimeout, idle: idle,
+		handoff: make(chan net.Conn), acceptErr: make(chan error, 1), done: make(chan struct{}),
+		conns: map[*fastConn]struct{}{},
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return l
+}
+
+// Accept returns the next connection for net/http.
+func (l *fastListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.handoff:
+		return c, nil
+	case err := <-l.acceptErr:
+		return nil, err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting, closes the connections waiting for a request,
+// waits up to fastCloseWait for answers being written, then closes the
+// rest and returns when every goroutine of the loop has ended.
+func (l *fastListener) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		close(l.done)
+		l.cancel()
+		err = l.Listener.Close()
+		l.closeConns(false)
+		ended := make(chan struct{})
+		go func() { l.wg.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(fastCloseWait):
+			l.closeConns(true)
+			<-ended
+		}
+	})
+	return err
+}
+
+// closeConns closes the loop's connections that wait for a request, or
+// all of them.
+func (l *fastListener) closeConns(all bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		if all || c.waiting.Load() {
+			c.Close()
+		}
+	}
+}
+
+func (l *fastListener) acceptLoop() {
+	defer l.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if l.closed.Load() {
+				return
+			}
+			if isTemporary(err) {
+				// As net/http does: back off and retry (out of
+				// descriptors, mostly).
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-l.done:
+					return
+				}
+			}
+			l.acceptErr <- err
+			return
+		}
+		delay = 0
+		fc := &fastConn{Conn: c, l: l}
+		l.mu.Lock()
+		if l.closed.Load() {
+			l.mu.Unlock()
+			c.Close()
+			return
+		}
+		l.conns[fc] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		go fc.serve()
+	}
+}
+
+// isTemporary reports whether an accept error is worth a retry.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// fastConn is one connection in the loop.
+type fastConn struct {
+	net.Conn
+	l       *fastListener
+	waiting atomic.Bool // blocked reading for a request: Close may close it
+	remote  string      // RemoteAddr, as net/http's Request.RemoteAddr
+	ip      string
+	buf     []byte // read, not yet answered: buf[off:]
+	off     int
+	served  int    // requests answered
+	out     []byte // the header block being written
+	readDL  time.Time
+	writeDL time.Time
+}
+
+// serve answers requests until the connection ends or is handed off.
+func (c *fastConn) serve() {
+	l := c.l
+	handedOff := false
+	defer func() {
+		l.mu.Lock()
+		delete(l.conns, c)
+		l.mu.Unlock()
+		if !handedOff {
+			c.Close()
+		}
+		l.wg.Done()
+	}()
+	c.remote = c.RemoteAddr().String()
+	c.ip = c.remote
+	if host, _, err := net.SplitHostPort(c.remote); err == nil {
+		c.ip = host
+	}
+	c.buf = make([]byte, 0, 4096)
+	c.setReadDeadline(time.Now().Add(l.headerTimeout))
+	for {
+		req, n, ok := c.readRequest()
+		if !ok {
+			return
+		}
+		if !req.simple {
+			handedOff = c.handOff()
+			return
+		}
+		keep := c.answer(&req)
+		c.off += n
+		c.served++
+		if !keep {
+			return
+		}
+	}
+}
+
+// readRequest reads until buf holds a whole request header and parses it;
+// n is its length. false: the connection is done (closed, timed out, or
+// the listener closes).
+func (c *fastConn) readRequest() (req fastRequest, n int, ok bool) {
+	l := c.l
+	for {
+		if end := bytes.Index(c.buf[c.off:], []byte("\r\n\r\n")); end >= 0 {
+			n = end + 4
+			return parseFastRequest(c.buf[c.off : c.off+n]), n, true
+		}
+		pending := len(c.buf) - c.off
+		if pending >= fastMaxHeader || bareLF(c.buf[c.off:]) {
+			return fastRequest{}, 0, true // not simple: net/http decides
+		}
+		if c.off > 0 { // keep the unanswered bytes at the start
+			copy(c.buf, c.buf[c.off:])
+			c.buf = c.buf[:pending]
+			c.off = 0
+		}
+		now := time.Now()
+		if pending == 0 {
+			if c.served > 0 {
+				c.setIdleDeadline(now)
+			}
+		} else if t := now.Add(l.headerTimeout); c.readDL.After(t) {
+			// The start of a request: the rest within the header
+			// timeout.
+			c.setReadDeadline(t)
+		}
+		if cap(c.buf)-len(c.buf) < 1024 {
+			c.buf = append(c.buf, make([]byte, 4096)...)[:len(c.buf)]
+		}
+		c.waiting.Store(true)
+		if l.closed.Load() {
+			return fastRequest{}, 0, false
+		}
+		m, err := c.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.waiting.Store(false)
+		c.buf = c.buf[:len(c.buf)+m]
+		if err != nil {
+			return fastRequest{}, 0, false
+		}
+	}
+}
+
+// bareLF reports whether b has a line feed without a carriage return
+// before it (net/http reads such lines; the loop does not).
+func bareLF(b []byte) bool {
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
+}
+
+// setIdleDeadline sets the read deadline for a wait between requests; a
+// deadline set a 64th of the idle timeout ago is close enough (one change
+// a second or two under load rather than one a request).
+func (c *fastConn) setIdleDeadline(now time.Time) {
+	t := now.Add(c.l.idle)
+	if c.readDL.Before(t.Add(-c.l.idle / 64)) {
+		c.setReadDeadline(t)
+	}
+}
+
+func (c *fastConn) setReadDeadline(t time.Time) {
+	c.readDL = t
+	c.SetReadDeadline(t)
+}
+
+// setWriteDeadline gives a write at least fastWriteTimeout less a second.
+func (c *fastConn) setWriteDeadline(now time.Time) {
+	t := now.Add(fastWriteTimeout)
+	if c.writeDL.Before(t.Add(-time.Second)) {
+		c.writeDL = t
+		c.SetWriteDeadline(t)
+	}
+}
+
+// handOff gives the connection, with what was read of it and not
+// answered, to net/http; false when the listener closed first.
+func (c *fastConn) handOff() bool {
+	c.SetDeadline(time.Time{}) // net/http sets its own
+	rc := &replayConn{Conn: c.Conn, pending: bytes.Clone(c.buf[c.off:])}
+	select {
+	case c.l.handoff <- rc:
+		return true
+	case <-c.l.done:
+		return false
+	}
+}
+
+// answer answers one simple request; false: close the connection.
+func (c *fastConn) answer(req *fastRequest) (keep bool) {
+	p := c.l.p
+	start := time.Now()
+	code := http.StatusInternalServerError
+	method, path := "GET", req.path
+	if req.head {
+		method = "HEAD"
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			p.s.logger().Error("http request failed", "method", method, "path", appliance.Clip(path), "err", fmt.Sprintf("handler panicked: %v", v))
+			keep = false
+		}
+		p.count(c.l.ctx, method, path, c.remote, code, start)
+	}()
+	a := p.answer(c.l.ctx, path[len("/prov/"):], req.auth, req.ua, c.ip)
+	code = a.code
+	keep = req.keepAlive && !c.l.closed.Load()
+	out := append(c.out[:0], "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(a.code), 10)
+	out = append(out, ' ')
+	out = append(out, http.StatusText(a.code)...)
+	out = append(out, "\r\n"...)
+	var body []byte
+	f := a.file
+	if f == nil {
+		body = append(make([]byte, 0, len(a.msg)+1), a.msg...)
+		body = append(body, '\n')
+		out = append(out, "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
+		out = strconv.AppendInt(out, int64(len(body)), 10)
+		out = append(out, "\r\n"...)
+		if a.header != "" {
+			out = append(out, a.header...)
+			out = append(out, ": "...)
+			out = append(out, a.hdrValue...)
+			out = append(out, "\r\n"...)
+		}
+	} else {
+		defer f.Close()
+		out = append(out, p.headersOf(f).block...)
+		if f.Body == nil { // as http.ServeContent answers
+			out = append(out, "Accept-Ranges: bytes\r\n"...)
+			if !f.ModTime.IsZero() {
+				out = append(out, "Last-Modified: "...)
+				out = f.ModTime.UTC().AppendFormat(out, http.TimeFormat)
+				out = append(out, "\r\n"...)
+			}
+		}
+		body = f.Body
+	}
+	out = appendDate(out, start)
+	switch {
+	case !keep && req.http11:
+		out = append(out, "Connection: close\r\n"...)
+	case keep && !req.http11:
+		out = append(out, "Connection: keep-alive\r\n"...)
+	}
+	out = append(out, "\r\n"...)
+	c.out = out
+	if req.head {
+		body = nil
+	}
+	c.setWriteDeadline(start)
+	if f != nil && f.Body == nil && !req.head {
+		if _, err := c.write(out, nil); err != nil {
+			return false
+		}
+		return c.copyFile(f.Content, f.Size) && keep
+	}
+	if _, err := c.write(out, body); err != nil {
+		return false
+	}
+	return keep
+}
+
+// write writes the header block and body in one writev.
+func (c *fastConn) write(hdr, body []byte) (int64, error) {
+	bufs := net.Buffers{hdr, body}
+	return bufs.WriteTo(rawConn(c.Conn))
+}
+
+// copyFile writes size bytes of a file from disk, each fastCopyChunk
+// within fastWriteTimeout (a phone may take long for a firmware).
+func (c *fastConn) copyFile(r io.Reader, size int64) bool {
+	w := rawConn(c.Conn)
+	for size > 0 {
+		c.setWriteDeadline(time.Now())
+		n, err := io.Copy(w, io.LimitReader(r, min(size, fastCopyChunk)))
+		size -= n
+		if err != nil || n == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// rawConn is the connection under the listeners' limit wrapper, whose
+// writev and sendfile the wrapper hides.
+func rawConn(c net.Conn) net.Conn {
+	if lc, ok := c.(*limitConn); ok {
+		return lc.Conn
+	}
+	return c
+}
+
+// dateLine is the Date header of the current second.
+type dateLine struct {
+	sec  int64
+	line []byte
+}
+
+var fastDate atomic.Pointer[dateLine]
+
+func appendDate(out []byte, now time.Time) []byte {
+	d := fastDate.Load()
+	if d == nil || d.sec != now.Unix() {
+		line := append([]byte("Date: "), now.UTC().AppendFormat(nil, http.TimeFormat)...)
+		d = &dateLine{sec: now.Unix(), line: append(line, "\r\n"...)}
+		fastDate.Store(d)
+	}
+	return append(out, d.line...)
+}
+
+// headerBlock is the header lines of a file version as the loop writes
+// them (net/http writes the same from the values).
+func headerBlock(fh *fileHeaders) []byte {
+	b := []byte("Cache-Control: no-store\r\nContent-Type: ")
+	b = append(b, fh.contentType[0]...)
+	b = append(b, "\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
+	b = append(b, fh.length[0]...)
+	b = append(b, "\r\n"...)
+	if fh.etag != nil {
+		b = append(b, "Etag: "...)
+		b = append(b, fh.etag[0]...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// replayConn reads the bytes the loop had read before the connection's
+// own.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+// CloseWrite lets net/http half-close before it closes a connection whose
+// request it did not read to the end (so that the client reads the answer
+// rather than a reset).
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := rawConn(c.Conn).(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// fastRequest is a parsed request header. simple: the loop answers it.
+type fastRequest struct {
+	simple    bool
+	head      bool
+	http11    bool
+	keepAlive bool
+	path      string // /prov/<name>
+	auth, ua  string
+}
+
+// parseFastRequest parses a request header (up to and with its blank
+// line) and reports whether the loop answers it. Anything it does not
+// know for certain to be a plain fetch is not simple; net/http then
+// parses it again, and answers a malformed one with its 400.
+func parseFastRequest(b []byte) fastRequest {
+	var req fastRequest
+	line, rest, _ := bytes.Cut(b, []byte("\r\n"))
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, proto, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 {
+		return fastRequest{}
+	}
+	switch string(method) {
+	case "GET":
+	case "HEAD":
+		req.head = true
+	default:
+		return fastRequest{}
+	}
+	switch string(proto) {
+	case "HTTP/1.1":
+		req.http11 = true
+	case "HTTP/1.0":
+	default:
+		return fastRequest{}
+	}
+	name, ok := bytes.CutPrefix(target, []byte("/prov/"))
+	if !ok || !plainName(name) {
+		return fastRequest{}
+	}
+	var hosts, auths, uas, lengths int
+	var connClose, connKeep bool
+	for lines := 0; len(rest) > 2; lines++ {
+		if lines == fastMaxLines {
+			return fastRequest{}
+		}
+		line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		key, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !plainToken(key) || !plainValue(value) {
+			return fastRequest{} // folded, malformed or odd: net/http's
+		}
+		value = bytes.Trim(value, " \t")
+		switch {
+		case asciiIs(key, "Host"):
+			hosts++
+			if !plainHost(value) {
+				return fastRequest{}
+			}
+		case asciiIs(key, "Authorization"):
+			auths++
+			req.auth = string(value)
+		case asciiIs(key, "User-Agent"):
+			uas++
+			req.ua = string(value)
+		case asciiIs(key, "Connection"):
+			for tok := range bytes.SplitSeq(value, []byte(",")) {
+				tok = bytes.Trim(tok, " \t")
+				switch {
+				case asciiIs(tok, "close"):
+					connClose = true
+				case asciiIs(tok, "keep-alive"):
+					connKeep = true
+				case len(tok) > 0:
+					return fastRequest{} // upgrade and the like
+				}
+			}
+		case asciiIs(key, "Content-Length"):
+			lengths++
+			if string(value) != "0" || lengths > 1 {
+				return fastRequest{}
+			}
+		case len(key) > 3 && asciiIs(key[:3], "If-"),
+			asciiIs(key, "Range"), asciiIs(key, "Transfer-Encoding"), asciiIs(key, "Expect"),
+			asciiIs(key, "Upgrade"), asciiIs(key, "Trailer"), asciiIs(key, "Te"),
+			asciiIs(key, "Http2-Settings"), asciiIs(key, "Proxy-Connection"), asciiIs(key, "Keep-Alive"):
+			return fastRequest{}
+		}
+	}
+	if hosts > 1 || auths > 1 || uas > 1 || req.http11 && hosts == 0 || connClose && connKeep {
+		return fastRequest{}
+	}
+	req.path = string(target)
+	req.keepAlive = !connClose && (req.http11 || connKeep)
+	req.simple = true
+	return req
+}
+
+// plainName reports whether a /prov/ name is one segment the loop
+// answers as it is: letters, digits, '.', '-', '_', not "." or "..",
+// nothing to unescape, no query.
+func plainName(b []byte) bool {
+	if len(b) == 0 || string(b) == "." || string(b) == ".." {
+		return false
+	}
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// plainToken reports whether a header name is letters, digits and '-'.
+func plainToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// plainValue reports whether a header value has no control bytes but
+// tabs (net/http refuses them).
+func plainValue(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// plainHost reports whether a Host value is a name or an address with an
+// optional port, in the bytes net/http accepts for sure.
+func plainHost(b []byte) bool {
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiIs reports whether b is s, ignoring ASCII case.
+func asciiIs(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
