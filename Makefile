@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
 # Fuzz targets run briefly by `make test`, as package:FuzzName.
-FUZZ     ?= ./appliance:FuzzParseMAC ./appliance:FuzzParseCSV ./configs:FuzzParseUserAgent ./configs:FuzzCleanName ./sip:FuzzDatagram ./dhcpopt:FuzzHandler
+FUZZ     ?= ./appliance:FuzzParseMAC ./appliance:FuzzParseCSV ./configs:FuzzParseUserAgent ./configs:FuzzCleanName ./sip:FuzzDatagram ./dhcpopt:FuzzHandler ./webui:FuzzParseFastRequest
 FUZZTIME ?= 100000x
 
 # Debian packages the build and the tests need: gcc and libc6-dev for cgo
