@@ -237,35 +237,7 @@ func (c *Config) Validate() error {
 	if r := checkListen(c.SIP.Listen, true); r != "" {
 		bad("sip.listen", "%s", r)
 	}
-	if c.SIP.Registrar != "" {
-		if err := appliance.ValidateHostPort("sip.registrar", c.SIP.Registrar); err != nil {
-			bad("sip.registrar", "%s", domainReason(err))
-		}
-	}
-	if p := c.SIP.PhonePort; p < 1 || p > 65535 {
-		bad("sip.phone_port", "%d is outside 1-65535", p)
-	}
-	if n := c.SIP.NotifyRate; n < 1 || n > 10000 {
-		bad("sip.notify_rate", "%d is outside 1-10000 (triggers per second)", n)
-	}
-	if n := c.SIP.NotifyWindow; n < 1 || n > 10000 {
-		bad("sip.notify_window", "%d is outside 1-10000 (phones told to sync and not fetched yet)", n)
-	}
-	if t := c.SIP.SyncTrigger; t != "notify" && t != "action_uri" {
-		bad("sip.sync_trigger", "%q: want \"notify\" (SIP check-sync) or \"action_uri\" (HTTPS GET to the phone)", t)
-	}
-	if p := c.SIP.ActionURIPort; p < 1 || p > 65535 {
-		bad("sip.action_uri_port", "%d is outside 1-65535", p)
-	}
-	if d, err := time.ParseDuration(c.SIP.ReportTimeout); err != nil || d < time.Second || d > time.Hour {
-		bad("sip.report_timeout", "%q: want a duration from 1s to 1h, such as \"60s\"", c.SIP.ReportTimeout)
-	}
-	if r := checkInterface(c.SIP.PnPInterface); r != "" {
-		bad("sip.pnp_interface", "%s", r)
-	}
-	if p := c.SIP.PickupPrefix; len(p) > 8 || strings.Trim(p, "0123456789*#") != "" {
-		bad("sip.pickup_prefix", "%q is not a feature code (0-9 * #, at most 8)", p)
-	}
+	probs = append(probs, c.SIP.validate()...)
 
 	if r := checkListen(c.HTTPS.Listen, true); r != "" {
 		bad("https.listen", "%s", r)
@@ -279,26 +251,7 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	pv := c.Provisioning
-	for _, k := range []struct{ key, v string }{{"provisioning.username", pv.Username}, {"provisioning.password", pv.Password}} {
-		if k.v != "" {
-			bad(k.key, "was replaced by per-phone secrets: every phone now gets its own user name and secret (on its page), "+
-				"and a new phone fetches its first config without one during provisioning.claim_window; remove provisioning.username and provisioning.password")
-		}
-	}
-	if d, err := time.ParseDuration(pv.ClaimWindow); err != nil {
-		bad("provisioning.claim_window", "%q is not a duration (e.g. \"24h\", \"90m\")", pv.ClaimWindow)
-	} else if d < time.Minute || d > 30*24*time.Hour {
-		bad("provisioning.claim_window", "%s is outside 1m-720h", d)
-	}
-	if pw := pv.PhoneAdminPassword; pw != "" {
-		if err := appliance.ValidatePhoneAdminPassword("provisioning.phone_admin_password", pw); err != nil {
-			bad("provisioning.phone_admin_password", "%s", domainReason(err))
-		}
-	}
-	if pv.MissLimit < 0 {
-		bad("provisioning.miss_limit", "%d is negative (0 turns the limit off)", pv.MissLimit)
-	}
+	probs = append(probs, c.Provisioning.validate()...)
 
 	probs = append(probs, c.DHCP.validate()...)
 	if c.DHCP.Option66 == "tftp" && Off(c.TFTP.Listen) {
@@ -308,6 +261,72 @@ func (c *Config) Validate() error {
 		return &ConfigError{Problems: probs}
 	}
 	return nil
+}
+
+// validate checks the [sip] keys but listen (Validate checks the listeners).
+func (s *SIPConfig) validate() []configProblem {
+	var probs []configProblem
+	bad := func(key, format string, args ...any) {
+		probs = append(probs, configProblem{key, fmt.Sprintf(format, args...)})
+	}
+	if s.Registrar != "" {
+		if err := appliance.ValidateHostPort("sip.registrar", s.Registrar); err != nil {
+			bad("sip.registrar", "%s", domainReason(err))
+		}
+	}
+	if p := s.PhonePort; p < 1 || p > 65535 {
+		bad("sip.phone_port", "%d is outside 1-65535", p)
+	}
+	if n := s.NotifyRate; n < 1 || n > 10000 {
+		bad("sip.notify_rate", "%d is outside 1-10000 (triggers per second)", n)
+	}
+	if n := s.NotifyWindow; n < 1 || n > 10000 {
+		bad("sip.notify_window", "%d is outside 1-10000 (phones told to sync and not fetched yet)", n)
+	}
+	if t := s.SyncTrigger; t != "notify" && t != "action_uri" {
+		bad("sip.sync_trigger", "%q: want \"notify\" (SIP check-sync) or \"action_uri\" (HTTPS GET to the phone)", t)
+	}
+	if p := s.ActionURIPort; p < 1 || p > 65535 {
+		bad("sip.action_uri_port", "%d is outside 1-65535", p)
+	}
+	if d, err := time.ParseDuration(s.ReportTimeout); err != nil || d < time.Second || d > time.Hour {
+		bad("sip.report_timeout", "%q: want a duration from 1s to 1h, such as \"60s\"", s.ReportTimeout)
+	}
+	if r := checkInterface(s.PnPInterface); r != "" {
+		bad("sip.pnp_interface", "%s", r)
+	}
+	if p := s.PickupPrefix; len(p) > 8 || strings.Trim(p, "0123456789*#") != "" {
+		bad("sip.pickup_prefix", "%q is not a feature code (0-9 * #, at most 8)", p)
+	}
+	return probs
+}
+
+// validate checks the [provisioning] keys.
+func (p *ProvisioningConfig) validate() []configProblem {
+	var probs []configProblem
+	bad := func(key, format string, args ...any) {
+		probs = append(probs, configProblem{key, fmt.Sprintf(format, args...)})
+	}
+	for _, k := range []struct{ key, v string }{{"provisioning.username", p.Username}, {"provisioning.password", p.Password}} {
+		if k.v != "" {
+			bad(k.key, "was replaced by per-phone secrets: every phone now gets its own user name and secret (on its page), "+
+				"and a new phone fetches its first config without one during provisioning.claim_window; remove provisioning.username and provisioning.password")
+		}
+	}
+	if d, err := time.ParseDuration(p.ClaimWindow); err != nil {
+		bad("provisioning.claim_window", "%q is not a duration (e.g. \"24h\", \"90m\")", p.ClaimWindow)
+	} else if d < time.Minute || d > 30*24*time.Hour {
+		bad("provisioning.claim_window", "%s is outside 1m-720h", d)
+	}
+	if pw := p.PhoneAdminPassword; pw != "" {
+		if err := appliance.ValidatePhoneAdminPassword("provisioning.phone_admin_password", pw); err != nil {
+			bad("provisioning.phone_admin_password", "%s", domainReason(err))
+		}
+	}
+	if p.MissLimit < 0 {
+		bad("provisioning.miss_limit", "%d is negative (0 turns the limit off)", p.MissLimit)
+	}
+	return probs
 }
 
 func (d *DHCPConfig) validate() []configProblem {
