@@ -337,39 +337,61 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 	a := p.answer(c.l.ctx, path[len("/prov/"):], req.auth, req.ua, c.ip)
 	code = a.code
 	keep = req.keepAlive && !c.l.closed.Load()
-	out := append(c.out[:0], "HTTP/1.1 "...)
+	proto := "HTTP/1.1 "
+	if !req.http11 {
+		proto = "HTTP/1.0 " // as net/http answers
+	}
+	out := append(c.out[:0], proto...)
 	out = strconv.AppendInt(out, int64(a.code), 10)
 	out = append(out, ' ')
 	out = append(out, http.StatusText(a.code)...)
 	out = append(out, "\r\n"...)
+	// The header lines in net/http's order: the handler's, sorted, then
+	// Date, a Content-Length it counted, Connection.
 	var body []byte
 	f := a.file
-	if f == nil {
+	switch {
+	case f == nil: // as http.Error answers
 		body = append(make([]byte, 0, len(a.msg)+1), a.msg...)
 		body = append(body, '\n')
-		out = append(out, "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
-		out = strconv.AppendInt(out, int64(len(body)), 10)
-		out = append(out, "\r\n"...)
+		out = append(out, "Content-Type: text/plain; charset=utf-8\r\n"...)
 		if a.header != "" {
-			out = append(out, a.header...)
+			out = append(out, http.CanonicalHeaderKey(a.header)...)
 			out = append(out, ": "...)
 			out = append(out, a.hdrValue...)
 			out = append(out, "\r\n"...)
 		}
-	} else {
+		out = append(out, "X-Content-Type-Options: nosniff\r\n"...)
+		out = appendDate(out, start)
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, int64(len(body)), 10)
+		out = append(out, "\r\n"...)
+	case f.Body == nil: // from disk, as http.ServeContent answers
+		defer f.Close()
+		fh := p.headersOf(f)
+		out = append(out, "Accept-Ranges: bytes\r\nCache-Control: no-store\r\nContent-Length: "...)
+		out = append(out, fh.length[0]...)
+		out = append(out, "\r\nContent-Type: "...)
+		out = append(out, fh.contentType[0]...)
+		out = append(out, "\r\n"...)
+		if fh.etag != nil {
+			out = append(out, "Etag: "...)
+			out = append(out, fh.etag[0]...)
+			out = append(out, "\r\n"...)
+		}
+		if !f.ModTime.IsZero() {
+			out = append(out, "Last-Modified: "...)
+			out = f.ModTime.UTC().AppendFormat(out, http.TimeFormat)
+			out = append(out, "\r\n"...)
+		}
+		out = append(out, "X-Content-Type-Options: nosniff\r\n"...)
+		out = appendDate(out, start)
+	default:
 		defer f.Close()
 		out = append(out, p.headersOf(f).block...)
-		if f.Body == nil { // as http.ServeContent answers
-			out = append(out, "Accept-Ranges: bytes\r\n"...)
-			if !f.ModTime.IsZero() {
-				out = append(out, "Last-Modified: "...)
-				out = f.ModTime.UTC().AppendFormat(out, http.TimeFormat)
-				out = append(out, "\r\n"...)
-			}
-		}
+		out = appendDate(out, start)
 		body = f.Body
 	}
-	out = appendDate(out, start)
 	switch {
 	case !keep && req.http11:
 		out = append(out, "Connection: close\r\n"...)
@@ -445,17 +467,17 @@ func appendDate(out []byte, now time.Time) []byte {
 // headerBlock is the header lines of a file version as the loop writes
 // them (net/http writes the same from the values).
 func headerBlock(fh *fileHeaders) []byte {
-	b := []byte("Cache-Control: no-store\r\nContent-Type: ")
-	b = append(b, fh.contentType[0]...)
-	b = append(b, "\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
+	b := []byte("Cache-Control: no-store\r\nContent-Length: ")
 	b = append(b, fh.length[0]...)
+	b = append(b, "\r\nContent-Type: "...)
+	b = append(b, fh.contentType[0]...)
 	b = append(b, "\r\n"...)
 	if fh.etag != nil {
 		b = append(b, "Etag: "...)
 		b = append(b, fh.etag[0]...)
 		b = append(b, "\r\n"...)
 	}
-	return b
+	return append(b, "X-Content-Type-Options: nosniff\r\n"...)
 }
 
 // replayConn reads the bytes the loop had read before the connection's

@@ -6,13 +6,13 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -128,24 +128,45 @@ func exchange(tb testing.TB, addr, raw string, methods ...string) []*resp {
 	return out
 }
 
+// resp is a response as read off the wire: head is its status line and
+// header lines as sent, but the Date.
 type resp struct {
 	status int
+	head   string
 	header http.Header
 	body   string
 }
 
 func readResp(br *bufio.Reader, method string) *resp {
-	r, err := http.ReadResponse(br, &http.Request{Method: method})
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil
+		}
+		if !strings.HasPrefix(line, "Date: ") {
+			head.WriteString(line)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	r, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head.String())), &http.Request{Method: "HEAD"})
 	if err != nil {
 		return nil
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil
+	var body []byte
+	switch n, err := strconv.Atoi(r.Header.Get("Content-Length")); {
+	case method == "HEAD" || r.StatusCode == 304:
+	case err == nil:
+		body = make([]byte, n)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return nil
+		}
+	default:
+		body, _ = io.ReadAll(br)
 	}
-	h := r.Header.Clone()
-	h.Del("Date")
-	return &resp{status: r.StatusCode, header: h, body: string(body)}
+	return &resp{status: r.StatusCode, head: head.String(), header: r.Header, body: string(body)}
 }
 
 func basic(user, pass string) string {
@@ -239,12 +260,8 @@ func TestFastProv_SameAnswers(t *testing.T) {
 				if g == nil {
 					continue
 				}
-				if w.header.Get("Retry-After") != "" { // a count of seconds
-					g.header.Del("Retry-After")
-					w.header.Del("Retry-After")
-				}
-				if g.status != w.status || !maps.EqualFunc(g.header, w.header, func(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") }) || g.body != w.body {
-					t.Errorf("response %d:\nloop     %d %v %.80q\nnet/http %d %v %.80q", i, g.status, g.header, g.body, w.status, w.header, w.body)
+				if g.head != w.head || g.body != w.body {
+					t.Errorf("response %d:\nloop     %q %.80q\nnet/http %q %.80q", i, g.head, g.body, w.head, w.body)
 				}
 			}
 			if handed := p.handoffs.Load() - before; handed != map[bool]int64{true: 0, false: 1}[tt.fast] {
