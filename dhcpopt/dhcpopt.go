@@ -118,7 +118,7 @@ type prober interface {
 }
 
 // prepare checks the configuration, loads the pool from the store and
-// builds the handler chain; it opens no socket, so tests call it alone.
+// sets up the committer; it opens no socket, so tests call it alone.
 func (s *Server) prepare(ctx context.Context) error {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -387,7 +387,7 @@ func (s *Server) serve() error {
 	}
 }
 
-// answer runs the chain on req and sends the reply, or queues it for the
+// answer runs req through run and sends the reply, or queues it for the
 // committer when it waits on a lease change.
 func (s *Server) answer(req *dhcpv4.DHCPv4) {
 	resp, c := s.run(req)
