@@ -3,6 +3,7 @@ package webui
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,38 @@ const (
 // fastCloseWait is how long Close waits for answers being written before
 // it closes their connections.
 const fastCloseWait = shutdownTimeout
+
+// fastTLS readies srv to serve HTTPS on ln through the loop: the loop
+// reads each connection after its TLS handshake, and net/http gets the
+// connections it hands off as plain connections, so it neither does the
+// handshake nor sets Request.TLS itself. The handler gets Request.TLS
+// from the connection (the admin side's Secure cookies and its HTTPS
+// check need it). The price: no HTTP/2 on HTTPS (ALPN offers only
+// http/1.1), which net/http negotiates only on a *tls.Conn it handshakes
+// itself, and handshake errors are not logged.
+func (s *Server) fastTLS(ln net.Listener, srv *http.Server) net.Listener {
+	srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.TLSCert, NextProtos: []string{"http/1.1"}}
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if rc, ok := c.(*replayConn); ok {
+			if tc, ok := rc.Conn.(*tls.Conn); ok {
+				st := tc.ConnectionState()
+				return context.WithValue(ctx, tlsStateKey{}, &st)
+			}
+		}
+		return ctx
+	}
+	next := srv.Handler
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
+			r.TLS = st
+		}
+		next.ServeHTTP(w, r)
+	})
+	return newFastListener(tls.NewListener(ln, srv.TLSConfig), s.prov, srv.ReadHeaderTimeout, srv.IdleTimeout)
+}
+
+// tlsStateKey keys the TLS state of a connection in its context.
+type tlsStateKey struct{}
 
 // fastListener is a listener whose connections are served by the loop
 // until a request needs net/http: Accept returns those connections.
@@ -416,10 +449,17 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 	return keep
 }
 
-// write writes the header block and body in one writev.
+// write writes the header block (c.out) and body in one writev, or in
+// one Write through TLS.
 func (c *fastConn) write(hdr, body []byte) (int64, error) {
+	w := rawConn(c.Conn)
+	if _, ok := w.(*net.TCPConn); !ok && len(body) <= 64<<10 {
+		c.out = append(hdr, body...)
+		n, err := w.Write(c.out)
+		return int64(n), err
+	}
 	bufs := net.Buffers{hdr, body}
-	return bufs.WriteTo(rawConn(c.Conn))
+	return bufs.WriteTo(w)
 }
 
 // copyFile writes size bytes of a file from disk, each fastCopyChunk

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -431,4 +433,73 @@ func FuzzParseFastRequest(f *testing.F) {
 			t.Fatalf("%q: provFirst would not answer it (%q %v)", b, name, ok)
 		}
 	})
+}
+
+// Over HTTPS the loop answers after the handshake; a request it hands off
+// reaches the handler with Request.TLS, on HTTP/1.1 (ALPN offers no h2).
+func TestFastProv_TLS(t *testing.T) {
+	certSrv := httptest.NewUnstartedServer(nil)
+	certSrv.StartTLS()
+	defer certSrv.Close()
+	cert := certSrv.TLS.Certificates[0]
+	s := &Server{Files: &fakeFiles{}, TLSCert: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}
+	h := s.Handler()
+	var sawTLS atomic.Int64
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && r.TLS.HandshakeComplete {
+			sawTLS.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	})}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := s.fastTLS(raw, srv)
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	tr := certSrv.Client().Transport.(*http.Transport).Clone() // trusts the certificate
+	tr.ForceAttemptHTTP2 = true                                // offers h2
+	client := &http.Client{Transport: tr}
+	base := "https://" + raw.Addr().String()
+	var conns atomic.Int64
+	trace := func(r *http.Request) *http.Request {
+		return r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+			if !i.Reused {
+				conns.Add(1)
+			}
+		}}))
+	}
+	for i, tt := range []struct {
+		path   string
+		auth   bool
+		status int
+		viaTLS int64 // requests the handler saw so far
+	}{
+		{"/prov/001565aabbcc.cfg", true, 200, 0},
+		{"/prov/001565aabbcc.cfg", false, 401, 0},
+		{"/healthz", false, 200, 1},
+		{"/prov/y000000000028.cfg", false, 200, 2}, // net/http's now, on the same connection
+	} {
+		req, _ := http.NewRequest("GET", base+tt.path, nil)
+		if tt.auth {
+			req.SetBasicAuth("001565aabbcc", fakeSecret)
+		}
+		resp, err := client.Do(trace(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.ProtoMajor != 1 || resp.TLS == nil || resp.TLS.NegotiatedProtocol != "http/1.1" {
+			t.Fatalf("%d %s: %d %s %+v", i, tt.path, resp.StatusCode, resp.Proto, resp.TLS)
+		}
+		if got := sawTLS.Load(); got != tt.viaTLS {
+			t.Fatalf("%d %s: the handler saw %d requests with TLS, want %d", i, tt.path, got, tt.viaTLS)
+		}
+	}
+	if conns.Load() != 1 {
+		t.Fatalf("%d connections, want 1", conns.Load())
+	}
 }

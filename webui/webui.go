@@ -189,10 +189,10 @@ func (s *Server) Open() error {
 		tln = newLimitListener(tln, s.limits, refused)
 		s.tlsLn = tln
 		s.tlsSrv = s.newHTTPServer(h)
-		s.tlsSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.TLSCert}
 		srv := s.tlsSrv
+		fast := s.fastTLS(tln, srv) // fastprov.go: TLS, then the /prov/ loop
 		go func() {
-			if err := srv.ServeTLS(tln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(fast); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.logger().Error("https server stopped", "addr", tln.Addr().String(), "err", err)
 			}
 		}()
