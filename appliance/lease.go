@@ -66,11 +66,6 @@ type LeaseService interface {
 	// PhoneLeased reports whether ip is bound, unexpired, to the MAC of a
 	// provisioned phone (the failure guard never refuses such an address).
 	PhoneLeased(ctx context.Context, ip string) (bool, error)
-	// SetServing records the interface this process serves DHCP on (""
-	// when it stops), so the admin pages can tell whether DHCP is on;
-	// Serving returns it. Neither is stored.
-	SetServing(iface string)
-	Serving() string
 }
 
 // ValidateLease checks a lease before it is stored and canonicalises its

@@ -276,7 +276,6 @@ func (s *Server) Open() error {
 			s.Logger.Error("dhcp: stopped serving", "interface", s.Interface, "err", err)
 		}
 	}()
-	s.Services.Leases.SetServing(s.Interface)
 	s.Logger.Info("dhcp serving", "interface", s.Interface, "server", s.ServerIP.String(),
 		"range", s.pool.first.String()+"-"+s.pool.last.String(), "lease_time", s.LeaseTime.String(),
 		"phones_only", s.PhonesOnly, "conflict_check", s.prober != nil)
@@ -295,7 +294,6 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	s.Services.Leases.SetServing("")
 	// Stop reading, let the offers and ACKs in flight go out, then close.
 	s.conn.SetReadDeadline(time.Now())
 	<-s.done

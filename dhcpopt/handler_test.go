@@ -75,8 +75,6 @@ func (f *fakeLeases) DeleteReservation(context.Context, string) error {
 	return errors.New("not in the fake")
 }
 func (f *fakeLeases) PhoneLeased(context.Context, string) (bool, error) { return false, nil }
-func (f *fakeLeases) SetServing(string)                                 {}
-func (f *fakeLeases) Serving() string                                   { return "" }
 
 type fakeSettings struct{ s appliance.Settings }
 

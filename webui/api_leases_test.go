@@ -3,6 +3,7 @@ package webui_test
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 )
 
 func TestAPI_Leases(t *testing.T) {
-	ts := MustOpenServer(t)
+	var dhcp atomic.Value // the interface DHCP is served on
+	dhcp.Store("")
+	ts := MustOpenServer(t, func(s *webui.Server) { s.DHCP = func() string { return dhcp.Load().(string) } })
 	ts.mustExtension(t, "1001", "Alice")
 	ts.mustPhone(t, "001565aabbcc", "T46G", "1001")
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
@@ -67,7 +70,7 @@ func TestAPI_Leases(t *testing.T) {
 	if body := string(newBrowser(t, ts).get("/leases").Body); !strings.Contains(body, "DHCP is off") {
 		t.Error("DHCP not served, but the page does not say it is off")
 	}
-	ts.svc.Leases.SetServing("eth0")
+	dhcp.Store("eth0")
 	body := string(newBrowser(t, ts).get("/leases").Body)
 	for _, want := range []string{`<a href="/phones/001565aabbcc"><code>00:15:65:aa:bb:cc</code></a>`, "<code>10.0.0.100</code>", "SIP-T46G", "yealink",
 		"<code>02:00:00:00:00:01</code>", "laptop", "always gets <code>10.0.0.50</code>", "DHCP server on <code>eth0</code>"} {

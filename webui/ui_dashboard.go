@@ -61,9 +61,7 @@ func (s *Server) handleDashboardUI(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	set := s.settingsInForce()
 	d := &dashboardData{ProvisioningURL: set.ProvisioningURL, Loopback: appliance.IsLoopbackURL(set.ProvisioningURL)}
-	if s.Services.Leases != nil {
-		d.DHCP = s.Services.Leases.Serving()
-	}
+	d.DHCP = s.dhcpInterface()
 	d.PnP = s.PnP != nil && s.PnP()
 
 	phones, err := s.Services.Phones.FindPhones(ctx, appliance.PhoneFilter{})

@@ -26,10 +26,7 @@ type leasesData struct {
 func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
 	u := s.settingsInForce().ProvisioningURL
 	d := &leasesData{ProvisioningURL: u, Loopback: appliance.IsLoopbackURL(u)}
-	if s.Services.Leases != nil {
-		d.DHCP = s.Services.Leases.Serving()
-	}
-	if d.DHCP != "" {
+	if d.DHCP = s.dhcpInterface(); d.DHCP != "" && s.Services.Leases != nil {
 		var err error
 		if d.Leases, err = s.Services.Leases.FindLeases(r.Context()); err == nil {
 			d.Reservations, err = s.Services.Leases.FindReservations(r.Context())
@@ -41,4 +38,12 @@ func (s *Server) handleLeasesUI(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &page{Flash: flashOf(w, r), Title: "Leases", Active: "leases", Data: d}
 	s.render(w, r, http.StatusOK, "leases.html", p)
+}
+
+// dhcpInterface is the interface DHCP is served on, "" when it is off.
+func (s *Server) dhcpInterface() string {
+	if s.DHCP == nil {
+		return ""
+	}
+	return s.DHCP()
 }

@@ -74,6 +74,9 @@ type Server struct {
 	// PnP reports whether SIP plug-and-play answers phones on the LAN (the
 	// dashboard's "phones can find the box"); nil: it does not.
 	PnP func() bool
+	// DHCP gives the interface provbox serves DHCP on ("" when it does
+	// not: the dashboard and Leases say so); nil: DHCP is off.
+	DHCP func() string
 	// SetupCode is the one-time code the first-run setup page asks for
 	// (serve prints it in its log); empty: only `provbox user add` works.
 	SetupCode string

@@ -15,20 +15,6 @@ import (
 // LeaseService implements appliance.LeaseService.
 type LeaseService struct{ db *DB }
 
-// SetServing records the interface DHCP is served on, in memory.
-func (s *LeaseService) SetServing(iface string) {
-	s.db.mu.Lock()
-	defer s.db.mu.Unlock()
-	s.db.dhcp = iface
-}
-
-// Serving returns the interface DHCP is served on, or "".
-func (s *LeaseService) Serving() string {
-	s.db.mu.RLock()
-	defer s.db.mu.RUnlock()
-	return s.db.dhcp
-}
-
 var _ appliance.LeaseService = (*LeaseService)(nil)
 
 // PhoneLeased reports whether ip is bound, unexpired, to a provisioned

@@ -95,7 +95,6 @@ type DB struct {
 	settings appliance.Settings          // from the config file (serve)
 	override appliance.SettingsOverrides // from the Settings page
 	batch    batcher                     // group commit of fetch and NOTIFY records
-	dhcp     string                      // the interface DHCP is served on (LeaseService.Serving)
 	adminPW  string                      // the phones' admin password generated for this installation
 	write    writeState                  // the last storage failure of a write (health.go)
 	versions versioner                   // computes the versions of changed phones (versions.go)

@@ -119,8 +119,9 @@ type Main struct {
 	DHCPServer *dhcpopt.Server   // nil: DHCP is off
 	PublicURL  string            // the provisioning URL phones are told
 
-	bound        bound       // the bound ports, for the derived public URLs
-	pnpListening atomic.Bool // SIP plug-and-play answers (the dashboard says so)
+	bound        bound        // the bound ports, for the derived public URLs
+	pnpListening atomic.Bool  // SIP plug-and-play answers (the dashboard says so)
+	dhcpServing  atomic.Value // string: the interface DHCP is served on, "" off (the dashboard and Leases say so)
 	cancel       context.CancelFunc
 }
 
@@ -157,6 +158,7 @@ func (m *Main) Close() error {
 	}
 	var errs []error
 	if m.DHCPServer != nil {
+		m.dhcpServing.Store("")
 		errs = append(errs, m.DHCPServer.Close())
 	}
 	if m.SIPServer != nil {
@@ -266,6 +268,7 @@ func (m *Main) newHTTPServer(names func() []string, tlsCert func(*tls.ClientHell
 	srv.Files = m.Resolver
 	srv.Settings = m.DB.Settings
 	srv.PnP = m.pnpListening.Load
+	srv.DHCP = func() string { s, _ := m.dhcpServing.Load().(string); return s }
 	srv.HostAllowed = webui.HostSet(names)
 	srv.Guard = m.Guard
 	srv.Health = m.DB.Writable
@@ -385,6 +388,7 @@ func (m *Main) openDHCP() error {
 		return fmt.Errorf("dhcp on %s: %w", m.Config.DHCP.Interface, err)
 	}
 	m.DHCPServer = ds
+	m.dhcpServing.Store(m.Config.DHCP.Interface)
 	return nil
 }
 
