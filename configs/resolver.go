@@ -30,14 +30,13 @@ import (
 // SIGHUP). Between Open and Close the cache follows the store's change
 // events, so an unchanged file costs no store read:
 //
-//	r := &configs.Resolver{Services: svc, Renderer: renderer, Settings: db.Settings, Logger: logger}
+//	r := &configs.Resolver{Services: svc, Renderer: renderer, Logger: logger}
 //	if err := r.Open(ctx); err != nil { … }
 //	defer r.Close()
 //	f, err := r.ResolveFile(ctx, appliance.FileRequest{Name: "001565aabbcc.cfg", …})
 type Resolver struct {
 	Services    appliance.Services
 	Renderer    *Renderer
-	Settings    func() appliance.Settings
 	FirmwareDir string
 	// Guard counts misses and wrong secrets per address and protocol and
 	// refuses an address that makes too many (nil: never).
@@ -203,11 +202,12 @@ func (r *Resolver) RenderFile(ctx context.Context, macIn, name string) ([]byte, 
 	return nil, appliance.Errorf(appliance.ENOTFOUND, "file", "%q is not a file of phone %s (try %s.cfg or %s)", name, appliance.FormatMAC(mac), mac, YealinkModelFile(cfg.Model))
 }
 
+// settings are the settings in force (Services.Settings; none without it).
 func (r *Resolver) settings() appliance.Settings {
-	if r.Settings == nil {
+	if r.Services.Settings == nil {
 		return appliance.Settings{}
 	}
-	return r.Settings()
+	return r.Services.Settings.Settings()
 }
 
 func (r *Resolver) now() time.Time {

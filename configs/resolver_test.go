@@ -54,7 +54,7 @@ func newFixture(t *testing.T, missLimit int) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{db: db, svc: svc, fwDir: fw, resolver: &configs.Resolver{
-		Services: svc, Renderer: r, Settings: db.Settings, FirmwareDir: fw,
+		Services: svc, Renderer: r, FirmwareDir: fw,
 		Guard: &appliance.Guard{Limit: missLimit}, Logger: slog.New(slog.DiscardHandler),
 	}}
 }

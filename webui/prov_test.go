@@ -29,8 +29,6 @@ func MustOpenProvServer(tb testing.TB, settings appliance.Settings, missLimit in
 		s.Files = resolver
 	})
 	resolver.Services = ts.svc
-	resolver.Settings = ts.db.Settings
-	ts.Server.Settings = ts.db.Settings
 	ts.db.Version = resolver.Renderer.Version
 	if err := ts.db.SetSettings(context.Background(), settings); err != nil {
 		tb.Fatal(err)

@@ -142,14 +142,11 @@ func humanDuration(d time.Duration) string {
 	return d.String()
 }
 
-// settingsInForce are the merged settings, or the server's own when the
-// services have no SettingsService.
+// settingsInForce are the merged settings (none without a
+// SettingsService).
 func (s *Server) settingsInForce() appliance.Settings {
 	if s.Services.Settings != nil {
 		return s.Services.Settings.Settings()
-	}
-	if s.Settings != nil {
-		return s.Settings()
 	}
 	return appliance.Settings{}
 }

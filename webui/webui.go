@@ -69,8 +69,6 @@ type Server struct {
 	// Files resolves /prov/ files and renders config previews; nil: /prov/
 	// answers 404.
 	Files appliance.FileResolver
-	// Settings gives the settings in force (the Settings page shows them).
-	Settings func() appliance.Settings
 	// PnP reports whether SIP plug-and-play answers phones on the LAN (the
 	// dashboard's "phones can find the box"); nil: it does not.
 	PnP func() bool

@@ -15,7 +15,7 @@ func cmdRender(ctx context.Context, g globalFlags, pos []string, stdout, stderr 
 		return err
 	}
 	defer db.Close()
-	r := &configs.Resolver{Services: db.Services(), Renderer: db.Renderer, Settings: db.Settings}
+	r := &configs.Resolver{Services: db.Services(), Renderer: db.Renderer}
 	name := ""
 	if len(pos) == 2 {
 		name = pos[1]

@@ -266,7 +266,6 @@ func (m *Main) newHTTPServer(names func() []string, tlsCert func(*tls.ClientHell
 	srv.Logger = m.Logger.With("component", "webui")
 	srv.Registry = reg
 	srv.Files = m.Resolver
-	srv.Settings = m.DB.Settings
 	srv.PnP = m.pnpListening.Load
 	srv.DHCP = func() string { s, _ := m.dhcpServing.Load().(string); return s }
 	srv.HostAllowed = webui.HostSet(names)
@@ -324,7 +323,6 @@ func (m *Main) openResolver(ctx context.Context, caPEM func() []byte) {
 	m.Resolver = &configs.Resolver{
 		Services:    svc,
 		Renderer:    m.Renderer,
-		Settings:    m.DB.Settings,
 		FirmwareDir: filepath.Join(m.DataDir, "firmware"),
 		Guard:       m.Guard,
 		CACert:      caPEM,
