@@ -57,7 +57,7 @@ const fastCloseWait = shutdownTimeout
 // from the connection (the admin side's Secure cookies and its HTTPS
 // check need it). The price: no HTTP/2 on HTTPS (ALPN offers only
 // http/1.1), which net/http negotiates only on a *tls.Conn it handshakes
-// itself, and handshake errors are not logged.
+// itself.
 func (s *Server) fastTLS(ln net.Listener, srv *http.Server) net.Listener {
 	srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.TLSCert, NextProtos: []string{"http/1.1"}}
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
@@ -238,6 +238,9 @@ func (c *fastConn) serve() {
 	if host, _, err := net.SplitHostPort(c.remote); err == nil {
 		c.ip = host
 	}
+	if tc, ok := c.Conn.(*tls.Conn); ok && !c.handshake(tc) {
+		return
+	}
 	c.buf = make([]byte, 0, 4096)
 	c.setReadDeadline(time.Now().Add(l.headerTimeout))
 	for {
@@ -256,6 +259,34 @@ func (c *fastConn) serve() {
 			return
 		}
 	}
+}
+
+// handshake does the TLS handshake within the header timeout, and answers
+// and logs a failed one as net/http does.
+func (c *fastConn) handshake(tc *tls.Conn) bool {
+	c.SetDeadline(time.Now().Add(c.l.headerTimeout))
+	err := tc.HandshakeContext(c.l.ctx)
+	if err == nil {
+		c.SetDeadline(time.Time{})
+		return true
+	}
+	reason := err.Error()
+	if re, ok := err.(tls.RecordHeaderError); ok && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+		io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		reason = "client sent an HTTP request to an HTTPS server"
+	}
+	c.l.p.s.logger().Warn("http: TLS handshake error from " + c.remote + ": " + reason)
+	return false
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plain HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // readRequest reads until buf holds a whole request header and parses it;

@@ -502,4 +502,10 @@ func TestFastProv_TLS(t *testing.T) {
 	if conns.Load() != 1 {
 		t.Fatalf("%d connections, want 1", conns.Load())
 	}
+
+	// Plain HTTP on the HTTPS port: net/http's 400.
+	got := exchange(t, raw.Addr().String(), "GET /prov/y000000000028.cfg HTTP/1.1\r\nHost: x\r\n\r\n", "GET")[0]
+	if got == nil || got.status != 400 || got.body != "Client sent an HTTP request to an HTTPS server.\n" {
+		t.Fatalf("plain HTTP on the HTTPS port: %+v", got)
+	}
 }
