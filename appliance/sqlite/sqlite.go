@@ -273,7 +273,7 @@ func (db *DB) secret(name string, generate func() string) (string, error) {
 // default length, so the phone can fetch the file that carries the secret
 // without knowing it yet.
 func (db *DB) giveSecrets() error {
-	ids, err := queryIDs(context.Background(), db.w, `SELECT id FROM phones WHERE secret = '' OR token = ''`)
+	ids, err := queryColumn[int64](context.Background(), db.w, `SELECT id FROM phones WHERE secret = '' OR token = ''`)
 	if err != nil {
 		return fmt.Errorf("phones without secrets: %w", err)
 	}
@@ -591,7 +591,7 @@ func (tx *Tx) touch(ids ...int64) {
 
 // touchQuery marks the phones whose ids the query returns.
 func (tx *Tx) touchQuery(q string, args ...any) error {
-	ids, err := queryIDs(tx.ctx, tx, q, args...)
+	ids, err := queryColumn[int64](tx.ctx, tx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -599,21 +599,22 @@ func (tx *Tx) touchQuery(q string, args ...any) error {
 	return nil
 }
 
-func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+// queryColumn runs a query of one column and returns its values.
+func queryColumn[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []int64
+	var out []T
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 func nonNilStrings(s []string) []string {

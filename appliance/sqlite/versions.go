@@ -153,20 +153,7 @@ func (tx *Tx) markDue(audits []dueAudit) ([]string, error) {
 			return nil, fmt.Errorf("mark versions due: %w", err)
 		}
 	}
-	rows, err := tx.QueryContext(tx.ctx, `SELECT mac FROM phones WHERE id IN (SELECT value FROM json_each(?)) ORDER BY mac`, string(list))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var macs []string
-	for rows.Next() {
-		var mac string
-		if err := rows.Scan(&mac); err != nil {
-			return nil, err
-		}
-		macs = append(macs, mac)
-	}
-	return macs, rows.Err()
+	return queryColumn[string](tx.ctx, tx, `SELECT mac FROM phones WHERE id IN (SELECT value FROM json_each(?)) ORDER BY mac`, string(list))
 }
 
 // refreshDue is one round: it computes the versions of the phones due so
