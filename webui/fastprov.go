@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,6 +220,13 @@ type fastConn struct {
 	out     []byte // the header block being written
 	readDL  time.Time
 	writeDL time.Time
+	iov     [2][]byte
+	// The last request's strings, and the credentials of authFor: kept,
+	// as the next request of a phone repeats them.
+	prev           fastRequest
+	authFor        string
+	user, password string
+	hasAuth        bool
 }
 
 // serve answers requests until the connection ends or is handed off.
@@ -297,7 +306,11 @@ func (c *fastConn) readRequest() (req fastRequest, n int, ok bool) {
 	for {
 		if end := bytes.Index(c.buf[c.off:], []byte("\r\n\r\n")); end >= 0 {
 			n = end + 4
-			return parseFastRequest(c.buf[c.off : c.off+n]), n, true
+			req = parseFastRequest(c.buf[c.off:c.off+n], &c.prev)
+			if req.simple {
+				c.prev = req
+			}
+			return req, n, true
 		}
 		pending := len(c.buf) - c.off
 		if pending >= fastMaxHeader || bareLF(c.buf[c.off:]) {
@@ -398,7 +411,11 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 		}
 		p.count(c.l.ctx, method, path, c.remote, code, start)
 	}()
-	a := p.answer(c.l.ctx, path[len("/prov/"):], req.auth, req.ua, c.ip)
+	if req.auth != c.authFor { // a phone sends the same one each time
+		c.authFor = req.auth
+		c.user, c.password, c.hasAuth = parseBasicAuth(req.auth)
+	}
+	a := p.answer(c.l.ctx, appliance.FileRequest{Name: path[len("/prov/"):], IP: c.ip, UA: req.ua, User: c.user, Password: c.password, HasAuth: c.hasAuth})
 	code = a.code
 	keep = req.keepAlive && !c.l.closed.Load()
 	proto := "HTTP/1.1 "
@@ -489,7 +506,8 @@ func (c *fastConn) write(hdr, body []byte) (int64, error) {
 		n, err := w.Write(c.out)
 		return int64(n), err
 	}
-	bufs := net.Buffers{hdr, body}
+	c.iov = [2][]byte{hdr, body}
+	bufs := net.Buffers(c.iov[:])
 	return bufs.WriteTo(w)
 }
 
@@ -577,6 +595,23 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// parseBasicAuth is Request.BasicAuth for an Authorization header value.
+func parseBasicAuth(auth string) (user, password string, ok bool) {
+	const prefix = "Basic "
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	c, err := base64.StdEncoding.DecodeString(auth[len(prefix):])
+	if err != nil {
+		return "", "", false
+	}
+	user, password, ok = strings.Cut(string(c), ":")
+	if !ok {
+		return "", "", false
+	}
+	return user, password, true
+}
+
 // fastRequest is a parsed request header. simple: the loop answers it.
 type fastRequest struct {
 	simple    bool
@@ -588,10 +623,11 @@ type fastRequest struct {
 }
 
 // parseFastRequest parses a request header (up to and with its blank
-// line) and reports whether the loop answers it. Anything it does not
+// line) and reports whether the loop answers it; strings equal to prev's
+// are prev's. Anything it does not
 // know for certain to be a plain fetch is not simple; net/http then
 // parses it again, and answers a malformed one with its 400.
-func parseFastRequest(b []byte) fastRequest {
+func parseFastRequest(b []byte, prev *fastRequest) fastRequest {
 	var req fastRequest
 	line, rest, _ := bytes.Cut(b, []byte("\r\n"))
 	method, line, ok1 := bytes.Cut(line, []byte(" "))
@@ -637,10 +673,10 @@ func parseFastRequest(b []byte) fastRequest {
 			}
 		case asciiIs(key, "Authorization"):
 			auths++
-			req.auth = string(value)
+			req.auth = reuse(value, prev.auth)
 		case asciiIs(key, "User-Agent"):
 			uas++
-			req.ua = string(value)
+			req.ua = reuse(value, prev.ua)
 		case asciiIs(key, "Connection"):
 			for tok := range bytes.SplitSeq(value, []byte(",")) {
 				tok = bytes.Trim(tok, " \t")
@@ -668,10 +704,18 @@ func parseFastRequest(b []byte) fastRequest {
 	if hosts > 1 || auths > 1 || uas > 1 || req.http11 && hosts == 0 || connClose && connKeep {
 		return fastRequest{}
 	}
-	req.path = string(target)
+	req.path = reuse(target, prev.path)
 	req.keepAlive = !connClose && (req.http11 || connKeep)
 	req.simple = true
 	return req
+}
+
+// reuse returns s when it is b, else b as a string.
+func reuse(b []byte, s string) string {
+	if string(b) == s {
+		return s
+	}
+	return string(b)
 }
 
 // plainName reports whether a /prov/ name is one segment the loop

@@ -2,7 +2,6 @@ package webui
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
@@ -151,18 +150,16 @@ type provAnswer struct {
 	header, hdrValue string
 }
 
-// answer resolves a file for a phone: the one place that turns the
-// resolver's answer (secret check, guard, fetch record) into a status,
-// for net/http's paths and the listener's loop alike. auth is the
-// Authorization header, ip the client's address. The caller closes the
-// file.
-func (p *provServer) answer(ctx context.Context, name, auth, ua, ip string) provAnswer {
+// answer resolves a file for a phone (req: its name, address, user
+// agent and Basic credentials): the one place that turns the resolver's
+// answer (secret check, guard, fetch record) into a status, for net/http's
+// paths and the listener's loop alike. The caller closes the file.
+func (p *provServer) answer(ctx context.Context, req appliance.FileRequest) provAnswer {
 	s := p.s
 	if s.Files == nil {
 		return provAnswer{code: http.StatusNotFound, msg: "404 page not found"}
 	}
-	req := appliance.FileRequest{Name: name, IP: ip, Source: "http", UA: ua}
-	req.User, req.Password, req.HasAuth = parseBasicAuth(auth)
+	req.Source = "http"
 	f, err := s.Files.ResolveFile(ctx, req)
 	if err == nil {
 		return provAnswer{code: http.StatusOK, file: f}
@@ -177,33 +174,18 @@ func (p *provServer) answer(ctx context.Context, name, auth, ua, ip string) prov
 		return provAnswer{code: http.StatusTooManyRequests, msg: "too many requests for unknown files or with wrong secrets; try again later",
 			header: "Retry-After", hdrValue: retryAfter(s.Guard.Wait(appliance.ProtoHTTP, req.IP))}
 	default:
-		s.logger().Error("provisioning file", "path", appliance.Clip(name), "err", err)
+		s.logger().Error("provisioning file", "path", appliance.Clip(req.Name), "err", err)
 		return provAnswer{code: http.StatusInternalServerError, msg: "internal error"}
 	}
-}
-
-// parseBasicAuth is Request.BasicAuth for an Authorization header value.
-func parseBasicAuth(auth string) (user, password string, ok bool) {
-	const prefix = "Basic "
-	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
-		return "", "", false
-	}
-	c, err := base64.StdEncoding.DecodeString(auth[len(prefix):])
-	if err != nil {
-		return "", "", false
-	}
-	user, password, ok = strings.Cut(string(c), ":")
-	if !ok {
-		return "", "", false
-	}
-	return user, password, true
 }
 
 // serve answers the file name and returns the status sent.
 func (p *provServer) serve(w http.ResponseWriter, r *http.Request, name string) int {
 	h := w.Header()
 	h["X-Content-Type-Options"] = provNosniff
-	a := p.answer(r.Context(), name, r.Header.Get("Authorization"), r.UserAgent(), remoteIP(r))
+	req := appliance.FileRequest{Name: name, IP: remoteIP(r), UA: r.UserAgent()}
+	req.User, req.Password, req.HasAuth = r.BasicAuth()
+	a := p.answer(r.Context(), req)
 	f := a.file
 	if f == nil {
 		if a.header != "" {
