@@ -306,6 +306,9 @@ func (c *fastConn) readRequest() (req fastRequest, n int, ok bool) {
 	for {
 		if end := bytes.Index(c.buf[c.off:], []byte("\r\n\r\n")); end >= 0 {
 			n = end + 4
+			if n > fastMaxHeader {
+				return fastRequest{}, 0, true // net/http's
+			}
 			req = parseFastRequest(c.buf[c.off:c.off+n], &c.prev)
 			if req.simple {
 				c.prev = req
