@@ -85,11 +85,22 @@ func (s *Server) handleDashboardUI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Unattached = len(unattached)
-
 	d.Phones = len(phones)
+	fetched, synced := d.phoneStates(phones)
+	user := ""
+	if sess := sessionFrom(r); sess != nil {
+		user = sess.UserName
+	}
+	d.checklist(set, user, exts, fetched, synced)
+	s.render(w, r, http.StatusOK, "dashboard.html", &page{Title: "Dashboard", Active: "dashboard", Flash: flashOf(w, r), Data: d})
+}
+
+// phoneStates counts the phones by sync state and lists those that need
+// the admin; it reports whether any phone has fetched its config and
+// whether any has reported applying it.
+func (d *dashboardData) phoneStates(phones []*appliance.Phone) (fetched, synced bool) {
 	counts := map[string]int{}
 	var notReady, stuck, unreachable []attentionPhone
-	fetched, synced := false, false
 	for _, ph := range phones {
 		counts[ph.Sync.StateText()]++
 		if len(ph.Sync.Problems) > 0 {
@@ -110,29 +121,45 @@ func (s *Server) handleDashboardUI(w http.ResponseWriter, r *http.Request) {
 			d.States = append(d.States, stateCount{st, counts[st]})
 		}
 	}
-	card := func(id, title, hint, link, text string, list []attentionPhone) {
-		if len(list) == 0 {
-			return
-		}
-		sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-		a := attention{ID: id, Title: title, Hint: hint, Link: link, LinkText: text}
-		if len(list) > dashboardList {
-			a.More, list = len(list)-dashboardList, list[:dashboardList]
-		}
-		a.Phones = list
-		d.Attention = append(d.Attention, a)
-	}
-	card("not-ready", nPhrase(len(notReady), "phone is", "phones are")+" not ready",
+	d.card("not-ready", nPhrase(len(notReady), "phone is", "phones are")+" not ready",
 		"Each cannot register or provision as configured until this is fixed; the first reason is shown, the phone's page lists them all.",
 		"/phones?state=not_ready", "All phones not ready", notReady)
-	card("stuck", nPhrase(len(stuck), "phone is", "phones are")+" stuck",
+	d.card("stuck", nPhrase(len(stuck), "phone is", "phones are")+" stuck",
 		"Told to fetch a change, and nothing came back within sip.report_timeout. Check that the phone is on and can reach provbox, then Resync.",
 		"/phones?state=stuck", "All stuck phones", stuck)
-	card("unreachable", nPhrase(len(unreachable), "phone does", "phones do")+" not answer",
+	d.card("unreachable", nPhrase(len(unreachable), "phone does", "phones do")+" not answer",
 		"provbox told them to fetch a change and got no answer: the phone may be off, or its address may have changed (it is learned again when it fetches or boots).",
 		"/phones?state=unreachable", "All unreachable phones", unreachable)
+	return fetched, synced
+}
 
-	// The checklist.
+// card adds an attention card listing the first dashboardList of list, by
+// name; none when list is empty.
+func (d *dashboardData) card(id, title, hint, link, text string, list []attentionPhone) {
+	if len(list) == 0 {
+		return
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	a := attention{ID: id, Title: title, Hint: hint, Link: link, LinkText: text}
+	if len(list) > dashboardList {
+		a.More, list = len(list)-dashboardList, list[:dashboardList]
+	}
+	a.Phones = list
+	d.Attention = append(d.Attention, a)
+}
+
+// step adds one step of the getting-started checklist.
+func (d *dashboardData) step(done bool, title, detail, link, text string) {
+	d.Steps = append(d.Steps, checkStep{Done: done, Title: title, Detail: detail, Link: link, Text: text})
+	if done {
+		d.Done++
+	}
+}
+
+// checklist ticks the getting-started steps from what is stored: the
+// admin (user, logged in), the registrar, the first extension, the first
+// phone, whether phones can find provbox and the first phone synced.
+func (d *dashboardData) checklist(set appliance.Settings, user string, exts []*appliance.Extension, fetched, synced bool) {
 	registrar := set.Registrar != ""
 	if !registrar && len(exts) > 0 {
 		registrar = true
@@ -140,41 +167,31 @@ func (s *Server) handleDashboardUI(w http.ResponseWriter, r *http.Request) {
 			registrar = registrar && e.SIPServer != ""
 		}
 	}
-	step := func(done bool, title, detail, link, text string) {
-		d.Steps = append(d.Steps, checkStep{Done: done, Title: title, Detail: detail, Link: link, Text: text})
-		if done {
-			d.Done++
-		}
-	}
-	user := ""
-	if sess := sessionFrom(r); sess != nil {
-		user = sess.UserName
-	}
-	step(true, "Admin created", "you are logged in as "+user+"; add more admins under Users", "/users", "Users")
+	d.step(true, "Admin created", "you are logged in as "+user+"; add more admins under Users", "/users", "Users")
 	regDetail := "the SIP server (your PBX) phones register with: set it once in Settings, or on each extension"
 	if set.Registrar != "" {
 		regDetail = "phones register with " + set.Registrar
 	} else if registrar {
 		regDetail = "every extension names its SIP server"
 	}
-	step(registrar, "Registrar set", regDetail, "/settings", "Settings")
+	d.step(registrar, "Registrar set", regDetail, "/settings", "Settings")
 	extDetail := "an extension is a user's number and SIP password at the PBX"
 	if len(exts) > 0 {
 		extDetail = nPhrase(len(exts), "extension", "extensions")
 	}
-	step(len(exts) > 0, "First extension", extDetail, "/extensions", "Extensions")
+	d.step(len(exts) > 0, "First extension", extDetail, "/extensions", "Extensions")
 	phoneDetail := "add a phone by its MAC address and model, with an extension on its first line keys"
 	if d.Discovered > 0 {
 		phoneDetail = nPhrase(d.Discovered, "phone has", "phones have") + " asked provbox for a config: adopt one under Discovered"
 	}
-	if len(phones) > 0 {
-		phoneDetail = nPhrase(len(phones), "phone", "phones")
+	if d.Phones > 0 {
+		phoneDetail = nPhrase(d.Phones, "phone", "phones")
 	}
 	phoneLink, phoneText := "/phones/new", "Add phone"
-	if d.Discovered > 0 && len(phones) == 0 {
+	if d.Discovered > 0 && d.Phones == 0 {
 		phoneLink, phoneText = "/discovered", "Discovered"
 	}
-	step(len(phones) > 0, "First phone", phoneDetail, phoneLink, phoneText)
+	d.step(d.Phones > 0, "First phone", phoneDetail, phoneLink, phoneText)
 	var find string
 	switch {
 	case d.DHCP != "":
@@ -189,14 +206,12 @@ func (s *Server) handleDashboardUI(w http.ResponseWriter, r *http.Request) {
 	if d.DHCP != "" && d.PnP {
 		find += ", and SIP plug-and-play answers"
 	}
-	step(d.DHCP != "" || d.PnP || fetched, "Phones can find provbox", find, "#find", "How phones find provbox")
+	d.step(d.DHCP != "" || d.PnP || fetched, "Phones can find provbox", find, "#find", "How phones find provbox")
 	syncDetail := "a phone fetched its config and reported that it applied it"
 	if !synced {
 		syncDetail = "power on (or reboot) a phone: it fetches its config and reports back"
 	}
-	step(synced, "First phone synced", syncDetail, "/phones", "Phones")
-
-	s.render(w, r, http.StatusOK, "dashboard.html", &page{Title: "Dashboard", Active: "dashboard", Flash: flashOf(w, r), Data: d})
+	d.step(synced, "First phone synced", syncDetail, "/phones", "Phones")
 }
 
 // nPhrase is "1 phone" or "3 phones".
