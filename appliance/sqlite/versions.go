@@ -130,14 +130,10 @@ func (v *versioner) close() {
 // versions, each once per audit entry that will list it if its version
 // moves (audits, from writeAudit), and returns their MACs.
 func (tx *Tx) markDue(audits []dueAudit) ([]string, error) {
-	if len(tx.touched) == 0 {
+	ids := tx.takeTouched()
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	ids := make([]int64, 0, len(tx.touched))
-	for id := range tx.touched {
-		ids = append(ids, id)
-	}
-	tx.touched = map[int64]bool{}
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
@@ -154,6 +150,17 @@ func (tx *Tx) markDue(audits []dueAudit) ([]string, error) {
 		}
 	}
 	return queryColumn[string](tx.ctx, tx, `SELECT mac FROM phones WHERE id IN (SELECT value FROM json_each(?)) ORDER BY mac`, string(list))
+}
+
+// takeTouched returns the ids of the phones the transaction touched so
+// far, and forgets them.
+func (tx *Tx) takeTouched() []int64 {
+	ids := make([]int64, 0, len(tx.touched))
+	for id := range tx.touched {
+		ids = append(ids, id)
+	}
+	tx.touched = map[int64]bool{}
+	return ids
 }
 
 // refreshDue is one round: it computes the versions of the phones due so
@@ -329,12 +336,7 @@ func (db *DB) version(cfg *appliance.PhoneConfig) versioned {
 // refreshVersions computes and stores, inside the transaction, the
 // versions of the phones it touched (a dry run's: it is rolled back).
 func (tx *Tx) refreshVersions() error {
-	ids := make([]int64, 0, len(tx.touched))
-	for id := range tx.touched {
-		ids = append(ids, id)
-	}
-	tx.touched = map[int64]bool{}
-	cfgs, err := phoneConfigs(tx.ctx, tx, tx.db.Catalog, ids, tx.db.Settings())
+	cfgs, err := phoneConfigs(tx.ctx, tx, tx.db.Catalog, tx.takeTouched(), tx.db.Settings())
 	if err != nil {
 		return err
 	}
