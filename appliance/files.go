@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -17,7 +18,17 @@ type FileRequest struct {
 	// User and Password (untrusted): a phone proving its secret.
 	HasAuth        bool
 	User, Password string
+	// NoWait asks for an answer from memory only: a request that would
+	// wait for the store (a phone not in the cache, a new version, a
+	// claim, a fetch to record now, any file but a <mac>.cfg) gets
+	// ErrWouldWait, with nothing of it done, and is asked again without
+	// NoWait where waiting is fine. The HTTP listener's poll loop asks so:
+	// it must not keep the other connections it waits for waiting.
+	NoWait bool
 }
+
+// ErrWouldWait is the answer to a FileRequest with NoWait that would wait.
+var ErrWouldWait = errors.New("the answer would wait for the store")
 
 // ServedFile is a file to send: read it through Reader (Content, or Body
 // when the whole file is in memory); call Close when done. A file with

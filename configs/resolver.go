@@ -96,7 +96,7 @@ var _ appliance.FileResolver = (*Resolver)(nil)
 // unknown phone: the same answer), ETOOMANY (the address is refused a
 // while), EINTERNAL.
 func (r *Resolver) ResolveFile(ctx context.Context, fr appliance.FileRequest) (*appliance.ServedFile, error) {
-	return r.resolve(ctx, fr.Name, Requester{UA: fr.UA, IP: fr.IP, Source: fr.Source}, credentials{fr.HasAuth, fr.User, fr.Password})
+	return r.resolve(ctx, fr.Name, Requester{UA: fr.UA, IP: fr.IP, Source: fr.Source}, credentials{fr.HasAuth, fr.User, fr.Password}, fr.NoWait)
 }
 
 // credentials are what a request offered to prove a phone's secret.
@@ -140,12 +140,15 @@ func identify(c *appliance.Catalog, req Requester, name string) Requester {
 // CACertFile is the name provbox's CA certificate is served under.
 const CACertFile = "ca.crt"
 
-func (r *Resolver) resolve(ctx context.Context, path string, req Requester, cred credentials) (*appliance.ServedFile, error) {
+func (r *Resolver) resolve(ctx context.Context, path string, req Requester, cred credentials, noWait bool) (*appliance.ServedFile, error) {
 	if r.Guard.Wait(proto(req), req.IP) > 0 {
 		return nil, appliance.Errorf(appliance.ETOOMANY, "file", "too many requests for unknown files from %s; try again later", req.IP)
 	}
 	if name := strings.TrimPrefix(path, "/"); isMACCfg(name) {
-		return r.resolvePhone(ctx, name, req, cred) // what CleanName and macCfgRe pass, without them
+		return r.resolvePhone(ctx, name, req, cred, noWait) // what CleanName and macCfgRe pass, without them
+	}
+	if noWait {
+		return nil, appliance.ErrWouldWait
 	}
 	name := CleanName(path)
 	if name == "" {
@@ -258,17 +261,23 @@ func lowerMAC(s string) string {
 // resolvePhone answers a <mac>.cfg. For a known phone asking with its
 // secret and an unchanged file it takes no store read, no render and no
 // allocation: the file is prepared once per config version and shared.
-func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester, cred credentials) (*appliance.ServedFile, error) {
+func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester, cred credentials, noWait bool) (*appliance.ServedFile, error) {
 	mac := lowerMAC(name[:12])
 	if mac == "" {
 		r.miss(req, name)
 		return nil, notFound(name)
 	}
-	p, c, gen, err := r.lookup(ctx, mac)
+	p, c, gen, err := r.lookup(ctx, mac, noWait)
+	if err == appliance.ErrWouldWait {
+		return nil, err
+	}
 	if err != nil && appliance.ErrorCode(err) != appliance.ENOTFOUND {
 		return nil, fmt.Errorf("find %s: %w", name, err)
 	}
-	auth, err := r.authorize(ctx, mac, p, req, cred)
+	auth, err := r.authorize(ctx, mac, p, req, cred, noWait)
+	if err == appliance.ErrWouldWait {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim %s: %w", name, err)
 	}
@@ -286,6 +295,13 @@ func (r *Resolver) resolvePhone(ctx context.Context, name string, req Requester,
 		// the proven secret that follows takes that failure back.
 		r.miss(req, name)
 		return nil, unauthorized(name)
+	}
+	if noWait {
+		// Only a cached file whose fetch is recorded later or was lately.
+		if c == nil || c.file == nil || c.stored != p.Sync.ConfigVersion ||
+			r.recordNow(fetchKey{mac, c.file.Version, req.IP, req.UA, req.Source, auth}) {
+			return nil, appliance.ErrWouldWait
+		}
 	}
 	if auth == appliance.AuthSecret || auth == appliance.AuthPrevSecret {
 		r.Guard.Succeed(proto(req), req.IP)
@@ -311,7 +327,7 @@ const noSecret = "-no-such-secret-for-timing-only-"
 // authorize decides how a request may have phone mac's file (p nil: no
 // such phone): with its secret, the secret before a rotation, the one
 // fetch of an open claim window, or provisioning.open; "" refuses.
-func (r *Resolver) authorize(ctx context.Context, mac string, p *appliance.Phone, req Requester, cred credentials) (string, error) {
+func (r *Resolver) authorize(ctx context.Context, mac string, p *appliance.Phone, req Requester, cred credentials, noWait bool) (string, error) {
 	if p != nil && r.settings().OpenProvisioning {
 		return appliance.AuthOpen, nil
 	}
@@ -338,6 +354,9 @@ func (r *Resolver) authorize(ctx context.Context, mac string, p *appliance.Phone
 	// window. A phone that sends stale credentials up front (it was
 	// deleted and added again) is treated like one that sends none.
 	if p != nil && p.ClaimOpen(r.now()) {
+		if noWait {
+			return "", appliance.ErrWouldWait
+		}
 		ok, err := r.Services.Sync.ConsumeClaim(ctx, mac)
 		if err != nil {
 			return "", err
@@ -360,8 +379,8 @@ const cacheValid = 10 * time.Second
 // lookup returns a phone (nil and ENOTFOUND when unknown) and its cached
 // file entry: while open, an entry checked within cacheValid needs no
 // database at all (a change event drops it at once). gen is the change
-// count the read was made under.
-func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *cachedFile, uint64, error) {
+// count the read was made under. noWait: ErrWouldWait rather than a read.
+func (r *Resolver) lookup(ctx context.Context, mac string, noWait bool) (*appliance.Phone, *cachedFile, uint64, error) {
 	now := r.now()
 	r.mu.Lock()
 	if r.cache == nil {
@@ -378,6 +397,9 @@ func (r *Resolver) lookup(ctx context.Context, mac string) (*appliance.Phone, *c
 	}
 	watching := r.watching
 	r.mu.Unlock()
+	if noWait {
+		return nil, nil, gen, appliance.ErrWouldWait
+	}
 	p, err := r.Services.Phones.FindPhone(ctx, mac)
 	if appliance.ErrorCode(err) == appliance.ENOTFOUND && watching {
 		// Remembered as unknown like a known phone is remembered, so a
@@ -506,9 +528,8 @@ func (r *Resolver) recordFetch(ctx context.Context, f appliance.Fetch) {
 	if r.recorded == nil {
 		r.recorded = map[string]recordedFetch{}
 	}
-	last, ok := r.recorded[f.MAC]
-	repeat := ok && last.key == key
-	if repeat && now.Sub(last.at) < refetchEvery {
+	repeat, recent := r.repeatLocked(key, now)
+	if recent {
 		r.mu.Unlock()
 		return
 	}
@@ -527,6 +548,24 @@ func (r *Resolver) recordFetch(ctx context.Context, f appliance.Fetch) {
 	}
 	r.mu.Unlock()
 	r.writeFetch(ctx, f)
+}
+
+// repeatLocked reports whether a fetch repeats the phone's last one, and
+// whether that one was recorded within refetchEvery (r.mu held).
+func (r *Resolver) repeatLocked(key fetchKey, now time.Time) (repeat, recent bool) {
+	last, ok := r.recorded[key.mac]
+	repeat = ok && last.key == key
+	return repeat, repeat && now.Sub(last.at) < refetchEvery
+}
+
+// recordNow reports whether recordFetch would record a fetch before the
+// answer (a new one, or a repeat while the resolver is not open).
+func (r *Resolver) recordNow(key fetchKey) bool {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	repeat, recent := r.repeatLocked(key, now)
+	return !recent && !(repeat && r.repeatC != nil)
 }
 
 func (r *Resolver) writeFetch(ctx context.Context, f appliance.Fetch) {

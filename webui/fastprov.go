@@ -100,6 +100,7 @@ type fastListener struct {
 	wg                  sync.WaitGroup
 	mu                  sync.Mutex
 	conns               map[*fastConn]struct{}
+	poll                *poller // nil: a goroutine per connection (fastpoll_linux.go)
 }
 
 // newFastListener serves ln's connections with the loop, answering
@@ -111,6 +112,7 @@ func newFastListener(ln net.Listener, p *provServer, headerTimeout, idle time.Du
 		conns: map[*fastConn]struct{}{},
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.poll = newPoller(l)
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -137,6 +139,9 @@ func (l *fastListener) Close() error {
 		l.closed.Store(true)
 		close(l.done)
 		l.cancel()
+		if l.poll != nil {
+			l.poll.wakeAll()
+		}
 		err = l.Listener.Close()
 		l.closeConns(false)
 		ended := make(chan struct{})
@@ -157,6 +162,9 @@ func (l *fastListener) closeConns(all bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for c := range l.conns {
+		if c.inPoll.Load() {
+			continue // its loop closes it
+		}
 		if all || c.waiting.Load() {
 			c.Close()
 		}
@@ -187,7 +195,7 @@ func (l *fastListener) acceptLoop() {
 			return
 		}
 		delay = 0
-		fc := &fastConn{Conn: c, l: l}
+		fc := &fastConn{Conn: c, l: l, fd: -1}
 		l.mu.Lock()
 		if l.closed.Load() {
 			l.mu.Unlock()
@@ -197,6 +205,14 @@ func (l *fastListener) acceptLoop() {
 		l.conns[fc] = struct{}{}
 		l.wg.Add(1)
 		l.mu.Unlock()
+		if _, isTLS := c.(*tls.Conn); !isTLS && l.poll != nil {
+			fc.start()
+			fc.readDL = time.Now().Add(l.headerTimeout)
+			if l.poll.add(fc) {
+				continue
+			}
+			fc.buf = nil // serve starts it again
+		}
 		go fc.serve()
 	}
 }
@@ -227,45 +243,112 @@ type fastConn struct {
 	authFor        string
 	user, password string
 	hasAuth        bool
+	// In a poll loop's set (fastpoll_linux.go): its descriptor and loop,
+	// and what an answer left to write when the socket was full.
+	fd        int // -1: not looked up yet; -2: not pollable
+	polled    bool
+	inPoll    atomic.Bool
+	pendHdr   []byte
+	pendBody  []byte
+	pendFile  *appliance.ServedFile
+	pendClose bool
+	wait      bool // the request's answer would wait: not answered
 }
 
 // serve answers requests until the connection ends or is handed off.
 func (c *fastConn) serve() {
-	l := c.l
-	handedOff := false
-	defer func() {
-		l.mu.Lock()
-		delete(l.conns, c)
-		l.mu.Unlock()
-		if !handedOff {
-			c.Close()
-		}
-		l.wg.Done()
-	}()
+	c.start()
+	if tc, ok := c.Conn.(*tls.Conn); ok && !c.handshake(tc) {
+		c.end(false)
+		return
+	}
+	c.setReadDeadline(time.Now().Add(c.l.headerTimeout))
+	c.run()
+}
+
+// start readies a new connection.
+func (c *fastConn) start() {
 	c.remote = c.RemoteAddr().String()
 	c.ip = c.remote
 	if host, _, err := net.SplitHostPort(c.remote); err == nil {
 		c.ip = host
 	}
-	if tc, ok := c.Conn.(*tls.Conn); ok && !c.handshake(tc) {
-		return
-	}
 	c.buf = make([]byte, 0, 4096)
-	c.setReadDeadline(time.Now().Add(l.headerTimeout))
+}
+
+// end closes the connection unless net/http has it, and forgets it.
+func (c *fastConn) end(handedOff bool) {
+	l := c.l
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+	if !handedOff {
+		c.Close()
+	}
+	l.wg.Done()
+}
+
+// serveFrom goes on in a goroutine with a connection a poll loop let go:
+// it writes what the loop could not (resume), then gives the connection
+// back to the loop, or answers it here.
+func (c *fastConn) serveFrom(resume bool) {
+	if resume {
+		if !c.finishPending() || c.pendClose {
+			c.end(false)
+			return
+		}
+		if c.l.poll != nil && c.l.poll.add(c) {
+			return
+		}
+	}
+	if c.readDL.IsZero() {
+		c.readDL = time.Now().Add(c.l.idle)
+	}
+	c.setReadDeadline(c.readDL)
+	c.run()
+}
+
+// finishPending writes what an answer in a poll loop left.
+func (c *fastConn) finishPending() bool {
+	c.setWriteDeadline(time.Now())
+	hdr, body, f := c.pendHdr, c.pendBody, c.pendFile
+	c.pendHdr, c.pendBody, c.pendFile = nil, nil, nil
+	if hdr != nil || body != nil {
+		if _, err := c.write(hdr, body); err != nil {
+			if f != nil {
+				f.Close()
+			}
+			return false
+		}
+	}
+	if f != nil {
+		defer f.Close()
+		return c.copyFile(f.Content, f.Size)
+	}
+	return true
+}
+
+// run answers requests until the connection ends or is handed off.
+func (c *fastConn) run() {
 	for {
 		req, n, ok := c.readRequest()
 		if !ok {
+			c.end(false)
 			return
 		}
 		if !req.simple {
-			handedOff = c.handOff()
+			c.end(c.handOff())
 			return
 		}
 		keep := c.answer(&req)
 		c.off += n
 		c.served++
 		if !keep {
+			c.end(false)
 			return
+		}
+		if c.off == len(c.buf) && c.l.poll != nil && c.l.poll.add(c) {
+			return // the poll loop waits for the next request
 		}
 	}
 }
@@ -298,34 +381,63 @@ func looksLikeHTTP(hdr [5]byte) bool {
 	return false
 }
 
+// reqState is what nextRequest found in buf.
+type reqState int
+
+const (
+	reqMore      reqState = iota // no whole request header yet
+	reqComplete                  // a simple request: the loop answers it
+	reqNotSimple                 // anything else: net/http decides
+)
+
+// nextRequest parses the request at the start of what was read and not
+// answered; n is its length.
+func (c *fastConn) nextRequest() (req fastRequest, n int, st reqState) {
+	if end := bytes.Index(c.buf[c.off:], []byte("\r\n\r\n")); end >= 0 {
+		n = end + 4
+		if n > fastMaxHeader {
+			return fastRequest{}, 0, reqNotSimple
+		}
+		req = parseFastRequest(c.buf[c.off:c.off+n], &c.prev)
+		if !req.simple {
+			return req, n, reqNotSimple
+		}
+		c.prev = req
+		return req, n, reqComplete
+	}
+	if len(c.buf)-c.off >= fastMaxHeader || bareLF(c.buf[c.off:]) {
+		return fastRequest{}, 0, reqNotSimple
+	}
+	return fastRequest{}, 0, reqMore
+}
+
+// makeRoom moves the unanswered bytes to the start of buf and makes room
+// for a read.
+func (c *fastConn) makeRoom() {
+	if c.off > 0 {
+		pending := len(c.buf) - c.off
+		copy(c.buf, c.buf[c.off:])
+		c.buf = c.buf[:pending]
+		c.off = 0
+	}
+	if cap(c.buf)-len(c.buf) < 1024 {
+		c.buf = append(c.buf, make([]byte, 4096)...)[:len(c.buf)]
+	}
+}
+
 // readRequest reads until buf holds a whole request header and parses it;
 // n is its length. false: the connection is done (closed, timed out, or
 // the listener closes).
 func (c *fastConn) readRequest() (req fastRequest, n int, ok bool) {
 	l := c.l
 	for {
-		if end := bytes.Index(c.buf[c.off:], []byte("\r\n\r\n")); end >= 0 {
-			n = end + 4
-			if n > fastMaxHeader {
-				return fastRequest{}, 0, true // net/http's
-			}
-			req = parseFastRequest(c.buf[c.off:c.off+n], &c.prev)
-			if req.simple {
-				c.prev = req
-			}
+		req, n, st := c.nextRequest()
+		if st != reqMore {
 			return req, n, true
 		}
-		pending := len(c.buf) - c.off
-		if pending >= fastMaxHeader || bareLF(c.buf[c.off:]) {
-			return fastRequest{}, 0, true // not simple: net/http decides
-		}
-		if c.off > 0 { // keep the unanswered bytes at the start
-			copy(c.buf, c.buf[c.off:])
-			c.buf = c.buf[:pending]
-			c.off = 0
-		}
+		c.makeRoom()
 		now := time.Now()
-		if pending == 0 {
+		if len(c.buf) == 0 {
 			if c.served > 0 {
 				c.setIdleDeadline(now)
 			}
@@ -333,9 +445,6 @@ func (c *fastConn) readRequest() (req fastRequest, n int, ok bool) {
 			// The start of a request: the rest within the header
 			// timeout.
 			c.setReadDeadline(t)
-		}
-		if cap(c.buf)-len(c.buf) < 1024 {
-			c.buf = append(c.buf, make([]byte, 4096)...)[:len(c.buf)]
 		}
 		c.waiting.Store(true)
 		if l.closed.Load() {
@@ -378,6 +487,9 @@ func (c *fastConn) setReadDeadline(t time.Time) {
 
 // setWriteDeadline gives a write at least fastWriteTimeout less a second.
 func (c *fastConn) setWriteDeadline(now time.Time) {
+	if c.polled {
+		return // the poll loop never waits for a write
+	}
 	t := now.Add(fastWriteTimeout)
 	if c.writeDL.Before(t.Add(-time.Second)) {
 		c.writeDL = t
@@ -404,6 +516,7 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 	start := time.Now()
 	code := http.StatusInternalServerError
 	method, path := "GET", req.path
+	counted := false // before the answer is written, as net/http's handler counts
 	if req.head {
 		method = "HEAD"
 	}
@@ -412,13 +525,19 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 			p.s.logger().Error("http request failed", "method", method, "path", appliance.Clip(path), "err", fmt.Sprintf("handler panicked: %v", v))
 			keep = false
 		}
-		p.count(c.l.ctx, method, path, c.remote, code, start)
+		if !counted && !c.wait {
+			p.count(c.l.ctx, method, path, c.remote, code, start)
+		}
 	}()
 	if req.auth != c.authFor { // a phone sends the same one each time
 		c.authFor = req.auth
 		c.user, c.password, c.hasAuth = parseBasicAuth(req.auth)
 	}
-	a := p.answer(c.l.ctx, appliance.FileRequest{Name: path[len("/prov/"):], IP: c.ip, UA: req.ua, User: c.user, Password: c.password, HasAuth: c.hasAuth})
+	a := p.answer(c.l.ctx, appliance.FileRequest{Name: path[len("/prov/"):], IP: c.ip, UA: req.ua, User: c.user, Password: c.password, HasAuth: c.hasAuth, NoWait: c.polled})
+	if a.wait { // the poll loop hands it to a goroutine, which asks again
+		c.wait = true
+		return true
+	}
 	code = a.code
 	keep = req.keepAlive && !c.l.closed.Load()
 	proto := "HTTP/1.1 "
@@ -451,7 +570,11 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 		out = strconv.AppendInt(out, int64(len(body)), 10)
 		out = append(out, "\r\n"...)
 	case f.Body == nil: // from disk, as http.ServeContent answers
-		defer f.Close()
+		defer func() {
+			if c.pendFile != f {
+				f.Close()
+			}
+		}()
 		fh := p.headersOf(f)
 		out = append(out, "Accept-Ranges: bytes\r\nCache-Control: no-store\r\nContent-Length: "...)
 		out = append(out, fh.length[0]...)
@@ -487,10 +610,16 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 	if req.head {
 		body = nil
 	}
+	p.count(c.l.ctx, method, path, c.remote, code, start)
+	counted = true
 	c.setWriteDeadline(start)
 	if f != nil && f.Body == nil && !req.head {
 		if _, err := c.write(out, nil); err != nil {
 			return false
+		}
+		if c.polled { // a goroutine of its own copies it
+			c.pendFile = f
+			return keep
 		}
 		return c.copyFile(f.Content, f.Size) && keep
 	}
@@ -503,6 +632,9 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 // write writes the header block (c.out) and body in one writev, or in
 // one Write through TLS.
 func (c *fastConn) write(hdr, body []byte) (int64, error) {
+	if c.polled {
+		return c.writeNow(hdr, body)
+	}
 	w := rawConn(c.Conn)
 	if _, ok := w.(*net.TCPConn); !ok && len(body) <= 64<<10 {
 		c.out = append(hdr, body...)

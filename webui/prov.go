@@ -148,6 +148,7 @@ type provAnswer struct {
 	file             *appliance.ServedFile
 	msg              string
 	header, hdrValue string
+	wait             bool // asked with NoWait, and it would wait
 }
 
 // answer resolves a file for a phone (req: its name, address, user
@@ -163,6 +164,9 @@ func (p *provServer) answer(ctx context.Context, req appliance.FileRequest) prov
 	f, err := s.Files.ResolveFile(ctx, req)
 	if err == nil {
 		return provAnswer{code: http.StatusOK, file: f}
+	}
+	if err == appliance.ErrWouldWait {
+		return provAnswer{wait: true}
 	}
 	switch appliance.ErrorCode(err) {
 	case appliance.ENOTFOUND:

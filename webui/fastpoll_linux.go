@@ -1,0 +1,352 @@
+//go:build linux
+
+package webui
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The HTTP loop's connections wait for their next request in an epoll set
+// of their own rather than each in a goroutine parked on Go's poller: one
+// goroutine, on a thread of its own, waits for all of them, reads a
+// request when it comes and answers it there from memory. Parking and
+// waking a goroutine per request, and the Go scheduler's threads spinning
+// around each wake, cost about a third of a fetch's CPU (bench/README.md).
+//
+// A connection leaves the set for a goroutine of its own (fastConn.run)
+// whenever the loop would wait: an answer the socket cannot take at once,
+// a file from disk, a request for net/http, an answer that needs the store
+// (FileRequest.NoWait: a new version, a claim, a fetch to record now). The
+// goroutine puts it back after the answer. Connections through TLS keep a
+// goroutine each.
+//
+// With two CPUs or more the loop waits in epoll_wait without telling the
+// Go scheduler first (a raw system call), for at most pollSpin: under load
+// the next request comes within microseconds, and the scheduler neither
+// hands the loop's P to another thread nor wakes one to spin. Past
+// pollSpin with nothing to do it waits the ordinary way, which gives the
+// P back, so an idle loop never holds a CPU the rest of the appliance
+// needs.
+
+const (
+	// pollWait bounds one wait, so that deadlines are checked about this
+	// often.
+	pollWait = 250 * time.Millisecond
+	// pollSpin bounds a wait that holds the loop's P: under load the
+	// next request comes well within it (on a 2-CPU box 1 ms was too
+	// short: the loop fell back to the scheduler's wait; 250 ms measured
+	// no better than 10 ms).
+	pollSpin = 10 * time.Millisecond
+)
+
+type poller struct {
+	l     *fastListener
+	epfd  int
+	wake  int  // eventfd: Close wakes the loop
+	raw   bool // waits hold the P first (more than one P)
+	mu    sync.Mutex
+	conns map[int]*fastConn // by descriptor
+	dead  bool              // the loop ended: add refuses
+}
+
+// newPoller starts the poll loop; nil where epoll is not available (each
+// connection then keeps its goroutine).
+func newPoller(l *fastListener) *poller {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil
+	}
+	p := &poller{l: l, epfd: epfd, wake: wake, raw: runtime.GOMAXPROCS(0) > 1, conns: map[int]*fastConn{}}
+	l.wg.Add(1)
+	go p.run()
+	return p
+}
+
+// pollFD is the descriptor of a plain TCP connection; false for any other.
+func pollFD(c net.Conn) (int, bool) {
+	tc, ok := rawConn(c).(*net.TCPConn)
+	if !ok {
+		return 0, false
+	}
+	sc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	fd := -1
+	if sc.Control(func(d uintptr) { fd = int(d) }) != nil || fd < 0 {
+		return 0, false
+	}
+	return fd, true
+}
+
+// add puts c, which no goroutine reads any more, in the set; false if it
+// cannot be (TLS, or the loop ended): c stays with its goroutine.
+func (p *poller) add(c *fastConn) bool {
+	if c.fd < 0 {
+		fd, ok := pollFD(c.Conn)
+		if !ok {
+			c.fd = -2 // never
+			return false
+		}
+		c.fd = fd
+	}
+	if c.fd == -2 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return false
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
+	if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev) != nil {
+		return false
+	}
+	p.conns[c.fd] = c
+	c.polled = true
+	c.inPoll.Store(true)
+	return true
+}
+
+// remove takes c out of the set (from the loop).
+func (p *poller) remove(c *fastConn) {
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	p.mu.Lock()
+	delete(p.conns, c.fd)
+	p.mu.Unlock()
+	c.polled = false
+	c.inPoll.Store(false)
+}
+
+// release hands c to a goroutine of its own: resume writes what an answer
+// left first; otherwise the goroutine answers the request in c.buf.
+func (p *poller) release(c *fastConn, resume bool) {
+	p.remove(c)
+	go c.serveFrom(resume)
+}
+
+// closeConn ends a connection of the set.
+func (p *poller) closeConn(c *fastConn) {
+	p.remove(c)
+	c.end(false)
+}
+
+func (p *poller) run() {
+	l := p.l
+	defer l.wg.Done()
+	defer func() {
+		unix.Close(p.epfd)
+		unix.Close(p.wake)
+	}()
+	if p.raw {
+		runtime.LockOSThread() // a raw wait blocks the thread, not a goroutine
+		defer runtime.UnlockOSThread()
+	}
+	events := make([]unix.EpollEvent, 128)
+	lastSweep := time.Now()
+	for {
+		n, err := p.wait(events)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.p.s.logger().Error("http poll failed", "err", err)
+			n = 0
+			time.Sleep(pollWait)
+		}
+		if l.closed.Load() {
+			p.closeAll()
+			return
+		}
+		for _, ev := range events[:n] {
+			fd := int(ev.Fd)
+			if fd == p.wake {
+				continue
+			}
+			p.mu.Lock()
+			c := p.conns[fd]
+			p.mu.Unlock()
+			if c != nil {
+				c.readable()
+			}
+		}
+		if now := time.Now(); now.Sub(lastSweep) >= pollWait {
+			lastSweep = now
+			p.sweep(now)
+		}
+	}
+}
+
+// wait waits for connections with something to read: first for up to
+// pollSpin holding the P (raw), then giving it back.
+func (p *poller) wait(events []unix.EpollEvent) (int, error) {
+	if p.raw {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&events[0])),
+			uintptr(len(events)), uintptr(pollSpin/time.Millisecond), 0, 0)
+		if e != 0 {
+			return 0, e
+		}
+		if r > 0 {
+			return int(r), nil
+		}
+	}
+	return unix.EpollWait(p.epfd, events, int(pollWait/time.Millisecond))
+}
+
+// sweep closes the connections whose read deadline passed.
+func (p *poller) sweep(now time.Time) {
+	var late []*fastConn
+	p.mu.Lock()
+	for _, c := range p.conns {
+		if !c.readDL.IsZero() && now.After(c.readDL) {
+			late = append(late, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range late {
+		p.closeConn(c)
+	}
+}
+
+// closeAll ends every connection of the set (the listener closes).
+func (p *poller) closeAll() {
+	p.mu.Lock()
+	p.dead = true
+	all := make([]*fastConn, 0, len(p.conns))
+	for _, c := range p.conns {
+		all = append(all, c)
+	}
+	p.mu.Unlock()
+	for _, c := range all {
+		p.closeConn(c)
+	}
+}
+
+// wakeAll wakes the loop (Close).
+func (p *poller) wakeAll() {
+	one := [8]byte{1}
+	unix.Write(p.wake, one[:])
+}
+
+// readable reads what came and answers the whole requests in it.
+func (c *fastConn) readable() {
+	p := c.l.poll
+	for {
+		req, n, st := c.nextRequest()
+		switch st {
+		case reqNotSimple:
+			p.release(c, false)
+			return
+		case reqComplete:
+			keep := c.answer(&req)
+			if c.wait {
+				c.wait = false
+				p.release(c, false)
+				return
+			}
+			c.off += n
+			c.served++
+			if c.pendFile != nil || c.pendHdr != nil || c.pendBody != nil {
+				c.pendClose = !keep
+				p.release(c, true)
+				return
+			}
+			if !keep {
+				p.closeConn(c)
+				return
+			}
+			continue
+		}
+		c.makeRoom()
+		m, err := unix.Read(c.fd, c.buf[len(c.buf):cap(c.buf)])
+		if err == unix.EAGAIN {
+			c.setPollDeadline()
+			return
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			p.closeConn(c)
+			return
+		}
+		c.buf = c.buf[:len(c.buf)+m]
+	}
+}
+
+// setPollDeadline sets the deadline of a wait in the set: the idle timeout
+// between requests, the header timeout within one.
+func (c *fastConn) setPollDeadline() {
+	now := time.Now()
+	if len(c.buf)-c.off == 0 {
+		if c.served > 0 {
+			c.readDL = now.Add(c.l.idle)
+		}
+		return
+	}
+	if t := now.Add(c.l.headerTimeout); c.readDL.IsZero() || c.readDL.After(t) {
+		c.readDL = t
+	}
+}
+
+// writeNow writes hdr and body without waiting; what the socket did not
+// take is left in pendHdr and pendBody.
+func (c *fastConn) writeNow(hdr, body []byte) (int64, error) {
+	total := int64(len(hdr) + len(body))
+	var iov [2]unix.Iovec
+	for {
+		cnt := 0
+		if len(hdr) > 0 {
+			iov[cnt].Base = &hdr[0]
+			iov[cnt].SetLen(len(hdr))
+			cnt++
+		}
+		if len(body) > 0 {
+			iov[cnt].Base = &body[0]
+			iov[cnt].SetLen(len(body))
+			cnt++
+		}
+		if cnt == 0 {
+			return total, nil
+		}
+		w, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+		runtime.KeepAlive(hdr)
+		runtime.KeepAlive(body)
+		switch e {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			if len(hdr) > 0 {
+				c.pendHdr = append(c.pendHdr[:0], hdr...)
+			}
+			if len(body) > 0 {
+				c.pendBody = body // a file version's bytes: never changed
+			}
+			return total, nil
+		default:
+			return total - int64(len(hdr)+len(body)), e
+		}
+		if int(w) >= len(hdr) {
+			body = body[int(w)-len(hdr):]
+			hdr = nil
+		} else {
+			hdr = hdr[w:]
+		}
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package webui
+
+// Without epoll every connection of the HTTP loop keeps a goroutine of its
+// own (fastpoll_linux.go).
+
+type poller struct{}
+
+func newPoller(*fastListener) *poller { return nil }
+
+func (p *poller) add(*fastConn) bool { return false }
+
+func (p *poller) wakeAll() {}
+
+func (c *fastConn) writeNow(hdr, body []byte) (int64, error) { panic("webui: no poll loop") }
