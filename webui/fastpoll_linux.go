@@ -3,7 +3,9 @@
 package webui
 
 import (
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -80,35 +82,49 @@ func newPoller(l *fastListener) *poller {
 	return p
 }
 
-// pollFD is the descriptor of a plain TCP connection; false for any other.
-func pollFD(c net.Conn) (int, bool) {
+// pollFD is the descriptor of a TCP connection, plain or under TLS over a
+// pollConn; false for any other.
+func pollFD(c net.Conn) (int, *pollConn, bool) {
+	var pc *pollConn
+	if tc, ok := c.(*tls.Conn); ok {
+		if pc, ok = tc.NetConn().(*pollConn); !ok {
+			return 0, nil, false
+		}
+		c = pc.Conn
+	}
 	tc, ok := rawConn(c).(*net.TCPConn)
 	if !ok {
-		return 0, false
+		return 0, nil, false
 	}
 	sc, err := tc.SyscallConn()
 	if err != nil {
-		return 0, false
+		return 0, nil, false
 	}
 	fd := -1
 	if sc.Control(func(d uintptr) { fd = int(d) }) != nil || fd < 0 {
-		return 0, false
+		return 0, nil, false
 	}
-	return fd, true
+	if pc != nil {
+		pc.fd = fd
+	}
+	return fd, pc, true
 }
 
 // add puts c, which no goroutine reads any more, in the set; false if it
 // cannot be (TLS, or the loop ended): c stays with its goroutine.
 func (p *poller) add(c *fastConn) bool {
-	if c.fd < 0 {
-		fd, ok := pollFD(c.Conn)
+	if c.fd == -1 {
+		fd, pc, ok := pollFD(c.Conn)
 		if !ok {
 			c.fd = -2 // never
 			return false
 		}
-		c.fd = fd
+		c.fd, c.pc = fd, pc
 	}
 	if c.fd == -2 {
+		return false
+	}
+	if c.pc != nil && c.buf != nil && !c.drainedTLS() {
 		return false
 	}
 	p.mu.Lock()
@@ -122,8 +138,23 @@ func (p *poller) add(c *fastConn) bool {
 	}
 	p.conns[c.fd] = c
 	c.polled = true
+	if c.pc != nil {
+		c.pc.nonblock = true
+	}
 	c.inPoll.Store(true)
 	return true
+}
+
+// drainedTLS reports whether crypto/tls holds nothing read of c that
+// epoll cannot see (a record read along with the last one); what it held
+// is now in c.buf.
+func (c *fastConn) drainedTLS() bool {
+	c.makeRoom()
+	c.pc.nonblock = true
+	m, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
+	c.pc.nonblock = false
+	c.buf = c.buf[:len(c.buf)+m]
+	return m == 0 && err == errWouldBlock
 }
 
 // remove takes c out of the set (from the loop).
@@ -133,6 +164,9 @@ func (p *poller) remove(c *fastConn) {
 	delete(p.conns, c.fd)
 	p.mu.Unlock()
 	c.polled = false
+	if c.pc != nil {
+		c.pc.nonblock = false
+	}
 	c.inPoll.Store(false)
 }
 
@@ -261,7 +295,7 @@ func (c *fastConn) readable() {
 			}
 			c.off += n
 			c.served++
-			if c.pendFile != nil || c.pendHdr != nil || c.pendBody != nil {
+			if c.pending() {
 				c.pendClose = !keep
 				p.release(c, true)
 				return
@@ -273,8 +307,12 @@ func (c *fastConn) readable() {
 			continue
 		}
 		c.makeRoom()
-		m, err := unix.Read(c.fd, c.buf[len(c.buf):cap(c.buf)])
+		m, err := c.readNow(c.buf[len(c.buf):cap(c.buf)])
 		if err == unix.EAGAIN {
+			if c.pending() { // TLS answered a message of its own
+				p.release(c, true)
+				return
+			}
 			c.setPollDeadline()
 			return
 		}
@@ -287,6 +325,66 @@ func (c *fastConn) readable() {
 		}
 		c.buf = c.buf[:len(c.buf)+m]
 	}
+}
+
+// readNow reads what there is; EAGAIN when there is nothing.
+func (c *fastConn) readNow(b []byte) (int, error) {
+	if c.pc == nil {
+		return unix.Read(c.fd, b)
+	}
+	n, err := c.Conn.Read(b) // through TLS
+	switch {
+	case err == errWouldBlock:
+		return n, unix.EAGAIN
+	case err != nil:
+		return n, err
+	case n == 0:
+		return 0, io.ErrNoProgress // crypto/tls reads on past records without data
+	}
+	return n, nil
+}
+
+// pending reports whether an answer left something to write.
+func (c *fastConn) pending() bool {
+	return c.pendFile != nil || c.pendHdr != nil || c.pendBody != nil || c.pc != nil && len(c.pc.pend) > 0
+}
+
+// readNow reads what there is without waiting.
+func (pc *pollConn) readNow(b []byte) (int, error) {
+	for {
+		n, err := unix.Read(pc.fd, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, errWouldBlock
+		case err != nil:
+			return 0, err
+		case n == 0 && len(b) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// writeNow writes b without waiting; what the socket does not take waits
+// in pend.
+func (pc *pollConn) writeNow(b []byte) (int, error) {
+	all := len(b)
+	for len(b) > 0 {
+		n, err := unix.Write(pc.fd, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			pc.pend = append(pc.pend, b...)
+			return all, nil
+		case err != nil:
+			return all - len(b), err
+		}
+		b = b[n:]
+	}
+	return all, nil
 }
 
 // setPollDeadline sets the deadline of a wait in the set: the idle timeout

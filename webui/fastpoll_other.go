@@ -14,3 +14,7 @@ func (p *poller) add(*fastConn) bool { return false }
 func (p *poller) wakeAll() {}
 
 func (c *fastConn) writeNow(hdr, body []byte) (int64, error) { panic("webui: no poll loop") }
+
+func (pc *pollConn) readNow([]byte) (int, error) { panic("webui: no poll loop") }
+
+func (pc *pollConn) writeNow([]byte) (int, error) { panic("webui: no poll loop") }

@@ -78,8 +78,63 @@ func (s *Server) fastTLS(ln net.Listener, srv *http.Server) net.Listener {
 		}
 		next.ServeHTTP(w, r)
 	})
-	return newFastListener(tls.NewListener(ln, srv.TLSConfig), s.prov, srv.ReadHeaderTimeout, srv.IdleTimeout)
+	return newFastListener(tlsListener{ln, srv.TLSConfig}, s.prov, srv.ReadHeaderTimeout, srv.IdleTimeout)
 }
+
+// tlsListener is tls.NewListener's, over a pollConn, so that the poll loop
+// can wait for a TLS connection's next request too.
+type tlsListener struct {
+	net.Listener
+	config *tls.Config
+}
+
+func (l tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tls.Server(&pollConn{Conn: c}, l.config), nil
+}
+
+// pollConn is the connection under TLS: an ordinary one until the poll
+// loop takes the TLS connection over it (nonblock). Then a read with
+// nothing to read returns errWouldBlock, which crypto/tls passes on
+// without failing the connection (a temporary net.Error: it keeps the
+// part of a record it read), and what the socket does not take of a write
+// at once waits in pend, written by a goroutine of the connection's own.
+type pollConn struct {
+	net.Conn
+	fd       int
+	nonblock bool
+	pend     []byte
+}
+
+func (pc *pollConn) Read(b []byte) (int, error) {
+	if pc.nonblock {
+		return pc.readNow(b)
+	}
+	return pc.Conn.Read(b)
+}
+
+func (pc *pollConn) Write(b []byte) (int, error) {
+	if !pc.nonblock {
+		return pc.Conn.Write(b)
+	}
+	if len(pc.pend) > 0 { // in order, after what waits already
+		pc.pend = append(pc.pend, b...)
+		return len(b), nil
+	}
+	return pc.writeNow(b)
+}
+
+// errWouldBlock is a pollConn's read with nothing to read.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "nothing to read yet" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
 
 // tlsStateKey keys the TLS state of a connection in its context.
 type tlsStateKey struct{}
@@ -252,7 +307,8 @@ type fastConn struct {
 	pendBody  []byte
 	pendFile  *appliance.ServedFile
 	pendClose bool
-	wait      bool // the request's answer would wait: not answered
+	pc        *pollConn // under TLS
+	wait      bool      // the request's answer would wait: not answered
 }
 
 // serve answers requests until the connection ends or is handed off.
@@ -297,7 +353,7 @@ func (c *fastConn) serveFrom(resume bool) {
 			c.end(false)
 			return
 		}
-		if c.l.poll != nil && c.l.poll.add(c) {
+		if c.backToPoll() {
 			return
 		}
 	}
@@ -311,6 +367,16 @@ func (c *fastConn) serveFrom(resume bool) {
 // finishPending writes what an answer in a poll loop left.
 func (c *fastConn) finishPending() bool {
 	c.setWriteDeadline(time.Now())
+	if pc := c.pc; pc != nil && len(pc.pend) > 0 { // TLS records, made
+		_, err := pc.Conn.Write(pc.pend)
+		pc.pend = pc.pend[:0]
+		if err != nil {
+			if c.pendFile != nil {
+				c.pendFile.Close()
+			}
+			return false
+		}
+	}
 	hdr, body, f := c.pendHdr, c.pendBody, c.pendFile
 	c.pendHdr, c.pendBody, c.pendFile = nil, nil, nil
 	if hdr != nil || body != nil {
@@ -347,10 +413,16 @@ func (c *fastConn) run() {
 			c.end(false)
 			return
 		}
-		if c.off == len(c.buf) && c.l.poll != nil && c.l.poll.add(c) {
+		if c.backToPoll() {
 			return // the poll loop waits for the next request
 		}
 	}
+}
+
+// backToPoll gives the connection back to the poll loop when nothing of
+// it is read and unanswered; false: the goroutine goes on with it.
+func (c *fastConn) backToPoll() bool {
+	return c.off == len(c.buf) && c.l.poll != nil && c.l.poll.add(c)
 }
 
 // handshake does the TLS handshake within the header timeout, and answers
@@ -632,7 +704,7 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 // write writes the header block (c.out) and body in one writev, or in
 // one Write through TLS.
 func (c *fastConn) write(hdr, body []byte) (int64, error) {
-	if c.polled {
+	if c.polled && c.pc == nil {
 		return c.writeNow(hdr, body)
 	}
 	w := rawConn(c.Conn)

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +30,14 @@ import (
 type fakeFiles struct {
 	fwPath string
 	mod    time.Time
+	// wait.cfg is answered only where the answer may wait (without
+	// NoWait), as the resolver answers a new version; asked counts the
+	// requests with NoWait and without.
+	askedNoWait, askedWait atomic.Int64
 }
+
+// bigBody is big.cfg: more than loopback's socket buffers take at once.
+var bigBody = sync.OnceValue(func() []byte { return bytes.Repeat([]byte("account.1.label = big\n"), 16<<20/22) })
 
 const fakeSecret = "s3cret"
 
@@ -51,6 +59,17 @@ func (f *fakeFiles) ResolveFile(ctx context.Context, req appliance.FileRequest) 
 		}
 		st, _ := fh.Stat()
 		return &appliance.ServedFile{Name: req.Name, Size: st.Size(), ModTime: f.mod, Content: fh, Closer: fh}, nil
+	case "wait.cfg":
+		if req.NoWait {
+			f.askedNoWait.Add(1)
+			return nil, appliance.ErrWouldWait
+		}
+		f.askedWait.Add(1)
+		body := []byte("#!version:1.0.0.1\nnew = version\n")
+		return &appliance.ServedFile{Name: req.Name, Size: int64(len(body)), Body: body, Version: "f00d"}, nil
+	case "big.cfg":
+		b := bigBody()
+		return &appliance.ServedFile{Name: req.Name, Size: int64(len(b)), Body: b, Version: "b16"}, nil
 	case "busy.cfg":
 		return nil, appliance.Errorf(appliance.ETOOMANY, "", "refused")
 	case "broken.cfg":
@@ -70,6 +89,7 @@ func (f *fakeFiles) RenderFile(ctx context.Context, mac, name string) ([]byte, e
 type fastPair struct {
 	fast, ref string // addresses
 	ln        *fastListener
+	files     *fakeFiles
 	handoffs  *atomic.Int64 // connections net/http got from the loop
 }
 
@@ -93,7 +113,8 @@ func newFastPair(tb testing.TB, headerTimeout, idle time.Duration) *fastPair {
 	if err := os.WriteFile(fw, bytes.Repeat([]byte{0xaa, 0x55}, 3<<19), 0o644); err != nil { // 3 MiB: several copy chunks
 		tb.Fatal(err)
 	}
-	s := &Server{Files: &fakeFiles{fwPath: fw, mod: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}}
+	files := &fakeFiles{fwPath: fw, mod: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s := &Server{Files: files}
 	h := s.Handler()
 	ref := httptest.NewServer(h)
 	tb.Cleanup(ref.Close)
@@ -101,7 +122,7 @@ func newFastPair(tb testing.TB, headerTimeout, idle time.Duration) *fastPair {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &fastPair{ref: ref.Listener.Addr().String(), fast: raw.Addr().String(), handoffs: &atomic.Int64{}}
+	p := &fastPair{ref: ref.Listener.Addr().String(), fast: raw.Addr().String(), files: files, handoffs: &atomic.Int64{}}
 	p.ln = newFastListener(raw, s.prov, headerTimeout, idle)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: idle}
 	go srv.Serve(countingListener{p.ln, p.handoffs})
@@ -201,6 +222,8 @@ func TestFastProv_SameAnswers(t *testing.T) {
 		{"firmware from disk", get("/prov/T46-28.86.0.10.rom", ""), []string{"GET"}, []int{200}, true},
 		{"firmware HEAD", "HEAD /prov/T46-28.86.0.10.rom HTTP/1.1\r\nHost: x\r\n\r\n", []string{"HEAD"}, []int{200}, true},
 		{"not found", get("/prov/nothing.bin", ""), []string{"GET"}, []int{404}, true},
+		{"answer that waits", get("/prov/wait.cfg", "") + get("/prov/wait.cfg", ""), []string{"GET", "GET"}, []int{200, 200}, true},
+		{"socket full", get("/prov/big.cfg", "") + get("/prov/y000000000028.cfg", ""), []string{"GET", "GET"}, []int{200, 200}, true},
 		{"refused a while", get("/prov/busy.cfg", ""), []string{"GET"}, []int{429}, true},
 		{"resolver error", get("/prov/broken.cfg", ""), []string{"GET"}, []int{500}, true},
 		{"resolver panic", get("/prov/panic.cfg", ""), []string{"GET"}, nil, true},
