@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -82,104 +83,82 @@ func newPoller(l *fastListener) *poller {
 	return p
 }
 
-// pollFD is the descriptor of a TCP connection, plain or under TLS over a
-// pollConn; false for any other.
-func pollFD(c net.Conn) (int, *pollConn, bool) {
-	var pc *pollConn
-	if tc, ok := c.(*tls.Conn); ok {
-		if pc, ok = tc.NetConn().(*pollConn); !ok {
-			return 0, nil, false
+// pollable finds the pollConn under c's connection, plain or through
+// TLS; false: the loop cannot take it.
+func (c *fastConn) pollable() bool {
+	if c.pc == nil && !c.noPoll {
+		conn := c.Conn
+		if tc, ok := conn.(*tls.Conn); ok {
+			conn, c.viaTLS = tc.NetConn(), true
 		}
-		c = pc.Conn
+		c.pc, _ = conn.(*pollConn)
+		c.noPoll = c.pc == nil
 	}
-	tc, ok := rawConn(c).(*net.TCPConn)
-	if !ok {
-		return 0, nil, false
-	}
-	sc, err := tc.SyscallConn()
-	if err != nil {
-		return 0, nil, false
-	}
-	fd := -1
-	if sc.Control(func(d uintptr) { fd = int(d) }) != nil || fd < 0 {
-		return 0, nil, false
-	}
-	if pc != nil {
-		pc.fd = fd
-	}
-	return fd, pc, true
+	return !c.noPoll
 }
 
-// add puts c, which no goroutine reads any more, in the set; false if it
-// cannot be (TLS, or the loop ended): c stays with its goroutine.
+// add gives the poll loop c, which its goroutine lets go; false if the
+// loop cannot take it (then the goroutine goes on with it).
 func (p *poller) add(c *fastConn) bool {
-	if c.fd == -1 {
-		fd, pc, ok := pollFD(c.Conn)
-		if !ok {
-			c.fd = -2 // never
-			return false
-		}
-		c.fd, c.pc = fd, pc
-	}
-	if c.fd == -2 {
-		return false
-	}
-	if c.pc != nil && c.buf != nil && !c.drainedTLS() {
+	if !c.pollable() || c.viaTLS && c.buf != nil && !c.drainedTLS() {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.dead {
+	if p.dead || !c.pc.takeFD() {
 		return false
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
-	if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev) != nil {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.pc.fd)}
+	if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.pc.fd, &ev) != nil {
+		if c.pc.giveFD() != nil {
+			c.noPoll = true // closed: the goroutine's next read ends it
+		}
 		return false
 	}
-	p.conns[c.fd] = c
+	p.conns[c.pc.fd] = c
 	c.polled = true
-	if c.pc != nil {
-		c.pc.nonblock = true
-	}
 	c.inPoll.Store(true)
 	return true
 }
 
 // drainedTLS reports whether crypto/tls holds nothing read of c that
 // epoll cannot see (a record read along with the last one); what it held
-// is now in c.buf.
+// is now in c.buf. A read deadline in the past makes Go's read return at
+// once, reading nothing from the socket.
 func (c *fastConn) drainedTLS() bool {
 	c.makeRoom()
-	c.pc.nonblock = true
+	c.Conn.SetReadDeadline(time.Unix(1, 0))
 	m, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
-	c.pc.nonblock = false
+	c.Conn.SetReadDeadline(c.readDL)
 	c.buf = c.buf[:len(c.buf)+m]
-	return m == 0 && err == errWouldBlock
+	return m == 0 && errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// remove takes c out of the set (from the loop).
-func (p *poller) remove(c *fastConn) {
-	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+// forget takes c out of the set (from the loop).
+func (p *poller) forget(c *fastConn) {
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.pc.fd, nil)
 	p.mu.Lock()
-	delete(p.conns, c.fd)
+	delete(p.conns, c.pc.fd)
 	p.mu.Unlock()
 	c.polled = false
-	if c.pc != nil {
-		c.pc.nonblock = false
-	}
 	c.inPoll.Store(false)
 }
 
 // release hands c to a goroutine of its own: resume writes what an answer
 // left first; otherwise the goroutine answers the request in c.buf.
 func (p *poller) release(c *fastConn, resume bool) {
-	p.remove(c)
+	p.forget(c)
+	if err := c.pc.giveFD(); err != nil {
+		p.l.p.s.logger().Warn("http: a connection could not leave the poll loop", "remote", c.remote, "err", err)
+		c.end(false)
+		return
+	}
 	go c.serveFrom(resume)
 }
 
 // closeConn ends a connection of the set.
 func (p *poller) closeConn(c *fastConn) {
-	p.remove(c)
+	p.forget(c)
 	c.end(false)
 }
 
@@ -329,8 +308,8 @@ func (c *fastConn) readable() {
 
 // readNow reads what there is; EAGAIN when there is nothing.
 func (c *fastConn) readNow(b []byte) (int, error) {
-	if c.pc == nil {
-		return unix.Read(c.fd, b)
+	if !c.viaTLS {
+		return unix.Read(c.pc.fd, b)
 	}
 	n, err := c.Conn.Read(b) // through TLS
 	switch {
@@ -346,7 +325,49 @@ func (c *fastConn) readNow(b []byte) (int, error) {
 
 // pending reports whether an answer left something to write.
 func (c *fastConn) pending() bool {
-	return c.pendFile != nil || c.pendHdr != nil || c.pendBody != nil || c.pc != nil && len(c.pc.pend) > 0
+	return c.pendFile != nil || c.pendHdr != nil || c.pendBody != nil || len(c.pc.pend) > 0
+}
+
+// takeFD gives the poll loop a descriptor of its own of the socket and
+// closes Go's, so that Go's poller stops watching it (the socket stays
+// open through the loop's).
+func (pc *pollConn) takeFD() bool {
+	tcp, ok := pc.Conn.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	sc, err := tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd, derr := -1, error(nil)
+	if err := sc.Control(func(d uintptr) { fd, derr = unix.FcntlInt(d, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+		return false
+	}
+	tcp.Close()
+	pc.Conn, pc.fd, pc.nonblock = nil, fd, true
+	return true
+}
+
+// giveFD turns the loop's descriptor back into a connection of Go's.
+// After an error the socket is closed.
+func (pc *pollConn) giveFD() error {
+	f := os.NewFile(uintptr(pc.fd), "")
+	conn, err := net.FileConn(f) // its own descriptor, watched by Go's poller
+	f.Close()
+	pc.fd, pc.nonblock = -1, false
+	pc.Conn = conn
+	return err
+}
+
+// closeFD closes the loop's descriptor.
+func (pc *pollConn) closeFD() error {
+	if pc.fd < 0 {
+		return nil
+	}
+	err := unix.Close(pc.fd)
+	pc.fd = -1
+	return err
 }
 
 // readNow reads what there is without waiting.
@@ -422,7 +443,7 @@ func (c *fastConn) writeNow(hdr, body []byte) (int64, error) {
 		if cnt == 0 {
 			return total, nil
 		}
-		w, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+		w, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.pc.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
 		runtime.KeepAlive(hdr)
 		runtime.KeepAlive(body)
 		switch e {

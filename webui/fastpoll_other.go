@@ -18,3 +18,5 @@ func (c *fastConn) writeNow(hdr, body []byte) (int64, error) { panic("webui: no 
 func (pc *pollConn) readNow([]byte) (int, error) { panic("webui: no poll loop") }
 
 func (pc *pollConn) writeNow([]byte) (int, error) { panic("webui: no poll loop") }
+
+func (pc *pollConn) closeFD() error { return nil }

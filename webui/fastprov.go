@@ -93,38 +93,97 @@ func (l tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tls.Server(&pollConn{Conn: c}, l.config), nil
+	return tls.Server(newPollConn(c), l.config), nil
 }
 
-// pollConn is the connection under TLS: an ordinary one until the poll
-// loop takes the TLS connection over it (nonblock). Then a read with
-// nothing to read returns errWouldBlock, which crypto/tls passes on
-// without failing the connection (a temporary net.Error: it keeps the
-// part of a record it read), and what the socket does not take of a write
-// at once waits in pend, written by a goroutine of the connection's own.
+// pollConn is the connection under the loop's plain and TLS connections
+// while a poll loop may take them (fastpoll_linux.go): an ordinary
+// connection while a goroutine has it; while the loop has it (nonblock),
+// the loop's own descriptor of the socket, which Go's poller does not
+// watch (or each request would wake one of its threads for nothing).
+// Then a read with nothing to read returns errWouldBlock, which crypto/tls
+// passes on without failing the connection (a temporary net.Error: it
+// keeps the part of a record it read), and what the socket does not take
+// of a write at once waits in pend, for a goroutine to write.
 type pollConn struct {
-	net.Conn
-	fd       int
-	nonblock bool
-	pend     []byte
+	net.Conn      // while a goroutine has it; nil while the loop has it
+	fd            int
+	nonblock      bool
+	pend          []byte
+	release       func() // the listener's connection limit
+	local, remote net.Addr
+}
+
+// newPollConn wraps an accepted connection (under the listener's limit
+// wrapper, whose slot it keeps until Close).
+func newPollConn(c net.Conn) *pollConn {
+	pc := &pollConn{Conn: c, fd: -1, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	if lc, ok := c.(*limitConn); ok {
+		pc.Conn, pc.release = lc.Conn, lc.release
+	}
+	return pc
 }
 
 func (pc *pollConn) Read(b []byte) (int, error) {
-	if pc.nonblock {
+	switch {
+	case pc.nonblock:
 		return pc.readNow(b)
+	case pc.Conn == nil:
+		return 0, net.ErrClosed
 	}
 	return pc.Conn.Read(b)
 }
 
 func (pc *pollConn) Write(b []byte) (int, error) {
-	if !pc.nonblock {
+	switch {
+	case !pc.nonblock && pc.Conn == nil:
+		return 0, net.ErrClosed
+	case !pc.nonblock:
 		return pc.Conn.Write(b)
-	}
-	if len(pc.pend) > 0 { // in order, after what waits already
+	case len(pc.pend) > 0: // in order, after what waits already
 		pc.pend = append(pc.pend, b...)
 		return len(b), nil
 	}
 	return pc.writeNow(b)
+}
+
+func (pc *pollConn) Close() error {
+	var err error
+	switch {
+	case pc.nonblock:
+		err = pc.closeFD()
+	case pc.Conn != nil:
+		err = pc.Conn.Close()
+	}
+	if pc.release != nil {
+		pc.release()
+	}
+	return err
+}
+
+func (pc *pollConn) LocalAddr() net.Addr  { return pc.local }
+func (pc *pollConn) RemoteAddr() net.Addr { return pc.remote }
+
+// The deadlines are a goroutine's: the poll loop keeps its own.
+func (pc *pollConn) SetDeadline(t time.Time) error {
+	if pc.nonblock || pc.Conn == nil {
+		return nil
+	}
+	return pc.Conn.SetDeadline(t)
+}
+
+func (pc *pollConn) SetReadDeadline(t time.Time) error {
+	if pc.nonblock || pc.Conn == nil {
+		return nil
+	}
+	return pc.Conn.SetReadDeadline(t)
+}
+
+func (pc *pollConn) SetWriteDeadline(t time.Time) error {
+	if pc.nonblock || pc.Conn == nil {
+		return nil
+	}
+	return pc.Conn.SetWriteDeadline(t)
 }
 
 // errWouldBlock is a pollConn's read with nothing to read.
@@ -250,7 +309,7 @@ func (l *fastListener) acceptLoop() {
 			return
 		}
 		delay = 0
-		fc := &fastConn{Conn: c, l: l, fd: -1}
+		fc := &fastConn{Conn: c, l: l}
 		l.mu.Lock()
 		if l.closed.Load() {
 			l.mu.Unlock()
@@ -261,6 +320,7 @@ func (l *fastListener) acceptLoop() {
 		l.wg.Add(1)
 		l.mu.Unlock()
 		if _, isTLS := c.(*tls.Conn); !isTLS && l.poll != nil {
+			fc.Conn = newPollConn(c)
 			fc.start()
 			fc.readDL = time.Now().Add(l.headerTimeout)
 			if l.poll.add(fc) {
@@ -300,15 +360,16 @@ type fastConn struct {
 	hasAuth        bool
 	// In a poll loop's set (fastpoll_linux.go): its descriptor and loop,
 	// and what an answer left to write when the socket was full.
-	fd        int // -1: not looked up yet; -2: not pollable
-	polled    bool
+	polled    bool // the poll loop has it
 	inPoll    atomic.Bool
 	pendHdr   []byte
 	pendBody  []byte
 	pendFile  *appliance.ServedFile
 	pendClose bool
-	pc        *pollConn // under TLS
-	wait      bool      // the request's answer would wait: not answered
+	pc        *pollConn // under Conn (and TLS)
+	viaTLS    bool
+	noPoll    bool // not a connection the poll loop can take
+	wait      bool // the request's answer would wait: not answered
 }
 
 // serve answers requests until the connection ends or is handed off.
@@ -367,7 +428,7 @@ func (c *fastConn) serveFrom(resume bool) {
 // finishPending writes what an answer in a poll loop left.
 func (c *fastConn) finishPending() bool {
 	c.setWriteDeadline(time.Now())
-	if pc := c.pc; pc != nil && len(pc.pend) > 0 { // TLS records, made
+	if pc := c.pc; pc != nil && len(pc.pend) > 0 { // TLS records
 		_, err := pc.Conn.Write(pc.pend)
 		pc.pend = pc.pend[:0]
 		if err != nil {
@@ -704,7 +765,7 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 // write writes the header block (c.out) and body in one writev, or in
 // one Write through TLS.
 func (c *fastConn) write(hdr, body []byte) (int64, error) {
-	if c.polled && c.pc == nil {
+	if c.polled && !c.viaTLS {
 		return c.writeNow(hdr, body)
 	}
 	w := rawConn(c.Conn)
@@ -733,11 +794,16 @@ func (c *fastConn) copyFile(r io.Reader, size int64) bool {
 	return true
 }
 
-// rawConn is the connection under the listeners' limit wrapper, whose
-// writev and sendfile the wrapper hides.
+// rawConn is the connection under the listeners' limit wrapper or a
+// pollConn, whose writev and sendfile the wrappers hide.
 func rawConn(c net.Conn) net.Conn {
-	if lc, ok := c.(*limitConn); ok {
-		return lc.Conn
+	switch w := c.(type) {
+	case *limitConn:
+		return w.Conn
+	case *pollConn:
+		if !w.nonblock && w.Conn != nil {
+			return w.Conn
+		}
 	}
 	return c
 }
