@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -57,6 +58,7 @@ type poller struct {
 	mu    sync.Mutex
 	conns map[int]*fastConn // by descriptor
 	dead  bool              // the loop ended: add refuses
+	tid   atomic.Int32      // the loop's thread (tests signal it)
 }
 
 // newPoller starts the poll loop; nil where epoll is not available (each
@@ -173,14 +175,17 @@ func (p *poller) run() {
 		runtime.LockOSThread() // a raw wait blocks the thread, not a goroutine
 		defer runtime.UnlockOSThread()
 	}
+	p.tid.Store(int32(unix.Gettid()))
 	events := make([]unix.EpollEvent, 128)
 	lastSweep := time.Now()
 	for {
 		n, err := p.wait(events)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			l.p.s.logger().Error("http poll failed", "err", err)
+		if err != nil { // n is -1
 			n = 0
-			time.Sleep(pollWait)
+			if !errors.Is(err, unix.EINTR) {
+				l.p.s.logger().Error("http poll failed", "err", err)
+				time.Sleep(pollWait)
+			}
 		}
 		if l.closed.Load() {
 			p.closeAll()

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // inPoll is how many connections wait in the listener's poll loop.
@@ -140,4 +142,36 @@ func TestPoll_IdleConnectionsHoldNoGoroutine(t *testing.T) {
 		}
 		waitFor(t, "the connection back in the poll loop", func() bool { return inPoll(p.ln) >= before })
 	})
+}
+
+// A signal that interrupts the loop's wait (EINTR: the Go runtime's
+// preemption signal, a SIGHUP) does not end or break it.
+func TestPoll_SignalsInterruptTheWait(t *testing.T) {
+	p := newFastPair(t, 10*time.Second, time.Minute)
+	req := "GET /prov/y000000000028.cfg HTTP/1.1\r\nHost: x\r\n\r\n"
+	c, err := net.Dial("tcp", p.fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	waitFor(t, "the loop's thread", func() bool { return p.ln.poll.tid.Load() != 0 })
+	for i := range 4 {
+		io.WriteString(c, req)
+		if r := readResp(br, "GET"); r == nil || r.status != 200 {
+			t.Fatalf("answer %d: %+v", i, r)
+		}
+		// Into the raw wait, and (every pollSpin and more) the ordinary
+		// one after it.
+		for i := range 12 {
+			if err := unix.Tgkill(unix.Getpid(), int(p.ln.poll.tid.Load()), unix.SIGURG); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(i%3) * pollSpin)
+		}
+	}
+	if r := exchange(t, p.fast, req, "GET")[0]; r == nil || r.status != 200 {
+		t.Fatalf("a new connection after the signals: %+v", r)
+	}
 }
