@@ -3,7 +3,6 @@
 package webui
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -85,24 +84,10 @@ func newPoller(l *fastListener) *poller {
 	return p
 }
 
-// pollable finds the pollConn under c's connection, plain or through
-// TLS; false: the loop cannot take it.
-func (c *fastConn) pollable() bool {
-	if c.pc == nil && !c.noPoll {
-		conn := c.Conn
-		if tc, ok := conn.(*tls.Conn); ok {
-			conn, c.viaTLS = tc.NetConn(), true
-		}
-		c.pc, _ = conn.(*pollConn)
-		c.noPoll = c.pc == nil
-	}
-	return !c.noPoll
-}
-
 // add gives the poll loop c, which its goroutine lets go; false if the
 // loop cannot take it (then the goroutine goes on with it).
 func (p *poller) add(c *fastConn) bool {
-	if !c.pollable() || c.viaTLS && c.buf != nil && !c.drainedTLS() {
+	if c.pc == nil || c.viaTLS && !c.drainedTLS() {
 		return false
 	}
 	p.mu.Lock()
@@ -112,13 +97,10 @@ func (p *poller) add(c *fastConn) bool {
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.pc.fd)}
 	if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.pc.fd, &ev) != nil {
-		if c.pc.giveFD() != nil {
-			c.noPoll = true // closed: the goroutine's next read ends it
-		}
+		c.pc.giveFD() // on an error the socket is closed: the goroutine's next read ends it
 		return false
 	}
 	p.conns[c.pc.fd] = c
-	c.polled = true
 	c.inPoll.Store(true)
 	return true
 }
@@ -142,7 +124,6 @@ func (p *poller) forget(c *fastConn) {
 	p.mu.Lock()
 	delete(p.conns, c.pc.fd)
 	p.mu.Unlock()
-	c.polled = false
 	c.inPoll.Store(false)
 }
 
@@ -291,46 +272,28 @@ func (c *fastConn) readable() {
 			continue
 		}
 		c.makeRoom()
-		m, err := c.readNow(c.buf[len(c.buf):cap(c.buf)])
-		if err == unix.EAGAIN {
-			if c.pending() { // TLS answered a message of its own
-				p.release(c, true)
-				return
-			}
+		m, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)]) // the pollConn's read, or TLS over it
+		c.buf = c.buf[:len(c.buf)+m]
+		switch {
+		case err == errWouldBlock && c.pending(): // TLS answered a message of its own
+			p.release(c, true)
+			return
+		case err == errWouldBlock:
 			c.setPollDeadline()
 			return
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || m <= 0 {
+		case err != nil:
+			p.closeConn(c)
+			return
+		case m == 0: // crypto/tls reads on past records without data: never
 			p.closeConn(c)
 			return
 		}
-		c.buf = c.buf[:len(c.buf)+m]
 	}
-}
-
-// readNow reads what there is; EAGAIN when there is nothing.
-func (c *fastConn) readNow(b []byte) (int, error) {
-	if !c.viaTLS {
-		return unix.Read(c.pc.fd, b)
-	}
-	n, err := c.Conn.Read(b) // through TLS
-	switch {
-	case err == errWouldBlock:
-		return n, unix.EAGAIN
-	case err != nil:
-		return n, err
-	case n == 0:
-		return 0, io.ErrNoProgress // crypto/tls reads on past records without data
-	}
-	return n, nil
 }
 
 // pending reports whether an answer left something to write.
 func (c *fastConn) pending() bool {
-	return c.pendFile != nil || c.pendHdr != nil || c.pendBody != nil || len(c.pc.pend) > 0
+	return c.pendFile != nil || len(c.pc.pend) > 0
 }
 
 // takeFD gives the poll loop a descriptor of its own of the socket and
@@ -393,26 +356,6 @@ func (pc *pollConn) readNow(b []byte) (int, error) {
 	}
 }
 
-// writeNow writes b without waiting; what the socket does not take waits
-// in pend.
-func (pc *pollConn) writeNow(b []byte) (int, error) {
-	all := len(b)
-	for len(b) > 0 {
-		n, err := unix.Write(pc.fd, b)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			pc.pend = append(pc.pend, b...)
-			return all, nil
-		case err != nil:
-			return all - len(b), err
-		}
-		b = b[n:]
-	}
-	return all, nil
-}
-
 // setPollDeadline sets the deadline of a wait in the set: the idle timeout
 // between requests, the header timeout within one.
 func (c *fastConn) setPollDeadline() {
@@ -428,10 +371,14 @@ func (c *fastConn) setPollDeadline() {
 	}
 }
 
-// writeNow writes hdr and body without waiting; what the socket did not
-// take is left in pendHdr and pendBody.
-func (c *fastConn) writeNow(hdr, body []byte) (int64, error) {
+// writevNow writes hdr and body, after what waits in pend already,
+// without waiting; what the socket does not take waits in pend.
+func (pc *pollConn) writevNow(hdr, body []byte) (int64, error) {
 	total := int64(len(hdr) + len(body))
+	if len(pc.pend) > 0 { // in order
+		pc.pend = append(append(pc.pend, hdr...), body...)
+		return total, nil
+	}
 	var iov [2]unix.Iovec
 	for {
 		cnt := 0
@@ -448,7 +395,7 @@ func (c *fastConn) writeNow(hdr, body []byte) (int64, error) {
 		if cnt == 0 {
 			return total, nil
 		}
-		w, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(c.pc.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
+		w, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(pc.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(cnt))
 		runtime.KeepAlive(hdr)
 		runtime.KeepAlive(body)
 		switch e {
@@ -456,12 +403,7 @@ func (c *fastConn) writeNow(hdr, body []byte) (int64, error) {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			if len(hdr) > 0 {
-				c.pendHdr = append(c.pendHdr[:0], hdr...)
-			}
-			if len(body) > 0 {
-				c.pendBody = body // a file version's bytes: never changed
-			}
+			pc.pend = append(append(pc.pend, hdr...), body...)
 			return total, nil
 		default:
 			return total - int64(len(hdr)+len(body)), e

@@ -13,10 +13,8 @@ func (p *poller) add(*fastConn) bool { return false }
 
 func (p *poller) wakeAll() {}
 
-func (c *fastConn) writeNow(hdr, body []byte) (int64, error) { panic("webui: no poll loop") }
-
 func (pc *pollConn) readNow([]byte) (int, error) { panic("webui: no poll loop") }
 
-func (pc *pollConn) writeNow([]byte) (int, error) { panic("webui: no poll loop") }
+func (pc *pollConn) writevNow([]byte, []byte) (int64, error) { panic("webui: no poll loop") }
 
 func (pc *pollConn) closeFD() error { return nil }

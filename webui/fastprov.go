@@ -104,7 +104,7 @@ func (l tlsListener) Accept() (net.Conn, error) {
 // Then a read with nothing to read returns errWouldBlock, which crypto/tls
 // passes on without failing the connection (a temporary net.Error: it
 // keeps the part of a record it read), and what the socket does not take
-// of a write at once waits in pend, for a goroutine to write.
+// of a write at once waits in pend, for a goroutine to write (writevNow).
 type pollConn struct {
 	net.Conn      // while a goroutine has it; nil while the loop has it
 	fd            int
@@ -140,11 +140,9 @@ func (pc *pollConn) Write(b []byte) (int, error) {
 		return 0, net.ErrClosed
 	case !pc.nonblock:
 		return pc.Conn.Write(b)
-	case len(pc.pend) > 0: // in order, after what waits already
-		pc.pend = append(pc.pend, b...)
-		return len(b), nil
 	}
-	return pc.writeNow(b)
+	n, err := pc.writevNow(b, nil)
+	return int(n), err
 }
 
 func (pc *pollConn) Close() error {
@@ -309,7 +307,7 @@ func (l *fastListener) acceptLoop() {
 			return
 		}
 		delay = 0
-		fc := &fastConn{Conn: c, l: l}
+		fc := newFastConn(c, l)
 		l.mu.Lock()
 		if l.closed.Load() {
 			l.mu.Unlock()
@@ -319,14 +317,12 @@ func (l *fastListener) acceptLoop() {
 		l.conns[fc] = struct{}{}
 		l.wg.Add(1)
 		l.mu.Unlock()
-		if _, isTLS := c.(*tls.Conn); !isTLS && l.poll != nil {
-			fc.Conn = newPollConn(c)
-			fc.start()
+		fc.start()
+		if fc.pc != nil && !fc.viaTLS { // a plain connection waits in the poll loop from the start
 			fc.readDL = time.Now().Add(l.headerTimeout)
 			if l.poll.add(fc) {
 				continue
 			}
-			fc.buf = nil // serve starts it again
 		}
 		go fc.serve()
 	}
@@ -358,29 +354,39 @@ type fastConn struct {
 	authFor        string
 	user, password string
 	hasAuth        bool
-	// In a poll loop's set (fastpoll_linux.go): its descriptor and loop,
-	// and what an answer left to write when the socket was full.
-	polled    bool // the poll loop has it
-	inPoll    atomic.Bool
-	pendHdr   []byte
-	pendBody  []byte
-	pendFile  *appliance.ServedFile
-	pendClose bool
-	pc        *pollConn // under Conn (and TLS)
+	// The poll loop (fastpoll_linux.go): the pollConn it can take (nil:
+	// none), whether it has it, and what an answer there left to a
+	// goroutine (the rest of the bytes wait in pc.pend).
+	pc        *pollConn
 	viaTLS    bool
-	noPoll    bool // not a connection the poll loop can take
+	inPoll    atomic.Bool
+	pendFile  *appliance.ServedFile // a file from disk to copy
+	pendClose bool
 	wait      bool // the request's answer would wait: not answered
 }
 
 // serve answers requests until the connection ends or is handed off.
 func (c *fastConn) serve() {
-	c.start()
 	if tc, ok := c.Conn.(*tls.Conn); ok && !c.handshake(tc) {
 		c.end(false)
 		return
 	}
 	c.setReadDeadline(time.Now().Add(c.l.headerTimeout))
 	c.run()
+}
+
+// newFastConn is an accepted connection of l; the poll loop can take it
+// when it is, or is TLS over, a pollConn.
+func newFastConn(c net.Conn, l *fastListener) *fastConn {
+	fc := &fastConn{Conn: c, l: l}
+	if tc, ok := c.(*tls.Conn); ok {
+		fc.pc, _ = tc.NetConn().(*pollConn)
+		fc.viaTLS = true
+	} else if l.poll != nil {
+		fc.pc = newPollConn(c)
+		fc.Conn = fc.pc
+	}
+	return fc
 }
 
 // start readies a new connection.
@@ -428,20 +434,12 @@ func (c *fastConn) serveFrom(resume bool) {
 // finishPending writes what an answer in a poll loop left.
 func (c *fastConn) finishPending() bool {
 	c.setWriteDeadline(time.Now())
-	if pc := c.pc; pc != nil && len(pc.pend) > 0 { // TLS records
+	f := c.pendFile
+	c.pendFile = nil
+	if pc := c.pc; len(pc.pend) > 0 { // as they were to go out (through TLS: records)
 		_, err := pc.Conn.Write(pc.pend)
 		pc.pend = pc.pend[:0]
 		if err != nil {
-			if c.pendFile != nil {
-				c.pendFile.Close()
-			}
-			return false
-		}
-	}
-	hdr, body, f := c.pendHdr, c.pendBody, c.pendFile
-	c.pendHdr, c.pendBody, c.pendFile = nil, nil, nil
-	if hdr != nil || body != nil {
-		if _, err := c.write(hdr, body); err != nil {
 			if f != nil {
 				f.Close()
 			}
@@ -620,7 +618,7 @@ func (c *fastConn) setReadDeadline(t time.Time) {
 
 // setWriteDeadline gives a write at least fastWriteTimeout less a second.
 func (c *fastConn) setWriteDeadline(now time.Time) {
-	if c.polled {
+	if c.inPoll.Load() {
 		return // the poll loop never waits for a write
 	}
 	t := now.Add(fastWriteTimeout)
@@ -666,7 +664,7 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 		c.authFor = req.auth
 		c.user, c.password, c.hasAuth = parseBasicAuth(req.auth)
 	}
-	a := p.answer(c.l.ctx, appliance.FileRequest{Name: path[len("/prov/"):], IP: c.ip, UA: req.ua, User: c.user, Password: c.password, HasAuth: c.hasAuth, NoWait: c.polled})
+	a := p.answer(c.l.ctx, appliance.FileRequest{Name: path[len("/prov/"):], IP: c.ip, UA: req.ua, User: c.user, Password: c.password, HasAuth: c.hasAuth, NoWait: c.inPoll.Load()})
 	if a.wait { // the poll loop hands it to a goroutine, which asks again
 		c.wait = true
 		return true
@@ -750,7 +748,7 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 		if _, err := c.write(out, nil); err != nil {
 			return false
 		}
-		if c.polled { // a goroutine of its own copies it
+		if c.inPoll.Load() { // a goroutine of its own copies it
 			c.pendFile = f
 			return keep
 		}
@@ -765,8 +763,8 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 // write writes the header block (c.out) and body in one writev, or in
 // one Write through TLS.
 func (c *fastConn) write(hdr, body []byte) (int64, error) {
-	if c.polled && !c.viaTLS {
-		return c.writeNow(hdr, body)
+	if !c.viaTLS && c.inPoll.Load() {
+		return c.pc.writevNow(hdr, body)
 	}
 	w := rawConn(c.Conn)
 	if _, ok := w.(*net.TCPConn); !ok && len(body) <= 64<<10 {
