@@ -708,3 +708,71 @@ func TestResolve_ConcurrentFetchesAndChanges(t *testing.T) {
 		t.Fatalf("after the last change the file is stale:\n%s", body)
 	}
 }
+
+// NoWait (the HTTP poll loop's ask) answers only from memory: a phone not
+// in the cache, its first fetch (recorded before the answer), an open
+// claim, a new version after a change and any other file get
+// ErrWouldWait with nothing done — no read, no record, no guard count —
+// and the same request without NoWait answers; a cached file whose fetch
+// was recorded answers.
+func TestResolve_NoWaitAnswersOnlyFromMemory(t *testing.T) {
+	fx := newFixture(t, 0)
+	ctx := context.Background()
+	phones := &countingPhones{PhoneService: fx.svc.Phones}
+	records := &countingSync{SyncService: fx.svc.Sync}
+	fx.resolver.Services.Phones, fx.resolver.Services.Sync = phones, records
+	fx.open(t, appliance.NewEventBus(nil))
+	claim := appliance.FileRequest{Name: "001565aabbcc.cfg", IP: "10.0.0.1", Source: "http", UA: "Yealink SIP-T46G 28.83.0.35 00:15:65:aa:bb:cc"}
+	own := fx.auth(claim)
+	noWait := func(r appliance.FileRequest) appliance.FileRequest { r.NoWait = true; return r }
+	wouldWait := func(what string, req appliance.FileRequest) {
+		t.Helper()
+		f0, c0, r0 := phones.finds.Load(), phones.configs.Load(), records.fetches.Load()
+		if f, err := fx.resolver.ResolveFile(ctx, noWait(req)); err != appliance.ErrWouldWait {
+			if f != nil {
+				f.Close()
+			}
+			t.Fatalf("%s with NoWait: %v, want ErrWouldWait", what, err)
+		}
+		if f, c, r := phones.finds.Load()-f0, phones.configs.Load()-c0, records.fetches.Load()-r0; f+c+r != 0 {
+			t.Fatalf("%s with NoWait: %d phone reads, %d renders' reads, %d records; want none", what, f, c, r)
+		}
+	}
+	answers := func(what string, req appliance.FileRequest) string {
+		t.Helper()
+		f, err := fx.resolver.ResolveFile(ctx, req)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return read(t, f)
+	}
+
+	wouldWait("a phone not in the cache, in its claim window", claim)
+	answers("the claim fetch, allowed to wait", claim)
+	wouldWait("the phone's first fetch with its secret (recorded before the answer)", own)
+	first := answers("that fetch, allowed to wait", own)
+	if got := answers("a repeat from memory", noWait(own)); got != first {
+		t.Fatalf("from memory: another file")
+	}
+	moved := own
+	moved.IP = "10.0.0.9"
+	wouldWait("the cached file fetched from another address (a new fetch, recorded before the answer)", moved)
+	wouldWait("another file than a <mac>.cfg", appliance.FileRequest{Name: "y000000000028.cfg", IP: "10.0.0.1", Source: "http"})
+
+	name := "Alice B"
+	if _, err := fx.svc.Extensions.UpdateExtension(ctx, 1, appliance.ExtensionUpdate{Name: &name}); err != nil {
+		t.Fatal(err)
+	}
+	wouldWait("a new version after a change", own)
+	if got := answers("the new version, allowed to wait", own); got == first || !strings.Contains(got, "Alice B") {
+		t.Fatalf("after the change: the old file")
+	}
+	answers("the new version's repeat from memory", noWait(own))
+
+	// A refusal needs no store: answered at once, as without NoWait.
+	bad := own
+	bad.Password = "wrong"
+	if _, err := fx.resolver.ResolveFile(ctx, noWait(bad)); appliance.ErrorCode(err) != appliance.EUNAUTHORIZED {
+		t.Fatalf("a wrong secret with NoWait: %v, want EUNAUTHORIZED", err)
+	}
+}
