@@ -27,8 +27,10 @@ all: build
 
 help:
 	@echo "make build  - build $(BIN) (version $(VERSION))"
-	@echo "make run    - build, then serve on unprivileged ports with ./provbox-data"
-	@echo "make test   - install missing tools, vet, gofmt, go test -race, a short fuzz pass"
+	@echo "make run    - build, then serve every service on unprivileged ports, the database in ./provbox-data:"
+	@echo "               HTTP=$(HTTP) HTTPS=$(HTTPS) TFTP=$(TFTP) SIP=$(SIP) (each a variable: make run SIP=127.0.0.1:5070;"
+	@echo "               off turns HTTPS, TFTP or SIP off); ARGS= adds serve flags (ARGS='--log-level debug')"
+	@echo "make test   - install missing tools (apt-get as root), vet, gofmt, go test -race, a short fuzz pass (~5 min on 2 cores)"
 	@echo "make lint   - go vet and gofmt"
 	@echo "make bench  - benchmarks"
 	@echo "make dist   - binaries for linux amd64/arm64/armv7 and their .debs in $(DIST)/ (deb version $(DEB_VERSION))"
@@ -39,11 +41,21 @@ help:
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/provbox
 
-# The README's quick start: no config file, the database in ./provbox-data,
-# the admin pages, API and /prov/ on :8080, TFTP on :6969. SIP moves to an
-# unprivileged port (:5062) once that service exists.
+# The README's quick start: every service on an unprivileged port, no config
+# file (/etc/provbox/provbox.toml when it exists), the database in
+# ./provbox-data. The admin pages, API and /prov/ on HTTP :8080 and HTTPS
+# :8443, TFTP on :6969, SIP (check-sync NOTIFYs, OPTIONS, reports) on :5062;
+# SIP plug-and-play also listens on 224.0.1.75:5060. Each is a variable
+# (make run HTTP=:9080 SIP=127.0.0.1:5070; "off" turns HTTPS, TFTP or SIP
+# off), ARGS adds serve flags. cmd/provbox/quickstart_test.go checks that the
+# README's quick start says the same, and runs it.
+HTTP  ?= :8080
+HTTPS ?= :8443
+TFTP  ?= :6969
+SIP   ?= :5062
+ARGS  ?=
 run: build
-	./$(BIN) serve --http :8080 --tftp :6969 --sip off
+	$(if $(filter /% ./% ../%,$(BIN)),$(BIN),./$(BIN)) serve --http $(HTTP) --https $(HTTPS) --tftp $(TFTP) --sip $(SIP)$(if $(ARGS), $(ARGS))
 
 # deps installs the Debian packages above that are missing (as root, e.g.
 # in CI; otherwise it names them), downloads the Go modules and installs

@@ -37,6 +37,7 @@ type page struct {
 	Form             url.Values        // what the user typed, kept on errors
 	Data             any
 	SetupCodeMissing bool
+	Setup            SetupHints // the setup page's hints
 }
 
 // pageData is p's Data as the *T a page handler set (an edit, a
@@ -358,7 +359,7 @@ func (s *Server) handleSetupForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "setup.html", &page{Title: "Set up provbox", SetupCodeMissing: s.SetupCode == ""})
+	s.render(w, r, http.StatusOK, "setup.html", &page{Title: "Set up provbox", SetupCodeMissing: s.SetupCode == "", Setup: s.SetupHints})
 }
 
 func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
@@ -367,7 +368,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := remoteIP(r)
-	p := &page{Title: "Set up provbox", Form: url.Values{"username": {r.PostFormValue("username")}}, Errors: map[string]string{}, SetupCodeMissing: s.SetupCode == ""}
+	p := &page{Title: "Set up provbox", Form: url.Values{"username": {r.PostFormValue("username")}}, Errors: map[string]string{}, SetupCodeMissing: s.SetupCode == "", Setup: s.SetupHints}
 	if wait := s.Guard.Wait(appliance.ProtoHTTP, ip); wait > 0 {
 		p.Flash, p.FlashError = "Too many wrong codes. Try again later.", true
 		w.Header().Set("Retry-After", retryAfter(wait))
@@ -380,7 +381,7 @@ func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusBadRequest
 	if s.SetupCode == "" || subtle.ConstantTimeCompare([]byte(code), []byte(s.SetupCode)) != 1 {
 		s.failed(ip)
-		p.Errors["code"] = "wrong setup code; provbox serve prints it in its log at start-up (the line with \"setup code\"; under systemd: journalctl -u provbox | grep setup)"
+		p.Errors["code"] = "wrong setup code; provbox prints it in its log at start-up: " + s.SetupHints.WhereCode()
 		status = http.StatusForbidden
 	}
 	for _, e := range appliance.AllErrors(appliance.ValidateUser(name, pw)) {

@@ -202,6 +202,55 @@ func TestUI_FirstRunSetup(t *testing.T) {
 	}
 }
 
+// TestUI_SetupHints: the setup page and its wrong-code error point at the
+// terminal that started provbox, or at the journal under systemd, and name
+// the admin command serve gave (issue 17).
+func TestUI_SetupHints(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		hints     webui.SetupHints
+		want, not []string
+	}{
+		{"terminal", webui.SetupHints{UserAdd: "./bin/provbox user add NAME --data 'my data'"},
+			[]string{"the terminal where you started it", "<code>make run</code>", "<code>./bin/provbox user add NAME --data &#39;my data&#39;</code>", "in the directory you started provbox from"},
+			[]string{"journalctl", "systemd"}},
+		{"systemd", webui.SetupHints{UserAdd: "sudo provbox user add NAME", Journal: "sudo journalctl -u provbox-lab | grep setup_code"},
+			[]string{"runs under systemd", "<code>sudo journalctl -u provbox-lab | grep setup_code</code>", "<code>sudo provbox user add NAME</code>"},
+			[]string{"terminal", "make run", "directory you started"}},
+		{"none given", webui.SetupHints{},
+			[]string{"the terminal where you started it", "<code>provbox user add NAME</code>"},
+			[]string{"journalctl"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := MustOpenEmptyServer(t, "abcde-fghjk", tc.hints)
+			anon := &browser{t: t, ts: ts, hc: &http.Client{}}
+			page := string(anon.get("/setup").Body)
+			hint := page[strings.Index(page, `<p class="hint">`):strings.Index(page, "<form")]
+			for _, w := range tc.want {
+				if !strings.Contains(hint, w) {
+					t.Errorf("setup page lacks %q:\n%s", w, hint)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(hint, w) {
+					t.Errorf("setup page says %q:\n%s", w, hint)
+				}
+			}
+			r := anon.post("/setup", url.Values{"code": {"wrong"}, "username": {"boss"}, "password": {"long enough pw"}, "password2": {"long enough pw"}})
+			body := string(r.Body)
+			errText := body[strings.Index(body, `<div class="err">`):]
+			errText = errText[:strings.Index(errText, "</div>")]
+			wantErr := "the terminal where provbox was started"
+			if tc.hints.Journal != "" {
+				wantErr = "runs under systemd: " + tc.hints.Journal
+			}
+			if r.Status != http.StatusForbidden || !strings.Contains(errText, wantErr) {
+				t.Errorf("wrong code: %d, error %q, want it to say %q", r.Status, errText, wantErr)
+			}
+		})
+	}
+}
+
 func TestUI_Extensions(t *testing.T) {
 	ts := MustOpenServer(t)
 	b := newBrowser(t, ts)
@@ -258,8 +307,9 @@ func mustURL(s string) *url.URL {
 
 func strconvI(i int64) string { return strconv.FormatInt(i, 10) }
 
-// MustOpenEmptyServer is a server over a new database without any admin.
-func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
+// MustOpenEmptyServer is a server over a new database without any admin;
+// hints, when given, are its SetupHints.
+func MustOpenEmptyServer(tb testing.TB, setupCode string, hints ...webui.SetupHints) *testServer {
 	tb.Helper()
 	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
@@ -270,6 +320,9 @@ func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
 	s := webui.NewServer()
 	s.Catalog = configs.MustCatalog()
 	s.Addr, s.Services, s.SetupCode = "127.0.0.1:0", db.Services(), setupCode
+	for _, h := range hints {
+		s.SetupHints = h
+	}
 	if err := s.Open(); err != nil {
 		tb.Fatal(err)
 	}

@@ -57,6 +57,36 @@ const (
 // shutdownTimeout bounds how long Close waits for requests in flight.
 const shutdownTimeout = 5 * time.Second
 
+// SetupHints are what the first-run setup page tells its reader to run,
+// as serve knows it: where its log with the setup code is, and the command
+// that creates an admin from a shell.
+type SetupHints struct {
+	// UserAdd creates an admin from a shell where serve was started
+	// ("./bin/provbox user add NAME --data x"); "" means
+	// "provbox user add NAME".
+	UserAdd string
+	// Journal shows serve's setup-code line when serve runs under systemd
+	// ("sudo journalctl -u provbox | grep setup_code"); "" when its log is
+	// the terminal that started it.
+	Journal string
+}
+
+// UserAddCommand is h.UserAdd, or the plain command.
+func (h SetupHints) UserAddCommand() string {
+	if h.UserAdd == "" {
+		return "provbox user add NAME"
+	}
+	return h.UserAdd
+}
+
+// WhereCode says where the setup code is, for the page and its error.
+func (h SetupHints) WhereCode() string {
+	if h.Journal != "" {
+		return "provbox runs under systemd: " + h.Journal + " shows it"
+	}
+	return "it is in the terminal where provbox was started (make run or provbox serve), on the line \"no admin user yet: open … and enter the setup code …\""
+}
+
 // Server serves the JSON API, /healthz and /metrics.
 type Server struct {
 	Addr     string // listen address, e.g. ":8080" or "127.0.0.1:0"
@@ -78,6 +108,9 @@ type Server struct {
 	// SetupCode is the one-time code the first-run setup page asks for
 	// (serve prints it in its log); empty: only `provbox user add` works.
 	SetupCode string
+	// SetupHints tell the setup page's reader where that log is and how
+	// to create an admin from a shell on this box.
+	SetupHints SetupHints
 	// SessionIdle ends a browser session unused this long (default 8 h).
 	SessionIdle time.Duration
 	// TLSAddr is the HTTPS listen address ("" none); TLSCert gives its

@@ -455,7 +455,7 @@ func TestServeEndToEnd(t *testing.T) {
 	data := t.TempDir()
 
 	srv := MustRunMain(t, cfg, data)
-	if !strings.Contains(srv.logs.String(), "provbox user add NAME") {
+	if !strings.Contains(srv.logs.String(), " user add NAME --data "+data+" --config "+cfg) {
 		t.Errorf("no hint to create the first admin in the logs:\n%s", srv.logs)
 	}
 	if !strings.Contains(srv.logs.String(), `"sip":"127.0.0.1:`) || srv.tftp == "" {

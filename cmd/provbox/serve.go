@@ -104,6 +104,10 @@ type Main struct {
 	ConfigPath string       // the file Config was read from, "" for none (the ready line names it)
 	Flags      globalFlags  // --config and --data as given, for the hints in the log
 	Logger     *slog.Logger // every component logs through it, with its "component"
+	// Where names this binary, the working directory and the systemd unit
+	// for the hints in the log and on the setup page (hints.go); Open
+	// reads them from the process when the binary is unset.
+	Where where
 
 	// Set by Open.
 	DataDir    string
@@ -129,6 +133,9 @@ type Main struct {
 // error the caller still calls Close, which closes what was opened.
 func (m *Main) Open(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(ctx)
+	if m.Where.exe == "" {
+		m.Where = hereNow()
+	}
 	if err := m.openStore(); err != nil {
 		return err
 	}
@@ -278,6 +285,7 @@ func (m *Main) newHTTPServer(names func() []string, tlsCert func(*tls.ClientHell
 	// installed the box create the first admin in the browser.
 	if firstRun {
 		srv.SetupCode = setupCode()
+		srv.SetupHints = webui.SetupHints{UserAdd: m.userAddHint(), Journal: m.Where.journal()}
 	}
 	return srv
 }
@@ -390,6 +398,10 @@ func (m *Main) openDHCP() error {
 	return nil
 }
 
+// userAddHint is the command that creates the first admin on this
+// database, run from where serve was started.
+func (m *Main) userAddHint() string { return m.Where.userAdd(m.Flags, m.Config, m.DataDir) }
+
 // logReady logs what phones still need (the ready checks, recomputed by
 // settle for every phone: logged once, so whoever starts provbox sees
 // them), how to create the first admin, and the "provbox ready" line with
@@ -403,13 +415,7 @@ func (m *Main) logReady(ctx context.Context, firstRun bool) {
 	}
 	url := adminURL(cfg.HTTP.Listen, m.HTTPServer.Port())
 	if firstRun {
-		hint := "provbox user add NAME"
-		if m.Flags.data != "" {
-			hint += " --data " + m.Flags.data
-		}
-		if m.Flags.config != "" {
-			hint += " --config " + m.Flags.config
-		}
+		hint := m.userAddHint()
 		code := m.HTTPServer.SetupCode
 		logger.Warn("no admin user yet: open "+url+"setup and enter the setup code "+code+", or run: "+hint,
 			"setup_code", code, "command", hint)

@@ -112,7 +112,7 @@ func userArgs(passwordStdin bool, pos []string) (action, name string, err error)
 // listUsers prints the admins as a table.
 func listUsers(users []*appliance.User, stdout, stderr io.Writer) error {
 	if len(users) == 0 {
-		fmt.Fprintln(stderr, "no admins yet; create one with: provbox user add NAME")
+		fmt.Fprintln(stderr, "no admins yet; create one with: "+hereNow().command()+" user add NAME")
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
