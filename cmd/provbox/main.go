@@ -2,7 +2,7 @@
 // one daemon (provbox serve) and the admin commands that work on the same
 // SQLite file, also while the daemon runs.
 //
-//	provbox serve --http :8080 --tftp off --sip off   # unprivileged ports, ./provbox-data
+//	provbox serve --http :8080 --tftp :6969 --sip :5062 # unprivileged ports, ./provbox-data (make run)
 //	provbox user add admin                            # prompts twice for the password
 //	provbox phones import phones.csv --dry-run        # checks every line, writes nothing
 //
