@@ -74,14 +74,15 @@ func unitOf(cgroup string) (unit string, user bool) {
 
 // command is how the reader runs this provbox from a shell: "provbox" when
 // that name on PATH is this binary, else a path relative to the working
-// directory when the binary is under it ("./bin/provbox"), else its
-// absolute path; "sudo " in front next to a system unit (the state and
+// directory when the binary is under it ("./bin/provbox"; not under
+// systemd, whose working directory is the unit's, not its reader's), else
+// its absolute path; "sudo " in front next to a system unit (the state and
 // config belong to root).
 func (w where) command() string {
 	cmd := "provbox"
 	switch {
 	case w.exe == "" || w.exe == w.onPath:
-	case w.cwd != "" && under(w.exe, w.cwd):
+	case w.unit == "" && w.cwd != "" && under(w.exe, w.cwd):
 		rel, _ := filepath.Rel(w.cwd, w.exe)
 		cmd = "./" + rel
 	default:

@@ -24,6 +24,7 @@ func TestHintCommand(t *testing.T) {
 		{"another provbox on PATH", where{exe: "/opt/p/provbox", cwd: "/", onPath: "/usr/bin/provbox"}, "./opt/p/provbox"},
 		{"a path with a space", where{exe: "/home/ann/my tools/provbox", cwd: "/tmp"}, "'/home/ann/my tools/provbox'"},
 		{"system unit", where{exe: "/usr/bin/provbox", cwd: "/", onPath: "/usr/bin/provbox", unit: "provbox"}, "sudo provbox"},
+		{"system unit, binary not on PATH", where{exe: "/opt/provbox/provbox", cwd: "/opt/provbox", unit: "provbox"}, "sudo /opt/provbox/provbox"},
 		{"user unit", where{exe: "/usr/bin/provbox", cwd: "/home/ann", onPath: "/usr/bin/provbox", unit: "provbox", user: true}, "provbox"},
 		{"unknown binary", where{cwd: "/tmp"}, "provbox"},
 	} {
