@@ -8,7 +8,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,8 +53,8 @@ func makeOut(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// serveFlags returns the flags of the first `... serve --flag value ...`
-// command line in text, in order, and whether there was one.
+// serveFlagsOf returns the flags of a `... serve --flag value ...` command
+// line, in order, and whether line is one.
 func serveFlagsOf(line string) ([][2]string, bool) {
 	_, rest, ok := strings.Cut(line, " serve ")
 	if !ok {
@@ -126,8 +125,7 @@ func TestQuickStartAgrees(t *testing.T) {
 	}
 	services := map[string]string{"--http": "HTTP", "--https": "HTTPS", "--tftp": "TFTP", "--sip": "SIP"}
 	for flag := range services {
-		_, port, err := splitPort(want[flag])
-		if err != nil || port < 1024 {
+		if listenPort(want[flag]) < 1024 {
 			t.Errorf("make run: %s %q, want an unprivileged port (every service on)", flag, want[flag])
 		}
 	}
@@ -159,8 +157,7 @@ func TestQuickStartAgrees(t *testing.T) {
 	_, comment, _ := strings.Cut(string(makefile), "\n# The README's quick start")
 	comment, _, _ = strings.Cut(comment, "\nrun:")
 	for flag, name := range services {
-		_, port, _ := splitPort(want[flag])
-		p := strconv.Itoa(port)
+		p := strconv.Itoa(listenPort(want[flag]))
 		for where, text := range map[string]string{"README quick start": qs, "the Makefile's comment on run": comment} {
 			got := portsSaid(text, name)
 			if len(got) == 0 {
@@ -212,16 +209,6 @@ func TestQuickStartAgrees(t *testing.T) {
 			}
 		}
 	}
-}
-
-// splitPort is the port of a listen address (":8080", "127.0.0.1:5062").
-func splitPort(addr string) (string, int, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return "", 0, fmt.Errorf("%q has no port", addr)
-	}
-	p, err := strconv.Atoi(addr[i+1:])
-	return addr[:i], p, err
 }
 
 // TestQuickStartMakeRun runs the README's `make run` in this checkout with
@@ -292,9 +279,8 @@ func TestQuickStartMakeRun(t *testing.T) {
 	}
 
 	// A SIP OPTIONS from sipp on the SIP port make run was given.
-	host, port, _ := splitPort(addr["SIP"])
 	out, err := exec.Command("sipp", "-sf", scenario("uac-options.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(freeUDPPort(t, "127.0.0.1")),
-		"-m", "1", "-nostdin", "-timeout", "10s", "-timeout_error", host+":"+strconv.Itoa(port)).CombinedOutput()
+		"-m", "1", "-nostdin", "-timeout", "10s", "-timeout_error", addr["SIP"]).CombinedOutput()
 	if err != nil {
 		t.Fatalf("sipp OPTIONS to %s: %v\n%s", addr["SIP"], err, out)
 	}

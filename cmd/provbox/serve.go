@@ -104,10 +104,6 @@ type Main struct {
 	ConfigPath string       // the file Config was read from, "" for none (the ready line names it)
 	Flags      globalFlags  // --config and --data as given, for the hints in the log
 	Logger     *slog.Logger // every component logs through it, with its "component"
-	// Where names this binary, the working directory and the systemd unit
-	// for the hints in the log and on the setup page (hints.go); Open
-	// reads them from the process when the binary is unset.
-	Where where
 
 	// Set by Open.
 	DataDir    string
@@ -133,9 +129,6 @@ type Main struct {
 // error the caller still calls Close, which closes what was opened.
 func (m *Main) Open(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(ctx)
-	if m.Where.exe == "" {
-		m.Where = hereNow()
-	}
 	if err := m.openStore(); err != nil {
 		return err
 	}
@@ -282,10 +275,12 @@ func (m *Main) newHTTPServer(names func() []string, tlsCert func(*tls.ClientHell
 		srv.TLSAddr, srv.TLSCert = m.Config.HTTPS.Listen, tlsCert
 	}
 	// First run: a one-time code, printed in the log only, lets whoever
-	// installed the box create the first admin in the browser.
+	// installed the box create the first admin in the browser; the hints
+	// (log and setup page) name the commands its reader can run.
 	if firstRun {
+		here := hereNow()
 		srv.SetupCode = setupCode()
-		srv.SetupHints = webui.SetupHints{UserAdd: m.userAddHint(), Journal: m.Where.journal()}
+		srv.SetupHints = webui.SetupHints{UserAdd: here.userAdd(m.Flags, m.Config, m.DataDir), Journal: here.journal()}
 	}
 	return srv
 }
@@ -398,10 +393,6 @@ func (m *Main) openDHCP() error {
 	return nil
 }
 
-// userAddHint is the command that creates the first admin on this
-// database, run from where serve was started.
-func (m *Main) userAddHint() string { return m.Where.userAdd(m.Flags, m.Config, m.DataDir) }
-
 // logReady logs what phones still need (the ready checks, recomputed by
 // settle for every phone: logged once, so whoever starts provbox sees
 // them), how to create the first admin, and the "provbox ready" line with
@@ -415,8 +406,7 @@ func (m *Main) logReady(ctx context.Context, firstRun bool) {
 	}
 	url := adminURL(cfg.HTTP.Listen, m.HTTPServer.Port())
 	if firstRun {
-		hint := m.userAddHint()
-		code := m.HTTPServer.SetupCode
+		hint, code := m.HTTPServer.SetupHints.UserAdd, m.HTTPServer.SetupCode
 		logger.Warn("no admin user yet: open "+url+"setup and enter the setup code "+code+", or run: "+hint,
 			"setup_code", code, "command", hint)
 	}
