@@ -222,8 +222,7 @@ func TestUI_SetupHints(t *testing.T) {
 			[]string{"journalctl"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := MustOpenEmptyServer(t, "abcde-fghjk")
-			ts.SetupHints = tc.hints
+			ts := MustOpenEmptyServer(t, "abcde-fghjk", tc.hints)
 			anon := &browser{t: t, ts: ts, hc: &http.Client{}}
 			page := string(anon.get("/setup").Body)
 			hint := page[strings.Index(page, `<p class="hint">`):strings.Index(page, "<form")]
@@ -308,8 +307,10 @@ func mustURL(s string) *url.URL {
 
 func strconvI(i int64) string { return strconv.FormatInt(i, 10) }
 
-// MustOpenEmptyServer is a server over a new database without any admin.
-func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
+// MustOpenEmptyServer is a server over a new database without any admin;
+// hints, when given, are its SetupHints (set before Open: the requests'
+// goroutines read them).
+func MustOpenEmptyServer(tb testing.TB, setupCode string, hints ...webui.SetupHints) *testServer {
 	tb.Helper()
 	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "provbox.db"), configs.MustCatalog(), appliance.HashConfig)
 	db.Events = appliance.NewEventBus(nil)
@@ -320,6 +321,9 @@ func MustOpenEmptyServer(tb testing.TB, setupCode string) *testServer {
 	s := webui.NewServer()
 	s.Catalog = configs.MustCatalog()
 	s.Addr, s.Services, s.SetupCode = "127.0.0.1:0", db.Services(), setupCode
+	for _, h := range hints {
+		s.SetupHints = h
+	}
 	if err := s.Open(); err != nil {
 		tb.Fatal(err)
 	}
