@@ -47,14 +47,16 @@ build:
 # :8443, TFTP on :6969, SIP (check-sync NOTIFYs, OPTIONS, reports) on :5062;
 # SIP plug-and-play also listens on 224.0.1.75:5060. Each is a variable
 # (make run HTTP=:9080 SIP=127.0.0.1:5070; "off" turns HTTPS, TFTP or SIP
-# off), ARGS adds serve flags. cmd/provbox/quickstart_test.go checks that the
-# README's quick start says the same, and runs it.
+# off; empty is an error, not "off"), ARGS adds serve flags.
+# cmd/provbox/quickstart_test.go checks that the README's quick start says
+# the same, and runs it.
 HTTP  ?= :8080
 HTTPS ?= :8443
 TFTP  ?= :6969
 SIP   ?= :5062
 ARGS  ?=
 run: build
+	$(foreach v,HTTP HTTPS TFTP SIP,$(if $(strip $($(v))),,$(error make run: $(v) is empty; give it host:port (e.g. $(v)=127.0.0.1:9000) or off)))
 	$(if $(filter /% ./% ../%,$(BIN)),$(BIN),./$(BIN)) serve --http $(HTTP) --https $(HTTPS) --tftp $(TFTP) --sip $(SIP)$(if $(ARGS), $(ARGS))
 
 # deps installs the Debian packages above that are missing (as root, e.g.

@@ -177,6 +177,16 @@ func TestQuickStartAgrees(t *testing.T) {
 			t.Errorf("make help lacks %s=%s:\n%s", name, want[flag], help)
 		}
 	}
+	// An empty variable (SIP=$PORT with PORT unset) is an error naming it,
+	// before serve would take the next flag for its value.
+	for _, name := range services {
+		cmd := exec.Command("make", "--no-print-directory", "-n", "run", name+"=")
+		cmd.Dir, cmd.Env = repoRoot, makeEnv()
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "make run: "+name+" is empty") || strings.Contains(string(out), " serve ") {
+			t.Errorf("make -n run %s=: %v\n%s", name, err, out)
+		}
+	}
 	// The README's `make run VAR=value ...` examples: each variable is one
 	// make run knows, and lands on its flag.
 	vars := map[string]string{"HTTP": "--http", "HTTPS": "--https", "TFTP": "--tftp", "SIP": "--sip"}
