@@ -418,7 +418,10 @@ func (r *Resolver) lookup(ctx context.Context, mac string, noWait bool) (*applia
 	switch {
 	case r.gen != gen:
 	case c != nil && c.file != nil && c.stored == p.Sync.ConfigVersion:
-		c.checked, c.phone = now, p // the cached file is still current
+		// The cached file is still current: a new entry, as one in the
+		// map is never changed (fetches read it without the lock).
+		c = &cachedFile{stored: c.stored, file: c.file, phone: p, checked: now}
+		r.cache[mac] = c
 	case watching && r.roomLocked(now):
 		// The phone without its file yet (rendered on its first allowed
 		// fetch): refusals need no database either.
@@ -504,6 +507,9 @@ func (r *Resolver) roomLocked(now time.Time) bool {
 	return len(r.cache) < size
 }
 
+// cachedFile is one phone's entry in the resolver's cache. An entry is
+// never changed once it is in the cache (lookup's callers read it without
+// the lock); it is replaced.
 type cachedFile struct {
 	stored  string                // the phone's config version file was rendered under
 	file    *appliance.ServedFile // nil before the phone's first allowed fetch
