@@ -706,23 +706,8 @@ func (c *fastConn) answer(req *fastRequest) (keep bool) {
 				f.Close()
 			}
 		}()
-		fh := p.headersOf(f)
-		out = append(out, "Accept-Ranges: bytes\r\nCache-Control: no-store\r\nContent-Length: "...)
-		out = append(out, fh.length[0]...)
-		out = append(out, "\r\nContent-Type: "...)
-		out = append(out, fh.contentType[0]...)
-		out = append(out, "\r\n"...)
-		if fh.etag != nil {
-			out = append(out, "Etag: "...)
-			out = append(out, fh.etag[0]...)
-			out = append(out, "\r\n"...)
-		}
-		if !f.ModTime.IsZero() {
-			out = append(out, "Last-Modified: "...)
-			out = f.ModTime.UTC().AppendFormat(out, http.TimeFormat)
-			out = append(out, "\r\n"...)
-		}
-		out = append(out, "X-Content-Type-Options: nosniff\r\n"...)
+		out = append(out, "Accept-Ranges: bytes\r\n"...)
+		out = appendFileHeaders(out, p.headersOf(f), f.ModTime)
 		out = appendDate(out, start)
 	default:
 		defer f.Close()
@@ -824,10 +809,17 @@ func appendDate(out []byte, now time.Time) []byte {
 	return append(out, d.line...)
 }
 
-// headerBlock is the header lines of a file version as the loop writes
-// them (net/http writes the same from the values).
+// headerBlock is the header lines of a file version in memory as the
+// loop writes them (net/http writes the same from the values).
 func headerBlock(fh *fileHeaders) []byte {
-	b := []byte("Cache-Control: no-store\r\nContent-Length: ")
+	return appendFileHeaders(nil, fh, time.Time{})
+}
+
+// appendFileHeaders appends a file version's header lines in net/http's
+// (sorted) order, with Last-Modified when mod is set (a file from disk,
+// as http.ServeContent sends it).
+func appendFileHeaders(b []byte, fh *fileHeaders, mod time.Time) []byte {
+	b = append(b, "Cache-Control: no-store\r\nContent-Length: "...)
 	b = append(b, fh.length[0]...)
 	b = append(b, "\r\nContent-Type: "...)
 	b = append(b, fh.contentType[0]...)
@@ -835,6 +827,11 @@ func headerBlock(fh *fileHeaders) []byte {
 	if fh.etag != nil {
 		b = append(b, "Etag: "...)
 		b = append(b, fh.etag[0]...)
+		b = append(b, "\r\n"...)
+	}
+	if !mod.IsZero() {
+		b = append(b, "Last-Modified: "...)
+		b = mod.UTC().AppendFormat(b, http.TimeFormat)
 		b = append(b, "\r\n"...)
 	}
 	return append(b, "X-Content-Type-Options: nosniff\r\n"...)
