@@ -98,13 +98,7 @@ func TestPoll_IdleConnectionsHoldNoGoroutine(t *testing.T) {
 
 	t.Run("would wait", func(t *testing.T) {
 		noWait, wait := p.files.askedNoWait.Load(), p.files.askedWait.Load()
-		c, err := net.Dial("tcp", p.fast)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(c)
+		c, br := dialFast(t, p.fast, 10*time.Second)
 		for i := range 3 {
 			io.WriteString(c, "GET /prov/wait.cfg HTTP/1.1\r\nHost: x\r\n\r\n")
 			if r := readResp(br, "GET"); r == nil || r.status != 200 || r.body != "#!version:1.0.0.1\nnew = version\n" {
@@ -120,15 +114,9 @@ func TestPoll_IdleConnectionsHoldNoGoroutine(t *testing.T) {
 	})
 
 	t.Run("socket full", func(t *testing.T) {
-		c, err := net.Dial("tcp", p.fast)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c, br := dialFast(t, p.fast, 20*time.Second)
 		io.WriteString(c, "GET /prov/big.cfg HTTP/1.1\r\nHost: x\r\n\r\nGET /prov/big.cfg HTTP/1.1\r\nHost: x\r\n\r\n")
 		time.Sleep(200 * time.Millisecond) // the socket fills: the rest waits for a goroutine
-		br := bufio.NewReader(c)
 		for i := range 2 {
 			r := readResp(br, "GET")
 			if r == nil || r.status != 200 || r.body != string(bigBody()) {
@@ -149,13 +137,7 @@ func TestPoll_IdleConnectionsHoldNoGoroutine(t *testing.T) {
 func TestPoll_SignalsInterruptTheWait(t *testing.T) {
 	p := newFastPair(t, 10*time.Second, time.Minute)
 	req := "GET /prov/y000000000028.cfg HTTP/1.1\r\nHost: x\r\n\r\n"
-	c, err := net.Dial("tcp", p.fast)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dialFast(t, p.fast, 10*time.Second)
 	waitFor(t, "the loop's thread", func() bool { return p.ln.poll.tid.Load() != 0 })
 	for i := range 4 {
 		io.WriteString(c, req)

@@ -130,6 +130,19 @@ func newFastPair(tb testing.TB, headerTimeout, idle time.Duration) *fastPair {
 	return p
 }
 
+// dialFast connects to addr with a deadline d from now, closed when the
+// test ends.
+func dialFast(tb testing.TB, addr string, d time.Duration) (net.Conn, *bufio.Reader) {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(d))
+	return c, bufio.NewReader(c)
+}
+
 // exchange writes raw to addr on one connection and reads one response
 // per method (nil: the connection ended first).
 func exchange(tb testing.TB, addr, raw string, methods ...string) []*resp {
@@ -301,15 +314,7 @@ func TestFastProv_SameAnswers(t *testing.T) {
 // stays.
 func TestFastProv_Timeouts(t *testing.T) {
 	p := newFastPair(t, 300*time.Millisecond, 600*time.Millisecond)
-	dial := func() (net.Conn, *bufio.Reader) {
-		c, err := net.Dial("tcp", p.fast)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		return c, bufio.NewReader(c)
-	}
+	dial := func() (net.Conn, *bufio.Reader) { return dialFast(t, p.fast, 5*time.Second) }
 	closedWithin := func(c net.Conn, br *bufio.Reader, min, max time.Duration, start time.Time) {
 		t.Helper()
 		if _, err := br.ReadByte(); err == nil {
