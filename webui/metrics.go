@@ -143,23 +143,31 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			}
 			s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
-			if !s.logger().Enabled(r.Context(), slog.LevelDebug) {
-				return
-			}
-			attrs := []slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Duration("duration", elapsed),
-				slog.String("remote", r.RemoteAddr),
-			}
-			if info.user != "" {
-				attrs = append(attrs, slog.String("user", info.user))
-			}
-			s.logger().LogAttrs(r.Context(), slog.LevelDebug, "http request", attrs...)
+			s.logRequest(r.Context(), r.Method, r.URL.Path, r.RemoteAddr, status, elapsed, info.user)
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// logRequest writes a request's access-log line, at debug level (user:
+// the admin signed in, if any). The phones' answers outside the request
+// wrapper (provFirst, the listener's loop) log through it too.
+func (s *Server) logRequest(ctx context.Context, method, path, remote string, status int, elapsed time.Duration, user string) {
+	log := s.logger()
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.Int("status", status),
+		slog.Duration("duration", elapsed),
+		slog.String("remote", remote),
+	}
+	if user != "" {
+		attrs = append(attrs, slog.String("user", user))
+	}
+	log.LogAttrs(ctx, slog.LevelDebug, "http request", attrs...)
 }
 
 // statusRecorder remembers the status a handler answered with.

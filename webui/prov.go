@@ -3,7 +3,6 @@ package webui
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -134,10 +133,7 @@ func (p *provServer) count(ctx context.Context, method, path, remote string, cod
 	c.Inc()
 	elapsed := time.Since(start)
 	p.duration.Observe(elapsed.Seconds())
-	if log := p.s.logger(); log.Enabled(ctx, slog.LevelDebug) {
-		log.LogAttrs(ctx, slog.LevelDebug, "http request", slog.String("method", method), slog.String("path", path),
-			slog.Int("status", code), slog.Duration("duration", elapsed), slog.String("remote", remote))
-	}
+	p.s.logRequest(ctx, method, path, remote, code, elapsed, "")
 }
 
 // provAnswer is the answer to a phone's request for a file: the file
