@@ -462,6 +462,12 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("ready line lacks the SIP or TFTP address:\n%s", srv.logs)
 	}
 
+	// Before the first admin, user list's hint adds one to this database.
+	if r := runCLI(t, "", "user", "list", "--data", data, "--config", cfg); r.code != 0 || !strings.Contains(r.stderr, "no admins yet; create one with: ") ||
+		!strings.HasSuffix(strings.TrimSpace(r.stderr), " user add NAME --data "+data+" --config "+cfg) {
+		t.Errorf("user list with no admins: exit %d, %q", r.code, r.stderr)
+	}
+
 	// The CLI works on the database while serve runs.
 	if out := mustCLI(t, "correct-horse-battery\n", "user", "add", "admin", "--password-stdin", "--data", data, "--config", cfg); !strings.Contains(out, "created admin admin") {
 		t.Fatalf("user add: %q", out)

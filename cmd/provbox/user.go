@@ -42,7 +42,13 @@ func cmdUser(ctx context.Context, g globalFlags, passwordStdin bool, pos []strin
 
 	switch action {
 	case "list":
-		return listUsers(existing, stdout, stderr)
+		if len(existing) == 0 {
+			// The hint carries the --data and --config this command got.
+			hint := hereNow().userAdd(g, db.Config, db.Config.ResolveDataDir(g.data))
+			fmt.Fprintln(stderr, "no admins yet; create one with: "+hint)
+			return nil
+		}
+		return listUsers(existing, stdout)
 	case "del":
 		if err := users.DeleteUser(ctx, name); err != nil {
 			return err
@@ -110,11 +116,7 @@ func userArgs(passwordStdin bool, pos []string) (action, name string, err error)
 }
 
 // listUsers prints the admins as a table.
-func listUsers(users []*appliance.User, stdout, stderr io.Writer) error {
-	if len(users) == 0 {
-		fmt.Fprintln(stderr, "no admins yet; create one with: "+hereNow().command()+" user add NAME")
-		return nil
-	}
+func listUsers(users []*appliance.User, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCREATED")
 	for _, u := range users {
