@@ -186,6 +186,17 @@ type configProblem struct {
 	Reason string
 }
 
+// problems collects the bad values found, each under its key (with
+// prefix, the section's "dhcp.", in front).
+type problems struct {
+	prefix string
+	list   []configProblem
+}
+
+func (p *problems) bad(key, format string, args ...any) {
+	p.list = append(p.list, configProblem{p.prefix + key, fmt.Sprintf(format, args...)})
+}
+
 // ConfigError lists every bad value found, each named by the flag that set
 // it or by its key in the config file.
 type ConfigError struct {
@@ -212,10 +223,8 @@ func (e *ConfigError) Error() string {
 // Validate checks every value and returns a *ConfigError listing each bad
 // one, or nil.
 func (c *Config) Validate() error {
-	var probs []configProblem
-	bad := func(key, format string, args ...any) {
-		probs = append(probs, configProblem{key, fmt.Sprintf(format, args...)})
-	}
+	var probs problems
+	bad := probs.bad
 
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -237,7 +246,7 @@ func (c *Config) Validate() error {
 	if r := checkListen(c.SIP.Listen, true); r != "" {
 		bad("sip.listen", "%s", r)
 	}
-	probs = append(probs, c.SIP.validate()...)
+	probs.list = append(probs.list, c.SIP.validate()...)
 
 	if r := checkListen(c.HTTPS.Listen, true); r != "" {
 		bad("https.listen", "%s", r)
@@ -251,24 +260,22 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	probs = append(probs, c.Provisioning.validate()...)
+	probs.list = append(probs.list, c.Provisioning.validate()...)
 
-	probs = append(probs, c.DHCP.validate()...)
+	probs.list = append(probs.list, c.DHCP.validate()...)
 	if c.DHCP.Option66 == "tftp" && Off(c.TFTP.Listen) {
 		bad("dhcp.option66", "is \"tftp\" but tftp.listen is off: phones would be sent to a TFTP server that does not run")
 	}
-	if len(probs) > 0 {
-		return &ConfigError{Problems: probs}
+	if len(probs.list) > 0 {
+		return &ConfigError{Problems: probs.list}
 	}
 	return nil
 }
 
 // validate checks the [sip] keys but listen (Validate checks the listeners).
 func (s *SIPConfig) validate() []configProblem {
-	var probs []configProblem
-	bad := func(key, format string, args ...any) {
-		probs = append(probs, configProblem{key, fmt.Sprintf(format, args...)})
-	}
+	var probs problems
+	bad := probs.bad
 	if s.Registrar != "" {
 		if err := appliance.ValidateHostPort("sip.registrar", s.Registrar); err != nil {
 			bad("sip.registrar", "%s", domainReason(err))
@@ -298,15 +305,13 @@ func (s *SIPConfig) validate() []configProblem {
 	if p := s.PickupPrefix; len(p) > 8 || strings.Trim(p, "0123456789*#") != "" {
 		bad("sip.pickup_prefix", "%q is not a feature code (0-9 * #, at most 8)", p)
 	}
-	return probs
+	return probs.list
 }
 
 // validate checks the [provisioning] keys.
 func (p *ProvisioningConfig) validate() []configProblem {
-	var probs []configProblem
-	bad := func(key, format string, args ...any) {
-		probs = append(probs, configProblem{key, fmt.Sprintf(format, args...)})
-	}
+	var probs problems
+	bad := probs.bad
 	for _, k := range []struct{ key, v string }{{"provisioning.username", p.Username}, {"provisioning.password", p.Password}} {
 		if k.v != "" {
 			bad(k.key, "was replaced by per-phone secrets: every phone now gets its own user name and secret (on its page), "+
@@ -326,14 +331,12 @@ func (p *ProvisioningConfig) validate() []configProblem {
 	if p.MissLimit < 0 {
 		bad("provisioning.miss_limit", "%d is negative (0 turns the limit off)", p.MissLimit)
 	}
-	return probs
+	return probs.list
 }
 
 func (d *DHCPConfig) validate() []configProblem {
-	var probs []configProblem
-	bad := func(key, format string, args ...any) {
-		probs = append(probs, configProblem{"dhcp." + key, fmt.Sprintf(format, args...)})
-	}
+	probs := problems{prefix: "dhcp."}
+	bad := probs.bad
 	if r := checkInterface(d.Interface); r != "" {
 		bad("interface", "%s", r)
 	}
@@ -379,7 +382,7 @@ func (d *DHCPConfig) validate() []configProblem {
 		}
 	}
 	if d.Interface == "" {
-		return probs
+		return probs.list
 	}
 	// DHCP is on: the pool must be complete and fit in one subnet.
 	for _, key := range []string{"range_start", "range_end", "netmask"} {
@@ -389,7 +392,7 @@ func (d *DHCPConfig) validate() []configProblem {
 	}
 	start, end := ips["range_start"], ips["range_end"]
 	if start == nil || end == nil || mask == nil {
-		return probs
+		return probs.list
 	}
 	if bytes.Compare(start, end) > 0 {
 		bad("range_end", "%s is before range_start %s", end, start)
@@ -411,7 +414,7 @@ func (d *DHCPConfig) validate() []configProblem {
 	if r, ok := ips["router"]; ok && !r.Mask(mask).Equal(network) {
 		bad("router", "%s is not in the subnet %s/%s", r, network, d.Netmask)
 	}
-	return probs
+	return probs.list
 }
 
 // checkListen returns why s is not a listen address ("" when it is one).
