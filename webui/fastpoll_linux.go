@@ -195,7 +195,9 @@ func (p *poller) run() {
 // pollSpin holding the P (raw), then giving it back.
 func (p *poller) wait(events []unix.EpollEvent) (int, error) {
 	if p.raw {
-		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&events[0])),
+		// epoll_pwait with no signal mask is epoll_wait, and exists on
+		// every Linux architecture (arm64 has no epoll_wait).
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&events[0])),
 			uintptr(len(events)), uintptr(pollSpin/time.Millisecond), 0, 0)
 		if e != 0 {
 			return 0, e
