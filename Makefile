@@ -21,7 +21,7 @@ DEB_PACKAGES ?= ca-certificates curl gcc libc6-dev make sqlite3 tftp-hpa atftp s
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run test lint fuzz bench deps help clean dist dist-bin deb deb-test vm-test FORCE
+.PHONY: all build run test lint fuzz bench deps dist-deps help clean dist dist-bin deb deb-test vm-test FORCE
 
 all: build
 
@@ -34,6 +34,7 @@ help:
 	@echo "make lint   - go vet and gofmt"
 	@echo "make bench  - benchmarks"
 	@echo "make dist   - binaries for linux amd64/arm64/armv7 and their .debs in $(DIST)/ (deb version $(DEB_VERSION))"
+	@echo "make dist-deps - install what make dist needs (apt-get as root): $(DIST_PACKAGES)"
 	@echo "make deb    - the .debs alone, from the binaries in $(DIST)/"
 	@echo "make deb-test - this machine's .deb alone, checked, installed, upgraded, removed and purged (root; CI runs it)"
 	@echo "make vm-test  - the amd64 .deb in a Debian VM under a real systemd (root, qemu, mmdebstrap; packaging/vm/)"
@@ -123,7 +124,10 @@ clean:
 # from packaging/nfpm, a module of its own, so that its many dependencies
 # stay out of provbox's go.mod. Cross compilers (Debian packages):
 # gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
-# libc6-dev-armhf-cross. The target of the build machine's own arch uses gcc.
+# libc6-dev-armhf-cross (DIST_PACKAGES, which make dist-deps installs as
+# deps does; with qemu-user the package checks run the ARM binaries). The
+# target of the build machine's own arch uses gcc. CI runs make dist.
+DIST_PACKAGES ?= gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user
 DIST         ?= dist
 DIST_ARCHES  ?= amd64 arm64 arm
 HOST_GOARCH  := $(shell $(GO) env GOARCH 2>/dev/null)
@@ -144,6 +148,9 @@ DEB_VERSION  ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null);
 DEB_ARCH_amd64 := amd64
 DEB_ARCH_arm64 := arm64
 DEB_ARCH_arm   := armhf
+
+dist-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES='$(DIST_PACKAGES)'
 
 # dist ends with packaging/dist_test.go on what it built (seconds).
 dist: dist-bin
